@@ -1,0 +1,228 @@
+// Package engine is Keyward's Cryptoki engine: slots and tokens, sessions and logins, objects under the
+// specification's attribute rules, and the operation state of the mechanisms. Each application (one
+// C_Initialize of one process) gets a cryptoki.Provider from Engine.Open.
+//
+// The engine keeps every token's objects in memory, indexed; the store (internal/store) holds them encrypted
+// under the key hierarchy of internal/vault. Private objects are decrypted only while a user of their token is
+// logged in.
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/vault"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// Config is the engine's configuration.
+type Config struct {
+	// MaxPINFailures is the number of consecutive wrong PINs after which a PIN is locked (default 10).
+	MaxPINFailures int
+	// MinPINLen and MaxPINLen bound PIN lengths (defaults 4 and 128).
+	MinPINLen, MaxPINLen int
+	// KDF is the PIN derivation cost (default vault.DefaultKDF).
+	KDF vault.KDFParams
+	// Logger receives structured logs; never a PIN or a key value. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxPINFailures <= 0 {
+		c.MaxPINFailures = 10
+	}
+	if c.MinPINLen <= 0 {
+		c.MinPINLen = 4
+	}
+	if c.MaxPINLen <= 0 {
+		c.MaxPINLen = 128
+	}
+	if c.KDF == (vault.KDFParams{}) {
+		c.KDF = vault.DefaultKDF
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Engine is the state of every slot, token, application, session and object of one store.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	root  *vault.Root
+
+	pinMu      sync.Mutex // serialises PIN operations (see login.go); taken before mu
+	mu         sync.Mutex
+	tokens     map[ck.SlotID]*token // initialised tokens by slot
+	freeSlot   ck.SlotID            // the slot that offers a new token
+	apps       map[*app]struct{}
+	sessions   map[ck.SessionHandle]*session
+	objects    map[ck.ObjectHandle]*object
+	nextHandle uint64 // object handles
+	nextSess   uint64 // session handles
+	events     []ck.SlotID
+}
+
+const metaNextSlot = "next-slot"
+
+// New opens an engine over an open store and the device root key.
+func New(st *store.Store, rootKey []byte, cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	root, err := vault.NewRoot(rootKey)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    st,
+		root:     root,
+		tokens:   map[ck.SlotID]*token{},
+		apps:     map[*app]struct{}{},
+		sessions: map[ck.SessionHandle]*session{},
+		objects:  map[ck.ObjectHandle]*object{},
+	}
+	// Handles start at a random point so that a handle from before a daemon restart is unlikely to name
+	// something after it. They stay below 2^31 for applications that keep handles in 32 bits.
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("engine: random: %w", err)
+	}
+	e.nextSess = 1 + uint64(binary.BigEndian.Uint32(b[:4])%(1<<29))
+	e.nextHandle = 1 + uint64(binary.BigEndian.Uint32(b[4:])%(1<<29))
+	if err := e.load(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// load reads every token and its public objects from the store.
+func (e *Engine) load() error {
+	v, err := e.store.GetMeta(metaNextSlot)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		e.freeSlot = 0
+	case err != nil:
+		return fmt.Errorf("engine: reading the next slot: %w", err)
+	case len(v) != 8:
+		return fmt.Errorf("engine: corrupt next-slot record")
+	default:
+		e.freeSlot = ck.SlotID(binary.BigEndian.Uint64(v))
+	}
+	toks, err := e.store.Tokens()
+	if err != nil {
+		return fmt.Errorf("engine: loading tokens: %w", err)
+	}
+	for _, st := range toks {
+		t, err := e.openToken(st)
+		if err != nil {
+			return err
+		}
+		e.tokens[t.slot] = t
+		if err := e.loadObjects(t, false); err != nil {
+			return err
+		}
+	}
+	e.log.Info("engine ready", "tokens", len(e.tokens), "objects", len(e.objects), "free_slot", uint64(e.freeSlot))
+	return nil
+}
+
+// loadObjects decrypts and indexes a token's public objects, or (private=true) its private objects, which
+// needs the token key.
+func (e *Engine) loadObjects(t *token, private bool) error {
+	objs, err := e.store.Objects(t.id)
+	if err != nil {
+		return fmt.Errorf("engine: loading objects of token %d: %w", t.id, err)
+	}
+	key := t.pubKey
+	if private {
+		key = t.tokenKey.Key
+	}
+	for _, so := range objs {
+		if so.Private != private {
+			continue
+		}
+		pt, err := key.Open(so.Blob, vault.ObjectAD(t.id, so.ID, so.Private))
+		if err != nil {
+			e.log.Error("object does not decrypt; skipped", "token", t.id, "object", so.ID)
+			continue
+		}
+		attrs, err := decodeAttrs(pt)
+		clear(pt)
+		if err != nil {
+			e.log.Error("object does not decode; skipped", "token", t.id, "object", so.ID)
+			continue
+		}
+		o := &object{id: so.ID, tok: t, attrs: attrs, private: so.Private, onToken: true}
+		if c, ok := o.ulong(ck.CKA_CLASS); ok {
+			o.class = ck.ObjectClass(c)
+		}
+		o.handle = t.handleFor(e, so.ID)
+		e.addObject(o)
+	}
+	return nil
+}
+
+// Close wipes secrets held in memory. The caller closes the store.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for a := range e.apps {
+		e.closeApp(a)
+	}
+	for _, t := range e.tokens {
+		t.dropTokenKey(e)
+	}
+	e.root.Wipe()
+}
+
+func (e *Engine) newObjectHandle() ck.ObjectHandle {
+	for {
+		e.nextHandle++
+		if e.nextHandle >= 1<<31 {
+			e.nextHandle = 1
+		}
+		h := ck.ObjectHandle(e.nextHandle)
+		if _, used := e.objects[h]; !used {
+			return h
+		}
+	}
+}
+
+func (e *Engine) newSessionHandle() ck.SessionHandle {
+	for {
+		e.nextSess++
+		if e.nextSess >= 1<<31 {
+			e.nextSess = 1
+		}
+		h := ck.SessionHandle(e.nextSess)
+		if _, used := e.sessions[h]; !used {
+			return h
+		}
+	}
+}
+
+func (e *Engine) addObject(o *object) {
+	e.objects[o.handle] = o
+	o.tok.index.add(o)
+}
+
+func (e *Engine) removeObject(o *object) {
+	delete(e.objects, o.handle)
+	o.tok.index.remove(o)
+}
+
+// randomID returns a fresh non-zero 63-bit id.
+func randomID() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("engine: random: %v", err))
+	}
+	return binary.BigEndian.Uint64(b[:])>>1 | 1
+}

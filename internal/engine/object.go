@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// object is a token or session object: an attribute set and where it lives.
+type object struct {
+	handle  ck.ObjectHandle
+	id      uint64 // store id of a token object; for a session object, unique in the daemon
+	tok     *token
+	owner   *session // the creating session of a session object; nil for token objects
+	attrs   map[ck.AttributeType][]byte
+	class   ck.ObjectClass
+	private bool
+	onToken bool
+}
+
+func ulongBytes(v uint64) []byte {
+	return binary.NativeEndian.AppendUint64(nil, v)
+}
+
+func (o *object) bool(t ck.AttributeType) bool {
+	v := o.attrs[t]
+	return len(v) == 1 && v[0] != 0
+}
+
+func (o *object) ulong(t ck.AttributeType) (uint64, bool) {
+	v, ok := o.attrs[t]
+	if !ok || len(v) != 8 {
+		return 0, false
+	}
+	return binary.NativeEndian.Uint64(v), true
+}
+
+// schemaKey returns the schema key of an attribute map (class plus key or certificate type).
+func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
+	cv, ok := attrs[ck.CKA_CLASS]
+	if !ok || len(cv) != 8 {
+		return classKey{}, false
+	}
+	k := classKey{class: ck.ObjectClass(binary.NativeEndian.Uint64(cv))}
+	switch {
+	case k.class == ck.CKO_CERTIFICATE:
+		v, ok := attrs[ck.CKA_CERTIFICATE_TYPE]
+		if !ok || len(v) != 8 {
+			return k, false
+		}
+		k.sub = binary.NativeEndian.Uint64(v)
+	case isKeyClass(k.class):
+		v, ok := attrs[ck.CKA_KEY_TYPE]
+		if !ok || len(v) != 8 {
+			return k, false
+		}
+		k.sub = binary.NativeEndian.Uint64(v)
+	}
+	return k, true
+}
+
+func (o *object) schema() attrSet {
+	k, _ := schemaKey(o.attrs)
+	return schemas[k]
+}
+
+// isSensitive reports whether attribute t of o may not be revealed.
+func (o *object) isSensitive(t ck.AttributeType) bool {
+	spec, ok := o.schema()[t]
+	if !ok || spec.rules&ruleSensitive == 0 {
+		return false
+	}
+	return o.bool(ck.CKA_SENSITIVE) || !o.bool(ck.CKA_EXTRACTABLE)
+}
+
+// size is the approximate size of the object for C_GetObjectSize.
+func (o *object) size() uint64 {
+	var n uint64
+	for _, v := range o.attrs {
+		n += 12 + uint64(len(v))
+	}
+	return n
+}
+
+// Attribute-map encoding for the store: u32 count, then sorted (u64 type, u32 length, value).
+
+func encodeAttrs(attrs map[ck.AttributeType][]byte) []byte {
+	types := make([]ck.AttributeType, 0, len(attrs))
+	n := 4
+	for t, v := range attrs {
+		types = append(types, t)
+		n += 12 + len(v)
+	}
+	sort.Slice(types, func(i, j int) bool { return types[i] < types[j] })
+	out := make([]byte, 0, n)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(types)))
+	for _, t := range types {
+		v := attrs[t]
+		out = binary.BigEndian.AppendUint64(out, uint64(t))
+		out = binary.BigEndian.AppendUint32(out, uint32(len(v)))
+		out = append(out, v...)
+	}
+	return out
+}
+
+var errBadEncoding = errors.New("engine: bad attribute encoding")
+
+func decodeAttrs(b []byte) (map[ck.AttributeType][]byte, error) {
+	if len(b) < 4 {
+		return nil, errBadEncoding
+	}
+	n := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n)*12 > uint64(len(b)) {
+		return nil, errBadEncoding
+	}
+	attrs := make(map[ck.AttributeType][]byte, n)
+	for i := uint32(0); i < n; i++ {
+		if len(b) < 12 {
+			return nil, errBadEncoding
+		}
+		t := ck.AttributeType(binary.BigEndian.Uint64(b))
+		l := binary.BigEndian.Uint32(b[8:])
+		b = b[12:]
+		if uint64(l) > uint64(len(b)) {
+			return nil, errBadEncoding
+		}
+		attrs[t] = append([]byte{}, b[:l]...)
+		b = b[l:]
+	}
+	if len(b) != 0 {
+		return nil, errBadEncoding
+	}
+	return attrs, nil
+}
+
+// encodeTemplate stores a nested template (CKA_WRAP_TEMPLATE ...) as an attribute value.
+func encodeTemplate(t []ck.Attribute) []byte {
+	m := make(map[ck.AttributeType][]byte, len(t))
+	for _, a := range t {
+		m[a.Type] = a.Value
+	}
+	return encodeAttrs(m)
+}
+
+// decodeTemplate is the inverse of encodeTemplate, in type order.
+func decodeTemplate(b []byte) ([]ck.Attribute, error) {
+	m, err := decodeAttrs(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ck.Attribute, 0, len(m))
+	for t, v := range m {
+		out = append(out, ck.Attribute{Type: t, Kind: ck.AttrValue, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out, nil
+}
+
+// checkValue validates one attribute value against its layout.
+func checkValue(a ck.Attribute) error {
+	kind, known := attrKinds[a.Type]
+	if !known {
+		if a.Type&ck.CKA_VENDOR_DEFINED != 0 {
+			return ck.CKR_ATTRIBUTE_TYPE_INVALID
+		}
+		return ck.CKR_ATTRIBUTE_TYPE_INVALID
+	}
+	if kind == kindTemplate {
+		if a.Kind != ck.AttrArray {
+			return ck.CKR_ATTRIBUTE_VALUE_INVALID
+		}
+		seen := map[ck.AttributeType]bool{}
+		for _, n := range a.Array {
+			if n.Kind != ck.AttrValue || seen[n.Type] {
+				return ck.CKR_ATTRIBUTE_VALUE_INVALID
+			}
+			seen[n.Type] = true
+			if err := checkValue(n); err != nil {
+				return ck.CKR_ATTRIBUTE_VALUE_INVALID
+			}
+		}
+		return nil
+	}
+	if a.Kind != ck.AttrValue {
+		return ck.CKR_ATTRIBUTE_VALUE_INVALID
+	}
+	v := a.Value
+	switch kind {
+	case kindBool:
+		if len(v) != 1 || v[0] > 1 {
+			return ck.CKR_ATTRIBUTE_VALUE_INVALID
+		}
+	case kindULong:
+		if len(v) != 8 {
+			return ck.CKR_ATTRIBUTE_VALUE_INVALID
+		}
+	case kindDate:
+		if len(v) != 0 && len(v) != 8 {
+			return ck.CKR_ATTRIBUTE_VALUE_INVALID
+		}
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				return ck.CKR_ATTRIBUTE_VALUE_INVALID
+			}
+		}
+	case kindMechs:
+		if len(v)%8 != 0 {
+			return ck.CKR_ATTRIBUTE_VALUE_INVALID
+		}
+	}
+	return nil
+}
+
+// valueOf returns the stored form of a template attribute's value.
+func valueOf(a ck.Attribute) []byte {
+	if a.Kind == ck.AttrArray {
+		return encodeTemplate(a.Array)
+	}
+	if a.Value == nil {
+		return []byte{}
+	}
+	return append([]byte{}, a.Value...)
+}
+
+// creation says how an object comes to be, which decides the attribute rules that apply.
+type creation int
+
+const (
+	byCreate creation = iota // C_CreateObject
+	byGenerate               // C_GenerateKey, C_GenerateKeyPair
+	byUnwrap                 // C_UnwrapKey
+	byDerive                 // C_DeriveKey
+)
+
+// buildAttrs turns a template into a complete attribute map under the specification's rules: unknown or
+// duplicate attributes, values of the wrong layout, attributes that must or must not be given for this
+// kind of creation, and defaults. extra holds attributes the mechanism sets (key values, CKA_LOCAL ...),
+// which bypass the template rules.
+func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeType][]byte, so bool) (map[ck.AttributeType][]byte, error) {
+	attrs := make(map[ck.AttributeType][]byte, len(template)+16)
+	for _, a := range template {
+		if err := checkValue(a); err != nil {
+			return nil, err
+		}
+		if old, dup := attrs[a.Type]; dup {
+			if string(old) != string(valueOf(a)) {
+				return nil, ck.CKR_TEMPLATE_INCONSISTENT
+			}
+			continue
+		}
+		attrs[a.Type] = valueOf(a)
+	}
+	for t, v := range extra {
+		given, ok := attrs[t]
+		if !ok {
+			continue
+		}
+		switch t {
+		case ck.CKA_CLASS, ck.CKA_KEY_TYPE:
+			if string(given) != string(v) {
+				return nil, ck.CKR_TEMPLATE_INCONSISTENT
+			}
+		default:
+			// Values the mechanism computes (key material, CKA_LOCAL ...) cannot come from the template.
+			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
+		}
+	}
+	// Class and type come from the template or the mechanism.
+	for _, t := range []ck.AttributeType{ck.CKA_CLASS, ck.CKA_KEY_TYPE} {
+		if v, ok := extra[t]; ok {
+			attrs[t] = v
+		}
+	}
+	key, ok := schemaKey(attrs)
+	if !ok {
+		if _, has := attrs[ck.CKA_CLASS]; !has {
+			return nil, ck.CKR_TEMPLATE_INCOMPLETE
+		}
+		if c := ck.ObjectClass(binary.NativeEndian.Uint64(attrs[ck.CKA_CLASS])); c == ck.CKO_CERTIFICATE || isKeyClass(c) {
+			return nil, ck.CKR_TEMPLATE_INCOMPLETE
+		}
+		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
+	}
+	schema, ok := schemas[key]
+	if !ok {
+		// A class, key type or certificate type Keyward does not support.
+		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
+	}
+	var required, forbidden rule
+	switch how {
+	case byCreate:
+		required, forbidden = ruleCreateRequired, ruleCreateForbid
+	case byGenerate:
+		required, forbidden = ruleGenRequired, ruleGenForbid
+	case byUnwrap, byDerive:
+		required, forbidden = ruleUnwrapRequired, ruleUnwrapForbid
+	}
+	for t := range attrs {
+		spec, ok := schema[t]
+		if !ok {
+			return nil, ck.CKR_ATTRIBUTE_TYPE_INVALID
+		}
+		if _, byMechanism := extra[t]; spec.rules&forbidden != 0 && !byMechanism {
+			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
+		}
+		if spec.rules&ruleSOOnlyTrue != 0 && attrs[t][0] == 1 && !so {
+			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
+		}
+	}
+	for t, v := range extra {
+		attrs[t] = v
+	}
+	for t, spec := range schema {
+		if _, ok := attrs[t]; ok {
+			continue
+		}
+		if spec.rules&required != 0 {
+			return nil, ck.CKR_TEMPLATE_INCOMPLETE
+		}
+		if spec.def != nil {
+			attrs[t] = spec.def
+		}
+	}
+	if _, ok := attrs[ck.CKA_PRIVATE]; !ok {
+		if defaultPrivate(key.class) {
+			attrs[ck.CKA_PRIVATE] = bTrue
+		} else {
+			attrs[ck.CKA_PRIVATE] = bFalse
+		}
+	}
+	if isKeyClass(key.class) {
+		if _, ok := attrs[ck.CKA_LOCAL]; !ok {
+			attrs[ck.CKA_LOCAL] = bFalse
+		}
+		if _, ok := attrs[ck.CKA_KEY_GEN_MECHANISM]; !ok {
+			attrs[ck.CKA_KEY_GEN_MECHANISM] = ulongBytes(uint64(ck.CK_UNAVAILABLE_INFORMATION))
+		}
+	}
+	if key.class == ck.CKO_PRIVATE_KEY || key.class == ck.CKO_SECRET_KEY {
+		// An imported key has been outside the token: it was never guaranteed sensitive or unextractable.
+		if _, ok := attrs[ck.CKA_ALWAYS_SENSITIVE]; !ok {
+			attrs[ck.CKA_ALWAYS_SENSITIVE] = bFalse
+		}
+		if _, ok := attrs[ck.CKA_NEVER_EXTRACTABLE]; !ok {
+			attrs[ck.CKA_NEVER_EXTRACTABLE] = bFalse
+		}
+	}
+	if err := checkKeyValues(key, attrs, how); err != nil {
+		return nil, err
+	}
+	attrs[ck.CKA_UNIQUE_ID] = newUniqueID()
+	return attrs, nil
+}
+
+// checkKeyValues applies the value checks that do not need a mechanism: sizes of secret keys.
+func checkKeyValues(key classKey, attrs map[ck.AttributeType][]byte, how creation) error {
+	if key.class == ck.CKO_SECRET_KEY && how == byCreate {
+		v := attrs[ck.CKA_VALUE]
+		switch ck.KeyType(key.sub) {
+		case ck.CKK_AES:
+			if l := len(v); l != 16 && l != 24 && l != 32 {
+				return ck.CKR_ATTRIBUTE_VALUE_INVALID
+			}
+		case ck.CKK_GENERIC_SECRET:
+			if len(v) == 0 {
+				return ck.CKR_ATTRIBUTE_VALUE_INVALID
+			}
+		}
+		attrs[ck.CKA_VALUE_LEN] = ulongBytes(uint64(len(v)))
+	}
+	return nil
+}
+
+// newUniqueID returns a fresh CKA_UNIQUE_ID: 32 hex digits of randomness.
+func newUniqueID() []byte {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("engine: random: %v", err))
+	}
+	return []byte(hex.EncodeToString(b[:]))
+}

@@ -1,0 +1,406 @@
+package engine
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/vault"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// attrSize is sizeof(CK_ATTRIBUTE) on the LP64 ABI: the unit of an attribute array's length.
+const attrSize = 24
+
+// object looks up an object the session may see. Called with e.mu held.
+func (s *session) object(h ck.ObjectHandle) (*object, error) {
+	o, ok := s.app.e.objects[h]
+	if !ok || !s.canSee(o) {
+		return nil, ck.CKR_OBJECT_HANDLE_INVALID
+	}
+	return o, nil
+}
+
+// persist writes a token object durably, encrypted under the key its privacy calls for.
+func (e *Engine) persist(o *object) error {
+	if !o.onToken {
+		return nil
+	}
+	key := o.tok.pubKey
+	if o.private {
+		if o.tok.tokenKey == nil {
+			return ck.CKR_USER_NOT_LOGGED_IN
+		}
+		key = o.tok.tokenKey.Key
+	}
+	pt := encodeAttrs(o.attrs)
+	blob := key.Seal(pt, vault.ObjectAD(o.tok.id, o.id, o.private))
+	clear(pt)
+	if err := e.store.PutObject(store.Object{Token: o.tok.id, ID: o.id, Private: o.private, Blob: blob}); err != nil {
+		e.log.Error("writing an object failed", "token", o.tok.id, "object", o.id, "err", err)
+		return storeError(err)
+	}
+	return nil
+}
+
+// insert adds a newly built object to the session's token, persisting a token object first.
+func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.ObjectHandle, error) {
+	o := &object{tok: s.tok, attrs: attrs}
+	o.onToken = o.bool(ck.CKA_TOKEN)
+	o.private = o.bool(ck.CKA_PRIVATE)
+	if c, ok := o.ulong(ck.CKA_CLASS); ok {
+		o.class = ck.ObjectClass(c)
+	}
+	if o.onToken && !s.rw {
+		return 0, ck.CKR_SESSION_READ_ONLY
+	}
+	if o.private && !s.userLoggedIn() {
+		return 0, ck.CKR_USER_NOT_LOGGED_IN
+	}
+	for {
+		o.id = randomID()
+		if _, used := s.tok.handles[o.id]; !used {
+			break
+		}
+	}
+	if !o.onToken {
+		o.owner = s
+	}
+	if err := e.persist(o); err != nil {
+		return 0, err
+	}
+	if o.onToken {
+		o.handle = s.tok.handleFor(e, o.id)
+	} else {
+		o.handle = e.newObjectHandle()
+	}
+	e.addObject(o)
+	return o.handle, nil
+}
+
+func (a *app) CreateObject(h ck.SessionHandle, template []ck.Attribute) (ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	attrs, err := buildAttrs(template, byCreate, nil, s.state() == ck.CKS_RW_SO_FUNCTIONS)
+	if err != nil {
+		return 0, err
+	}
+	return a.e.insert(s, attrs)
+}
+
+// checkChange decides whether attribute a of o may take the value v, in C_SetAttributeValue
+// (copy=false) or C_CopyObject (copy=true).
+func checkChange(o *object, a ck.Attribute, copying, so bool) error {
+	if err := checkValue(a); err != nil {
+		return err
+	}
+	spec, ok := o.schema()[a.Type]
+	if !ok {
+		return ck.CKR_ATTRIBUTE_TYPE_INVALID
+	}
+	v := valueOf(a)
+	cur, has := o.attrs[a.Type]
+	if has && bytes.Equal(cur, v) && copying {
+		return nil
+	}
+	changeable := spec.rules&ruleModifiable != 0 || (copying && spec.rules&ruleCopyOnly != 0)
+	if !changeable {
+		return ck.CKR_ATTRIBUTE_READ_ONLY
+	}
+	if has && len(cur) == 1 && len(v) == 1 {
+		if spec.rules&ruleOnlyToTrue != 0 && cur[0] == 1 && v[0] == 0 {
+			return ck.CKR_ATTRIBUTE_READ_ONLY
+		}
+		if spec.rules&ruleOnlyToFalse != 0 && cur[0] == 0 && v[0] == 1 {
+			return ck.CKR_ATTRIBUTE_READ_ONLY
+		}
+	}
+	if spec.rules&ruleSOOnlyTrue != 0 && len(v) == 1 && v[0] == 1 && !so {
+		return ck.CKR_ATTRIBUTE_READ_ONLY
+	}
+	return nil
+}
+
+func (a *app) CopyObject(h ck.SessionHandle, src ck.ObjectHandle, template []ck.Attribute) (ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	o, err := s.object(src)
+	if err != nil {
+		return 0, err
+	}
+	if !o.bool(ck.CKA_COPYABLE) {
+		return 0, ck.CKR_ACTION_PROHIBITED
+	}
+	so := s.state() == ck.CKS_RW_SO_FUNCTIONS
+	attrs := make(map[ck.AttributeType][]byte, len(o.attrs))
+	for t, v := range o.attrs {
+		attrs[t] = append([]byte{}, v...)
+	}
+	for _, at := range template {
+		if err := checkChange(o, at, true, so); err != nil {
+			return 0, err
+		}
+		attrs[at.Type] = valueOf(at)
+	}
+	attrs[ck.CKA_UNIQUE_ID] = newUniqueID()
+	return a.e.insert(s, attrs)
+}
+
+func (a *app) DestroyObject(h ck.SessionHandle, oh ck.ObjectHandle) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	o, err := s.object(oh)
+	if err != nil {
+		return err
+	}
+	if o.onToken && !s.rw {
+		return ck.CKR_SESSION_READ_ONLY
+	}
+	if !o.bool(ck.CKA_DESTROYABLE) {
+		return ck.CKR_ACTION_PROHIBITED
+	}
+	if o.onToken {
+		if err := a.e.store.DeleteObject(o.tok.id, o.id); err != nil {
+			a.e.log.Error("deleting an object failed", "token", o.tok.id, "object", o.id, "err", err)
+			return storeError(err)
+		}
+		delete(o.tok.handles, o.id)
+	}
+	a.e.removeObject(o)
+	return nil
+}
+
+func (a *app) GetObjectSize(h ck.SessionHandle, oh ck.ObjectHandle) (uint64, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	o, err := s.object(oh)
+	if err != nil {
+		return 0, err
+	}
+	return o.size(), nil
+}
+
+// answer fills one query attribute from a value under the length convention.
+func answer(q ck.Attribute, v []byte) (ck.Attribute, ck.RV) {
+	r := ck.Attribute{Type: q.Type}
+	switch q.Kind {
+	case ck.AttrLength:
+		r.Kind, r.Len = ck.AttrLength, uint64(len(v))
+		return r, ck.CKR_OK
+	case ck.AttrBuffer:
+		if q.Len < uint64(len(v)) {
+			r.Kind, r.Len = ck.AttrLength, ck.CK_UNAVAILABLE_INFORMATION
+			return r, ck.CKR_BUFFER_TOO_SMALL
+		}
+		r.Kind, r.Value = ck.AttrValue, v
+		return r, ck.CKR_OK
+	}
+	r.Kind, r.Len = ck.AttrLength, ck.CK_UNAVAILABLE_INFORMATION
+	return r, ck.CKR_ARGUMENTS_BAD
+}
+
+// answerArray fills a query for an attribute array (a stored template).
+func answerArray(q ck.Attribute, stored []ck.Attribute) (ck.Attribute, ck.RV) {
+	need := uint64(len(stored)) * attrSize
+	switch q.Kind {
+	case ck.AttrLength:
+		return ck.Attribute{Type: q.Type, Kind: ck.AttrLength, Len: need}, ck.CKR_OK
+	case ck.AttrArray:
+		if len(q.Array) < len(stored) {
+			return ck.Attribute{Type: q.Type, Kind: ck.AttrLength, Len: ck.CK_UNAVAILABLE_INFORMATION}, ck.CKR_BUFFER_TOO_SMALL
+		}
+		r := ck.Attribute{Type: q.Type, Kind: ck.AttrArray, Array: make([]ck.Attribute, len(stored))}
+		rv := ck.CKR_OK
+		for i, st := range stored {
+			sub, srv := answer(ck.Attribute{Type: st.Type, Kind: q.Array[i].Kind, Len: q.Array[i].Len}, st.Value)
+			r.Array[i] = sub
+			if srv != ck.CKR_OK {
+				rv = srv
+			}
+		}
+		return r, rv
+	}
+	return ck.Attribute{Type: q.Type, Kind: ck.AttrLength, Len: ck.CK_UNAVAILABLE_INFORMATION}, ck.CKR_BUFFER_TOO_SMALL
+}
+
+func (a *app) GetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, query []ck.Attribute) ([]ck.Attribute, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	o, err := s.object(oh)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ck.Attribute, len(query))
+	// PKCS#11: every attribute is processed; if several errors apply, any one of their codes may be
+	// returned. Keyward reports sensitivity first, then unknown types, then short buffers.
+	var sensitive, invalid, short bool
+	for i, q := range query {
+		v, has := o.attrs[q.Type]
+		switch {
+		case !has:
+			out[i] = ck.Attribute{Type: q.Type, Kind: ck.AttrLength, Len: ck.CK_UNAVAILABLE_INFORMATION}
+			invalid = true
+			continue
+		case o.isSensitive(q.Type):
+			out[i] = ck.Attribute{Type: q.Type, Kind: ck.AttrLength, Len: ck.CK_UNAVAILABLE_INFORMATION}
+			sensitive = true
+			continue
+		}
+		var rv ck.RV
+		if attrKinds[q.Type] == kindTemplate {
+			stored, derr := decodeTemplate(v)
+			if derr != nil {
+				return nil, ck.CKR_GENERAL_ERROR
+			}
+			out[i], rv = answerArray(q, stored)
+		} else {
+			out[i], rv = answer(q, v)
+		}
+		switch rv {
+		case ck.CKR_OK:
+		case ck.CKR_BUFFER_TOO_SMALL:
+			short = true
+		default:
+			return nil, rv
+		}
+	}
+	switch {
+	case sensitive:
+		return out, ck.CKR_ATTRIBUTE_SENSITIVE
+	case invalid:
+		return out, ck.CKR_ATTRIBUTE_TYPE_INVALID
+	case short:
+		return out, ck.CKR_BUFFER_TOO_SMALL
+	}
+	return out, nil
+}
+
+func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template []ck.Attribute) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	o, err := s.object(oh)
+	if err != nil {
+		return err
+	}
+	if o.onToken && !s.rw {
+		return ck.CKR_SESSION_READ_ONLY
+	}
+	if !o.bool(ck.CKA_MODIFIABLE) {
+		return ck.CKR_ACTION_PROHIBITED
+	}
+	so := s.state() == ck.CKS_RW_SO_FUNCTIONS
+	for _, at := range template {
+		if err := checkChange(o, at, false, so); err != nil {
+			return err
+		}
+	}
+	old := o.attrs
+	next := make(map[ck.AttributeType][]byte, len(old))
+	for t, v := range old {
+		next[t] = v
+	}
+	for _, at := range template {
+		next[at.Type] = valueOf(at)
+	}
+	e := a.e
+	e.removeObject(o)
+	o.attrs = next
+	if err := e.persist(o); err != nil {
+		o.attrs = old
+		e.addObject(o)
+		return err
+	}
+	e.addObject(o)
+	return nil
+}
+
+func (a *app) FindObjectsInit(h ck.SessionHandle, template []ck.Attribute) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if s.find != nil {
+		return ck.CKR_OPERATION_ACTIVE
+	}
+	for _, at := range template {
+		if at.Kind != ck.AttrValue && at.Kind != ck.AttrArray {
+			return ck.CKR_ARGUMENTS_BAD
+		}
+	}
+	var found []ck.ObjectHandle
+	for o := range s.tok.index.candidates(template) {
+		if s.canSee(o) && matches(o, template) {
+			found = append(found, o.handle)
+		}
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i] < found[j] })
+	s.find = &findState{handles: found}
+	return nil
+}
+
+// matches reports whether an object has every attribute of a template with the same value. Sensitive
+// attributes never match, so a search cannot test a secret value.
+func matches(o *object, template []ck.Attribute) bool {
+	for _, at := range template {
+		v, ok := o.attrs[at.Type]
+		if !ok || o.isSensitive(at.Type) || !bytes.Equal(v, valueOf(at)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *app) FindObjects(h ck.SessionHandle, max uint64) ([]ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if s.find == nil {
+		return nil, ck.CKR_OPERATION_NOT_INITIALIZED
+	}
+	var out []ck.ObjectHandle
+	for len(s.find.handles) > 0 && uint64(len(out)) < max {
+		oh := s.find.handles[0]
+		s.find.handles = s.find.handles[1:]
+		if o, ok := a.e.objects[oh]; ok && s.canSee(o) {
+			out = append(out, oh)
+		}
+	}
+	if out == nil {
+		out = []ck.ObjectHandle{}
+	}
+	return out, nil
+}
+
+func (a *app) FindObjectsFinal(h ck.SessionHandle) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if s.find == nil {
+		return ck.CKR_OPERATION_NOT_INITIALIZED
+	}
+	s.find = nil
+	return nil
+}

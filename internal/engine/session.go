@@ -1,0 +1,101 @@
+package engine
+
+import (
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// session is an open session of an application with a token.
+type session struct {
+	handle ck.SessionHandle
+	app    *app
+	tok    *token
+	rw     bool
+	find   *findState
+	ops    map[ck.Operation]*operation
+}
+
+// findState is an active C_FindObjects search: the handles it matched at C_FindObjectsInit.
+type findState struct {
+	handles []ck.ObjectHandle
+}
+
+// state is the session's CK_STATE, which follows from the application's login on the token.
+func (s *session) state() ck.State {
+	switch s.app.logins[s.tok] {
+	case ck.CKU_SO:
+		return ck.CKS_RW_SO_FUNCTIONS
+	case ck.CKU_USER:
+		if s.rw {
+			return ck.CKS_RW_USER_FUNCTIONS
+		}
+		return ck.CKS_RO_USER_FUNCTIONS
+	}
+	if s.rw {
+		return ck.CKS_RW_PUBLIC_SESSION
+	}
+	return ck.CKS_RO_PUBLIC_SESSION
+}
+
+func (s *session) userLoggedIn() bool { return s.app.logins[s.tok] == ck.CKU_USER }
+
+// canSee reports whether an object is visible to the session's application: session objects only to the
+// application that made them, private objects only while it is logged in as the user.
+func (s *session) canSee(o *object) bool {
+	if o.tok != s.tok {
+		return false
+	}
+	if !o.onToken && o.owner.app != s.app {
+		return false
+	}
+	return !o.private || s.userLoggedIn()
+}
+
+func (s *session) cancelOperations() {
+	s.find = nil
+	for k, op := range s.ops {
+		op.end()
+		delete(s.ops, k)
+	}
+}
+
+func (e *Engine) openSession(a *app, slot ck.SlotID, flags uint64) (ck.SessionHandle, error) {
+	t, ok := e.tokens[slot]
+	if !ok {
+		if slot == e.freeSlot {
+			return 0, ck.CKR_TOKEN_NOT_RECOGNIZED
+		}
+		return 0, ck.CKR_SLOT_ID_INVALID
+	}
+	if flags&ck.CKF_SERIAL_SESSION == 0 {
+		return 0, ck.CKR_SESSION_PARALLEL_NOT_SUPPORTED
+	}
+	rw := flags&ck.CKF_RW_SESSION != 0
+	if !rw && a.logins[t] == ck.CKU_SO {
+		return 0, ck.CKR_SESSION_READ_WRITE_SO_EXISTS
+	}
+	s := &session{handle: e.newSessionHandle(), app: a, tok: t, rw: rw, ops: map[ck.Operation]*operation{}}
+	e.sessions[s.handle] = s
+	a.sessions[s.handle] = s
+	return s.handle, nil
+}
+
+// closeSession ends a session: its operations and its session objects. When it was the application's last
+// session with the token, the application's login there ends too (PKCS#11: logging out is implied).
+func (e *Engine) closeSession(s *session) {
+	s.cancelOperations()
+	for _, o := range s.tok.index.all() {
+		if o.owner == s {
+			e.removeObject(o)
+		}
+	}
+	delete(e.sessions, s.handle)
+	delete(s.app.sessions, s.handle)
+	for _, other := range s.app.sessions {
+		if other.tok == s.tok {
+			return
+		}
+	}
+	if _, in := s.app.logins[s.tok]; in {
+		e.logout(s.app, s.tok)
+	}
+}

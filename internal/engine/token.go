@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/vault"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// Identity strings of Keyward's slots and tokens.
+const (
+	manufacturerID = "Keyward"
+	tokenModel     = "keywardd"
+)
+
+// Version of the engine, reported as hardware and firmware version of slots and tokens.
+var engineVersion = ck.Version{Major: 0, Minor: 1}
+
+// pinState is the persistent state of one PIN (SO or user).
+type pinState struct {
+	Salt     []byte          `json:"salt,omitempty"`
+	Wrapped  []byte          `json:"wrapped,omitempty"` // the token key wrapped under this PIN; empty: PIN not set
+	KDF      vault.KDFParams `json:"kdf"`
+	Failures int             `json:"failures"`
+}
+
+func (p *pinState) set() bool { return len(p.Wrapped) != 0 }
+
+// tokenRecord is what the store keeps of a token, encrypted under the token's public key.
+type tokenRecord struct {
+	Slot   uint64   `json:"slot"`
+	Label  string   `json:"label"`
+	Serial string   `json:"serial"`
+	SO     pinState `json:"so"`
+	User   pinState `json:"user"`
+}
+
+// token is an initialised token in memory.
+type token struct {
+	id     uint64
+	slot   ck.SlotID
+	rec    tokenRecord
+	pubKey *vault.Key
+
+	tokenKey   *vault.TokenKey // in clear only while an application is logged in
+	keyHolders int             // logins (SO or user, across applications) that hold tokenKey
+	userLogins int             // applications logged in as the user
+	soLogins   int             // applications logged in as the SO
+	privLoaded bool            // private token objects are decrypted and indexed
+
+	index   *objIndex
+	handles map[uint64]ck.ObjectHandle // object id -> handle, stable for the daemon's life
+}
+
+func (t *token) handleFor(e *Engine, id uint64) ck.ObjectHandle {
+	if h, ok := t.handles[id]; ok {
+		return h
+	}
+	h := e.newObjectHandle()
+	t.handles[id] = h
+	return h
+}
+
+// openToken decrypts a token record from the store.
+func (e *Engine) openToken(st store.Token) (*token, error) {
+	pub := e.root.PublicKey(st.ID)
+	pt, err := pub.Open(st.Blob, vault.TokenAD(st.ID))
+	if err != nil {
+		return nil, fmt.Errorf("engine: token %d does not decrypt (another device's store, or tampering): %w", st.ID, err)
+	}
+	var rec tokenRecord
+	if err := json.Unmarshal(pt, &rec); err != nil {
+		return nil, fmt.Errorf("engine: token %d record: %w", st.ID, err)
+	}
+	return &token{
+		id: st.ID, slot: ck.SlotID(rec.Slot), rec: rec, pubKey: pub,
+		index: newObjIndex(), handles: map[uint64]ck.ObjectHandle{},
+	}, nil
+}
+
+// tokenBlob encrypts the token's record for the store.
+func (t *token) blob() []byte {
+	pt, err := json.Marshal(&t.rec)
+	if err != nil {
+		panic(fmt.Sprintf("engine: encoding a token record: %v", err))
+	}
+	return t.pubKey.Seal(pt, vault.TokenAD(t.id))
+}
+
+// saveToken writes the token record durably.
+func (e *Engine) saveToken(t *token) error {
+	err := e.store.Update(func(tx *store.Tx) error {
+		return tx.PutToken(store.Token{ID: t.id, Blob: t.blob()})
+	})
+	if err != nil {
+		e.log.Error("writing a token record failed", "token", t.id, "err", err)
+		return storeError(err)
+	}
+	return nil
+}
+
+// dropTokenKey forgets the token key and the private token objects once nobody is logged in.
+func (t *token) dropTokenKey(e *Engine) {
+	if t.tokenKey != nil {
+		t.tokenKey.Wipe()
+		t.tokenKey = nil
+	}
+	if t.privLoaded {
+		for _, o := range t.index.all() {
+			if o.onToken && o.private {
+				e.removeObject(o)
+				for k, v := range o.attrs {
+					clear(v)
+					delete(o.attrs, k)
+				}
+			}
+		}
+		t.privLoaded = false
+	}
+}
+
+func padded(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (e *Engine) slotInfo(slot ck.SlotID) (ck.SlotInfo, error) {
+	if _, ok := e.tokens[slot]; !ok && slot != e.freeSlot {
+		return ck.SlotInfo{}, ck.CKR_SLOT_ID_INVALID
+	}
+	return ck.SlotInfo{
+		SlotDescription: fmt.Sprintf("Keyward slot %d", slot),
+		ManufacturerID:  manufacturerID,
+		Flags:           ck.CKF_TOKEN_PRESENT,
+		HardwareVersion: engineVersion,
+		FirmwareVersion: engineVersion,
+	}, nil
+}
+
+func pinFlags(p *pinState, max int, low, final, locked uint64) uint64 {
+	switch {
+	case p.Failures >= max:
+		return locked
+	case p.Failures == max-1:
+		return final | low
+	case p.Failures > 0:
+		return low
+	}
+	return 0
+}
+
+func (e *Engine) tokenInfo(slot ck.SlotID) (ck.TokenInfo, error) {
+	info := ck.TokenInfo{
+		ManufacturerID:     manufacturerID,
+		Model:              tokenModel,
+		Flags:              ck.CKF_RNG | ck.CKF_LOGIN_REQUIRED,
+		MaxSessionCount:    ck.CK_EFFECTIVELY_INFINITE,
+		MaxRwSessionCount:  ck.CK_EFFECTIVELY_INFINITE,
+		MaxPinLen:          uint64(e.cfg.MaxPINLen),
+		MinPinLen:          uint64(e.cfg.MinPINLen),
+		TotalPublicMemory:  ck.CK_UNAVAILABLE_INFORMATION,
+		FreePublicMemory:   ck.CK_UNAVAILABLE_INFORMATION,
+		TotalPrivateMemory: ck.CK_UNAVAILABLE_INFORMATION,
+		FreePrivateMemory:  ck.CK_UNAVAILABLE_INFORMATION,
+		HardwareVersion:    engineVersion,
+		FirmwareVersion:    engineVersion,
+	}
+	t, ok := e.tokens[slot]
+	if !ok {
+		if slot != e.freeSlot {
+			return ck.TokenInfo{}, ck.CKR_SLOT_ID_INVALID
+		}
+		return info, nil // the free slot's token is present but not initialised
+	}
+	info.Label = t.rec.Label
+	info.SerialNumber = t.rec.Serial
+	info.Flags |= ck.CKF_TOKEN_INITIALIZED
+	if t.rec.User.set() {
+		info.Flags |= ck.CKF_USER_PIN_INITIALIZED
+	}
+	max := e.cfg.MaxPINFailures
+	info.Flags |= pinFlags(&t.rec.User, max, ck.CKF_USER_PIN_COUNT_LOW, ck.CKF_USER_PIN_FINAL_TRY, ck.CKF_USER_PIN_LOCKED)
+	info.Flags |= pinFlags(&t.rec.SO, max, ck.CKF_SO_PIN_COUNT_LOW, ck.CKF_SO_PIN_FINAL_TRY, ck.CKF_SO_PIN_LOCKED)
+	for _, s := range e.sessions {
+		if s.tok == t {
+			info.SessionCount++
+			if s.rw {
+				info.RwSessionCount++
+			}
+		}
+	}
+	return info, nil
+}
+
+func (e *Engine) slotList() []ck.SlotID {
+	slots := make([]ck.SlotID, 0, len(e.tokens)+1)
+	for s := range e.tokens {
+		slots = append(slots, s)
+	}
+	slots = append(slots, e.freeSlot)
+	for i := 1; i < len(slots); i++ { // few slots: insertion sort
+		for j := i; j > 0 && slots[j] < slots[j-1]; j-- {
+			slots[j], slots[j-1] = slots[j-1], slots[j]
+		}
+	}
+	return slots
+}
+
+func newSerial() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("engine: random: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// cleanLabel turns a 32-byte blank-padded CK label into its string, without the padding.
+func cleanLabel(label []byte) string {
+	return string(bytes.TrimRight(label, " \x00"))
+}
+
+func slotBytes(s ck.SlotID) []byte { return binary.BigEndian.AppendUint64(nil, uint64(s)) }

@@ -1,0 +1,3 @@
+package cryptoki
+
+//go:generate go run ../../internal/tools/ckgen

@@ -1,0 +1,1 @@
+# test targets (filled in below)
