@@ -98,7 +98,7 @@ void kw_dec_o(struct kw_dec *d, int *present, uint64_t *cap);
 uint32_t kw_dec_U_begin(struct kw_dec *d);  /* then n kw_dec_raw_u64 */
 uint64_t kw_dec_raw_u64(struct kw_dec *d);
 uint32_t kw_dec_A_begin(struct kw_dec *d);  /* then n kw_dec_attr */
-/* One attribute: kinds 0/3 set *num; kind 1 sets *val/*vlen; kind 2 sets *num to the nested count, and the
+/* One attribute: kinds 0/3 set *num; kind 1 sets *val and *vlen; kind 2 sets *num to the nested count, and the
  * nested attributes follow (read them with kw_dec_attr). Returns the kind, or -1. */
 int kw_dec_attr(struct kw_dec *d, uint64_t *type, uint64_t *num, const uint8_t **val, uint32_t *vlen);
 /* A mechanism: *present 0 for NULL; *param NULL when the parameter pointer is NULL. */

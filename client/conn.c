@@ -765,7 +765,6 @@ CK_RV kw_initialize(const CK_C_INITIALIZE_ARGS *args)
     }
     g.use_app_locks = 0;
     g.app_mutex = NULL;
-    pthread_mutex_init(&g.pm, NULL);
     if (args && args->CreateMutex && !(args->flags & CKF_OS_LOCKING_OK)) {
         g.cb = *args;
         CK_RV rv = args->CreateMutex(&g.app_mutex);

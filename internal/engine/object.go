@@ -232,10 +232,10 @@ func valueOf(a ck.Attribute) []byte {
 type creation int
 
 const (
-	byCreate creation = iota // C_CreateObject
-	byGenerate               // C_GenerateKey, C_GenerateKeyPair
-	byUnwrap                 // C_UnwrapKey
-	byDerive                 // C_DeriveKey
+	byCreate   creation = iota // C_CreateObject
+	byGenerate                 // C_GenerateKey, C_GenerateKeyPair
+	byUnwrap                   // C_UnwrapKey
+	byDerive                   // C_DeriveKey
 )
 
 // buildAttrs turns a template into a complete attribute map under the specification's rules: unknown or

@@ -232,7 +232,7 @@ type classKey struct {
 // schemas maps (class, key or certificate type) to the attributes such an object may carry.
 var schemas = map[classKey]attrSet{
 	{ck.CKO_DATA, 0}: dataAttrs,
-	{ck.CKO_CERTIFICATE, uint64(ck.CKC_X_509)}: x509Attrs,
+	{ck.CKO_CERTIFICATE, uint64(ck.CKC_X_509)}:         x509Attrs,
 	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_RSA)}:            merge(publicKeyAttrs, rsaPublic),
 	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_RSA)}:           merge(privateKeyAttrs, rsaPrivate),
 	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC)}:             merge(publicKeyAttrs, ecPublic),

@@ -21,10 +21,11 @@ type findState struct {
 
 // state is the session's CK_STATE, which follows from the application's login on the token.
 func (s *session) state() ck.State {
-	switch s.app.logins[s.tok] {
-	case ck.CKU_SO:
+	user, loggedIn := s.app.logins[s.tok]
+	switch {
+	case loggedIn && user == ck.CKU_SO:
 		return ck.CKS_RW_SO_FUNCTIONS
-	case ck.CKU_USER:
+	case loggedIn && user == ck.CKU_USER:
 		if s.rw {
 			return ck.CKS_RW_USER_FUNCTIONS
 		}
@@ -36,7 +37,7 @@ func (s *session) state() ck.State {
 	return ck.CKS_RO_PUBLIC_SESSION
 }
 
-func (s *session) userLoggedIn() bool { return s.app.logins[s.tok] == ck.CKU_USER }
+func (s *session) userLoggedIn() bool { return s.app.loggedInAs(s.tok, ck.CKU_USER) }
 
 // canSee reports whether an object is visible to the session's application: session objects only to the
 // application that made them, private objects only while it is logged in as the user.
@@ -70,7 +71,7 @@ func (e *Engine) openSession(a *app, slot ck.SlotID, flags uint64) (ck.SessionHa
 		return 0, ck.CKR_SESSION_PARALLEL_NOT_SUPPORTED
 	}
 	rw := flags&ck.CKF_RW_SESSION != 0
-	if !rw && a.logins[t] == ck.CKU_SO {
+	if !rw && a.loggedInAs(t, ck.CKU_SO) {
 		return 0, ck.CKR_SESSION_READ_WRITE_SO_EXISTS
 	}
 	s := &session{handle: e.newSessionHandle(), app: a, tok: t, rw: rw, ops: map[ck.Operation]*operation{}}
@@ -98,4 +99,11 @@ func (e *Engine) closeSession(s *session) {
 	if _, in := s.app.logins[s.tok]; in {
 		e.logout(s.app, s.tok)
 	}
+}
+
+// loggedInAs reports whether the application is logged in to t as user u. (CKU_SO is 0, so a plain map
+// lookup would mistake "not logged in" for the SO.)
+func (a *app) loggedInAs(t *token, u ck.UserType) bool {
+	got, ok := a.logins[t]
+	return ok && got == u
 }

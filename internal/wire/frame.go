@@ -10,7 +10,7 @@ import (
 
 // Header sizes after the length field.
 const (
-	requestHeader  = 4 + 4      // request id, call id
+	requestHeader  = 4 + 4     // request id, call id
 	responseHeader = 4 + 4 + 8 // request id, call id, rv
 )
 

@@ -1,0 +1,1403 @@
+/*
+ * entry.c - every C_* entry point of libkeyward.so, the function lists and the interfaces.
+ *
+ * Each function checks that the library is initialised, then its pointer arguments, then marshals one call of
+ * internal/wire/calls.def (docs/protocol.md) and unmarshals the response. Errors that are the daemon's are
+ * passed through; CKR_DEVICE_ERROR means a protocol error, CKR_DEVICE_REMOVED that the daemon died (conn.c).
+ */
+#include <string.h>
+
+#include "conn.h"
+
+#define CHECK_INIT()                                                                                           \
+    do {                                                                                                       \
+        CK_RV check_rv_ = kw_check();                                                                          \
+        if (check_rv_ != CKR_OK)                                                                               \
+            return check_rv_;                                                                                  \
+    } while (0)
+
+#define S KW_SESSION_CALL
+#define L KW_SLOT_CALL
+
+/* ---- helpers ---- */
+
+/* Templates: CKA_WRAP_TEMPLATE and the like carry a CK_ATTRIBUTE array. CKA_ALLOWED_MECHANISMS has
+ * CKF_ARRAY_ATTRIBUTE too, but its value is an array of CK_MECHANISM_TYPE: it travels as plain bytes. */
+static int is_template_attr(CK_ATTRIBUTE_TYPE t)
+{
+    return (t & CKF_ARRAY_ATTRIBUTE) && t != CKA_ALLOWED_MECHANISMS;
+}
+
+static void pad_copy(CK_UTF8CHAR *dst, size_t dstlen, const uint8_t *src, size_t srclen)
+{
+    memset(dst, ' ', dstlen);
+    if (src)
+        memcpy(dst, src, srclen < dstlen ? srclen : dstlen);
+}
+
+static void pad_string(struct kw_dec *d, CK_UTF8CHAR *dst, size_t dstlen)
+{
+    uint32_t n;
+    const uint8_t *p = kw_dec_b(d, &n);
+    pad_copy(dst, dstlen, p, n);
+}
+
+static CK_VERSION dec_version(struct kw_dec *d)
+{
+    uint64_t v = kw_dec_u(d);
+    CK_VERSION ver = {(CK_BYTE)(v >> 8), (CK_BYTE)v};
+    return ver;
+}
+
+static CK_RV enc_data(struct kw_buf *b, const void *p, CK_ULONG n)
+{
+    if (!p && n > 0)
+        return CKR_ARGUMENTS_BAD;
+    if (n > KW_MAX_FRAME)
+        return CKR_DATA_LEN_RANGE;
+    kw_enc_b(b, p, n);
+    return CKR_OK;
+}
+
+static CK_RV enc_pin(struct kw_buf *b, const CK_UTF8CHAR *pin, CK_ULONG n)
+{
+    if (!pin && n > 0)
+        return CKR_ARGUMENTS_BAD;
+    if (n > KW_MAX_FRAME)
+        return CKR_PIN_LEN_RANGE;
+    kw_enc_p(b, pin, n, pin != NULL);
+    return CKR_OK;
+}
+
+static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
+{
+    if (!m) {
+        kw_enc_M(b, 0, 0, 0, NULL, 0);
+        return CKR_OK;
+    }
+    if (!m->pParameter && m->ulParameterLen > 0)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (m->ulParameterLen > KW_MAX_FRAME)
+        return CKR_MECHANISM_PARAM_INVALID;
+    kw_enc_M(b, 1, m->mechanism, m->pParameter != NULL, m->pParameter, m->ulParameterLen);
+    return CKR_OK;
+}
+
+/* A template sent to the token: kinds 1 and 2. */
+static CK_RV enc_template(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    if (!t && n > 0)
+        return CKR_ARGUMENTS_BAD;
+    if (n > KW_MAX_ATTRIBUTES)
+        return CKR_ARGUMENTS_BAD;
+    kw_enc_A_begin(b, (uint32_t)n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        const CK_ATTRIBUTE *a = &t[i];
+        if (!a->pValue && a->ulValueLen > 0)
+            return CKR_ARGUMENTS_BAD;
+        if (a->ulValueLen > KW_MAX_FRAME)
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        if (!is_template_attr(a->type)) {
+            kw_enc_attr_val(b, a->type, a->pValue, a->ulValueLen);
+            continue;
+        }
+        if (a->ulValueLen % sizeof(CK_ATTRIBUTE) != 0)
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        CK_ULONG m = a->ulValueLen / sizeof(CK_ATTRIBUTE);
+        const CK_ATTRIBUTE *nested = a->pValue;
+        kw_enc_attr_arr(b, a->type, (uint32_t)m);
+        for (CK_ULONG j = 0; j < m; j++) {
+            const CK_ATTRIBUTE *x = &nested[j];
+            if (!x->pValue && x->ulValueLen > 0)
+                return CKR_ARGUMENTS_BAD;
+            if (is_template_attr(x->type) || x->ulValueLen > KW_MAX_FRAME)
+                return CKR_ATTRIBUTE_VALUE_INVALID; /* templates nest once at most */
+            kw_enc_attr_val(b, x->type, x->pValue, x->ulValueLen);
+        }
+    }
+    return CKR_OK;
+}
+
+/* Append an `o` item and run; on CKR_OK copy the output, on CKR_OK/CKR_BUFFER_TOO_SMALL set *plen. */
+static CK_RV run_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
+{
+    kw_enc_o(&m->req, out != NULL, *plen);
+    CK_RV rv = kw_msg_run(m, kind);
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+        return rv;
+    if (!m->has_body)
+        return CKR_DEVICE_ERROR;
+    uint64_t len = kw_dec_u(&m->body);
+    uint32_t dlen;
+    const uint8_t *d = kw_dec_b(&m->body, &dlen);
+    if (rv == CKR_OK && out) {
+        if (dlen != len || len > *plen)
+            return CKR_DEVICE_ERROR; /* the daemon broke the length convention */
+        memcpy(out, d, dlen);
+    } else if (dlen != 0) {
+        return CKR_DEVICE_ERROR;
+    }
+    *plen = (CK_ULONG)len;
+    return rv;
+}
+
+/* A `U` result under the length convention, applied here. */
+static CK_RV list_out(struct kw_dec *d, CK_ULONG_PTR list, CK_ULONG_PTR pcount)
+{
+    uint32_t n = kw_dec_U_begin(d);
+    if (d->err)
+        return CKR_DEVICE_ERROR;
+    if (!list) {
+        *pcount = n;
+        return CKR_OK;
+    }
+    if (*pcount < n) {
+        *pcount = n;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        list[i] = kw_dec_raw_u64(d);
+    *pcount = n;
+    return CKR_OK;
+}
+
+/* A call whose request is one or two integers and whose response is empty. */
+static CK_RV call_u(uint32_t call, CK_ULONG a, int kind)
+{
+    struct kw_msg m;
+    kw_msg_init(&m, call);
+    kw_enc_u(&m.req, a);
+    CK_RV rv = kw_msg_run(&m, kind);
+    kw_msg_free(&m);
+    return rv;
+}
+
+static CK_RV call_uu(uint32_t call, CK_ULONG a, CK_ULONG b)
+{
+    struct kw_msg m;
+    kw_msg_init(&m, call);
+    kw_enc_u(&m.req, a);
+    kw_enc_u(&m.req, b);
+    CK_RV rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* A call whose response is one handle. */
+static CK_RV run_handle(struct kw_msg *m, CK_ULONG_PTR out, int kind)
+{
+    CK_RV rv = kw_msg_run(m, kind);
+    if (rv == CKR_OK)
+        *out = kw_dec_u(&m->body);
+    kw_msg_free(m);
+    return rv;
+}
+
+/* Check a session handle (GetSessionInfo). */
+static CK_RV session_ok(CK_SESSION_HANDLE h)
+{
+    return call_u(KW_CALL_GetSessionInfo, h, S);
+}
+
+/* Operations (docs/protocol.md, "Cryptographic operations"). */
+enum {
+    OP_ENCRYPT = 1, OP_DECRYPT, OP_DIGEST, OP_SIGN, OP_VERIFY, OP_SIGN_RECOVER, OP_VERIFY_RECOVER,
+    OP_DIGEST_ENCRYPT, OP_DECRYPT_DIGEST, OP_SIGN_ENCRYPT, OP_DECRYPT_VERIFY,
+    OP_MESSAGE_ENCRYPT, OP_MESSAGE_DECRYPT, OP_MESSAGE_SIGN, OP_MESSAGE_VERIFY
+};
+
+static CK_RV op_init(CK_SESSION_HANDLE h, CK_ULONG op, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_OperationInit);
+    kw_enc_u(&m.req, h);
+    kw_enc_u(&m.req, op);
+    CK_RV rv = enc_mech(&m.req, mech);
+    kw_enc_u(&m.req, mech ? key : 0);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* OperationSingle / OperationUpdate with an output under the length convention. */
+static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen,
+                     CK_BYTE_PTR out, CK_ULONG_PTR plen)
+{
+    CHECK_INIT();
+    if (!plen)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, call);
+    m.too_big = CKR_DATA_LEN_RANGE;
+    kw_enc_u(&m.req, h);
+    kw_enc_u(&m.req, op);
+    CK_RV rv = enc_data(&m.req, in, inlen);
+    if (rv == CKR_OK)
+        rv = run_out(&m, out, plen, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* OperationUpdate without output (C_DigestUpdate, C_SignUpdate, C_VerifyUpdate): the output is ignored. */
+static CK_RV op_update_noout(CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_OperationUpdate);
+    m.too_big = CKR_DATA_LEN_RANGE;
+    kw_enc_u(&m.req, h);
+    kw_enc_u(&m.req, op);
+    CK_RV rv = enc_data(&m.req, in, inlen);
+    kw_enc_o(&m.req, 0, 0);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+static CK_RV op_final(CK_SESSION_HANDLE h, CK_ULONG op, CK_BYTE_PTR out, CK_ULONG_PTR plen)
+{
+    CHECK_INIT();
+    if (!plen)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_OperationFinal);
+    kw_enc_u(&m.req, h);
+    kw_enc_u(&m.req, op);
+    CK_RV rv = run_out(&m, out, plen, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* ---- general ---- */
+
+CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
+{
+    const CK_C_INITIALIZE_ARGS *a = pInitArgs;
+    if (a) {
+        if (a->pReserved)
+            return CKR_ARGUMENTS_BAD;
+        int set = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) +
+                  (a->UnlockMutex != NULL);
+        if (set != 0 && set != 4)
+            return CKR_ARGUMENTS_BAD;
+        /* CKF_LIBRARY_CANT_CREATE_OS_THREADS: the client never creates threads. */
+    }
+    return kw_initialize(a);
+}
+
+CK_RV C_Finalize(CK_VOID_PTR pReserved)
+{
+    CHECK_INIT();
+    if (pReserved)
+        return CKR_ARGUMENTS_BAD;
+    return kw_finalize();
+}
+
+static CK_RV get_info(CK_INFO_PTR p, CK_BYTE major, CK_BYTE minor)
+{
+    CHECK_INIT();
+    if (!p)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetInfo);
+    CK_RV rv = kw_msg_run(&m, L);
+    if (rv == CKR_OK) {
+        p->cryptokiVersion.major = major;
+        p->cryptokiVersion.minor = minor;
+        pad_string(&m.body, p->manufacturerID, sizeof p->manufacturerID);
+        p->flags = kw_dec_u(&m.body);
+        pad_string(&m.body, p->libraryDescription, sizeof p->libraryDescription);
+        p->libraryVersion = dec_version(&m.body);
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* C_GetInfo reports the Cryptoki version of the interface the application got: 2.40 for the exported symbol
+ * and CK_FUNCTION_LIST, 3.0 through CK_FUNCTION_LIST_3_0. */
+CK_RV C_GetInfo(CK_INFO_PTR pInfo)
+{
+    return get_info(pInfo, 2, 40);
+}
+
+static CK_RV kw_GetInfo_3_0(CK_INFO_PTR pInfo)
+{
+    return get_info(pInfo, 3, 0);
+}
+
+/* ---- slots and tokens ---- */
+
+CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+    CHECK_INIT();
+    if (!pulCount)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetSlotList);
+    kw_enc_u(&m.req, tokenPresent ? 1 : 0);
+    CK_RV rv = kw_msg_run(&m, L);
+    if (rv == CKR_OK)
+        rv = list_out(&m.body, pSlotList, pulCount);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+{
+    CHECK_INIT();
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetSlotInfo);
+    kw_enc_u(&m.req, slotID);
+    CK_RV rv = kw_msg_run(&m, L);
+    if (rv == CKR_OK) {
+        pad_string(&m.body, pInfo->slotDescription, sizeof pInfo->slotDescription);
+        pad_string(&m.body, pInfo->manufacturerID, sizeof pInfo->manufacturerID);
+        pInfo->flags = kw_dec_u(&m.body);
+        pInfo->hardwareVersion = dec_version(&m.body);
+        pInfo->firmwareVersion = dec_version(&m.body);
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+{
+    CHECK_INIT();
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetTokenInfo);
+    kw_enc_u(&m.req, slotID);
+    CK_RV rv = kw_msg_run(&m, L);
+    if (rv == CKR_OK) {
+        struct kw_dec *d = &m.body;
+        pad_string(d, pInfo->label, sizeof pInfo->label);
+        pad_string(d, pInfo->manufacturerID, sizeof pInfo->manufacturerID);
+        pad_string(d, pInfo->model, sizeof pInfo->model);
+        pad_string(d, pInfo->serialNumber, sizeof pInfo->serialNumber);
+        pInfo->flags = kw_dec_u(d);
+        pInfo->ulMaxSessionCount = kw_dec_u(d);
+        pInfo->ulSessionCount = kw_dec_u(d);
+        pInfo->ulMaxRwSessionCount = kw_dec_u(d);
+        pInfo->ulRwSessionCount = kw_dec_u(d);
+        pInfo->ulMaxPinLen = kw_dec_u(d);
+        pInfo->ulMinPinLen = kw_dec_u(d);
+        pInfo->ulTotalPublicMemory = kw_dec_u(d);
+        pInfo->ulFreePublicMemory = kw_dec_u(d);
+        pInfo->ulTotalPrivateMemory = kw_dec_u(d);
+        pInfo->ulFreePrivateMemory = kw_dec_u(d);
+        pInfo->hardwareVersion = dec_version(d);
+        pInfo->firmwareVersion = dec_version(d);
+        pad_string(d, pInfo->utcTime, sizeof pInfo->utcTime);
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
+{
+    CHECK_INIT();
+    if (!pulCount)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetMechanismList);
+    kw_enc_u(&m.req, slotID);
+    CK_RV rv = kw_msg_run(&m, L);
+    if (rv == CKR_OK)
+        rv = list_out(&m.body, pMechanismList, pulCount);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
+{
+    CHECK_INIT();
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetMechanismInfo);
+    kw_enc_u(&m.req, slotID);
+    kw_enc_u(&m.req, type);
+    CK_RV rv = kw_msg_run(&m, L);
+    if (rv == CKR_OK) {
+        pInfo->ulMinKeySize = kw_dec_u(&m.body);
+        pInfo->ulMaxKeySize = kw_dec_u(&m.body);
+        pInfo->flags = kw_dec_u(&m.body);
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+{
+    CHECK_INIT();
+    if (pReserved || !pSlot)
+        return CKR_ARGUMENTS_BAD;
+    if (!(flags & CKF_DONT_BLOCK))
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_WaitForSlotEvent);
+    kw_enc_u(&m.req, flags);
+    return run_handle(&m, pSlot, L);
+}
+
+CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+    CHECK_INIT();
+    if (!pLabel || (!pPin && ulPinLen > 0))
+        return CKR_ARGUMENTS_BAD;
+    if (ulPinLen > KW_MAX_FRAME)
+        return CKR_PIN_LEN_RANGE;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_InitToken);
+    kw_enc_u(&m.req, slotID);
+    kw_enc_b(&m.req, pPin, ulPinLen); /* a NULL PIN (protected path) travels as an empty one */
+    kw_enc_b(&m.req, pLabel, 32);
+    CK_RV rv = kw_msg_run(&m, L);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_InitPIN);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
+               CK_ULONG ulNewLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_SetPIN);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_pin(&m.req, pOldPin, ulOldLen);
+    if (rv == CKR_OK)
+        rv = enc_pin(&m.req, pNewPin, ulNewLen);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* ---- sessions ---- */
+
+CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY Notify,
+                    CK_SESSION_HANDLE_PTR phSession)
+{
+    (void)pApplication; /* accepted, never called: Keyward sends no notifications */
+    (void)Notify;
+    CHECK_INIT();
+    if (!phSession)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_OpenSession);
+    kw_enc_u(&m.req, slotID);
+    kw_enc_u(&m.req, flags);
+    return run_handle(&m, phSession, L);
+}
+
+CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
+{
+    CHECK_INIT();
+    return call_u(KW_CALL_CloseSession, hSession, S);
+}
+
+CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
+{
+    CHECK_INIT();
+    return call_u(KW_CALL_CloseAllSessions, slotID, L);
+}
+
+CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
+{
+    CHECK_INIT();
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetSessionInfo);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = kw_msg_run(&m, S);
+    if (rv == CKR_OK) {
+        pInfo->slotID = kw_dec_u(&m.body);
+        pInfo->state = kw_dec_u(&m.body);
+        pInfo->flags = kw_dec_u(&m.body);
+        pInfo->ulDeviceError = kw_dec_u(&m.body);
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
+                          CK_ULONG_PTR pulOperationStateLen)
+{
+    (void)hSession;
+    (void)pOperationState;
+    (void)pulOperationStateLen;
+    CHECK_INIT();
+    return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState, CK_ULONG ulOperationStateLen,
+                          CK_OBJECT_HANDLE hEncryptionKey, CK_OBJECT_HANDLE hAuthenticationKey)
+{
+    (void)hSession;
+    (void)pOperationState;
+    (void)ulOperationStateLen;
+    (void)hEncryptionKey;
+    (void)hAuthenticationKey;
+    CHECK_INIT();
+    return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_Login);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, userType);
+    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
+                  CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_LoginUser);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, userType);
+    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
+    if (rv == CKR_OK)
+        rv = enc_data(&m.req, pUsername, ulUsernameLen);
+    if (rv == CKR_DATA_LEN_RANGE)
+        rv = CKR_ARGUMENTS_BAD;
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_Logout(CK_SESSION_HANDLE hSession)
+{
+    CHECK_INIT();
+    return call_u(KW_CALL_Logout, hSession, S);
+}
+
+CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
+{
+    CHECK_INIT();
+    return call_uu(KW_CALL_SessionCancel, hSession, flags);
+}
+
+CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
+{
+    CHECK_INIT();
+    CK_RV rv = session_ok(hSession);
+    return rv == CKR_OK ? CKR_FUNCTION_NOT_PARALLEL : rv;
+}
+
+CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession)
+{
+    CHECK_INIT();
+    CK_RV rv = session_ok(hSession);
+    return rv == CKR_OK ? CKR_FUNCTION_NOT_PARALLEL : rv;
+}
+
+/* ---- objects ---- */
+
+CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                     CK_OBJECT_HANDLE_PTR phObject)
+{
+    CHECK_INIT();
+    if (!phObject)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_CreateObject);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        kw_msg_free(&m);
+        return rv;
+    }
+    return run_handle(&m, phObject, S);
+}
+
+CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+                   CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phNewObject)
+{
+    CHECK_INIT();
+    if (!phNewObject)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_CopyObject);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, hObject);
+    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        kw_msg_free(&m);
+        return rv;
+    }
+    return run_handle(&m, phNewObject, S);
+}
+
+CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+{
+    CHECK_INIT();
+    return call_uu(KW_CALL_DestroyObject, hSession, hObject);
+}
+
+CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
+{
+    CHECK_INIT();
+    if (!pulSize)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetObjectSize);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, hObject);
+    return run_handle(&m, pulSize, S);
+}
+
+/* One query attribute: kind 0 (NULL pValue, the length as the number) or 3 (a buffer of ulValueLen). */
+static void enc_query(struct kw_buf *b, const CK_ATTRIBUTE *a)
+{
+    if (a->pValue)
+        kw_enc_attr_num(b, a->type, KW_ATTR_BUFFER, a->ulValueLen);
+    else
+        kw_enc_attr_num(b, a->type, KW_ATTR_LENGTH, a->ulValueLen);
+}
+
+/* Fill one caller attribute from a result attribute. nested is 1 when a was sent as an array query. */
+static int dec_result(struct kw_dec *d, CK_ATTRIBUTE *a, int nested_query)
+{
+    uint64_t type, num;
+    const uint8_t *val;
+    uint32_t vlen;
+    int kind = kw_dec_attr(d, &type, &num, &val, &vlen);
+    if (kind < 0 || type != a->type)
+        return -1;
+    switch (kind) {
+    case KW_ATTR_LENGTH:
+        a->ulValueLen = num;
+        return 0;
+    case KW_ATTR_VALUE:
+        if (nested_query || !a->pValue || vlen > a->ulValueLen)
+            return -1;
+        memcpy(a->pValue, val, vlen);
+        a->ulValueLen = vlen;
+        return 0;
+    case KW_ATTR_ARRAY: {
+        if (!nested_query || num != a->ulValueLen / sizeof(CK_ATTRIBUTE))
+            return -1;
+        CK_ATTRIBUTE *arr = a->pValue;
+        for (uint64_t j = 0; j < num; j++)
+            if (dec_result(d, &arr[j], 0) < 0)
+                return -1;
+        a->ulValueLen = num * sizeof(CK_ATTRIBUTE);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+                          CK_ULONG ulCount)
+{
+    CHECK_INIT();
+    if ((!pTemplate && ulCount > 0) || ulCount > KW_MAX_ATTRIBUTES)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetAttributeValue);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, hObject);
+    kw_enc_A_begin(&m.req, (uint32_t)ulCount);
+    for (CK_ULONG i = 0; i < ulCount; i++) {
+        const CK_ATTRIBUTE *a = &pTemplate[i];
+        if (is_template_attr(a->type) && a->pValue) {
+            CK_ULONG k = a->ulValueLen / sizeof(CK_ATTRIBUTE);
+            if (k > KW_MAX_ATTRIBUTES) {
+                kw_msg_free(&m);
+                return CKR_ARGUMENTS_BAD;
+            }
+            const CK_ATTRIBUTE *nested = a->pValue;
+            kw_enc_attr_arr(&m.req, a->type, (uint32_t)k);
+            for (CK_ULONG j = 0; j < k; j++)
+                enc_query(&m.req, &nested[j]);
+        } else {
+            enc_query(&m.req, a);
+        }
+    }
+    CK_RV rv = kw_msg_run(&m, S);
+    if (m.has_body && (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+                       rv == CKR_BUFFER_TOO_SMALL)) {
+        uint32_t n = kw_dec_A_begin(&m.body);
+        if (m.body.err || n != ulCount) {
+            rv = CKR_DEVICE_ERROR;
+        } else {
+            for (CK_ULONG i = 0; i < ulCount; i++) {
+                CK_ATTRIBUTE *a = &pTemplate[i];
+                if (dec_result(&m.body, a, is_template_attr(a->type) && a->pValue) < 0) {
+                    rv = CKR_DEVICE_ERROR;
+                    break;
+                }
+            }
+        }
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
+                          CK_ULONG ulCount)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_SetAttributeValue);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, hObject);
+    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_FindObjectsInit);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
+                    CK_ULONG_PTR pulObjectCount)
+{
+    CHECK_INIT();
+    if (!pulObjectCount || (!phObject && ulMaxObjectCount > 0))
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_FindObjects);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, ulMaxObjectCount);
+    CK_RV rv = kw_msg_run(&m, S);
+    if (rv == CKR_OK) {
+        uint32_t n = kw_dec_U_begin(&m.body);
+        if (n > ulMaxObjectCount) {
+            rv = CKR_DEVICE_ERROR;
+        } else {
+            for (uint32_t i = 0; i < n; i++)
+                phObject[i] = kw_dec_raw_u64(&m.body);
+            *pulObjectCount = n;
+        }
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
+{
+    CHECK_INIT();
+    return call_u(KW_CALL_FindObjectsFinal, hSession, S);
+}
+
+/* ---- encryption, decryption, digest, signatures ---- */
+
+CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_ENCRYPT, pMechanism, hKey);
+}
+
+CK_RV C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+                CK_ULONG_PTR pulEncryptedDataLen)
+{
+    return op_data(KW_CALL_OperationSingle, hSession, OP_ENCRYPT, pData, ulDataLen, pEncryptedData,
+                   pulEncryptedDataLen);
+}
+
+CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_BYTE_PTR pEncryptedPart,
+                      CK_ULONG_PTR pulEncryptedPartLen)
+{
+    return op_data(KW_CALL_OperationUpdate, hSession, OP_ENCRYPT, pPart, ulPartLen, pEncryptedPart,
+                   pulEncryptedPartLen);
+}
+
+CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart, CK_ULONG_PTR pulLastEncryptedPartLen)
+{
+    return op_final(hSession, OP_ENCRYPT, pLastEncryptedPart, pulLastEncryptedPartLen);
+}
+
+CK_RV C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_DECRYPT, pMechanism, hKey);
+}
+
+CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
+                CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
+{
+    return op_data(KW_CALL_OperationSingle, hSession, OP_DECRYPT, pEncryptedData, ulEncryptedDataLen, pData,
+                   pulDataLen);
+}
+
+CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+                      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
+{
+    return op_data(KW_CALL_OperationUpdate, hSession, OP_DECRYPT, pEncryptedPart, ulEncryptedPartLen, pPart,
+                   pulPartLen);
+}
+
+CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
+{
+    return op_final(hSession, OP_DECRYPT, pLastPart, pulLastPartLen);
+}
+
+CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
+{
+    return op_init(hSession, OP_DIGEST, pMechanism, 0);
+}
+
+CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
+               CK_ULONG_PTR pulDigestLen)
+{
+    return op_data(KW_CALL_OperationSingle, hSession, OP_DIGEST, pData, ulDataLen, pDigest, pulDigestLen);
+}
+
+CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+    return op_update_noout(hSession, OP_DIGEST, pPart, ulPartLen);
+}
+
+CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
+{
+    CHECK_INIT();
+    return call_uu(KW_CALL_DigestKey, hSession, hKey);
+}
+
+CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+    return op_final(hSession, OP_DIGEST, pDigest, pulDigestLen);
+}
+
+CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_SIGN, pMechanism, hKey);
+}
+
+CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+             CK_ULONG_PTR pulSignatureLen)
+{
+    return op_data(KW_CALL_OperationSingle, hSession, OP_SIGN, pData, ulDataLen, pSignature, pulSignatureLen);
+}
+
+CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+    return op_update_noout(hSession, OP_SIGN, pPart, ulPartLen);
+}
+
+CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+    return op_final(hSession, OP_SIGN, pSignature, pulSignatureLen);
+}
+
+CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_SIGN_RECOVER, pMechanism, hKey);
+}
+
+CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+                    CK_ULONG_PTR pulSignatureLen)
+{
+    return op_data(KW_CALL_OperationSingle, hSession, OP_SIGN_RECOVER, pData, ulDataLen, pSignature,
+                   pulSignatureLen);
+}
+
+CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_VERIFY, pMechanism, hKey);
+}
+
+CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+               CK_ULONG ulSignatureLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_Verify);
+    m.too_big = CKR_DATA_LEN_RANGE;
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_data(&m.req, pData, ulDataLen);
+    if (rv == CKR_OK)
+        rv = enc_data(&m.req, pSignature, ulSignatureLen);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+    return op_update_noout(hSession, OP_VERIFY, pPart, ulPartLen);
+}
+
+CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_VerifyFinal);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_data(&m.req, pSignature, ulSignatureLen);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_VERIFY_RECOVER, pMechanism, hKey);
+}
+
+CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen,
+                      CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
+{
+    return op_data(KW_CALL_OperationSingle, hSession, OP_VERIFY_RECOVER, pSignature, ulSignatureLen, pData,
+                   pulDataLen);
+}
+
+CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+                            CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
+{
+    return op_data(KW_CALL_OperationUpdate, hSession, OP_DIGEST_ENCRYPT, pPart, ulPartLen, pEncryptedPart,
+                   pulEncryptedPartLen);
+}
+
+CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+                            CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
+{
+    return op_data(KW_CALL_OperationUpdate, hSession, OP_DECRYPT_DIGEST, pEncryptedPart, ulEncryptedPartLen, pPart,
+                   pulPartLen);
+}
+
+CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+                          CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
+{
+    return op_data(KW_CALL_OperationUpdate, hSession, OP_SIGN_ENCRYPT, pPart, ulPartLen, pEncryptedPart,
+                   pulEncryptedPartLen);
+}
+
+CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+                            CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
+{
+    return op_data(KW_CALL_OperationUpdate, hSession, OP_DECRYPT_VERIFY, pEncryptedPart, ulEncryptedPartLen, pPart,
+                   pulPartLen);
+}
+
+/* ---- keys and random ---- */
+
+CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
+                    CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    CHECK_INIT();
+    if (!pMechanism || !phKey)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GenerateKey);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism);
+    if (rv == CKR_OK)
+        rv = enc_template(&m.req, pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        kw_msg_free(&m);
+        return rv;
+    }
+    return run_handle(&m, phKey, S);
+}
+
+CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                        CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
+                        CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
+                        CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey)
+{
+    CHECK_INIT();
+    if (!pMechanism || !phPublicKey || !phPrivateKey)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GenerateKeyPair);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism);
+    if (rv == CKR_OK)
+        rv = enc_template(&m.req, pPublicKeyTemplate, ulPublicKeyAttributeCount);
+    if (rv == CKR_OK)
+        rv = enc_template(&m.req, pPrivateKeyTemplate, ulPrivateKeyAttributeCount);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    if (rv == CKR_OK) {
+        *phPublicKey = kw_dec_u(&m.body);
+        *phPrivateKey = kw_dec_u(&m.body);
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
+                CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+{
+    CHECK_INIT();
+    if (!pMechanism || !pulWrappedKeyLen)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_WrapKey);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism);
+    kw_enc_u(&m.req, hWrappingKey);
+    kw_enc_u(&m.req, hKey);
+    if (rv == CKR_OK)
+        rv = run_out(&m, pWrappedKey, pulWrappedKeyLen, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
+                  CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+                  CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    CHECK_INIT();
+    if (!pMechanism || !phKey)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_UnwrapKey);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism);
+    kw_enc_u(&m.req, hUnwrappingKey);
+    if (rv == CKR_OK)
+        rv = enc_data(&m.req, pWrappedKey, ulWrappedKeyLen);
+    if (rv == CKR_DATA_LEN_RANGE)
+        rv = CKR_WRAPPED_KEY_LEN_RANGE;
+    if (rv == CKR_OK)
+        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+    if (rv != CKR_OK) {
+        kw_msg_free(&m);
+        return rv;
+    }
+    return run_handle(&m, phKey, S);
+}
+
+CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
+                  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    CHECK_INIT();
+    if (!pMechanism || !phKey)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_DeriveKey);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism);
+    kw_enc_u(&m.req, hBaseKey);
+    if (rv == CKR_OK)
+        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+    if (rv != CKR_OK) {
+        kw_msg_free(&m);
+        return rv;
+    }
+    return run_handle(&m, phKey, S);
+}
+
+CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_SeedRandom);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_data(&m.req, pSeed, ulSeedLen);
+    if (rv == CKR_DATA_LEN_RANGE)
+        rv = CKR_ARGUMENTS_BAD;
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_ULONG ulRandomLen)
+{
+    CHECK_INIT();
+    if (!pRandomData && ulRandomLen > 0)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GenerateRandom);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, ulRandomLen);
+    CK_RV rv = kw_msg_run(&m, S);
+    if (rv == CKR_OK) {
+        uint32_t n;
+        const uint8_t *p = kw_dec_b(&m.body, &n);
+        if (n != ulRandomLen)
+            rv = CKR_DEVICE_ERROR;
+        else if (n > 0)
+            memcpy(pRandomData, p, n);
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* ---- PKCS #11 3.0 message-based functions ---- */
+
+CK_RV C_MessageEncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_MESSAGE_ENCRYPT, pMechanism, hKey);
+}
+
+CK_RV C_MessageDecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_MESSAGE_DECRYPT, pMechanism, hKey);
+}
+
+CK_RV C_MessageSignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_MESSAGE_SIGN, pMechanism, hKey);
+}
+
+CK_RV C_MessageVerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return op_init(hSession, OP_MESSAGE_VERIFY, pMechanism, hKey);
+}
+
+/* No message operation can be initialised yet (no mechanism supports one), so every per-message function
+ * checks its arguments and the session and reports CKR_OPERATION_NOT_INITIALIZED. */
+static CK_RV no_message_op(CK_SESSION_HANDLE h, int args_ok)
+{
+    CHECK_INIT();
+    if (!args_ok)
+        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = session_ok(h);
+    return rv == CKR_OK ? CKR_OPERATION_NOT_INITIALIZED : rv;
+}
+
+#define BYTES_OK(p, n) ((p) != NULL || (n) == 0)
+
+CK_RV C_EncryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                       CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,
+                       CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext, CK_ULONG_PTR pulCiphertextLen)
+{
+    (void)pCiphertext;
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
+                                       BYTES_OK(pAssociatedData, ulAssociatedDataLen) &&
+                                       BYTES_OK(pPlaintext, ulPlaintextLen) && pulCiphertextLen);
+}
+
+CK_RV C_EncryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                            CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)
+{
+    return no_message_op(hSession,
+                         BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pAssociatedData, ulAssociatedDataLen));
+}
+
+CK_RV C_EncryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                           CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
+                           CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags)
+{
+    (void)pCiphertextPart;
+    (void)flags;
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
+                                       BYTES_OK(pPlaintextPart, ulPlaintextPartLen) && pulCiphertextPartLen);
+}
+
+CK_RV C_MessageEncryptFinal(CK_SESSION_HANDLE hSession)
+{
+    return no_message_op(hSession, 1);
+}
+
+CK_RV C_DecryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                       CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,
+                       CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext, CK_ULONG_PTR pulPlaintextLen)
+{
+    (void)pPlaintext;
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
+                                       BYTES_OK(pAssociatedData, ulAssociatedDataLen) &&
+                                       BYTES_OK(pCiphertext, ulCiphertextLen) && pulPlaintextLen);
+}
+
+CK_RV C_DecryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                            CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)
+{
+    return no_message_op(hSession,
+                         BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pAssociatedData, ulAssociatedDataLen));
+}
+
+CK_RV C_DecryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                           CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,
+                           CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags)
+{
+    (void)pPlaintextPart;
+    (void)flags;
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
+                                       BYTES_OK(pCiphertextPart, ulCiphertextPartLen) && pulPlaintextPartLen);
+}
+
+CK_RV C_MessageDecryptFinal(CK_SESSION_HANDLE hSession)
+{
+    return no_message_op(hSession, 1);
+}
+
+CK_RV C_SignMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+                    CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+    (void)pSignature;
+    return no_message_op(hSession,
+                         BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen) && pulSignatureLen);
+}
+
+CK_RV C_SignMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
+{
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen));
+}
+
+CK_RV C_SignMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                        CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+    (void)pSignature;
+    (void)pulSignatureLen; /* NULL when this is not the last part */
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen));
+}
+
+CK_RV C_MessageSignFinal(CK_SESSION_HANDLE hSession)
+{
+    return no_message_op(hSession, 1);
+}
+
+CK_RV C_VerifyMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                      CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen) &&
+                                       BYTES_OK(pSignature, ulSignatureLen));
+}
+
+CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
+{
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen));
+}
+
+CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+                          CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen) &&
+                                       BYTES_OK(pSignature, ulSignatureLen));
+}
+
+CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
+{
+    return no_message_op(hSession, 1);
+}
+
+/* ---- function lists and interfaces ---- */
+
+/* Every function of CK_FUNCTION_LIST except C_GetInfo (each list has its own). */
+#define KW_FUNCTIONS_2_40(X)                                                                                   \
+    X(Initialize) X(Finalize) X(GetFunctionList) X(GetSlotList) X(GetSlotInfo) X(GetTokenInfo)                 \
+    X(GetMechanismList) X(GetMechanismInfo) X(InitToken) X(InitPIN) X(SetPIN) X(OpenSession) X(CloseSession)   \
+    X(CloseAllSessions) X(GetSessionInfo) X(GetOperationState) X(SetOperationState) X(Login) X(Logout)         \
+    X(CreateObject) X(CopyObject) X(DestroyObject) X(GetObjectSize) X(GetAttributeValue) X(SetAttributeValue)  \
+    X(FindObjectsInit) X(FindObjects) X(FindObjectsFinal) X(EncryptInit) X(Encrypt) X(EncryptUpdate)           \
+    X(EncryptFinal) X(DecryptInit) X(Decrypt) X(DecryptUpdate) X(DecryptFinal) X(DigestInit) X(Digest)         \
+    X(DigestUpdate) X(DigestKey) X(DigestFinal) X(SignInit) X(Sign) X(SignUpdate) X(SignFinal)                 \
+    X(SignRecoverInit) X(SignRecover) X(VerifyInit) X(Verify) X(VerifyUpdate) X(VerifyFinal)                   \
+    X(VerifyRecoverInit) X(VerifyRecover) X(DigestEncryptUpdate) X(DecryptDigestUpdate) X(SignEncryptUpdate)   \
+    X(DecryptVerifyUpdate) X(GenerateKey) X(GenerateKeyPair) X(WrapKey) X(UnwrapKey) X(DeriveKey)              \
+    X(SeedRandom) X(GenerateRandom) X(GetFunctionStatus) X(CancelFunction) X(WaitForSlotEvent)
+
+#define KW_FUNCTIONS_3_0(X)                                                                                    \
+    X(GetInterfaceList) X(GetInterface) X(LoginUser) X(SessionCancel) X(MessageEncryptInit) X(EncryptMessage)  \
+    X(EncryptMessageBegin) X(EncryptMessageNext) X(MessageEncryptFinal) X(MessageDecryptInit)                  \
+    X(DecryptMessage) X(DecryptMessageBegin) X(DecryptMessageNext) X(MessageDecryptFinal) X(MessageSignInit)   \
+    X(SignMessage) X(SignMessageBegin) X(SignMessageNext) X(MessageSignFinal) X(MessageVerifyInit)             \
+    X(VerifyMessage) X(VerifyMessageBegin) X(VerifyMessageNext) X(MessageVerifyFinal)
+
+#define KW_SET(name) .C_##name = C_##name,
+
+static CK_FUNCTION_LIST kw_list_2_40 = {
+    .version = {2, 40},
+    .C_GetInfo = C_GetInfo,
+    KW_FUNCTIONS_2_40(KW_SET)
+};
+
+static CK_FUNCTION_LIST_3_0 kw_list_3_0 = {
+    .version = {3, 0},
+    .C_GetInfo = kw_GetInfo_3_0,
+    KW_FUNCTIONS_2_40(KW_SET)
+    KW_FUNCTIONS_3_0(KW_SET)
+};
+
+static CK_CHAR kw_interface_name[] = "PKCS 11";
+
+static CK_INTERFACE kw_interfaces[] = {
+    {kw_interface_name, &kw_list_3_0, 0}, /* the default */
+    {kw_interface_name, &kw_list_2_40, 0},
+};
+
+#define KW_NINTERFACES (sizeof kw_interfaces / sizeof kw_interfaces[0])
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
+{
+    if (!ppFunctionList)
+        return CKR_ARGUMENTS_BAD;
+    *ppFunctionList = &kw_list_2_40;
+    return CKR_OK;
+}
+
+CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
+{
+    if (!pulCount)
+        return CKR_ARGUMENTS_BAD;
+    if (!pInterfacesList) {
+        *pulCount = KW_NINTERFACES;
+        return CKR_OK;
+    }
+    if (*pulCount < KW_NINTERFACES) {
+        *pulCount = KW_NINTERFACES;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    memcpy(pInterfacesList, kw_interfaces, sizeof kw_interfaces);
+    *pulCount = KW_NINTERFACES;
+    return CKR_OK;
+}
+
+CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK_INTERFACE_PTR_PTR ppInterface,
+                     CK_FLAGS flags)
+{
+    if (!ppInterface)
+        return CKR_ARGUMENTS_BAD;
+    if (pInterfaceName && strcmp((const char *)pInterfaceName, (const char *)kw_interface_name) != 0)
+        return CKR_ARGUMENTS_BAD;
+    for (size_t i = 0; i < KW_NINTERFACES; i++) {
+        const CK_VERSION *v = kw_interfaces[i].pFunctionList; /* every list starts with its version */
+        if (pVersion && (pVersion->major != v->major || pVersion->minor != v->minor))
+            continue;
+        if ((kw_interfaces[i].flags & flags) != flags)
+            continue;
+        *ppInterface = &kw_interfaces[i];
+        return CKR_OK;
+    }
+    return CKR_ARGUMENTS_BAD;
+}

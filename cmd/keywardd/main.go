@@ -1,0 +1,256 @@
+// Command keywardd is the Keyward daemon: it owns every key and does every operation, serving the Keyward wire
+// protocol on a Unix socket to libkeyward.so, pkg/client and the keyward CLI.
+//
+// System mode (the default) serves /run/keyward/keyward.sock from the store /var/lib/keyward. User mode
+// (--user, what libkeyward.so starts by itself when no system daemon runs) serves
+// $XDG_RUNTIME_DIR/keyward/keyward.sock from $XDG_DATA_HOME/keyward and exits after an idle period.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/keyward/keyward/internal/daemon"
+	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/vault"
+	"github.com/keyward/keyward/pkg/client"
+)
+
+// exitAlreadyRunning is the exit status when another daemon owns the store.
+const exitAlreadyRunning = 3
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+type options struct {
+	user        bool
+	socket      string
+	storeDir    string
+	rootKey     string
+	idleExit    time.Duration
+	logLevel    string
+	logFile     string
+	maxFailures int
+	kdf         string
+}
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("keywardd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	fs.BoolVar(&o.user, "user", false, "run as the calling user's daemon (socket under $XDG_RUNTIME_DIR, store under $XDG_DATA_HOME)")
+	fs.StringVar(&o.socket, "socket", "", "socket path (default: by mode)")
+	fs.StringVar(&o.storeDir, "store", "", "store directory (default: by mode)")
+	fs.StringVar(&o.rootKey, "root-key", "", "device root key file (default: by mode; never inside the store)")
+	fs.DurationVar(&o.idleExit, "idle-exit", -1, "exit after this long without clients (default: 5m in user mode, never in system mode; 0: never)")
+	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (default: info, or debug with KEYWARD_DEBUG)")
+	fs.StringVar(&o.logFile, "log", "", "append logs to this file instead of stderr")
+	fs.IntVar(&o.maxFailures, "max-pin-failures", 10, "consecutive wrong PINs before a PIN locks")
+	fs.StringVar(&o.kdf, "kdf", os.Getenv("KEYWARD_KDF"), `PIN derivation cost: "default", or "fast" for tests only`)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	home, _ := os.UserHomeDir()
+	xdg := func(env, fallback string) string {
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+		return filepath.Join(home, fallback)
+	}
+	if o.user {
+		if o.socket == "" {
+			o.socket = client.UserSocketPath()
+		}
+		if o.storeDir == "" {
+			o.storeDir = filepath.Join(xdg("XDG_DATA_HOME", ".local/share"), "keyward")
+		}
+		if o.rootKey == "" {
+			o.rootKey = filepath.Join(xdg("XDG_CONFIG_HOME", ".config"), "keyward", "root.key")
+		}
+		if o.idleExit < 0 {
+			o.idleExit = 5 * time.Minute
+		}
+	} else {
+		if o.socket == "" {
+			o.socket = client.SystemSocket
+		}
+		if o.storeDir == "" {
+			o.storeDir = "/var/lib/keyward"
+		}
+		if o.rootKey == "" {
+			o.rootKey = "/etc/keyward/root.key"
+		}
+	}
+	if o.idleExit < 0 {
+		o.idleExit = 0
+	}
+	switch o.kdf {
+	case "", "default", "fast":
+	default:
+		return nil, fmt.Errorf("unknown --kdf %q", o.kdf)
+	}
+	return o, nil
+}
+
+func newLogger(o *options, stderr io.Writer) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if d := os.Getenv("KEYWARD_DEBUG"); d != "" && d != "0" {
+		level = slog.LevelDebug
+	}
+	if o.logLevel != "" {
+		if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+			return nil, fmt.Errorf("--log-level: %w", err)
+		}
+	}
+	w := stderr
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		w = f
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+}
+
+// harden applies the process settings a key-holding daemon wants before it reads any key.
+func harden(log *slog.Logger) {
+	unix.Umask(0o077)
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		log.Warn("cannot disable core dumps and ptrace attach", "err", err)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+		log.Warn("cannot set the core size limit to zero", "err", err)
+	}
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "keywardd:", err)
+		return 2
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "keywardd:", err)
+		return 2
+	}
+	harden(log)
+
+	st, err := store.Open(o.storeDir)
+	if errors.Is(err, store.ErrLocked) {
+		log.Info("another keywardd owns the store; exiting", "store", o.storeDir)
+		return exitAlreadyRunning
+	}
+	if err != nil {
+		log.Error("cannot open the store", "store", o.storeDir, "err", err)
+		return 1
+	}
+	defer st.Close()
+	root, err := seal.LoadOrCreate(o.rootKey)
+	if err != nil {
+		log.Error("cannot load the device root key", "path", o.rootKey, "err", err)
+		return 1
+	}
+	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
+	if o.kdf == "fast" {
+		cfg.KDF = vault.FastKDF
+		log.Warn("PIN derivation is set to the fast test setting: do not use this store for real keys")
+	}
+	eng, err := engine.New(st, root, cfg)
+	clear(root)
+	if err != nil {
+		log.Error("cannot start the engine", "err", err)
+		return 1
+	}
+	defer eng.Close()
+
+	ln, err := listen(o, log)
+	if err != nil {
+		log.Error("cannot listen", "socket", o.socket, "err", err)
+		return 1
+	}
+	srv := daemon.NewServer(eng.Open, log)
+	srv.IdleExit = o.idleExit
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("keywardd serving", "socket", o.socket, "store", o.storeDir, "user_mode", o.user, "pid", os.Getpid())
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+		srv.Shutdown()
+		<-done
+	case err := <-done:
+		if errors.Is(err, daemon.ErrIdle) {
+			log.Info("idle; exiting")
+			srv.Shutdown()
+		} else if err != nil {
+			log.Error("serving failed", "err", err)
+			return 1
+		}
+	}
+	os.Remove(o.socket)
+	return 0
+}
+
+// listen returns the systemd-activated socket if there is one, else binds the socket path. The store lock is
+// already held, so a stale socket file can be removed safely.
+func listen(o *options, log *slog.Logger) (net.Listener, error) {
+	if pid, _ := strconv.Atoi(os.Getenv("LISTEN_PID")); pid == os.Getpid() {
+		if n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS")); n >= 1 {
+			f := os.NewFile(3, "systemd-socket")
+			ln, err := net.FileListener(f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("systemd socket: %w", err)
+			}
+			log.Info("using the socket passed by systemd")
+			return ln, nil
+		}
+	}
+	dir := filepath.Dir(o.socket)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(o.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", o.socket)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	mode := os.FileMode(0o600)
+	if !o.user {
+		mode = 0o660
+	}
+	if err := os.Chmod(o.socket, mode); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

@@ -1,0 +1,306 @@
+// Package daemon is keywardd's socket server: it accepts connections on a Unix socket, learns each peer's
+// identity from SO_PEERCRED, groups connections into applications (docs/protocol.md, "Connection and
+// application"), and serves the wire protocol against the engine.
+package daemon
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/wire"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// Opener opens an application for a peer; the engine's Open.
+type Opener func(engine.Peer) ck.Provider
+
+// Server serves the wire protocol on a listener.
+type Server struct {
+	open Opener
+	log  *slog.Logger
+	// IdleExit, if non-zero, stops Serve after that long without any connection.
+	IdleExit time.Duration
+
+	mu      sync.Mutex
+	apps    map[string]*application // by cookie
+	conns   map[net.Conn]struct{}
+	busy    sync.WaitGroup // connections being served
+	idle    *time.Timer
+	closing bool
+	ln      net.Listener
+}
+
+// application is one application's provider and the connections that share it.
+type application struct {
+	provider ck.Provider
+	peer     engine.Peer
+	cookie   []byte
+	refs     int
+}
+
+// NewServer returns a server that opens applications with open.
+func NewServer(open Opener, log *slog.Logger) *Server {
+	return &Server{open: open, log: log, apps: map[string]*application{}, conns: map[net.Conn]struct{}{}}
+}
+
+// ErrIdle is returned by Serve when it stopped because of IdleExit.
+var ErrIdle = errors.New("daemon: idle")
+
+// Serve accepts connections until Shutdown or, with IdleExit, until the server has been idle that long.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	idled := make(chan struct{})
+	if s.IdleExit > 0 {
+		s.idle = time.AfterFunc(s.IdleExit, func() {
+			s.mu.Lock()
+			quiet := len(s.conns) == 0
+			s.mu.Unlock()
+			if quiet {
+				close(idled)
+				ln.Close()
+			}
+		})
+	}
+	s.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-idled:
+				return ErrIdle
+			default:
+			}
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("daemon: accept: %w", err)
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		if s.idle != nil {
+			s.idle.Stop()
+		}
+		s.busy.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(c)
+	}
+}
+
+// Shutdown stops accepting, lets requests in progress finish, closes every connection and waits for them.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		// Unblock readers waiting for a next request; a request being handled finishes and its response
+		// write fails harmlessly.
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	s.busy.Wait()
+}
+
+func peerOf(c net.Conn) (engine.Peer, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return engine.Peer{}, fmt.Errorf("not a unix connection")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return engine.Peer{}, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return engine.Peer{}, err
+	}
+	if cerr != nil {
+		return engine.Peer{}, cerr
+	}
+	return engine.Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer s.busy.Done()
+	var app *application
+	defer func() {
+		c.Close()
+		var ended ck.Provider
+		s.mu.Lock()
+		delete(s.conns, c)
+		if app != nil {
+			app.refs--
+			if app.refs == 0 {
+				delete(s.apps, string(app.cookie))
+				ended = app.provider
+			}
+		}
+		if len(s.conns) == 0 && s.idle != nil && !s.closing {
+			s.idle.Reset(s.IdleExit)
+		}
+		s.mu.Unlock()
+		if ended != nil {
+			ended.Close() // the application's last connection: its sessions and logins end
+		}
+	}()
+	peer, err := peerOf(c)
+	if err != nil {
+		s.log.Warn("connection without peer credentials", "err", err)
+		return
+	}
+	log := s.log.With("peer", peer.String())
+	r := bufio.NewReaderSize(c, 64<<10)
+	w := bufio.NewWriterSize(c, 64<<10)
+	var buf []byte
+	var out []byte
+	var enc wire.Encoder
+	for {
+		req, nbuf, err := wire.ReadRequest(r, buf)
+		buf = nbuf
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+				log.Warn("dropping connection", "err", err)
+			}
+			return
+		}
+		ci, known := wire.Lookup(req.Call)
+		if app == nil && req.Call != wire.CallHello {
+			log.Warn("dropping connection: first frame is not Hello", "call", req.Call.String())
+			return
+		}
+		enc.Reset()
+		var rv ck.RV
+		switch {
+		case !known:
+			rv = ck.CKR_FUNCTION_NOT_SUPPORTED
+		case wire.Validate(req.Body, ci.Request) != nil:
+			log.Warn("dropping connection: malformed request", "call", ci.Name)
+			return
+		case req.Call == wire.CallHello:
+			if app != nil {
+				log.Warn("dropping connection: second Hello")
+				return
+			}
+			app, rv = s.hello(peer, wire.NewDecoder(req.Body), &enc)
+			if app == nil {
+				out = wire.AppendResponse(out[:0], req.ID, req.Call, rv, nil)
+				w.Write(out)
+				w.Flush()
+				return
+			}
+		default:
+			rv = s.handle(log, app.provider, req.Call, req.Body, &enc)
+		}
+		body := enc.Bytes()
+		if !wire.CarriesBody(rv) {
+			body = nil
+		}
+		out = wire.AppendResponse(out[:0], req.ID, req.Call, rv, body)
+		if _, err := w.Write(out); err != nil {
+			return
+		}
+		if err := w.Flush(); err != nil {
+			return
+		}
+		if cap(out) > 1<<20 {
+			out = nil // do not keep a large response buffer for an idle connection
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// handle runs one call. A panic in the engine is a bug: it is logged with its stack and answered with
+// CKR_GENERAL_ERROR, and the daemon goes on.
+func (s *Server) handle(log *slog.Logger, p ck.Provider, call wire.Call, body []byte, enc *wire.Encoder) (rv ck.RV) {
+	h, ok := handlers[call]
+	if !ok {
+		return ck.CKR_FUNCTION_NOT_SUPPORTED
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("panic serving a call", "call", call.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			enc.Reset()
+			rv = ck.CKR_GENERAL_ERROR
+		}
+	}()
+	d := wire.NewDecoder(body)
+	err := h(p, d, enc)
+	if derr := d.Finish(); derr != nil {
+		// Validate checked the body against the signature; a handler that reads differently is a bug.
+		log.Error("handler does not follow its call's signature", "call", call.String(), "err", derr)
+		enc.Reset()
+		return ck.CKR_GENERAL_ERROR
+	}
+	return ck.ToRV(err)
+}
+
+// hello creates or joins an application.
+func (s *Server) hello(peer engine.Peer, d *wire.Decoder, enc *wire.Encoder) (*application, ck.RV) {
+	ver := d.U()
+	cookie := d.B()
+	if ver != wire.Version {
+		s.log.Warn("refusing a client of another protocol version", "version", ver, "peer", peer.String())
+		return nil, ck.CKR_GENERAL_ERROR
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var app *application
+	if len(cookie) == 0 {
+		c := make([]byte, wire.CookieSize)
+		if _, err := rand.Read(c); err != nil {
+			return nil, ck.CKR_GENERAL_ERROR
+		}
+		app = &application{provider: s.open(peer), peer: peer, cookie: c}
+		s.apps[string(c)] = app
+	} else {
+		app = s.apps[string(cookie)]
+		if app == nil || subtle.ConstantTimeCompare(app.cookie, cookie) != 1 || app.peer.UID != peer.UID || app.peer.PID != peer.PID {
+			s.log.Warn("refusing to join an application", "peer", peer.String())
+			return nil, ck.CKR_GENERAL_ERROR
+		}
+	}
+	app.refs++
+	enc.U(wire.Version)
+	enc.B(app.cookie)
+	return app, ck.CKR_OK
+}
+
+// Applications returns how many applications are connected (for tests and status).
+func (s *Server) Applications() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.apps)
+}

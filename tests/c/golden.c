@@ -1,0 +1,486 @@
+/*
+ * golden.c - the C codec against internal/wire/testdata/golden.txt (the Go codec's test reads the same file).
+ *
+ * For each vector: encode the described frame with client/codec.c and compare with the bytes; then parse the
+ * frame, validate its body against the call's signature, decode it item by item and re-encode it, which must
+ * give the same bytes; and check that the validator rejects the body cut short by one byte or followed by one
+ * more. Usage: golden [PATH] (default internal/wire/testdata/golden.txt).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+static int failures;
+
+static void fail(int line, const char *desc, const char *why)
+{
+    fprintf(stderr, "golden.txt:%d: %s\n    %s\n", line, desc, why);
+    failures++;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode hex into b (appended). Returns 0 or -1. */
+static int put_hex(struct kw_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (n % 2)
+        return -1;
+    for (size_t i = 0; i < n; i += 2) {
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        kw_put_u8(b, (uint8_t)(hi << 4 | lo));
+    }
+    return 0;
+}
+
+static int parse_num(const char *s, uint64_t *v)
+{
+    char *end;
+    if (!*s)
+        return -1;
+    *v = strtoull(s, &end, 0);
+    return *end ? -1 : 0;
+}
+
+/* Tokens of one line. */
+struct toks {
+    char **t;
+    size_t n, i;
+};
+
+static const char *next_tok(struct toks *t)
+{
+    return t->i < t->n ? t->t[t->i++] : NULL;
+}
+
+/* Encode COUNT attribute tokens (a:TYPE:KIND:PAYLOAD). depth limits nesting. */
+static int enc_attrs(struct kw_buf *b, struct toks *t, uint64_t count, int depth)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        const char *tok = next_tok(t);
+        if (!tok || strncmp(tok, "a:", 2) != 0)
+            return -1;
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", tok + 2);
+        char *type_s = buf, *kind_s = strchr(type_s, ':');
+        if (!kind_s)
+            return -1;
+        *kind_s++ = 0;
+        char *pay = strchr(kind_s, ':');
+        if (!pay)
+            return -1;
+        *pay++ = 0;
+        uint64_t type, kind, num;
+        if (parse_num(type_s, &type) || parse_num(kind_s, &kind))
+            return -1;
+        switch (kind) {
+        case KW_ATTR_LENGTH:
+        case KW_ATTR_BUFFER:
+            if (parse_num(pay, &num))
+                return -1;
+            kw_enc_attr_num(b, type, (uint8_t)kind, num);
+            break;
+        case KW_ATTR_VALUE: {
+            struct kw_buf v = {0};
+            if (put_hex(&v, pay)) {
+                kw_buf_free(&v);
+                return -1;
+            }
+            kw_enc_attr_val(b, type, v.p, v.len);
+            kw_buf_free(&v);
+            break;
+        }
+        case KW_ATTR_ARRAY:
+            if (depth > 0 || parse_num(pay, &num))
+                return -1;
+            kw_enc_attr_arr(b, type, (uint32_t)num);
+            if (enc_attrs(b, t, num, depth + 1))
+                return -1;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Encode the items of a description. */
+static int enc_items(struct kw_buf *b, struct toks *t)
+{
+    const char *tok;
+    while ((tok = next_tok(t)) != NULL) {
+        char kind = tok[0];
+        if (tok[1] != ':')
+            return -1;
+        const char *val = tok + 2;
+        uint64_t v;
+        switch (kind) {
+        case 'u':
+            if (parse_num(val, &v))
+                return -1;
+            kw_enc_u(b, v);
+            break;
+        case 'b': {
+            struct kw_buf x = {0};
+            int r = put_hex(&x, val);
+            if (!r)
+                kw_enc_b(b, x.p, x.len);
+            kw_buf_free(&x);
+            if (r)
+                return -1;
+            break;
+        }
+        case 'p': {
+            if (strcmp(val, "-") == 0) {
+                kw_enc_p(b, NULL, 0, 0);
+                break;
+            }
+            struct kw_buf x = {0};
+            int r = put_hex(&x, val);
+            if (!r)
+                kw_enc_p(b, x.p, x.len, 1);
+            kw_buf_free(&x);
+            if (r)
+                return -1;
+            break;
+        }
+        case 'o':
+            if ((val[0] != '+' && val[0] != '-') || val[1] != ':' || parse_num(val + 2, &v))
+                return -1;
+            kw_enc_o(b, val[0] == '+', v);
+            break;
+        case 'U': {
+            uint32_t n = 0;
+            if (*val)
+                for (const char *s = val; s; s = strchr(s, ','), s = s ? s + 1 : NULL)
+                    n++;
+            kw_enc_U_begin(b, n);
+            char buf[4096];
+            snprintf(buf, sizeof buf, "%s", val);
+            for (char *save, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+                if (parse_num(s, &v))
+                    return -1;
+                kw_put_u64(b, v);
+            }
+            break;
+        }
+        case 'A':
+            if (parse_num(val, &v))
+                return -1;
+            kw_enc_A_begin(b, (uint32_t)v);
+            if (enc_attrs(b, t, v, 0))
+                return -1;
+            break;
+        case 'M': {
+            if (strcmp(val, "-") == 0) {
+                kw_enc_M(b, 0, 0, 0, NULL, 0);
+                break;
+            }
+            char buf[4096];
+            snprintf(buf, sizeof buf, "%s", val);
+            char *param = strchr(buf, ':');
+            if (!param)
+                return -1;
+            *param++ = 0;
+            if (parse_num(buf, &v))
+                return -1;
+            if (strcmp(param, "-") == 0) {
+                kw_enc_M(b, 1, v, 0, NULL, 0);
+                break;
+            }
+            struct kw_buf x = {0};
+            int r = put_hex(&x, param);
+            if (!r)
+                kw_enc_M(b, 1, v, 1, x.p, x.len);
+            kw_buf_free(&x);
+            if (r)
+                return -1;
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Decode a template with the C decoder and re-encode it. */
+static void recode_attrs(struct kw_dec *d, struct kw_buf *out, uint32_t n)
+{
+    for (uint32_t i = 0; i < n && !d->err; i++) {
+        uint64_t type, num;
+        const uint8_t *val;
+        uint32_t vlen;
+        int kind = kw_dec_attr(d, &type, &num, &val, &vlen);
+        switch (kind) {
+        case KW_ATTR_LENGTH:
+        case KW_ATTR_BUFFER:
+            kw_enc_attr_num(out, type, (uint8_t)kind, num);
+            break;
+        case KW_ATTR_VALUE:
+            kw_enc_attr_val(out, type, val, vlen);
+            break;
+        case KW_ATTR_ARRAY:
+            kw_enc_attr_arr(out, type, (uint32_t)num);
+            recode_attrs(d, out, (uint32_t)num);
+            break;
+        default:
+            return;
+        }
+    }
+}
+
+/* Decode a body item by item following sig and re-encode it into out. */
+static int recode(const uint8_t *body, size_t n, const char *sig, struct kw_buf *out)
+{
+    struct kw_dec d;
+    kw_dec_init(&d, body, n);
+    for (const char *s = sig; *s && !d.err; s++) {
+        uint32_t len;
+        int present, pp;
+        uint64_t v;
+        const uint8_t *p;
+        switch (*s) {
+        case 'u':
+            kw_enc_u(out, kw_dec_u(&d));
+            break;
+        case 'b':
+            p = kw_dec_b(&d, &len);
+            kw_enc_b(out, p, len);
+            break;
+        case 'p':
+            p = kw_dec_p(&d, &len, &present);
+            kw_enc_p(out, p, len, present);
+            break;
+        case 'o':
+            kw_dec_o(&d, &present, &v);
+            kw_enc_o(out, present, v);
+            break;
+        case 'U':
+            len = kw_dec_U_begin(&d);
+            kw_enc_U_begin(out, len);
+            for (uint32_t i = 0; i < len; i++)
+                kw_put_u64(out, kw_dec_raw_u64(&d));
+            break;
+        case 'A':
+            len = kw_dec_A_begin(&d);
+            kw_enc_A_begin(out, len);
+            recode_attrs(&d, out, len);
+            break;
+        case 'M':
+            kw_dec_M(&d, &present, &v, &p, &len);
+            pp = p != NULL;
+            kw_enc_M(out, present, v, pp, p, len);
+            break;
+        default:
+            return -1;
+        }
+    }
+    return d.err || d.n ? -1 : 0;
+}
+
+static void hexdump(char *dst, size_t cap, const uint8_t *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 3 < cap; i++)
+        o += (size_t)snprintf(dst + o, cap - o, "%02x", p[i]);
+    dst[o] = 0;
+}
+
+static void check_line(int lineno, char *line, int *passed)
+{
+    char *eq = strstr(line, " =");
+    if (!eq) {
+        fail(lineno, line, "no \" = \"");
+        return;
+    }
+    *eq = 0;
+    const char *hex = eq + 2;
+    while (*hex == ' ')
+        hex++;
+    char desc[8192];
+    snprintf(desc, sizeof desc, "%s", line);
+
+    struct kw_buf want = {0}, got = {0}, again = {0};
+    char *tokv[2048];
+    struct toks t = {tokv, 0, 0};
+    for (char *save, *s = strtok_r(line, " \t", &save); s && t.n < 2048; s = strtok_r(NULL, " \t", &save))
+        tokv[t.n++] = s;
+    const char *what = NULL;
+    uint64_t id = 0, rv = 0;
+    const struct kw_call_info *ci = NULL;
+    int is_resp = 0;
+    if (!*hex) {
+        what = "no bytes: regenerate with go test ./internal/wire -run TestGolden -update";
+        goto out;
+    }
+    if (put_hex(&want, hex)) {
+        what = "bad hex";
+        goto out;
+    }
+    if (t.n < 3 || (strcmp(tokv[0], "req") && strcmp(tokv[0], "resp"))) {
+        what = "bad description";
+        goto out;
+    }
+    is_resp = strcmp(tokv[0], "resp") == 0;
+    ci = kw_call_by_name(tokv[2]);
+    if (parse_num(tokv[1], &id) || !ci) {
+        what = "bad id or unknown call";
+        goto out;
+    }
+    t.i = 3;
+    if (is_resp) {
+        if (t.n < 4 || parse_num(tokv[3], &rv)) {
+            what = "bad rv";
+            goto out;
+        }
+        t.i = 4;
+        kw_resp_begin(&got);
+    } else {
+        kw_req_begin(&got);
+    }
+    if (enc_items(&got, &t)) {
+        what = "cannot parse the items";
+        goto out;
+    }
+    if (is_resp)
+        kw_resp_finish(&got, (uint32_t)id, ci->id, rv);
+    else
+        kw_req_finish(&got, (uint32_t)id, ci->id);
+    if (got.oom || got.len != want.len || memcmp(got.p, want.p, got.len) != 0) {
+        static char msg[20000];
+        char h[16384];
+        hexdump(h, sizeof h, got.p, got.len);
+        snprintf(msg, sizeof msg, "encoded %s", h);
+        what = msg;
+        goto out;
+    }
+
+    /* Parse the frame back and re-encode it from the decoded items. */
+    if (want.len < 4 || kw_get_u32(want.p) != want.len - 4) {
+        what = "bad length field";
+        goto out;
+    }
+    const uint8_t *f = want.p + 4, *body;
+    size_t flen = want.len - 4, blen;
+    uint32_t fid, fcall;
+    uint64_t frv = 0;
+    const char *sig;
+    if (is_resp) {
+        if (kw_resp_parse(f, flen, &fid, &fcall, &frv, &body, &blen) < 0) {
+            what = "response header";
+            goto out;
+        }
+        sig = ci->resp;
+        kw_resp_begin(&again);
+    } else {
+        if (flen < 8) {
+            what = "request header";
+            goto out;
+        }
+        fid = kw_get_u32(f);
+        fcall = kw_get_u32(f + 4);
+        body = f + 8;
+        blen = flen - 8;
+        sig = ci->req;
+        kw_req_begin(&again);
+    }
+    if (fid != id || fcall != ci->id || frv != rv) {
+        what = "header fields";
+        goto out;
+    }
+    /* A response body is present for the rv values that carry one (and validates whenever present). */
+    int with_body = !is_resp || blen > 0 || sig[0] == 0;
+    if (is_resp && sig[0] != 0 && kw_rv_carries_body(rv) != (blen > 0)) {
+        what = "body presence does not follow the rv";
+        goto out;
+    }
+    if (with_body) {
+        if (kw_validate(body, blen, sig) < 0) {
+            what = "body does not validate against the signature";
+            goto out;
+        }
+        if (blen > 0 && kw_validate(body, blen - 1, sig) == 0) {
+            what = "validator accepts a truncated body";
+            goto out;
+        }
+        struct kw_buf longer = {0};
+        kw_put_raw(&longer, body, blen);
+        kw_put_u8(&longer, 0);
+        int accepted = kw_validate(longer.p, longer.len, sig) == 0;
+        kw_buf_free(&longer);
+        if (accepted) {
+            what = "validator accepts a trailing byte";
+            goto out;
+        }
+        if (recode(body, blen, sig, &again) < 0) {
+            what = "decoder fails";
+            goto out;
+        }
+    }
+    if (is_resp)
+        kw_resp_finish(&again, fid, fcall, frv);
+    else
+        kw_req_finish(&again, fid, fcall);
+    if (again.len != want.len || memcmp(again.p, want.p, want.len) != 0) {
+        what = "decode + re-encode differs";
+        goto out;
+    }
+out:
+    if (what)
+        fail(lineno, desc, what);
+    else
+        (*passed)++;
+    kw_buf_free(&want);
+    kw_buf_free(&got);
+    kw_buf_free(&again);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : "internal/wire/testdata/golden.txt";
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        perror(path);
+        return 2;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, passed = 0;
+    while ((n = getline(&line, &cap, fp)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        const char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == 0 || *s == '#')
+            continue;
+        check_line(lineno, line, &passed);
+    }
+    free(line);
+    fclose(fp);
+
+    /* Every call of calls.def has a name lookup that round-trips. */
+    for (uint32_t id = 1; id < 64; id++) {
+        const struct kw_call_info *ci = kw_call_lookup(id);
+        if (ci && kw_call_by_name(ci->name) != ci)
+            fail(0, ci->name, "call table lookup");
+    }
+    printf("golden: %d passed, %d failed\n", passed, failures);
+    return failures || passed == 0 ? 1 : 0;
+}
