@@ -314,7 +314,7 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		}
 	}
 	for t, v := range extra {
-		attrs[t] = v
+		attrs[t] = append([]byte{}, v...)
 	}
 	for t, spec := range schema {
 		if _, ok := attrs[t]; ok {
@@ -324,19 +324,18 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
 		if spec.def != nil {
-			attrs[t] = spec.def
+			attrs[t] = append([]byte{}, spec.def...) // each object owns its values: they are wiped when dropped
 		}
 	}
 	if _, ok := attrs[ck.CKA_PRIVATE]; !ok {
+		attrs[ck.CKA_PRIVATE] = []byte{0}
 		if defaultPrivate(key.class) {
-			attrs[ck.CKA_PRIVATE] = bTrue
-		} else {
-			attrs[ck.CKA_PRIVATE] = bFalse
+			attrs[ck.CKA_PRIVATE][0] = 1
 		}
 	}
 	if isKeyClass(key.class) {
 		if _, ok := attrs[ck.CKA_LOCAL]; !ok {
-			attrs[ck.CKA_LOCAL] = bFalse
+			attrs[ck.CKA_LOCAL] = []byte{0}
 		}
 		if _, ok := attrs[ck.CKA_KEY_GEN_MECHANISM]; !ok {
 			attrs[ck.CKA_KEY_GEN_MECHANISM] = ulongBytes(uint64(ck.CK_UNAVAILABLE_INFORMATION))
@@ -345,10 +344,10 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 	if key.class == ck.CKO_PRIVATE_KEY || key.class == ck.CKO_SECRET_KEY {
 		// An imported key has been outside the token: it was never guaranteed sensitive or unextractable.
 		if _, ok := attrs[ck.CKA_ALWAYS_SENSITIVE]; !ok {
-			attrs[ck.CKA_ALWAYS_SENSITIVE] = bFalse
+			attrs[ck.CKA_ALWAYS_SENSITIVE] = []byte{0}
 		}
 		if _, ok := attrs[ck.CKA_NEVER_EXTRACTABLE]; !ok {
-			attrs[ck.CKA_NEVER_EXTRACTABLE] = bFalse
+			attrs[ck.CKA_NEVER_EXTRACTABLE] = []byte{0}
 		}
 	}
 	if err := checkKeyValues(key, attrs, how); err != nil {

@@ -198,6 +198,9 @@ func (cl *Client) call(call wire.Call, enc func(*wire.Encoder), dec func(*wire.D
 		cl.kill()
 		return ck.CKR_DEVICE_REMOVED
 	}
+	// The body aliases the connection's read buffer, which the next call on it reuses: copy it before the
+	// connection goes back to the pool, so returned values stay the caller's.
+	resp.Body = append([]byte(nil), resp.Body...)
 	cl.put(c)
 	if len(resp.Body) > 0 {
 		if !wire.CarriesBody(resp.RV) {

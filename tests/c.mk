@@ -1,0 +1,18 @@
+# C client tests, included from the top Makefile: `make test-c`.
+#   golden: the C codec against internal/wire/testdata/golden.txt (built against client/codec.c directly).
+#   abi:    the C ABI of build/asan/libkeyward.so (dlopen) against a private keywardd (tests/c/run-abi.sh).
+C_TEST_DIR    := $(BUILD)/tests
+C_TEST_CFLAGS := $(CSTD) $(CWARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                 -fno-sanitize-recover=all
+
+$(C_TEST_DIR)/golden: tests/c/golden.c client/codec.c client/codec.h internal/wire/calls.def
+	@mkdir -p $(C_TEST_DIR)
+	$(CC) $(C_TEST_CFLAGS) -Iclient -Iinternal/wire -o $@ tests/c/golden.c client/codec.c
+
+$(C_TEST_DIR)/abi: tests/c/abi.c include/keyward/pkcs11.h
+	@mkdir -p $(C_TEST_DIR)
+	$(CC) $(C_TEST_CFLAGS) -Iinclude -o $@ tests/c/abi.c -ldl -pthread
+
+test-c: $(C_TEST_DIR)/golden $(C_TEST_DIR)/abi $(BUILD)/asan/libkeyward.so go-build
+	$(C_TEST_DIR)/golden internal/wire/testdata/golden.txt
+	tests/c/run-abi.sh $(BUILD) $(C_TEST_DIR)/abi

@@ -1,0 +1,857 @@
+/*
+ * abi.c - the C ABI test of libkeyward.so: bad inputs of every function, the initialisation rules, the length
+ * conventions, session and login state, fork, threads, and the death of the daemon.
+ *
+ * Loads the library with dlopen (KEYWARD_TEST_LIB, default build/asan/libkeyward.so; this test is itself built
+ * with -fsanitize=address,undefined so the ASan build loads without LD_PRELOAD). Needs a running keywardd on a
+ * fresh store: tests/c/run-abi.sh starts one and sets KEYWARD_SOCKET and KEYWARD_TEST_DAEMON_PID.
+ *
+ * Daemon death: the test SIGKILLs KEYWARD_TEST_DAEMON_PID, checks the calls, then writes "RESTART" on stdout
+ * and waits for a line "RESTARTED ..." on stdin (run-abi.sh starts a new daemon on the same store). Without
+ * KEYWARD_TEST_DAEMON_PID that part is skipped. Failures go to stderr; stdout carries only the handshake and
+ * the summary.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keyward/pkcs11.h"
+
+static atomic_int failures, checks;
+static CK_FUNCTION_LIST_3_0 *f;
+static CK_FUNCTION_LIST *f2;
+
+static void check_rv(int line, const char *what, CK_RV got, CK_RV want)
+{
+    atomic_fetch_add(&checks, 1);
+    if (got != want) {
+        atomic_fetch_add(&failures, 1);
+        fprintf(stderr, "FAIL abi.c:%d: %s = 0x%lx, want 0x%lx\n", line, what, got, want);
+    }
+}
+
+static void check_true(int line, const char *what, int ok)
+{
+    atomic_fetch_add(&checks, 1);
+    if (!ok) {
+        atomic_fetch_add(&failures, 1);
+        fprintf(stderr, "FAIL abi.c:%d: %s\n", line, what);
+    }
+}
+
+#define RV(expr, want) check_rv(__LINE__, #expr, (expr), (want))
+#define TRUE(cond) check_true(__LINE__, #cond, (cond))
+/* Either of two results. */
+#define RV2(expr, a, b)                                                                                        \
+    do {                                                                                                       \
+        CK_RV r2_ = (expr);                                                                                    \
+        check_rv(__LINE__, #expr, r2_, r2_ == (b) ? (b) : (a));                                                \
+    } while (0)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static CK_BYTE buf[256];
+static CK_ULONG len;
+static CK_MECHANISM bogus = {CKM_VENDOR_DEFINED | 0x4b57, NULL, 0};
+
+/* ---- every function of the 3.0 list with dummy arguments: all must answer want ---- */
+
+static void call_everything(CK_RV want, CK_SESSION_HANDLE s)
+{
+    CK_INFO info;
+    CK_SLOT_ID slots[4];
+    CK_ULONG n = 4;
+    CK_SLOT_INFO si;
+    CK_TOKEN_INFO ti;
+    CK_MECHANISM_TYPE mechs[4];
+    CK_MECHANISM_INFO mi;
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof label);
+    CK_SESSION_HANDLE h;
+    CK_SESSION_INFO ssi;
+    CK_OBJECT_HANDLE o, o2;
+    CK_BYTE data[16] = {0};
+    CK_ULONG l = sizeof buf;
+    CK_ATTRIBUTE a = {CKA_LABEL, NULL, 0};
+    CK_SLOT_ID slot;
+    CK_MECHANISM m = bogus;
+
+    RV(f->C_Finalize(NULL), want);
+    RV(f->C_GetInfo(&info), want);
+    RV(f2->C_GetInfo(&info), want);
+    RV(f->C_GetSlotList(CK_FALSE, slots, &n), want);
+    RV(f->C_GetSlotInfo(0, &si), want);
+    RV(f->C_GetTokenInfo(0, &ti), want);
+    RV(f->C_GetMechanismList(0, mechs, &n), want);
+    RV(f->C_GetMechanismInfo(0, 1, &mi), want);
+    RV(f->C_InitToken(0, (CK_UTF8CHAR_PTR) "x", 1, label), want);
+    RV(f->C_InitPIN(s, (CK_UTF8CHAR_PTR) "x", 1), want);
+    RV(f->C_SetPIN(s, (CK_UTF8CHAR_PTR) "x", 1, (CK_UTF8CHAR_PTR) "y", 1), want);
+    RV(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &h), want);
+    RV(f->C_CloseSession(s), want);
+    RV(f->C_CloseAllSessions(0), want);
+    RV(f->C_GetSessionInfo(s, &ssi), want);
+    RV(f->C_GetOperationState(s, buf, &l), want);
+    RV(f->C_SetOperationState(s, buf, 4, 0, 0), want);
+    RV(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "x", 1), want);
+    RV(f->C_Logout(s), want);
+    RV(f->C_CreateObject(s, &a, 1, &o), want);
+    RV(f->C_CopyObject(s, 1, &a, 1, &o), want);
+    RV(f->C_DestroyObject(s, 1), want);
+    RV(f->C_GetObjectSize(s, 1, &l), want);
+    RV(f->C_GetAttributeValue(s, 1, &a, 1), want);
+    RV(f->C_SetAttributeValue(s, 1, &a, 1), want);
+    RV(f->C_FindObjectsInit(s, &a, 1), want);
+    RV(f->C_FindObjects(s, &o, 1, &l), want);
+    RV(f->C_FindObjectsFinal(s), want);
+    RV(f->C_EncryptInit(s, &m, 1), want);
+    RV(f->C_Encrypt(s, data, 16, buf, &l), want);
+    RV(f->C_EncryptUpdate(s, data, 16, buf, &l), want);
+    RV(f->C_EncryptFinal(s, buf, &l), want);
+    RV(f->C_DecryptInit(s, &m, 1), want);
+    RV(f->C_Decrypt(s, data, 16, buf, &l), want);
+    RV(f->C_DecryptUpdate(s, data, 16, buf, &l), want);
+    RV(f->C_DecryptFinal(s, buf, &l), want);
+    RV(f->C_DigestInit(s, &m), want);
+    RV(f->C_Digest(s, data, 16, buf, &l), want);
+    RV(f->C_DigestUpdate(s, data, 16), want);
+    RV(f->C_DigestKey(s, 1), want);
+    RV(f->C_DigestFinal(s, buf, &l), want);
+    RV(f->C_SignInit(s, &m, 1), want);
+    RV(f->C_Sign(s, data, 16, buf, &l), want);
+    RV(f->C_SignUpdate(s, data, 16), want);
+    RV(f->C_SignFinal(s, buf, &l), want);
+    RV(f->C_SignRecoverInit(s, &m, 1), want);
+    RV(f->C_SignRecover(s, data, 16, buf, &l), want);
+    RV(f->C_VerifyInit(s, &m, 1), want);
+    RV(f->C_Verify(s, data, 16, data, 16), want);
+    RV(f->C_VerifyUpdate(s, data, 16), want);
+    RV(f->C_VerifyFinal(s, data, 16), want);
+    RV(f->C_VerifyRecoverInit(s, &m, 1), want);
+    RV(f->C_VerifyRecover(s, data, 16, buf, &l), want);
+    RV(f->C_DigestEncryptUpdate(s, data, 16, buf, &l), want);
+    RV(f->C_DecryptDigestUpdate(s, data, 16, buf, &l), want);
+    RV(f->C_SignEncryptUpdate(s, data, 16, buf, &l), want);
+    RV(f->C_DecryptVerifyUpdate(s, data, 16, buf, &l), want);
+    RV(f->C_GenerateKey(s, &m, &a, 1, &o), want);
+    RV(f->C_GenerateKeyPair(s, &m, &a, 1, &a, 1, &o, &o2), want);
+    RV(f->C_WrapKey(s, &m, 1, 2, buf, &l), want);
+    RV(f->C_UnwrapKey(s, &m, 1, data, 16, &a, 1, &o), want);
+    RV(f->C_DeriveKey(s, &m, 1, &a, 1, &o), want);
+    RV(f->C_SeedRandom(s, data, 16), want);
+    RV(f->C_GenerateRandom(s, buf, 16), want);
+    RV(f->C_GetFunctionStatus(s), want);
+    RV(f->C_CancelFunction(s), want);
+    RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL), want);
+    RV(f->C_LoginUser(s, CKU_USER, (CK_UTF8CHAR_PTR) "x", 1, (CK_UTF8CHAR_PTR) "u", 1), want);
+    RV(f->C_SessionCancel(s, 0), want);
+    RV(f->C_MessageEncryptInit(s, &m, 1), want);
+    RV(f->C_EncryptMessage(s, data, 16, data, 16, data, 16, buf, &l), want);
+    RV(f->C_EncryptMessageBegin(s, data, 16, data, 16), want);
+    RV(f->C_EncryptMessageNext(s, data, 16, data, 16, buf, &l, 0), want);
+    RV(f->C_MessageEncryptFinal(s), want);
+    RV(f->C_MessageDecryptInit(s, &m, 1), want);
+    RV(f->C_DecryptMessage(s, data, 16, data, 16, data, 16, buf, &l), want);
+    RV(f->C_DecryptMessageBegin(s, data, 16, data, 16), want);
+    RV(f->C_DecryptMessageNext(s, data, 16, data, 16, buf, &l, 0), want);
+    RV(f->C_MessageDecryptFinal(s), want);
+    RV(f->C_MessageSignInit(s, &m, 1), want);
+    RV(f->C_SignMessage(s, data, 16, data, 16, buf, &l), want);
+    RV(f->C_SignMessageBegin(s, data, 16), want);
+    RV(f->C_SignMessageNext(s, data, 16, data, 16, buf, &l), want);
+    RV(f->C_MessageSignFinal(s), want);
+    RV(f->C_MessageVerifyInit(s, &m, 1), want);
+    RV(f->C_VerifyMessage(s, data, 16, data, 16, data, 16), want);
+    RV(f->C_VerifyMessageBegin(s, data, 16), want);
+    RV(f->C_VerifyMessageNext(s, data, 16, data, 16, data, 16), want);
+    RV(f->C_MessageVerifyFinal(s), want);
+}
+
+/* ---- interfaces ---- */
+
+static void test_interfaces(void *lib)
+{
+    CK_C_GetFunctionList gfl = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
+    CK_C_GetInterfaceList gil = (CK_C_GetInterfaceList)dlsym(lib, "C_GetInterfaceList");
+    CK_C_GetInterface gi = (CK_C_GetInterface)dlsym(lib, "C_GetInterface");
+    TRUE(gfl && gil && gi);
+    TRUE(dlsym(lib, "kw_msg_run") == NULL); /* only C_* is exported */
+    TRUE(dlsym(lib, "kw_check") == NULL);
+
+    RV(gfl(NULL), CKR_ARGUMENTS_BAD);
+    RV(gfl(&f2), CKR_OK);
+    TRUE(f2->version.major == 2 && f2->version.minor == 40);
+
+    CK_ULONG n = 0;
+    RV(gil(NULL, NULL), CKR_ARGUMENTS_BAD);
+    RV(gil(NULL, &n), CKR_OK);
+    TRUE(n == 2);
+    CK_INTERFACE list[4];
+    n = 1;
+    RV(gil(list, &n), CKR_BUFFER_TOO_SMALL);
+    TRUE(n == 2);
+    n = 4;
+    RV(gil(list, &n), CKR_OK);
+    TRUE(n == 2);
+    int seen30 = 0, seen240 = 0;
+    for (CK_ULONG i = 0; i < n; i++) {
+        TRUE(strcmp((char *)list[i].pInterfaceName, "PKCS 11") == 0);
+        TRUE(list[i].flags == 0);
+        CK_VERSION *v = list[i].pFunctionList;
+        seen30 += v->major == 3 && v->minor == 0;
+        seen240 += v->major == 2 && v->minor == 40;
+    }
+    TRUE(seen30 == 1 && seen240 == 1);
+
+    CK_INTERFACE_PTR ip = NULL;
+    RV(gi(NULL, NULL, NULL, 0), CKR_ARGUMENTS_BAD);
+    RV(gi(NULL, NULL, &ip, 0), CKR_OK);
+    f = ip->pFunctionList;
+    TRUE(f->version.major == 3 && f->version.minor == 0);
+    CK_VERSION v240 = {2, 40}, v99 = {9, 9};
+    RV(gi((CK_UTF8CHAR_PTR) "PKCS 11", &v240, &ip, 0), CKR_OK);
+    TRUE(ip->pFunctionList == (void *)f2);
+    RV(gi((CK_UTF8CHAR_PTR) "PKCS 11", NULL, &ip, 0), CKR_OK);
+    TRUE(ip->pFunctionList == (void *)f);
+    RV(gi((CK_UTF8CHAR_PTR) "Other", NULL, &ip, 0), CKR_ARGUMENTS_BAD);
+    RV(gi(NULL, &v99, &ip, 0), CKR_ARGUMENTS_BAD);
+    RV(gi(NULL, NULL, &ip, CKF_INTERFACE_FORK_SAFE), CKR_ARGUMENTS_BAD);
+
+    /* No NULL function pointer in either list. */
+    void **fp = (void **)((char *)f + offsetof(CK_FUNCTION_LIST_3_0, C_Initialize));
+    size_t nf = (sizeof(CK_FUNCTION_LIST_3_0) - offsetof(CK_FUNCTION_LIST_3_0, C_Initialize)) / sizeof(void *);
+    for (size_t i = 0; i < nf; i++)
+        if (!fp[i])
+            check_true(__LINE__, "3.0 function pointer is NULL", 0);
+    fp = (void **)((char *)f2 + offsetof(CK_FUNCTION_LIST, C_Initialize));
+    nf = (sizeof(CK_FUNCTION_LIST) - offsetof(CK_FUNCTION_LIST, C_Initialize)) / sizeof(void *);
+    for (size_t i = 0; i < nf; i++)
+        if (!fp[i])
+            check_true(__LINE__, "2.40 function pointer is NULL", 0);
+    TRUE(f->C_GetFunctionList == gfl && f->C_GetInterface == gi);
+}
+
+/* ---- C_Initialize and C_Finalize ---- */
+
+static atomic_int mx_create, mx_destroy, mx_lock, mx_unlock;
+
+static CK_RV mx_new(CK_VOID_PTR_PTR pp)
+{
+    pthread_mutex_t *m = malloc(sizeof *m);
+    if (!m)
+        return CKR_HOST_MEMORY;
+    pthread_mutex_init(m, NULL);
+    *pp = m;
+    atomic_fetch_add(&mx_create, 1);
+    return CKR_OK;
+}
+
+static CK_RV mx_free(CK_VOID_PTR p)
+{
+    pthread_mutex_destroy(p);
+    free(p);
+    atomic_fetch_add(&mx_destroy, 1);
+    return CKR_OK;
+}
+
+static CK_RV mx_lock_fn(CK_VOID_PTR p)
+{
+    atomic_fetch_add(&mx_lock, 1);
+    return pthread_mutex_lock(p) ? CKR_MUTEX_BAD : CKR_OK;
+}
+
+static CK_RV mx_unlock_fn(CK_VOID_PTR p)
+{
+    atomic_fetch_add(&mx_unlock, 1);
+    return pthread_mutex_unlock(p) ? CKR_MUTEX_NOT_LOCKED : CKR_OK;
+}
+
+static void test_initialize(void)
+{
+    CK_C_INITIALIZE_ARGS a;
+    CK_ULONG n;
+
+    memset(&a, 0, sizeof a);
+    a.pReserved = &a;
+    RV(f->C_Initialize(&a), CKR_ARGUMENTS_BAD);
+    memset(&a, 0, sizeof a);
+    a.CreateMutex = mx_new;
+    RV(f->C_Initialize(&a), CKR_ARGUMENTS_BAD);
+    a.DestroyMutex = mx_free;
+    a.LockMutex = mx_lock_fn;
+    RV(f->C_Initialize(&a), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+
+    /* The application's callbacks are used without CKF_OS_LOCKING_OK. */
+    a.UnlockMutex = mx_unlock_fn;
+    RV(f->C_Initialize(&a), CKR_OK);
+    RV(f->C_Initialize(&a), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    RV(f->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+    TRUE(mx_create == 1 && mx_lock > 0 && mx_lock == mx_unlock);
+    RV(f->C_Finalize(&a), CKR_ARGUMENTS_BAD);
+    RV(f->C_Finalize(NULL), CKR_OK);
+    TRUE(mx_destroy == 1);
+    RV(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+
+    /* With CKF_OS_LOCKING_OK the library uses its own locks. */
+    int locks = mx_lock;
+    a.flags = CKF_OS_LOCKING_OK;
+    RV(f->C_Initialize(&a), CKR_OK);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+    TRUE(mx_create == 1 && mx_lock == locks);
+    RV(f->C_Finalize(NULL), CKR_OK);
+
+    memset(&a, 0, sizeof a);
+    a.flags = CKF_LIBRARY_CANT_CREATE_OS_THREADS;
+    RV(f->C_Initialize(&a), CKR_OK);
+    RV(f->C_Finalize(NULL), CKR_OK);
+
+    /* No daemon at the socket: CKR_DEVICE_ERROR at once, and nothing initialised. */
+    char *saved = strdup(getenv("KEYWARD_SOCKET"));
+    setenv("KEYWARD_SOCKET", "/nonexistent/keyward-abi.sock", 1);
+    double t0 = now();
+    RV(f->C_Initialize(NULL), CKR_DEVICE_ERROR);
+    TRUE(now() - t0 < 2);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+    setenv("KEYWARD_SOCKET", saved, 1);
+    free(saved);
+
+    RV(f->C_Initialize(NULL), CKR_OK);
+}
+
+/* ---- slots, tokens, PINs ---- */
+
+static CK_SLOT_ID slot;
+static const char so_pin[] = "so-pin-1234";
+static const char user_pin[] = "user-pin-1234";
+#define PIN(p) (CK_UTF8CHAR_PTR)(p), (CK_ULONG)strlen(p)
+#define BAD_SLOT ((CK_SLOT_ID)0x7fff1234)
+#define BAD_SESSION ((CK_SESSION_HANDLE)0x7fff5678)
+#define BAD_OBJECT ((CK_OBJECT_HANDLE)0x7fff9abc)
+
+static void test_slots(void)
+{
+    CK_ULONG n = 0, m;
+    CK_SLOT_ID slots[16];
+    RV(f->C_GetSlotList(CK_FALSE, slots, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+    TRUE(n >= 1 && n <= 16);
+    m = 0;
+    RV(f->C_GetSlotList(CK_FALSE, slots, &m), CKR_BUFFER_TOO_SMALL);
+    TRUE(m == n);
+    m = 16;
+    RV(f->C_GetSlotList(CK_FALSE, slots, &m), CKR_OK);
+    TRUE(m == n);
+    slot = slots[0];
+
+    CK_INFO info;
+    RV(f->C_GetInfo(NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetInfo(&info), CKR_OK);
+    TRUE(info.cryptokiVersion.major == 3 && info.cryptokiVersion.minor == 0);
+    TRUE(memchr(info.manufacturerID, 0, sizeof info.manufacturerID) == NULL);
+    TRUE(memchr(info.libraryDescription, 0, sizeof info.libraryDescription) == NULL);
+    RV(f2->C_GetInfo(&info), CKR_OK);
+    TRUE(info.cryptokiVersion.major == 2 && info.cryptokiVersion.minor == 40);
+
+    CK_SLOT_INFO si;
+    RV(f->C_GetSlotInfo(slot, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetSlotInfo(BAD_SLOT, &si), CKR_SLOT_ID_INVALID);
+    RV(f->C_GetSlotInfo(slot, &si), CKR_OK);
+    TRUE(memchr(si.slotDescription, 0, sizeof si.slotDescription) == NULL);
+    CK_TOKEN_INFO ti;
+    RV(f->C_GetTokenInfo(slot, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetTokenInfo(BAD_SLOT, &ti), CKR_SLOT_ID_INVALID);
+
+    CK_MECHANISM_TYPE mechs[64];
+    RV(f->C_GetMechanismList(slot, mechs, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetMechanismList(BAD_SLOT, NULL, &n), CKR_SLOT_ID_INVALID);
+    RV(f->C_GetMechanismList(slot, NULL, &n), CKR_OK);
+    if (n > 0) {
+        m = 0;
+        RV(f->C_GetMechanismList(slot, mechs, &m), CKR_BUFFER_TOO_SMALL);
+        TRUE(m == n);
+    }
+    CK_MECHANISM_INFO mi;
+    RV(f->C_GetMechanismInfo(slot, bogus.mechanism, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetMechanismInfo(BAD_SLOT, bogus.mechanism, &mi), CKR_SLOT_ID_INVALID);
+    RV(f->C_GetMechanismInfo(slot, bogus.mechanism, &mi), CKR_MECHANISM_INVALID);
+
+    CK_SLOT_ID ev;
+    RV(f->C_WaitForSlotEvent(0, &ev, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+    RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, &ev), CKR_ARGUMENTS_BAD);
+    RV2(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT, CKR_OK);
+
+    /* Initialise the token. */
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof label);
+    memcpy(label, "abi test", 8);
+    RV(f->C_InitToken(slot, PIN(so_pin), NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_InitToken(slot, NULL, 4, label), CKR_ARGUMENTS_BAD);
+    RV(f->C_InitToken(BAD_SLOT, PIN(so_pin), label), CKR_SLOT_ID_INVALID);
+    RV(f->C_InitToken(slot, PIN(so_pin), label), CKR_OK);
+    RV(f->C_GetTokenInfo(slot, &ti), CKR_OK);
+    TRUE(memcmp(ti.label, label, 32) == 0);
+    TRUE(ti.flags & CKF_TOKEN_INITIALIZED);
+
+    CK_SESSION_HANDLE s;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_OpenSession(BAD_SLOT, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_SLOT_ID_INVALID);
+    RV(f->C_OpenSession(slot, 0, NULL, NULL, &s), CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_Login(s, CKU_SO, NULL, 3), CKR_ARGUMENTS_BAD);
+    RV(f->C_Login(BAD_SESSION, CKU_SO, PIN(so_pin)), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_Login(s, CKU_SO, PIN("wrong-pin")), CKR_PIN_INCORRECT);
+    RV(f->C_Login(s, CKU_SO, PIN(so_pin)), CKR_OK);
+    RV(f->C_InitPIN(s, NULL, 3), CKR_ARGUMENTS_BAD);
+    RV(f->C_InitPIN(s, PIN(user_pin)), CKR_OK);
+    RV(f->C_Logout(s), CKR_OK);
+    RV(f->C_Logout(s), CKR_USER_NOT_LOGGED_IN);
+    RV(f->C_SetPIN(s, NULL, 3, PIN(user_pin)), CKR_ARGUMENTS_BAD);
+    RV(f->C_SetPIN(s, PIN(user_pin), NULL, 3), CKR_ARGUMENTS_BAD);
+    RV(f->C_LoginUser(s, CKU_USER, PIN(user_pin), NULL, 3), CKR_ARGUMENTS_BAD);
+    RV(f->C_CloseSession(s), CKR_OK);
+    RV(f->C_CloseSession(s), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_CloseAllSessions(BAD_SLOT), CKR_SLOT_ID_INVALID);
+}
+
+/* ---- sessions and objects ---- */
+
+static CK_OBJECT_CLASS cls_data = CKO_DATA;
+static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+
+static CK_RV make_data(CK_SESSION_HANDLE s, const char *label, CK_BBOOL *token, CK_BBOOL *priv,
+                       CK_OBJECT_HANDLE *h)
+{
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls_data, sizeof cls_data},
+        {CKA_TOKEN, token, sizeof *token},
+        {CKA_PRIVATE, priv, sizeof *priv},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_VALUE, "hello", 5},
+    };
+    return f->C_CreateObject(s, t, 5, h);
+}
+
+static void test_objects(void)
+{
+    CK_SESSION_HANDLE ro, rw;
+    CK_SESSION_INFO si;
+    CK_OBJECT_HANDLE h, h2;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw), CKR_OK);
+    RV(f->C_GetSessionInfo(ro, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetSessionInfo(BAD_SESSION, &si), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_GetSessionInfo(ro, &si), CKR_OK);
+    TRUE(si.slotID == slot && si.state == CKS_RO_PUBLIC_SESSION && !(si.flags & CKF_RW_SESSION));
+
+    /* Session state. */
+    RV(make_data(ro, "t", &yes, &no, &h), CKR_SESSION_READ_ONLY);
+    RV(make_data(rw, "t", &yes, &yes, &h), CKR_USER_NOT_LOGGED_IN);
+
+    /* Bad templates. */
+    CK_ULONG four = 0;
+    CK_ATTRIBUTE bad_class[] = {{CKA_CLASS, &four, 4}, {CKA_TOKEN, &no, 1}};
+    RV(f->C_CreateObject(rw, bad_class, 2, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE null_value[] = {{CKA_CLASS, NULL, sizeof(CK_ULONG)}};
+    RV(f->C_CreateObject(rw, null_value, 1, &h), CKR_ARGUMENTS_BAD);
+    RV(f->C_CreateObject(rw, NULL, 2, &h), CKR_ARGUMENTS_BAD);
+    RV(f->C_CreateObject(rw, bad_class, 2, NULL), CKR_ARGUMENTS_BAD);
+    CK_ATTRIBUTE wrap_tmpl[] = {{CKA_WRAP_TEMPLATE, bad_class, sizeof(CK_ATTRIBUTE) + 1}};
+    RV(f->C_CreateObject(rw, wrap_tmpl, 1, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+    RV(f->C_CreateObject(BAD_SESSION, bad_class, 2, &h), CKR_SESSION_HANDLE_INVALID);
+
+    /* A session object. */
+    RV(make_data(rw, "abi", &no, &no, &h), CKR_OK);
+    CK_ULONG size;
+    RV(f->C_GetObjectSize(rw, h, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetObjectSize(rw, BAD_OBJECT, &size), CKR_OBJECT_HANDLE_INVALID);
+
+    /* C_GetAttributeValue and its length convention. */
+    char lab[16];
+    CK_ATTRIBUTE q = {CKA_LABEL, NULL, 0};
+    RV(f->C_GetAttributeValue(rw, h, NULL, 1), CKR_ARGUMENTS_BAD);
+    RV(f->C_GetAttributeValue(rw, BAD_OBJECT, &q, 1), CKR_OBJECT_HANDLE_INVALID);
+    RV(f->C_GetAttributeValue(BAD_SESSION, h, &q, 1), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_GetAttributeValue(rw, h, &q, 1), CKR_OK);
+    TRUE(q.ulValueLen == 3);
+    q.pValue = lab;
+    q.ulValueLen = 2;
+    RV(f->C_GetAttributeValue(rw, h, &q, 1), CKR_BUFFER_TOO_SMALL);
+    TRUE(q.ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    q.ulValueLen = sizeof lab;
+    RV(f->C_GetAttributeValue(rw, h, &q, 1), CKR_OK);
+    TRUE(q.ulValueLen == 3 && memcmp(lab, "abi", 3) == 0);
+    CK_OBJECT_CLASS cls = 99;
+    CK_ATTRIBUTE q2[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_VENDOR_DEFINED | 0x777, buf, 8}};
+    RV(f->C_GetAttributeValue(rw, h, q2, 2), CKR_ATTRIBUTE_TYPE_INVALID);
+    TRUE(cls == CKO_DATA && q2[0].ulValueLen == sizeof cls);
+    TRUE(q2[1].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+
+    CK_ATTRIBUTE set = {CKA_LABEL, "abi2", 4};
+    RV(f->C_SetAttributeValue(rw, h, NULL, 1), CKR_ARGUMENTS_BAD);
+    RV(f->C_SetAttributeValue(rw, BAD_OBJECT, &set, 1), CKR_OBJECT_HANDLE_INVALID);
+    RV(f->C_SetAttributeValue(ro, h, &set, 1), CKR_OK); /* a session object: a read-only session may modify it */
+    RV(f->C_CopyObject(rw, h, NULL, 0, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_CopyObject(rw, BAD_OBJECT, NULL, 0, &h2), CKR_OBJECT_HANDLE_INVALID);
+
+    /* Find. */
+    CK_OBJECT_HANDLE found[8];
+    CK_ULONG nf = 99;
+    CK_ATTRIBUTE ft = {CKA_LABEL, "abi2", 4};
+    RV(f->C_FindObjects(rw, found, 8, &nf), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_FindObjectsFinal(rw), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_FindObjectsInit(rw, NULL, 1), CKR_ARGUMENTS_BAD);
+    RV(f->C_FindObjectsInit(rw, &ft, 1), CKR_OK);
+    RV(f->C_FindObjectsInit(rw, &ft, 1), CKR_OPERATION_ACTIVE);
+    RV(f->C_FindObjects(rw, NULL, 8, &nf), CKR_ARGUMENTS_BAD);
+    RV(f->C_FindObjects(rw, found, 8, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_FindObjects(rw, found, 8, &nf), CKR_OK);
+    TRUE(nf == 1 && found[0] == h);
+    RV(f->C_FindObjects(rw, found, 8, &nf), CKR_OK);
+    TRUE(nf == 0);
+    RV(f->C_FindObjectsFinal(rw), CKR_OK);
+
+    RV(f->C_DestroyObject(rw, BAD_OBJECT), CKR_OBJECT_HANDLE_INVALID);
+    RV(f->C_DestroyObject(rw, h), CKR_OK);
+    RV(f->C_GetAttributeValue(rw, h, &q, 1), CKR_OBJECT_HANDLE_INVALID);
+
+    /* Random. */
+    RV(f->C_GenerateRandom(rw, NULL, 4), CKR_ARGUMENTS_BAD);
+    RV(f->C_GenerateRandom(rw, buf, 0), CKR_OK);
+    RV(f->C_GenerateRandom(rw, buf, 64), CKR_OK);
+    RV(f->C_GenerateRandom(BAD_SESSION, buf, 16), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_SeedRandom(rw, NULL, 3), CKR_ARGUMENTS_BAD);
+    RV(f->C_SeedRandom(rw, buf, 3), CKR_RANDOM_SEED_NOT_SUPPORTED);
+
+    /* Login state. */
+    RV(f->C_Login(rw, CKU_USER, PIN("wrong-pin")), CKR_PIN_INCORRECT);
+    RV(f->C_Login(rw, CKU_USER, PIN(user_pin)), CKR_OK);
+    RV(f->C_Login(ro, CKU_USER, PIN(user_pin)), CKR_USER_ALREADY_LOGGED_IN);
+    RV(f->C_GetSessionInfo(ro, &si), CKR_OK);
+    TRUE(si.state == CKS_RO_USER_FUNCTIONS);
+    RV(make_data(rw, "private", &no, &yes, &h), CKR_OK);
+    RV(f->C_DestroyObject(rw, h), CKR_OK);
+    RV(f->C_Logout(rw), CKR_OK);
+
+    RV(f->C_CloseSession(ro), CKR_OK);
+    RV(f->C_CloseSession(rw), CKR_OK);
+}
+
+/* ---- operations ---- */
+
+static void test_operations(void)
+{
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE k = 0, k2;
+    CK_BYTE d[8] = {1, 2, 3};
+    CK_ATTRIBUTE a = {CKA_LABEL, "x", 1};
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+
+    /* No mechanism is valid (none is registered, and this one is a made-up vendor one). */
+    RV(f->C_EncryptInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_DecryptInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_DigestInit(s, &bogus), CKR_MECHANISM_INVALID);
+    RV(f->C_SignInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_SignRecoverInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_VerifyInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_VerifyRecoverInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_MessageEncryptInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_MessageDecryptInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_MessageSignInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_MessageVerifyInit(s, &bogus, k), CKR_MECHANISM_INVALID);
+    RV(f->C_EncryptInit(BAD_SESSION, &bogus, k), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_EncryptInit(s, NULL, 0), CKR_OK); /* cancelling nothing */
+    CK_MECHANISM bad_param = {bogus.mechanism, NULL, 8};
+    RV(f->C_EncryptInit(s, &bad_param, k), CKR_MECHANISM_PARAM_INVALID);
+
+    RV(f->C_GenerateKey(s, NULL, &a, 1, &k2), CKR_ARGUMENTS_BAD);
+    RV(f->C_GenerateKey(s, &bogus, &a, 1, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GenerateKey(s, &bogus, &a, 1, &k2), CKR_MECHANISM_INVALID);
+    RV(f->C_GenerateKeyPair(s, &bogus, &a, 1, &a, 1, &k2, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_GenerateKeyPair(s, &bogus, &a, 1, &a, 1, NULL, &k2), CKR_ARGUMENTS_BAD);
+    RV(f->C_GenerateKeyPair(s, &bogus, &a, 1, &a, 1, &k, &k2), CKR_MECHANISM_INVALID);
+    RV(f->C_WrapKey(s, &bogus, 1, 2, buf, NULL), CKR_ARGUMENTS_BAD);
+    len = sizeof buf;
+    RV(f->C_WrapKey(s, &bogus, 1, 2, buf, &len), CKR_MECHANISM_INVALID);
+    RV(f->C_UnwrapKey(s, &bogus, 1, d, 8, &a, 1, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_UnwrapKey(s, &bogus, 1, NULL, 8, &a, 1, &k2), CKR_ARGUMENTS_BAD);
+    RV(f->C_DeriveKey(s, &bogus, 1, &a, 1, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DeriveKey(s, &bogus, 1, NULL, 1, &k2), CKR_ARGUMENTS_BAD);
+
+    /* Nothing active: the data functions say so; NULL length pointers are caught first. */
+    RV(f->C_Encrypt(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_Encrypt(s, NULL, 8, buf, &len), CKR_ARGUMENTS_BAD);
+    RV(f->C_Decrypt(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_Digest(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_Sign(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_SignRecover(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_VerifyRecover(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_EncryptUpdate(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DecryptUpdate(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_EncryptFinal(s, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DecryptFinal(s, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DigestFinal(s, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_SignFinal(s, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DigestEncryptUpdate(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DecryptDigestUpdate(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_SignEncryptUpdate(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DecryptVerifyUpdate(s, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DigestUpdate(s, NULL, 8), CKR_ARGUMENTS_BAD);
+    RV(f->C_Verify(s, d, 8, NULL, 8), CKR_ARGUMENTS_BAD);
+    RV(f->C_VerifyFinal(s, NULL, 8), CKR_ARGUMENTS_BAD);
+
+    len = sizeof buf;
+    RV(f->C_Encrypt(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_Encrypt(s, d, 8, NULL, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_Decrypt(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_Digest(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_Sign(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignRecover(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_VerifyRecover(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_EncryptUpdate(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DecryptUpdate(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_EncryptFinal(s, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DecryptFinal(s, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DigestFinal(s, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignFinal(s, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DigestUpdate(s, d, 8), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignUpdate(s, d, 8), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_VerifyUpdate(s, d, 8), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_Verify(s, d, 8, d, 8), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_VerifyFinal(s, d, 8), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DigestEncryptUpdate(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DecryptDigestUpdate(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignEncryptUpdate(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DecryptVerifyUpdate(s, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_Sign(BAD_SESSION, d, 8, buf, &len), CKR_SESSION_HANDLE_INVALID);
+
+    /* Message functions: nothing can be active yet. */
+    RV(f->C_EncryptMessage(s, NULL, 0, NULL, 0, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_EncryptMessage(s, NULL, 0, NULL, 0, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_EncryptMessage(BAD_SESSION, NULL, 0, NULL, 0, d, 8, buf, &len), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_EncryptMessageBegin(s, NULL, 0, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_EncryptMessageNext(s, NULL, 0, d, 8, buf, &len, 0), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_MessageEncryptFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DecryptMessage(s, NULL, 0, NULL, 0, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DecryptMessage(s, NULL, 0, NULL, 0, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DecryptMessageBegin(s, NULL, 0, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_DecryptMessageNext(s, NULL, 0, d, 8, buf, &len, 0), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_MessageDecryptFinal(BAD_SESSION), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_SignMessage(s, NULL, 0, d, 8, buf, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_SignMessage(s, NULL, 0, d, 8, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignMessageBegin(s, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignMessageNext(s, NULL, 0, d, 8, NULL, NULL), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_MessageSignFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_VerifyMessage(s, NULL, 0, d, 8, NULL, 8), CKR_ARGUMENTS_BAD);
+    RV(f->C_VerifyMessage(s, NULL, 0, d, 8, d, 8), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_VerifyMessageBegin(s, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_VerifyMessageNext(s, NULL, 0, d, 8, d, 8), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_MessageVerifyFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+
+    /* Functions Keyward does not support. */
+    len = sizeof buf;
+    RV(f->C_GetOperationState(s, buf, &len), CKR_FUNCTION_NOT_SUPPORTED);
+    RV(f->C_SetOperationState(s, buf, 8, 0, 0), CKR_FUNCTION_NOT_SUPPORTED);
+    RV(f->C_GetFunctionStatus(s), CKR_FUNCTION_NOT_PARALLEL);
+    RV(f->C_CancelFunction(s), CKR_FUNCTION_NOT_PARALLEL);
+    RV(f->C_GetFunctionStatus(BAD_SESSION), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_CancelFunction(BAD_SESSION), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_SessionCancel(s, CKF_ENCRYPT), CKR_OK);
+    RV(f->C_SessionCancel(BAD_SESSION, CKF_ENCRYPT), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_DigestKey(s, BAD_OBJECT), CKR_OPERATION_NOT_INITIALIZED);
+
+    RV(f->C_CloseSession(s), CKR_OK);
+}
+
+/* ---- fork ---- */
+
+static int child_work(CK_SESSION_HANDLE parent_session)
+{
+    CK_ULONG n;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE h;
+    /* Inherited state is not usable until the child's own C_Initialize. */
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+    RV(f->C_GenerateRandom(parent_session, buf, 8), CKR_CRYPTOKI_NOT_INITIALIZED);
+    RV(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+    RV(f->C_Initialize(NULL), CKR_OK);
+    RV(f->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    RV(f->C_GenerateRandom(parent_session, buf, 8), CKR_SESSION_HANDLE_INVALID); /* another application's */
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    for (int i = 0; i < 20; i++) {
+        RV(f->C_GenerateRandom(s, buf, 32), CKR_OK);
+        RV(make_data(s, "child", &no, &no, &h), CKR_OK);
+        RV(f->C_DestroyObject(s, h), CKR_OK);
+    }
+    RV(f->C_Finalize(NULL), CKR_OK);
+    return atomic_load(&failures) ? 1 : 0;
+}
+
+static void test_fork(void)
+{
+    CK_SESSION_HANDLE s;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(child_work(s));
+    TRUE(pid > 0);
+    /* The parent keeps working while the child does. */
+    int status = 0, rounds = 0;
+    for (;;) {
+        RV(f->C_GenerateRandom(s, buf, 16), CKR_OK);
+        rounds++;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid || w < 0 || rounds > 100000)
+            break;
+    }
+    TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* A child that never calls C_Initialize. */
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        CK_SESSION_INFO si;
+        int bad = f->C_GetSessionInfo(s, &si) != CKR_CRYPTOKI_NOT_INITIALIZED ||
+                  f->C_GenerateRandom(s, buf, 8) != CKR_CRYPTOKI_NOT_INITIALIZED ||
+                  f->C_Finalize(NULL) != CKR_CRYPTOKI_NOT_INITIALIZED;
+        _exit(bad);
+    }
+    waitpid(pid, &status, 0);
+    TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    RV(f->C_GenerateRandom(s, buf, 16), CKR_OK);
+    RV(f->C_CloseSession(s), CKR_OK);
+}
+
+/* ---- threads ---- */
+
+#define NTHREADS 8
+#define NROUNDS 20
+
+static void *thread_main(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    char label[32];
+    for (int r = 0; r < NROUNDS; r++) {
+        CK_SESSION_HANDLE s;
+        CK_OBJECT_HANDLE h, found[4];
+        CK_ULONG n = 0;
+        CK_BYTE rnd[32];
+        snprintf(label, sizeof label, "thread-%d-%d", id, r);
+        RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+        RV(make_data(s, label, &no, &no, &h), CKR_OK);
+        CK_ATTRIBUTE ft = {CKA_LABEL, label, strlen(label)};
+        RV(f->C_FindObjectsInit(s, &ft, 1), CKR_OK);
+        RV(f->C_FindObjects(s, found, 4, &n), CKR_OK);
+        TRUE(n == 1 && found[0] == h);
+        RV(f->C_FindObjectsFinal(s), CKR_OK);
+        RV(f->C_GenerateRandom(s, rnd, sizeof rnd), CKR_OK);
+        RV(f->C_DestroyObject(s, h), CKR_OK);
+        RV(f->C_CloseSession(s), CKR_OK);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    pthread_t t[NTHREADS];
+    double t0 = now();
+    for (int i = 0; i < NTHREADS; i++)
+        TRUE(pthread_create(&t[i], NULL, thread_main, (void *)(intptr_t)i) == 0);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    TRUE(now() - t0 < 15);
+}
+
+/* ---- daemon death ---- */
+
+static void test_daemon_death(void)
+{
+    const char *p = getenv("KEYWARD_TEST_DAEMON_PID");
+    if (!p || !*p) {
+        fprintf(stderr, "abi: KEYWARD_TEST_DAEMON_PID unset: skipping the daemon-death test\n");
+        return;
+    }
+    pid_t pid = (pid_t)atol(p);
+    CK_SESSION_HANDLE s, s2;
+    CK_SESSION_INFO si;
+    CK_ULONG n;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_GenerateRandom(s, buf, 16), CKR_OK);
+    TRUE(kill(pid, SIGKILL) == 0);
+    usleep(200 * 1000);
+
+    double t0 = now();
+    RV(f->C_GenerateRandom(s, buf, 16), CKR_DEVICE_REMOVED);
+    RV2(f->C_GetSessionInfo(s, &si), CKR_DEVICE_REMOVED, CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_DEVICE_ERROR);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_DEVICE_ERROR);
+    TRUE(now() - t0 < 2);
+
+    printf("RESTART\n");
+    fflush(stdout);
+    char line[128];
+    if (!fgets(line, sizeof line, stdin) || strncmp(line, "RESTARTED", 9) != 0) {
+        check_true(__LINE__, "the harness restarted the daemon", 0);
+        return;
+    }
+    /* A new application on the new daemon: the old session is gone, new ones work. */
+    RV(f->C_GetSessionInfo(s, &si), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_OK);
+    RV(f->C_GenerateRandom(s2, buf, 16), CKR_OK);
+    CK_TOKEN_INFO ti;
+    RV(f->C_GetTokenInfo(slot, &ti), CKR_OK);
+    TRUE(ti.flags & CKF_TOKEN_INITIALIZED); /* the token persisted */
+    RV(f->C_CloseSession(s2), CKR_OK);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *path = getenv("KEYWARD_TEST_LIB");
+    if (!path || !*path)
+        path = "build/asan/libkeyward.so";
+    if (!getenv("KEYWARD_SOCKET")) {
+        fprintf(stderr, "abi: KEYWARD_SOCKET is not set (run through tests/c/run-abi.sh)\n");
+        return 2;
+    }
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "abi: %s\n", dlerror());
+        return 2;
+    }
+    double t0 = now();
+    test_interfaces(lib);
+    if (!f || !f2)
+        return 1;
+    call_everything(CKR_CRYPTOKI_NOT_INITIALIZED, 1);
+    test_initialize();
+    test_slots();
+    test_objects();
+    test_operations();
+    test_fork();
+    test_threads();
+    test_daemon_death();
+    RV(f->C_Finalize(NULL), CKR_OK);
+    call_everything(CKR_CRYPTOKI_NOT_INITIALIZED, 1);
+    dlclose(lib);
+    printf("abi: %d checks, %d failed (%.1f s)\n", atomic_load(&checks), atomic_load(&failures), now() - t0);
+    return atomic_load(&failures) ? 1 : 0;
+}
