@@ -10,7 +10,7 @@ CFLAGS    ?= -O2 -g
 CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_HDR := $(wildcard client/*.h) include/keyward/pkcs11.h internal/wire/calls.def
 
-.PHONY: all build go-build client test test-go test-c test-tools demo clean install-deps fmt vet
+.PHONY: all build go-build client test test-go test-c deps demo clean fmt vet
 
 all: build
 
@@ -38,8 +38,8 @@ go-build:
 
 include tests/tests.mk
 
-demo: build
-	./scripts/demo.sh
+demo: deps build
+	./scripts/demo.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

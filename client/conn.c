@@ -40,7 +40,7 @@
 #define KW_SYSTEM_SOCKET "/run/keyward/keyward.sock"
 
 enum { KW_UNINIT = 0, KW_LIVE = 1, KW_FORKED = 2 };
-enum { KW_IO_OK = 0, KW_IO_FAIL = -1, KW_IO_PROTO = -2, KW_IO_REFUSED = -3 };
+enum { KW_IO_OK = 0, KW_IO_FAIL = -1, KW_IO_PROTO = -2, KW_IO_REFUSED = -3, KW_IO_LOCAL = -4 };
 
 struct kw_conn {
     int fd;
@@ -418,28 +418,25 @@ static int kw_find_daemon(char *out, size_t n)
             return 0;
         path = colon ? colon + 1 : NULL;
     }
+    errno = ENOENT;
     return -1;
 }
 
 /* Start keywardd --user, double-forked so that it is not our child. Only async-signal-safe calls between fork
  * and exec (_Fork does not run atfork handlers). */
-static void kw_spawn_daemon(void)
+static int kw_spawn_daemon(void)
 {
     char exe[PATH_MAX];
-    if (kw_find_daemon(exe, sizeof exe) < 0) {
-        kw_log("autostart", "keywardd not found");
-        return;
-    }
+    if (kw_find_daemon(exe, sizeof exe) < 0)
+        return -1;
     char *argv[5] = {exe, (char *)"--user", NULL, NULL, NULL};
     if (g.pass_socket) {
         argv[2] = (char *)"--socket";
         argv[3] = g.path;
     }
     pid_t pid = _Fork();
-    if (pid < 0) {
-        kw_log("autostart", strerror(errno));
-        return;
-    }
+    if (pid < 0)
+        return -1;
     if (pid == 0) {
         setsid();
         pid_t p2 = _Fork();
@@ -468,20 +465,27 @@ static void kw_spawn_daemon(void)
     }
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
+    return 0;
 }
 
-/* Connect to the daemon, starting it when allowed. Returns an fd or -1 (why says why). */
-static int kw_connect(char *why, size_t whylen)
+/* Connect to the daemon, starting it when allowed. Returns an fd, or -1 with *cerr the connect errno (why
+ * says why). */
+static int kw_connect(int *cerr, char *why, size_t whylen)
 {
     int fd = kw_connect_once();
     if (fd >= 0)
         return fd;
     int e = errno;
+    *cerr = e;
     if (!g.autostart || (e != ENOENT && e != ECONNREFUSED)) {
         snprintf(why, whylen, "%s", strerror(e));
         return -1;
     }
-    kw_spawn_daemon();
+    if (kw_spawn_daemon() < 0) {
+        snprintf(why, whylen, "%s (and cannot start keywardd: %s)", strerror(e),
+                 errno == ENOENT ? "not found" : strerror(errno));
+        return -1;
+    }
     int64_t deadline = kw_now_ms() + KW_AUTOSTART_WAIT_MS;
     long delay_ms = 5;
     for (;;) {
@@ -497,6 +501,7 @@ static int kw_connect(char *why, size_t whylen)
         if (delay_ms < 200)
             delay_ms *= 2;
     }
+    *cerr = e;
     snprintf(why, whylen, "%s (after starting keywardd)", strerror(e));
     return -1;
 }
@@ -505,10 +510,14 @@ static int kw_connect(char *why, size_t whylen)
 static struct kw_conn *kw_open(const uint8_t *cookie, uint8_t out[KW_COOKIE_SIZE], int *res, char *why,
                                size_t whylen)
 {
+    int cerr = 0;
     *res = KW_IO_FAIL;
-    int fd = kw_connect(why, whylen);
-    if (fd < 0)
+    int fd = kw_connect(&cerr, why, whylen);
+    if (fd < 0) {
+        /* The daemon is gone (ENOENT, ECONNREFUSED); anything else (EMFILE, EAGAIN...) is local. */
+        *res = cerr == ENOENT || cerr == ECONNREFUSED ? KW_IO_FAIL : KW_IO_LOCAL;
         return NULL;
+    }
     struct kw_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -629,12 +638,9 @@ static CK_RV kw_get(struct kw_conn **out, CK_RV noconn)
         explicit_bzero(cookie, sizeof cookie);
         if (!c) {
             kw_log(dead ? "reconnecting to keywardd" : "joining the application", why);
-            if (!dead && res != KW_IO_FAIL) {
-                /* The daemon no longer knows the application: it was restarted. */
-                kw_mark_dead(gen);
-                return CKR_DEVICE_REMOVED;
-            }
-            if (!dead && res == KW_IO_FAIL) {
+            if (!dead && res != KW_IO_LOCAL) {
+                /* The daemon is gone, or no longer knows the application (it was restarted): the
+                 * application is dead, and this call is the one that saw it. */
                 kw_mark_dead(gen);
                 return CKR_DEVICE_REMOVED;
             }

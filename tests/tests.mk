@@ -1,1 +1,18 @@
-# test targets (filled in below)
+# Test targets, included from the top Makefile.
+#   make test       every test: Go unit and integration tests (engine, store, wire, daemon, pkcs11-tool,
+#                   crash and store-scan tests), then the C client's golden-vector and ABI tests under ASan/UBSan.
+#   make test-go    only the Go tests
+#   make test-c     only the C tests
+include tests/c.mk
+
+GOTEST_FLAGS ?= -count=1 -timeout 25m
+
+test: deps build
+	$(MAKE) --no-print-directory test-go test-c
+	@echo "keyward: all tests passed"
+
+test-go: build
+	KEYWARD_BUILD=$(CURDIR)/$(BUILD) $(GO) test $(GOTEST_FLAGS) ./...
+
+deps:
+	./scripts/install-deps.sh

@@ -47,6 +47,7 @@ type options struct {
 	logFile     string
 	maxFailures int
 	kdf         string
+	pidFile     string
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -62,6 +63,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logFile, "log", "", "append logs to this file instead of stderr")
 	fs.IntVar(&o.maxFailures, "max-pin-failures", 10, "consecutive wrong PINs before a PIN locks")
 	fs.StringVar(&o.kdf, "kdf", os.Getenv("KEYWARD_KDF"), `PIN derivation cost: "default", or "fast" for tests only`)
+	fs.StringVar(&o.pidFile, "pid-file", "", "write the daemon's pid here (default in user mode: keywardd.pid beside the socket)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -87,6 +89,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		}
 		if o.idleExit < 0 {
 			o.idleExit = 5 * time.Minute
+		}
+		if o.pidFile == "" {
+			o.pidFile = filepath.Join(filepath.Dir(o.socket), "keywardd.pid")
 		}
 	} else {
 		if o.socket == "" {
@@ -190,6 +195,12 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("cannot listen", "socket", o.socket, "err", err)
 		return 1
+	}
+	if o.pidFile != "" {
+		if err := os.WriteFile(o.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			log.Warn("cannot write the pid file", "path", o.pidFile, "err", err)
+		}
+		defer os.Remove(o.pidFile)
 	}
 	srv := daemon.NewServer(eng.Open, log)
 	srv.IdleExit = o.idleExit

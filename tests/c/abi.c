@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -822,12 +824,86 @@ static void test_daemon_death(void)
     RV(f->C_CloseSession(s2), CKR_OK);
 }
 
-int main(void)
+/* ---- autostart (abi autostart): run by run-abi.sh with KEYWARD_SOCKET unset, XDG_RUNTIME_DIR private and
+ * KEYWARD_DAEMON set; four processes race to start the daemon ---- */
+
+static int autostart_child(void)
+{
+    CK_ULONG n;
+    RV(f->C_Initialize(NULL), CKR_OK);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+    RV(f->C_Finalize(NULL), CKR_OK);
+    return atomic_load(&failures) ? 1 : 0;
+}
+
+static void test_autostart(void)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (!xdg || getenv("KEYWARD_SOCKET")) {
+        check_true(__LINE__, "autostart needs XDG_RUNTIME_DIR and no KEYWARD_SOCKET", 0);
+        return;
+    }
+    pid_t kids[4];
+    fflush(NULL);
+    for (int i = 0; i < 4; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0)
+            _exit(autostart_child());
+    }
+    for (int i = 0; i < 4; i++) {
+        int status = 0;
+        waitpid(kids[i], &status, 0);
+        TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    /* The daemon runs on its own (not our child, its own session); stop it. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/keyward/keyward.sock", xdg);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    TRUE(strlen(path) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strnlen(path, sizeof sa.sun_path - 1));
+    struct ucred cred = {0};
+    socklen_t cl = sizeof cred;
+    TRUE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    TRUE(getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0);
+    close(fd);
+    if (cred.pid > 0) {
+        TRUE(getsid(cred.pid) > 0 && getsid(cred.pid) != getsid(0)); /* setsid in the middle child */
+        TRUE(waitpid(cred.pid, NULL, WNOHANG) < 0 && errno == ECHILD);
+        kill(cred.pid, SIGTERM);
+        for (int i = 0; i < 100 && kill(cred.pid, 0) == 0; i++)
+            usleep(20 * 1000);
+    }
+    /* Autostart off: no daemon, no start, CKR_DEVICE_ERROR. */
+    setenv("KEYWARD_AUTOSTART", "0", 1);
+    double t0 = now();
+    RV(f->C_Initialize(NULL), CKR_DEVICE_ERROR);
+    TRUE(now() - t0 < 2);
+}
+
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *path = getenv("KEYWARD_TEST_LIB");
     if (!path || !*path)
         path = "build/asan/libkeyward.so";
+    if (argc > 1 && strcmp(argv[1], "autostart") == 0) {
+        void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+            fprintf(stderr, "abi: %s\n", dlerror());
+            return 2;
+        }
+        CK_C_GetFunctionList gfl = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
+        CK_C_GetInterface gi = (CK_C_GetInterface)dlsym(lib, "C_GetInterface");
+        CK_INTERFACE_PTR ip;
+        if (!gfl || !gi || gfl(&f2) != CKR_OK || gi(NULL, NULL, &ip, 0) != CKR_OK)
+            return 2;
+        f = ip->pFunctionList;
+        test_autostart();
+        dlclose(lib);
+        printf("abi autostart: %d checks, %d failed\n", atomic_load(&checks), atomic_load(&failures));
+        return atomic_load(&failures) ? 1 : 0;
+    }
     if (!getenv("KEYWARD_SOCKET")) {
         fprintf(stderr, "abi: KEYWARD_SOCKET is not set (run through tests/c/run-abi.sh)\n");
         return 2;

@@ -69,4 +69,14 @@ if [ "$status" != 0 ]; then
     tail -n 30 "$tmp/daemon.log" >&2
     exit 1
 fi
+
+# Autostart: no KEYWARD_SOCKET, a private XDG_RUNTIME_DIR; the library starts KEYWARD_DAEMON --user, which the
+# test stops at the end.
+mkdir -m 700 "$tmp/xdg" "$tmp/home"
+if ! env -u KEYWARD_SOCKET -u KEYWARD_TEST_DAEMON_PID XDG_RUNTIME_DIR="$tmp/xdg" HOME="$tmp/home" \
+    XDG_DATA_HOME="$tmp/home/data" XDG_CONFIG_HOME="$tmp/home/config" KEYWARD_DAEMON="$PWD/$build/keywardd" \
+    KEYWARD_KDF=fast timeout -k 5 30 "$abi" autostart </dev/null; then
+    echo "run-abi: autostart test failed" >&2
+    exit 1
+fi
 exit 0
