@@ -380,10 +380,14 @@ static int kw_find_daemon(char *out, size_t n)
     const char *env = getenv("KEYWARD_DAEMON");
     if (env && *env) {
         snprintf(out, n, "%s", env);
-        return 0;
+        if (kw_executable(out))
+            return 0;
+        errno = ENOENT;
+        return -1;
     }
     Dl_info info;
-    if (dladdr((void *)kw_find_daemon, &info) && info.dli_fname && strchr(info.dli_fname, '/')) {
+    /* Any address inside the library locates it (an object: ISO C has no function-to-object pointer cast). */
+    if (dladdr(&g_once, &info) && info.dli_fname && strchr(info.dli_fname, '/')) {
         char dir[PATH_MAX];
         char *real = realpath(info.dli_fname, NULL);
         for (int pass = 0; pass < 2; pass++) {

@@ -9,9 +9,9 @@ $(C_TEST_DIR)/golden: tests/c/golden.c client/codec.c client/codec.h internal/wi
 	@mkdir -p $(C_TEST_DIR)
 	$(CC) $(C_TEST_CFLAGS) -Iclient -Iinternal/wire -o $@ tests/c/golden.c client/codec.c
 
-$(C_TEST_DIR)/abi: tests/c/abi.c include/keyward/pkcs11.h
+$(C_TEST_DIR)/abi: tests/c/abi.c client/codec.c client/codec.h include/keyward/pkcs11.h internal/wire/calls.def
 	@mkdir -p $(C_TEST_DIR)
-	$(CC) $(C_TEST_CFLAGS) -Iinclude -o $@ tests/c/abi.c -ldl -pthread
+	$(CC) $(C_TEST_CFLAGS) -Iinclude -Iclient -Iinternal/wire -o $@ tests/c/abi.c client/codec.c -ldl -pthread
 
 test-c: $(C_TEST_DIR)/golden $(C_TEST_DIR)/abi $(BUILD)/asan/libkeyward.so go-build
 	$(C_TEST_DIR)/golden internal/wire/testdata/golden.txt

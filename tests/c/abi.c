@@ -28,6 +28,8 @@
 
 #include "keyward/pkcs11.h"
 
+#include "codec.h" /* the fake daemon of test_protocol builds its frames with the client codec */
+
 static atomic_int failures, checks;
 static CK_FUNCTION_LIST_3_0 *f;
 static CK_FUNCTION_LIST *f2;
@@ -782,6 +784,28 @@ static void test_threads(void)
     TRUE(now() - t0 < 15);
 }
 
+/* ---- C_Finalize ends the application: its sessions close in the daemon ---- */
+
+static void test_finalize_ends_application(void)
+{
+    CK_SESSION_HANDLE a, b;
+    CK_TOKEN_INFO ti;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &a), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &b), CKR_OK);
+    RV(f->C_GetTokenInfo(slot, &ti), CKR_OK);
+    TRUE(ti.ulSessionCount == 2 && ti.ulRwSessionCount == 1);
+    RV(f->C_Finalize(NULL), CKR_OK);
+    RV(f->C_Initialize(NULL), CKR_OK);
+    for (int i = 0; i < 100; i++) {
+        RV(f->C_GetTokenInfo(slot, &ti), CKR_OK);
+        if (ti.ulSessionCount == 0)
+            break;
+        usleep(20 * 1000);
+    }
+    TRUE(ti.ulSessionCount == 0);
+    RV(f->C_GetSessionInfo(a, &(CK_SESSION_INFO){0}), CKR_SESSION_HANDLE_INVALID);
+}
+
 /* ---- daemon death ---- */
 
 static void test_daemon_death(void)
@@ -822,6 +846,265 @@ static void test_daemon_death(void)
     RV(f->C_GetTokenInfo(slot, &ti), CKR_OK);
     TRUE(ti.flags & CKF_TOKEN_INITIALIZED); /* the token persisted */
     RV(f->C_CloseSession(s2), CKR_OK);
+}
+
+
+/* ---- protocol errors: a fake daemon (client/codec.c builds its frames) that breaks the protocol on demand ---- */
+
+enum {
+    FAKE_OK, FAKE_BAD_ID, FAKE_BAD_CALL, FAKE_BAD_TAG, FAKE_TRAILING, FAKE_NO_BODY, FAKE_ERROR_BODY, FAKE_HUGE,
+    FAKE_CLOSE, FAKE_OVERFLOW, FAKE_LEN_MISMATCH, FAKE_ATTR_COUNT, FAKE_ATTR_TYPE, FAKE_ATTR_TOO_LONG,
+    FAKE_TOO_MANY, FAKE_SHORT_RANDOM, FAKE_LONG_STRINGS, FAKE_SILENT
+};
+static atomic_int fake_mode;
+static int fake_lfd = -1;
+
+static int io_full(int fd, void *p, size_t n, int wr)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t r = wr ? write(fd, b, n) : read(fd, b, n);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            return -1;
+        }
+        b += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static void fake_serve(int c)
+{
+    static const uint8_t cookie[KW_COOKIE_SIZE] = {1, 2, 3};
+    for (;;) {
+        uint8_t hdr[4];
+        if (io_full(c, hdr, 4, 0) < 0)
+            return;
+        uint32_t n = kw_get_u32(hdr);
+        if (n < 8 || n > KW_MAX_FRAME)
+            return;
+        uint8_t *req = malloc(n);
+        if (!req || io_full(c, req, n, 0) < 0) {
+            free(req);
+            return;
+        }
+        uint32_t id = kw_get_u32(req), call = kw_get_u32(req + 4);
+        uint64_t cap = 0;
+        if (call == KW_CALL_OperationSingle && n >= 8 + 9 + 9 + 5 + 10) {
+            /* u session, u kind, b data, o present capacity: the capacity is the last 8 bytes. */
+            cap = kw_get_u64(req + n - 8);
+        }
+        free(req);
+        int mode = atomic_load(&fake_mode);
+        struct kw_buf out = {0};
+        kw_resp_begin(&out);
+        uint64_t rv = CKR_OK;
+        uint32_t rid = id, rcall = call;
+        switch (call) {
+        case KW_CALL_Hello:
+            kw_enc_u(&out, 1);
+            kw_enc_b(&out, cookie, sizeof cookie);
+            break;
+        case KW_CALL_GetInfo: {
+            char longs[100];
+            memset(longs, 'x', sizeof longs);
+            kw_enc_b(&out, longs, mode == FAKE_LONG_STRINGS ? sizeof longs : 3);
+            kw_enc_u(&out, 0);
+            kw_enc_b(&out, longs, mode == FAKE_LONG_STRINGS ? sizeof longs : 3);
+            kw_enc_u(&out, 0x0102);
+            break;
+        }
+        case KW_CALL_GetSlotList:
+            switch (mode) {
+            case FAKE_BAD_ID:
+                rid++;
+                break;
+            case FAKE_BAD_CALL:
+                rcall = KW_CALL_GetInfo;
+                break;
+            case FAKE_BAD_TAG:
+                kw_enc_u(&out, 1);
+                break;
+            case FAKE_TRAILING:
+                kw_enc_U_begin(&out, 1);
+                kw_put_u64(&out, 1);
+                kw_put_u8(&out, 0);
+                break;
+            case FAKE_NO_BODY:
+                break;
+            case FAKE_ERROR_BODY:
+                rv = CKR_SLOT_ID_INVALID;
+                kw_enc_U_begin(&out, 0);
+                break;
+            case FAKE_CLOSE:
+                kw_buf_free(&out);
+                return;
+            case FAKE_SILENT:
+                kw_buf_free(&out);
+                for (;;) /* never answer; the client gives up on its timeout and closes */
+                    if (io_full(c, hdr, 1, 0) < 0)
+                        return;
+            default:
+                kw_enc_U_begin(&out, 1);
+                kw_put_u64(&out, 1);
+            }
+            break;
+        case KW_CALL_OperationSingle:
+            kw_enc_u(&out, mode == FAKE_LEN_MISMATCH ? 8 : cap + 1);
+            kw_enc_b(&out, "0123456789abcdef", mode == FAKE_LEN_MISMATCH ? 4 : (size_t)cap + 1);
+            break;
+        case KW_CALL_GetAttributeValue:
+            kw_enc_A_begin(&out, mode == FAKE_ATTR_COUNT ? 2 : 1);
+            if (mode == FAKE_ATTR_TOO_LONG) {
+                kw_enc_attr_val(&out, CKA_LABEL, "0123456789", 10);
+            } else {
+                kw_enc_attr_num(&out, mode == FAKE_ATTR_TYPE ? CKA_VALUE : CKA_LABEL, KW_ATTR_LENGTH, 3);
+                if (mode == FAKE_ATTR_COUNT)
+                    kw_enc_attr_num(&out, CKA_LABEL, KW_ATTR_LENGTH, 3);
+            }
+            break;
+        case KW_CALL_FindObjects:
+            kw_enc_U_begin(&out, 3);
+            for (int i = 0; i < 3; i++)
+                kw_put_u64(&out, (uint64_t)i + 1);
+            break;
+        case KW_CALL_GenerateRandom:
+            kw_enc_b(&out, "abcd", 4);
+            break;
+        default:
+            rv = CKR_FUNCTION_NOT_SUPPORTED;
+        }
+        kw_resp_finish(&out, rid, rcall, rv);
+        if (mode == FAKE_HUGE && call != KW_CALL_Hello) {
+            out.p[0] = 0x7f; /* a length beyond MaxFrame */
+        }
+        int r = io_full(c, out.p, out.len, 1);
+        kw_buf_free(&out);
+        if (r < 0)
+            return;
+    }
+}
+
+static void *fake_daemon(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept(fake_lfd, NULL, NULL);
+        if (c < 0) {
+            if (errno == EINTR)
+                continue;
+            return NULL;
+        }
+        fake_serve(c);
+        close(c);
+    }
+}
+
+static void test_protocol(void)
+{
+    char dir[] = "/tmp/keyward-abi-fake.XXXXXX";
+    if (!mkdtemp(dir)) {
+        check_true(__LINE__, "mkdtemp", 0);
+        return;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/fake.sock", dir);
+    fake_lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path));
+    TRUE(bind(fake_lfd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fake_lfd, 16) == 0);
+    pthread_t th;
+    TRUE(pthread_create(&th, NULL, fake_daemon, NULL) == 0);
+
+    char *saved = strdup(getenv("KEYWARD_SOCKET"));
+    setenv("KEYWARD_SOCKET", path, 1);
+    setenv("KEYWARD_TIMEOUT_MS", "300", 1);
+    atomic_store(&fake_mode, FAKE_OK);
+    RV(f->C_Initialize(NULL), CKR_OK);
+    CK_SLOT_ID slots[4];
+    CK_ULONG n = 4;
+    RV(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK);
+    TRUE(n == 1 && slots[0] == 1);
+
+    static const int broken[] = {FAKE_BAD_ID, FAKE_BAD_CALL, FAKE_BAD_TAG, FAKE_TRAILING,
+                                 FAKE_NO_BODY, FAKE_ERROR_BODY, FAKE_HUGE};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        atomic_store(&fake_mode, broken[i]);
+        n = 4;
+        check_rv(__LINE__, "C_GetSlotList against a broken response", f->C_GetSlotList(CK_FALSE, slots, &n),
+                 CKR_DEVICE_ERROR);
+        atomic_store(&fake_mode, FAKE_OK); /* the application lives on, on a new connection */
+        n = 4;
+        RV(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK);
+    }
+
+    CK_BYTE out[16];
+    CK_ULONG outlen = 4;
+    atomic_store(&fake_mode, FAKE_OVERFLOW);
+    RV(f->C_Encrypt(1, out, 4, out, &outlen), CKR_DEVICE_ERROR); /* more than the capacity */
+    TRUE(outlen == 4);
+    atomic_store(&fake_mode, FAKE_LEN_MISMATCH);
+    outlen = sizeof out;
+    RV(f->C_Encrypt(1, out, 4, out, &outlen), CKR_DEVICE_ERROR);
+
+    char lab[4];
+    CK_ATTRIBUTE q = {CKA_LABEL, lab, sizeof lab};
+    atomic_store(&fake_mode, FAKE_ATTR_COUNT);
+    RV(f->C_GetAttributeValue(1, 1, &q, 1), CKR_DEVICE_ERROR);
+    atomic_store(&fake_mode, FAKE_ATTR_TYPE);
+    RV(f->C_GetAttributeValue(1, 1, &q, 1), CKR_DEVICE_ERROR);
+    atomic_store(&fake_mode, FAKE_ATTR_TOO_LONG);
+    RV(f->C_GetAttributeValue(1, 1, &q, 1), CKR_DEVICE_ERROR);
+    atomic_store(&fake_mode, FAKE_OK);
+    q.pValue = NULL;
+    RV(f->C_GetAttributeValue(1, 1, &q, 1), CKR_OK);
+    TRUE(q.ulValueLen == 3);
+
+    CK_OBJECT_HANDLE objs[2];
+    RV(f->C_FindObjects(1, objs, 2, &n), CKR_DEVICE_ERROR); /* more than ulMaxObjectCount */
+    RV(f->C_GenerateRandom(1, out, 8), CKR_DEVICE_ERROR);   /* fewer bytes than asked */
+
+    CK_INFO info;
+    atomic_store(&fake_mode, FAKE_LONG_STRINGS);
+    RV(f->C_GetInfo(&info), CKR_OK); /* truncated into the fixed fields */
+    TRUE(info.manufacturerID[31] == 'x' && info.libraryVersion.major == 1 && info.libraryVersion.minor == 2);
+
+    /* A daemon that closes the connection is a dead daemon; one that never answers times out. */
+    atomic_store(&fake_mode, FAKE_CLOSE);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_DEVICE_REMOVED);
+    atomic_store(&fake_mode, FAKE_SILENT);
+    double t0 = now();
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_DEVICE_REMOVED);
+    TRUE(now() - t0 < 3);
+    atomic_store(&fake_mode, FAKE_OK);
+    RV(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK); /* a new application */
+    RV(f->C_Finalize(NULL), CKR_OK);
+
+    /* A socket that accepts connections but never answers Hello: C_Initialize times out. */
+    atomic_store(&fake_mode, FAKE_SILENT);
+    int silent = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char spath[128];
+    snprintf(spath, sizeof spath, "%s/silent.sock", dir);
+    struct sockaddr_un ss = {.sun_family = AF_UNIX};
+    memcpy(ss.sun_path, spath, strlen(spath));
+    TRUE(bind(silent, (struct sockaddr *)&ss, sizeof ss) == 0 && listen(silent, 4) == 0);
+    setenv("KEYWARD_SOCKET", spath, 1);
+    t0 = now();
+    RV(f->C_Initialize(NULL), CKR_DEVICE_ERROR);
+    TRUE(now() - t0 < 3);
+    close(silent);
+    unlink(spath);
+
+    setenv("KEYWARD_SOCKET", saved, 1);
+    unsetenv("KEYWARD_TIMEOUT_MS");
+    free(saved);
+    shutdown(fake_lfd, SHUT_RDWR);
+    close(fake_lfd);
+    pthread_join(th, NULL);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* ---- autostart (abi autostart): run by run-abi.sh with KEYWARD_SOCKET unset, XDG_RUNTIME_DIR private and
@@ -924,9 +1207,11 @@ int main(int argc, char **argv)
     test_operations();
     test_fork();
     test_threads();
+    test_finalize_ends_application();
     test_daemon_death();
     RV(f->C_Finalize(NULL), CKR_OK);
     call_everything(CKR_CRYPTOKI_NOT_INITIALIZED, 1);
+    test_protocol();
     dlclose(lib);
     printf("abi: %d checks, %d failed (%.1f s)\n", atomic_load(&checks), atomic_load(&failures), now() - t0);
     return atomic_load(&failures) ? 1 : 0;

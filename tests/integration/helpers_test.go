@@ -450,3 +450,31 @@ func getAttrs(c *client.Client, s ck.SessionHandle, o ck.ObjectHandle, types ...
 	}
 	return out, err
 }
+
+// storeObjectRows counts the rows of a stopped store's objects table (read-only).
+func storeObjectRows(t testing.TB, storeDir string) int {
+	t.Helper()
+	path := filepath.Join(storeDir, "keyward.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatalf("opening %s read-only: %v", path, err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM objects").Scan(&n); err != nil {
+		t.Fatalf("counting the objects of %s: %v", path, err)
+	}
+	return n
+}
+
+// logErrors returns the ERROR lines of a daemon log.
+func logErrors(path string) []string {
+	b, _ := os.ReadFile(path)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
