@@ -39,7 +39,7 @@ func UserSocketPath() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "keyward", "keyward.sock")
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("keyward-%d", os.Getuid()), "keyward.sock")
+	return filepath.Join("/tmp", fmt.Sprintf("keyward-%d", os.Getuid()), "keyward.sock") // as libkeyward.so: not $TMPDIR
 }
 
 // Client is one application of keywardd. It is safe for concurrent use: each call takes a connection from a
