@@ -263,6 +263,42 @@ var handlers = map[wire.Call]handler{
 		e.B(out)
 		return err
 	},
+	wire.CallEncapsulateKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s := ck.SessionHandle(d.U())
+		m := d.M()
+		pub := ck.ObjectHandle(d.U())
+		t := d.A()
+		ct, n, h, err := p.EncapsulateKey(s, m, pub, t, d.O())
+		e.U(n)
+		e.B(ct)
+		e.U(uint64(h))
+		return err
+	},
+	wire.CallDecapsulateKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s := ck.SessionHandle(d.U())
+		m := d.M()
+		priv := ck.ObjectHandle(d.U())
+		t := d.A()
+		h, err := p.DecapsulateKey(s, m, priv, t, d.B())
+		e.U(uint64(h))
+		return err
+	},
+	wire.CallVerifySignatureInit: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s := ck.SessionHandle(d.U())
+		m := d.M()
+		key := ck.ObjectHandle(d.U())
+		return p.VerifySignatureInit(s, m, key, d.B())
+	},
+	wire.CallVerifySignature: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s := ck.SessionHandle(d.U())
+		return p.VerifySignature(s, d.B())
+	},
+	wire.CallGetSessionValidationFlags: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s := ck.SessionHandle(d.U())
+		f, err := p.GetSessionValidationFlags(s, d.U())
+		e.U(f)
+		return err
+	},
 }
 
 func version(v ck.Version) uint64 { return uint64(v.Major)<<8 | uint64(v.Minor) }

@@ -198,3 +198,29 @@ func (a *app) GetMechanismInfo(slot ck.SlotID, m ck.MechanismType) (ck.Mechanism
 	}
 	return ck.MechanismInfo{}, ck.CKR_MECHANISM_INVALID
 }
+
+func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectHandle, t []ck.Attribute, out ck.Out) ([]byte, uint64, ck.ObjectHandle, error) {
+	return nil, 0, 0, a.keyMechanism(h, m)
+}
+
+func (a *app) DecapsulateKey(h ck.SessionHandle, m *ck.Mechanism, priv ck.ObjectHandle, t []ck.Attribute, ct []byte) (ck.ObjectHandle, error) {
+	return 0, a.keyMechanism(h, m)
+}
+
+func (a *app) VerifySignatureInit(h ck.SessionHandle, m *ck.Mechanism, key ck.ObjectHandle, sig []byte) error {
+	return a.keyMechanism(h, m)
+}
+
+func (a *app) VerifySignature(h ck.SessionHandle, data []byte) error {
+	_, _, err := a.OperationSingle(h, ck.OpVerifySignature, nil, ck.Out{})
+	return err
+}
+
+func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
+	_, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	unlock()
+	return 0, nil
+}

@@ -145,6 +145,12 @@ var (
 	CallDeriveKey         = mustCall("DeriveKey")
 	CallSeedRandom        = mustCall("SeedRandom")
 	CallGenerateRandom    = mustCall("GenerateRandom")
+	// PKCS#11 3.2
+	CallEncapsulateKey            = mustCall("EncapsulateKey")
+	CallDecapsulateKey            = mustCall("DecapsulateKey")
+	CallVerifySignatureInit       = mustCall("VerifySignatureInit")
+	CallVerifySignature           = mustCall("VerifySignature")
+	CallGetSessionValidationFlags = mustCall("GetSessionValidationFlags")
 )
 
 func mustCall(name string) Call {

@@ -319,3 +319,47 @@ func (cl *Client) GenerateRandom(s ck.SessionHandle, n uint64) (out []byte, err 
 		func(d *wire.Decoder) { out = d.B() })
 	return
 }
+
+// EncapsulateKey is C_EncapsulateKey (PKCS#11 3.2).
+func (cl *Client) EncapsulateKey(s ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectHandle, t []ck.Attribute, o ck.Out) (ct []byte, n uint64, h ck.ObjectHandle, err error) {
+	err = cl.call(wire.CallEncapsulateKey, func(e *wire.Encoder) {
+		e.U(uint64(s))
+		e.M(m)
+		e.U(uint64(pub))
+		e.A(t)
+		e.O(o)
+	}, func(d *wire.Decoder) { n = d.U(); ct = d.B(); h = ck.ObjectHandle(d.U()) })
+	if len(ct) == 0 {
+		ct = nil
+	}
+	return
+}
+
+// DecapsulateKey is C_DecapsulateKey (PKCS#11 3.2).
+func (cl *Client) DecapsulateKey(s ck.SessionHandle, m *ck.Mechanism, priv ck.ObjectHandle, t []ck.Attribute, ct []byte) (h ck.ObjectHandle, err error) {
+	err = cl.call(wire.CallDecapsulateKey, func(e *wire.Encoder) {
+		e.U(uint64(s))
+		e.M(m)
+		e.U(uint64(priv))
+		e.A(t)
+		e.B(ct)
+	}, func(d *wire.Decoder) { h = ck.ObjectHandle(d.U()) })
+	return
+}
+
+// VerifySignatureInit is C_VerifySignatureInit (PKCS#11 3.2).
+func (cl *Client) VerifySignatureInit(s ck.SessionHandle, m *ck.Mechanism, key ck.ObjectHandle, sig []byte) error {
+	return cl.call(wire.CallVerifySignatureInit, func(e *wire.Encoder) { e.U(uint64(s)); e.M(m); e.U(uint64(key)); e.B(sig) }, nil)
+}
+
+// VerifySignature is C_VerifySignature (PKCS#11 3.2).
+func (cl *Client) VerifySignature(s ck.SessionHandle, data []byte) error {
+	return cl.call(wire.CallVerifySignature, func(e *wire.Encoder) { e.U(uint64(s)); e.B(data) }, nil)
+}
+
+// GetSessionValidationFlags is C_GetSessionValidationFlags (PKCS#11 3.2).
+func (cl *Client) GetSessionValidationFlags(s ck.SessionHandle, typ uint64) (f uint64, err error) {
+	err = cl.call(wire.CallGetSessionValidationFlags, func(e *wire.Encoder) { e.U(uint64(s)); e.U(typ) },
+		func(d *wire.Decoder) { f = d.U() })
+	return
+}

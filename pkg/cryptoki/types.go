@@ -257,4 +257,17 @@ type Provider interface {
 	DeriveKey(s SessionHandle, m *Mechanism, base ObjectHandle, template []Attribute) (ObjectHandle, error)
 	SeedRandom(s SessionHandle, seed []byte) error
 	GenerateRandom(s SessionHandle, n uint64) ([]byte, error)
+
+	// EncapsulateKey is C_EncapsulateKey (PKCS#11 3.2): it returns the ciphertext (when out has room), its
+	// length, and the handle of the new shared-secret key.
+	EncapsulateKey(s SessionHandle, m *Mechanism, public ObjectHandle, template []Attribute, out Out) ([]byte, uint64, ObjectHandle, error)
+	// DecapsulateKey is C_DecapsulateKey (PKCS#11 3.2).
+	DecapsulateKey(s SessionHandle, m *Mechanism, private ObjectHandle, template []Attribute, ciphertext []byte) (ObjectHandle, error)
+	// VerifySignatureInit is C_VerifySignatureInit (PKCS#11 3.2): the signature comes first, the data after
+	// (C_VerifySignature, or OperationUpdate and OperationFinal with OpVerifySignature).
+	VerifySignatureInit(s SessionHandle, m *Mechanism, key ObjectHandle, signature []byte) error
+	// VerifySignature is C_VerifySignature (PKCS#11 3.2).
+	VerifySignature(s SessionHandle, data []byte) error
+	// GetSessionValidationFlags is C_GetSessionValidationFlags (PKCS#11 3.2).
+	GetSessionValidationFlags(s SessionHandle, typ uint64) (uint64, error)
 }

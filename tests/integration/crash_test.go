@@ -194,7 +194,13 @@ func (r *crashRun) writer(c *client.Client, s ck.SessionHandle, seed uint64, sto
 			return
 		default:
 		}
-		if len(mine) > 0 && rng.IntN(5) == 0 {
+		// Deletions: one op in five, or one in two once the token is crowded (which keeps the store, and so
+		// the daemon's start-up, small in the long mode).
+		delEvery := 5
+		if r.crowded() {
+			delEvery = 2
+		}
+		if len(mine) > 0 && rng.IntN(delEvery) == 0 {
 			// Destroy one of the objects this writer made in this daemon life.
 			i := rng.IntN(len(mine))
 			victim := mine[i]
@@ -244,6 +250,15 @@ func (r *crashRun) writer(c *client.Client, s ck.SessionHandle, seed uint64, sto
 			return
 		}
 	}
+}
+
+// crowdedAt is the number of objects above which the test deletes as much as it creates.
+const crowdedAt = 3000
+
+func (r *crashRun) crowded() bool {
+	r.model.mu.Lock()
+	defer r.model.mu.Unlock()
+	return r.model.acked-r.model.delAcked > crowdedAt
 }
 
 // deleteOld destroys one object made in an earlier daemon life, found by label.
@@ -296,7 +311,7 @@ func (r *crashRun) cycle(writers int, maxDelay time.Duration) {
 		d.kill()
 		t.Fatalf("re-login after a restart: %v", err)
 	}
-	if r.rng.IntN(4) == 0 {
+	if r.rng.IntN(4) == 0 || r.crowded() {
 		r.deleteOld(c, s)
 	}
 	sessions := []ck.SessionHandle{s}

@@ -215,7 +215,7 @@ func (d *daemon) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("socket %s not accepting after %v: %v", d.env.Socket, timeout, err)
 		}
 		time.Sleep(delay)
-		if delay < 20*time.Millisecond {
+		if delay < 5*time.Millisecond {
 			delay *= 2
 		}
 	}
