@@ -207,6 +207,9 @@ var (
 	}
 	ecPrivate = attrSet{
 		ck.CKA_EC_PARAMS: {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid},
+		// Not in the specification's table for private keys, but read there by OpenSSL's pkcs11-provider and
+		// others: the public point, set by key generation and optional on import.
+		ck.CKA_EC_POINT: {rules: ruleGenForbid | ruleUnwrapForbid},
 		ck.CKA_VALUE:     {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
 	}
 	pqPublic = attrSet{
