@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "params.h"
 
 #define CHECK_INIT()                                                                                           \
     do {                                                                                                       \
@@ -79,8 +80,23 @@ static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
         return CKR_MECHANISM_PARAM_INVALID;
     if (m->ulParameterLen > KW_MAX_FRAME)
         return CKR_MECHANISM_PARAM_INVALID;
-    kw_enc_M(b, 1, m->mechanism, m->pParameter != NULL, m->pParameter, m->ulParameterLen);
-    return CKR_OK;
+    const struct kw_param_layout *l = kw_param_layout(m->mechanism);
+    if (!l || !m->pParameter) {
+        /* Raw bytes (a pointer-free structure or a byte string), or the NULL parameter. */
+        kw_enc_M(b, 1, m->mechanism, m->pParameter != NULL, m->pParameter, m->ulParameterLen);
+        return CKR_OK;
+    }
+    /* A structure with pointers (params.def): its fields, marshalled as items, are the parameter. */
+    if (m->ulParameterLen != l->size)
+        return CKR_MECHANISM_PARAM_INVALID;
+    struct kw_buf p = {0};
+    CK_RV rv = kw_param_encode(l, m->pParameter, &p);
+    if (rv == CKR_OK && p.oom)
+        rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK)
+        kw_enc_M(b, 1, m->mechanism, 1, p.p, p.len);
+    kw_buf_free(&p);
+    return rv;
 }
 
 /* A template sent to the token: kinds 1 and 2. */

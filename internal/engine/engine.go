@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/keyward/keyward/internal/mech"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -159,7 +160,7 @@ func (e *Engine) loadObjects(t *token, private bool) error {
 			e.log.Error("object does not decode; skipped", "token", t.id, "object", so.ID)
 			continue
 		}
-		o := &object{id: so.ID, tok: t, attrs: attrs, private: so.Private, onToken: true}
+		o := &object{id: so.ID, tok: t, attrs: attrs, private: so.Private, onToken: true, cache: &mech.Cache{}}
 		if c, ok := o.ulong(ck.CKA_CLASS); ok {
 			o.class = ck.ObjectClass(c)
 		}
@@ -225,4 +226,17 @@ func randomID() uint64 {
 		panic(fmt.Sprintf("engine: random: %v", err))
 	}
 	return binary.BigEndian.Uint64(b[:])>>1 | 1
+}
+
+// audit records the use of a key. Never a key value or a PIN: the object's token and id, the mechanism, the
+// application. (The audit log proper, with its own sink, comes with the access-control work.)
+func (e *Engine) audit(what string, a *app, o *object, m ck.MechanismType) {
+	e.log.Debug(what, "token", o.tok.id, "object", o.id, "mechanism", m.String(), "app", a.peer.String())
+}
+
+// auditObject is audit for an object known by handle. Called with e.mu held.
+func (e *Engine) auditObject(what string, a *app, h ck.ObjectHandle, m ck.MechanismType) {
+	if o := e.objects[h]; o != nil {
+		e.audit(what, a, o, m)
+	}
 }

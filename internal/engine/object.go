@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
@@ -21,6 +23,7 @@ type object struct {
 	class   ck.ObjectClass
 	private bool
 	onToken bool
+	cache   *mech.Cache // parsed key material, kept between operations; replaced when attrs change
 }
 
 func ulongBytes(v uint64) []byte {
@@ -261,14 +264,10 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		if !ok {
 			continue
 		}
-		switch t {
-		case ck.CKA_CLASS, ck.CKA_KEY_TYPE:
-			if string(given) != string(v) {
-				return nil, ck.CKR_TEMPLATE_INCONSISTENT
-			}
-		default:
-			// Values the mechanism computes (key material, CKA_LOCAL ...) cannot come from the template.
-			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
+		// A value the mechanism computes may also be named by the template only with the same value (an RSA
+		// public exponent); class and key type likewise.
+		if !bytes.Equal(given, v) {
+			return nil, ck.CKR_TEMPLATE_INCONSISTENT
 		}
 	}
 	// Class and type come from the template or the mechanism.
@@ -306,7 +305,7 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		if !ok {
 			return nil, ck.CKR_ATTRIBUTE_TYPE_INVALID
 		}
-		if _, byMechanism := extra[t]; spec.rules&forbidden != 0 && !byMechanism {
+		if spec.rules&forbidden != 0 && inTemplate(template, t) && t != ck.CKA_CLASS && t != ck.CKA_KEY_TYPE {
 			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
 		}
 		if spec.rules&ruleSOOnlyTrue != 0 && attrs[t][0] == 1 && !so {
@@ -353,8 +352,32 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 	if err := checkKeyValues(key, attrs, how); err != nil {
 		return nil, err
 	}
+	if how == byCreate || how == byUnwrap {
+		// Imported key material is checked by its key type (RSA CRT consistency, EC points on the curve ...),
+		// which may add what follows from it (CKA_MODULUS_BITS, CKA_VALUE_LEN).
+		if ks := mech.KeyTypeOf(ck.KeyType(key.sub)); ks != nil && ks.Check != nil && isKeyClass(key.class) {
+			add, err := ks.Check(key.class, attrs)
+			if err != nil {
+				return nil, mechError(err)
+			}
+			for t, v := range add {
+				if _, allowed := schema[t]; allowed {
+					attrs[t] = v
+				}
+			}
+		}
+	}
 	attrs[ck.CKA_UNIQUE_ID] = newUniqueID()
 	return attrs, nil
+}
+
+func inTemplate(template []ck.Attribute, t ck.AttributeType) bool {
+	for _, a := range template {
+		if a.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 // checkKeyValues applies the value checks that do not need a mechanism: sizes of secret keys.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sort"
 
+	"github.com/keyward/keyward/internal/mech"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -45,7 +46,7 @@ func (e *Engine) persist(o *object) error {
 
 // insert adds a newly built object to the session's token, persisting a token object first.
 func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.ObjectHandle, error) {
-	o := &object{tok: s.tok, attrs: attrs}
+	o := &object{tok: s.tok, attrs: attrs, cache: &mech.Cache{}}
 	o.onToken = o.bool(ck.CKA_TOKEN)
 	o.private = o.bool(ck.CKA_PRIVATE)
 	if c, ok := o.ulong(ck.CKA_CLASS); ok {
@@ -168,14 +169,22 @@ func (a *app) DestroyObject(h ck.SessionHandle, oh ck.ObjectHandle) error {
 	if !o.bool(ck.CKA_DESTROYABLE) {
 		return ck.CKR_ACTION_PROHIBITED
 	}
+	return a.e.destroy(o)
+}
+
+// destroy deletes an object, from the store first for a token object.
+func (e *Engine) destroy(o *object) error {
 	if o.onToken {
-		if err := a.e.store.DeleteObject(o.tok.id, o.id); err != nil {
-			a.e.log.Error("deleting an object failed", "token", o.tok.id, "object", o.id, "err", err)
+		if err := e.store.DeleteObject(o.tok.id, o.id); err != nil {
+			e.log.Error("deleting an object failed", "token", o.tok.id, "object", o.id, "err", err)
 			return storeError(err)
 		}
 		delete(o.tok.handles, o.id)
 	}
-	a.e.removeObject(o)
+	e.removeObject(o)
+	for _, v := range o.attrs {
+		clear(v)
+	}
 	return nil
 }
 
@@ -328,6 +337,7 @@ func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template
 		e.addObject(o)
 		return err
 	}
+	o.cache = &mech.Cache{} // operations started later see the new values
 	e.addObject(o)
 	return nil
 }

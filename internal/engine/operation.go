@@ -1,20 +1,34 @@
 package engine
 
 import (
+	"encoding/binary"
+
+	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
-// operation is an active cryptographic operation of a session. The mechanism registry (internal/mech) fills
-// in the work; until a mechanism is registered every *Init answers CKR_MECHANISM_INVALID.
+// operation is an active cryptographic operation of a session.
 type operation struct {
 	kind          ck.Operation
 	mech          ck.MechanismType
 	key           *object
 	needsAuth     bool // the key has CKA_ALWAYS_AUTHENTICATE: a CKU_CONTEXT_SPECIFIC login must come first
 	authenticated bool
+
+	run      mech.Operation // encrypt, decrypt, sign, digest
+	verifier mech.Verifier  // verify
+	single   mech.Single    // sign-recover, verify-recover
+	sig      []byte         // the signature given to C_VerifySignatureInit
+	pending  []byte         // output computed but not yet delivered (the length convention)
+	stage    stage          // which call computed pending; a different call discards it
+	busy     bool           // a call is computing outside the engine lock
 }
 
-func (op *operation) end() {}
+// end releases what the operation holds.
+func (op *operation) end() {
+	clear(op.pending)
+	op.pending = nil
+}
 
 // pendingAuth returns the session's operation that waits for a context-specific login, if any.
 func (s *session) pendingAuth() *operation {
@@ -47,15 +61,19 @@ func (s *session) cancelMatching(flags uint64) {
 			s.find = nil
 		}
 		for _, k := range kinds {
-			if op, ok := s.ops[k]; ok {
-				op.end()
-				delete(s.ops, k)
-			}
+			s.endOp(k)
 		}
 	}
 }
 
-// dualParts are the two operations a dual-function update drives.
+func (s *session) endOp(k ck.Operation) {
+	if op, ok := s.ops[k]; ok {
+		op.end()
+		delete(s.ops, k)
+	}
+}
+
+// dualParts are the two operations a dual-function update drives, in order.
 var dualParts = map[ck.Operation][2]ck.Operation{
 	ck.OpDigestEncrypt: {ck.OpDigest, ck.OpEncrypt},
 	ck.OpDecryptDigest: {ck.OpDecrypt, ck.OpDigest},
@@ -67,7 +85,80 @@ func validKind(op ck.Operation) bool {
 	return op >= ck.OpEncrypt && op <= ck.OpVerifySignature
 }
 
+// opUse describes, per operation kind, the usage attribute a key needs and the classes it may have.
+var opUse = map[ck.Operation]struct {
+	usage   ck.AttributeType
+	classes []ck.ObjectClass
+}{
+	ck.OpEncrypt:         {ck.CKA_ENCRYPT, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PUBLIC_KEY}},
+	ck.OpDecrypt:         {ck.CKA_DECRYPT, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY}},
+	ck.OpSign:            {ck.CKA_SIGN, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY}},
+	ck.OpVerify:          {ck.CKA_VERIFY, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PUBLIC_KEY}},
+	ck.OpVerifySignature: {ck.CKA_VERIFY, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PUBLIC_KEY}},
+	ck.OpSignRecover:     {ck.CKA_SIGN_RECOVER, []ck.ObjectClass{ck.CKO_PRIVATE_KEY}},
+	ck.OpVerifyRecover:   {ck.CKA_VERIFY_RECOVER, []ck.ObjectClass{ck.CKO_PUBLIC_KEY}},
+}
+
+// mechanismAllowed checks CKA_ALLOWED_MECHANISMS: an empty list allows every mechanism.
+func mechanismAllowed(o *object, m ck.MechanismType) bool {
+	list := o.attrs[ck.CKA_ALLOWED_MECHANISMS]
+	if len(list) == 0 {
+		return true
+	}
+	for i := 0; i+8 <= len(list); i += 8 {
+		if ck.MechanismType(binary.NativeEndian.Uint64(list[i:])) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// keyView is the mechanism's view of a key object.
+func keyView(o *object) *mech.Key {
+	kt, _ := o.ulong(ck.CKA_KEY_TYPE)
+	return mech.NewKey(o.class, ck.KeyType(kt), o.attrs, o.cache)
+}
+
+// useKey checks that a session may use object h as the key of mechanism spec for a purpose: the
+// handle, the class, the key type, the usage attribute and CKA_ALLOWED_MECHANISMS. badHandle and
+// badType are the codes for a wrong handle and key type (they differ for wrapping keys).
+func useKey(s *session, h ck.ObjectHandle, spec *mech.Spec, usage ck.AttributeType, classes []ck.ObjectClass, badHandle, badType ck.RV) (*object, error) {
+	o, err := s.object(h)
+	if err != nil {
+		return nil, badHandle
+	}
+	if !isKeyClass(o.class) {
+		return nil, badHandle
+	}
+	classOK := false
+	for _, c := range classes {
+		classOK = classOK || c == o.class
+	}
+	kt, _ := o.ulong(ck.CKA_KEY_TYPE)
+	if !classOK || !spec.AcceptsKey(ck.KeyType(kt)) {
+		return nil, badType
+	}
+	if !o.bool(usage) {
+		return nil, ck.CKR_KEY_FUNCTION_NOT_PERMITTED
+	}
+	if !mechanismAllowed(o, spec.Type) {
+		return nil, ck.CKR_MECHANISM_INVALID
+	}
+	return o, nil
+}
+
 func (a *app) OperationInit(h ck.SessionHandle, kind ck.Operation, m *ck.Mechanism, key ck.ObjectHandle) error {
+	return a.initOperation(h, kind, m, key, nil)
+}
+
+func (a *app) VerifySignatureInit(h ck.SessionHandle, m *ck.Mechanism, key ck.ObjectHandle, sig []byte) error {
+	if m == nil {
+		return ck.CKR_ARGUMENTS_BAD
+	}
+	return a.initOperation(h, ck.OpVerifySignature, m, key, append([]byte{}, sig...))
+}
+
+func (a *app) initOperation(h ck.SessionHandle, kind ck.Operation, m *ck.Mechanism, key ck.ObjectHandle, sig []byte) error {
 	s, unlock, err := a.lock(h)
 	if err != nil {
 		return err
@@ -80,147 +171,82 @@ func (a *app) OperationInit(h ck.SessionHandle, kind ck.Operation, m *ck.Mechani
 		return ck.CKR_ARGUMENTS_BAD
 	}
 	if m == nil {
-		// A NULL mechanism cancels the active operation of this kind.
-		if op, ok := s.ops[kind]; ok {
-			op.end()
-			delete(s.ops, kind)
-		}
+		s.endOp(kind) // a NULL mechanism cancels the active operation of this kind
 		return nil
 	}
-	if _, active := s.ops[kind]; active {
+	if op, active := s.ops[kind]; active {
+		if op.busy {
+			return ck.CKR_OPERATION_ACTIVE
+		}
 		return ck.CKR_OPERATION_ACTIVE
 	}
-	return ck.CKR_MECHANISM_INVALID
-}
-
-func (a *app) activeOp(h ck.SessionHandle, kind ck.Operation) (*session, func(), error) {
-	s, unlock, err := a.lock(h)
-	if err != nil {
-		return nil, nil, err
+	spec := mech.Lookup(m.Type)
+	if spec == nil {
+		return ck.CKR_MECHANISM_INVALID
 	}
-	if !validKind(kind) {
-		unlock()
-		return nil, nil, ck.CKR_ARGUMENTS_BAD
-	}
-	kinds := []ck.Operation{kind}
-	if parts, dual := dualParts[kind]; dual {
-		kinds = parts[:]
-	}
-	for _, k := range kinds {
-		if _, ok := s.ops[k]; !ok {
-			unlock()
-			return nil, nil, ck.CKR_OPERATION_NOT_INITIALIZED
-		}
-	}
-	return s, unlock, nil
-}
-
-func (a *app) OperationSingle(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
-	_, unlock, err := a.activeOp(h, kind)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer unlock()
-	return nil, 0, ck.CKR_FUNCTION_FAILED // unreachable until mechanisms exist: no operation can be active
-}
-
-func (a *app) OperationUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
-	return a.OperationSingle(h, kind, in, out)
-}
-
-func (a *app) OperationFinal(h ck.SessionHandle, kind ck.Operation, out ck.Out) ([]byte, uint64, error) {
-	return a.OperationSingle(h, kind, nil, out)
-}
-
-func (a *app) DigestKey(h ck.SessionHandle, key ck.ObjectHandle) error {
-	_, _, err := a.OperationSingle(h, ck.OpDigest, nil, ck.Out{})
-	return err
-}
-
-func (a *app) Verify(h ck.SessionHandle, data, sig []byte) error {
-	_, _, err := a.OperationSingle(h, ck.OpVerify, data, ck.Out{})
-	return err
-}
-
-func (a *app) VerifyFinal(h ck.SessionHandle, sig []byte) error {
-	_, _, err := a.OperationSingle(h, ck.OpVerify, nil, ck.Out{})
-	return err
-}
-
-// keyMechanism checks a session and mechanism for the key-management calls. Until mechanisms are
-// registered, every mechanism is invalid.
-func (a *app) keyMechanism(h ck.SessionHandle, m *ck.Mechanism) error {
-	_, unlock, err := a.lock(h)
+	param, err := mech.NewParam(m)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	if m == nil {
-		return ck.CKR_ARGUMENTS_BAD
+	op := &operation{kind: kind, mech: m.Type}
+	if kind == ck.OpDigest {
+		if spec.Digest == nil {
+			return ck.CKR_MECHANISM_INVALID
+		}
+		if op.run, err = spec.Digest(param); err != nil {
+			return err
+		}
+		s.ops[kind] = op
+		return nil
 	}
-	return ck.CKR_MECHANISM_INVALID
-}
-
-func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Attribute) (ck.ObjectHandle, error) {
-	return 0, a.keyMechanism(h, m)
-}
-
-func (a *app) GenerateKeyPair(h ck.SessionHandle, m *ck.Mechanism, pub, priv []ck.Attribute) (ck.ObjectHandle, ck.ObjectHandle, error) {
-	return 0, 0, a.keyMechanism(h, m)
-}
-
-func (a *app) WrapKey(h ck.SessionHandle, m *ck.Mechanism, wrapping, key ck.ObjectHandle, out ck.Out) ([]byte, uint64, error) {
-	return nil, 0, a.keyMechanism(h, m)
-}
-
-func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.ObjectHandle, wrapped []byte, template []ck.Attribute) (ck.ObjectHandle, error) {
-	return 0, a.keyMechanism(h, m)
-}
-
-func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandle, template []ck.Attribute) (ck.ObjectHandle, error) {
-	return 0, a.keyMechanism(h, m)
-}
-
-func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
-	a.e.mu.Lock()
-	defer a.e.mu.Unlock()
-	if _, err := a.e.slotInfo(slot); err != nil {
-		return nil, err
+	use, ok := opUse[kind]
+	if !ok {
+		return ck.CKR_MECHANISM_INVALID // message-based operations: no mechanism supports them yet
 	}
-	return []ck.MechanismType{}, nil
-}
-
-func (a *app) GetMechanismInfo(slot ck.SlotID, m ck.MechanismType) (ck.MechanismInfo, error) {
-	a.e.mu.Lock()
-	defer a.e.mu.Unlock()
-	if _, err := a.e.slotInfo(slot); err != nil {
-		return ck.MechanismInfo{}, err
+	var supported bool
+	switch kind {
+	case ck.OpEncrypt:
+		supported = spec.Encrypt != nil
+	case ck.OpDecrypt:
+		supported = spec.Decrypt != nil
+	case ck.OpSign:
+		supported = spec.Sign != nil
+	case ck.OpVerify, ck.OpVerifySignature:
+		supported = spec.Verify != nil
+	case ck.OpSignRecover:
+		supported = spec.SignRecover != nil
+	case ck.OpVerifyRecover:
+		supported = spec.VerifyRecover != nil
 	}
-	return ck.MechanismInfo{}, ck.CKR_MECHANISM_INVALID
-}
-
-func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectHandle, t []ck.Attribute, out ck.Out) ([]byte, uint64, ck.ObjectHandle, error) {
-	return nil, 0, 0, a.keyMechanism(h, m)
-}
-
-func (a *app) DecapsulateKey(h ck.SessionHandle, m *ck.Mechanism, priv ck.ObjectHandle, t []ck.Attribute, ct []byte) (ck.ObjectHandle, error) {
-	return 0, a.keyMechanism(h, m)
-}
-
-func (a *app) VerifySignatureInit(h ck.SessionHandle, m *ck.Mechanism, key ck.ObjectHandle, sig []byte) error {
-	return a.keyMechanism(h, m)
-}
-
-func (a *app) VerifySignature(h ck.SessionHandle, data []byte) error {
-	_, _, err := a.OperationSingle(h, ck.OpVerifySignature, nil, ck.Out{})
-	return err
-}
-
-func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
-	_, unlock, err := a.lock(h)
+	if !supported {
+		return ck.CKR_MECHANISM_INVALID
+	}
+	o, err := useKey(s, key, spec, use.usage, use.classes, ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	unlock()
-	return 0, nil
+	k := keyView(o)
+	switch kind {
+	case ck.OpEncrypt:
+		op.run, err = spec.Encrypt(param, k)
+	case ck.OpDecrypt:
+		op.run, err = spec.Decrypt(param, k)
+	case ck.OpSign:
+		op.run, err = spec.Sign(param, k)
+	case ck.OpVerify, ck.OpVerifySignature:
+		op.verifier, err = spec.Verify(param, k)
+	case ck.OpSignRecover:
+		op.single, err = spec.SignRecover(param, k)
+	case ck.OpVerifyRecover:
+		op.single, err = spec.VerifyRecover(param, k)
+	}
+	if err != nil {
+		return err
+	}
+	op.key = o
+	op.sig = sig
+	op.needsAuth = o.class == ck.CKO_PRIVATE_KEY && o.bool(ck.CKA_ALWAYS_AUTHENTICATE)
+	s.ops[kind] = op
+	a.e.audit("key use", a, o, m.Type)
+	return nil
 }

@@ -210,7 +210,7 @@ var (
 		// Not in the specification's table for private keys, but read there by OpenSSL's pkcs11-provider and
 		// others: the public point, set by key generation and optional on import.
 		ck.CKA_EC_POINT: {rules: ruleGenForbid | ruleUnwrapForbid},
-		ck.CKA_VALUE:     {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
+		ck.CKA_VALUE:    {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
 	}
 	pqPublic = attrSet{
 		ck.CKA_PARAMETER_SET: {rules: ruleCreateRequired | ruleGenRequired},

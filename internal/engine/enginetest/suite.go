@@ -50,6 +50,7 @@ func Run(t *testing.T, f Factory) {
 		{"AttributeArray", testAttributeArray},
 		{"Random", testRandom},
 		{"Operations", testOperations},
+		{"Digest", testDigest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -287,10 +287,12 @@ func testOperations(t *testing.T, open func() ck.Provider) {
 	ok(t, err, "CreateObject")
 	for _, op := range []ck.Operation{ck.OpEncrypt, ck.OpDecrypt, ck.OpSign, ck.OpVerify, ck.OpDigest} {
 		want(t, p.OperationInit(s, op, &ck.Mechanism{Type: 0x7fff_0000}, k), ck.CKR_MECHANISM_INVALID, "init with an unknown mechanism")
-		_, _, err := p.OperationSingle(s, op, []byte("x"), ck.Out{})
-		want(t, err, ck.CKR_OPERATION_NOT_INITIALIZED, "operation without init")
-		_, _, err = p.OperationFinal(s, op, ck.Out{})
-		want(t, err, ck.CKR_OPERATION_NOT_INITIALIZED, "final without init")
+		if op != ck.OpVerify {
+			_, _, err := p.OperationSingle(s, op, []byte("x"), ck.Out{})
+			want(t, err, ck.CKR_OPERATION_NOT_INITIALIZED, "operation without init")
+			_, _, err = p.OperationFinal(s, op, ck.Out{})
+			want(t, err, ck.CKR_OPERATION_NOT_INITIALIZED, "final without init")
+		}
 		ok(t, p.OperationInit(s, op, nil, 0), "cancel with a NULL mechanism")
 	}
 	want(t, p.Verify(s, []byte("x"), []byte("y")), ck.CKR_OPERATION_NOT_INITIALIZED, "Verify without init")

@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/keyward/keyward/internal/mech"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// Key management: generation, wrapping, unwrapping, derivation and encapsulation. The mechanism computes key
+// values; the engine decides every attribute around them, as the specification's rules say:
+//
+//   - generated keys: CKA_LOCAL true, CKA_KEY_GEN_MECHANISM the mechanism, CKA_ALWAYS_SENSITIVE equal to
+//     CKA_SENSITIVE, CKA_NEVER_EXTRACTABLE equal to not CKA_EXTRACTABLE;
+//   - unwrapped keys came from outside: CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false;
+//   - derived keys: CKA_LOCAL false; CKA_ALWAYS_SENSITIVE only if the base key was always sensitive and the
+//     new key is sensitive; CKA_NEVER_EXTRACTABLE only if the base key was never extractable and the new key
+//     is not extractable.
+//
+// Keyward's wrapping policy closes the known ways to get a sensitive key out in clear (the "Tookan" attacks):
+// a key that is sensitive can be wrapped only by a wrapping key with CKA_TRUSTED (which only the SO sets),
+// and a wrapping key that may also decrypt is never trusted for that (wrap, then decrypt the blob).
+
+// templateMap checks a template's values and returns it as a map (duplicates must agree).
+func templateMap(t []ck.Attribute) (mech.Attrs, error) {
+	m := make(mech.Attrs, len(t))
+	for _, a := range t {
+		if err := checkValue(a); err != nil {
+			return nil, err
+		}
+		v := valueOf(a)
+		if old, dup := m[a.Type]; dup && !bytes.Equal(old, v) {
+			return nil, ck.CKR_TEMPLATE_INCONSISTENT
+		}
+		m[a.Type] = v
+	}
+	return m, nil
+}
+
+// requireClass checks a template's CKA_CLASS and CKA_KEY_TYPE against what a mechanism makes.
+func requireClass(t mech.Attrs, class ck.ObjectClass, kt ck.KeyType) error {
+	if v, ok := t[ck.CKA_CLASS]; ok && !bytes.Equal(v, ulongBytes(uint64(class))) {
+		return ck.CKR_TEMPLATE_INCONSISTENT
+	}
+	if v, ok := t[ck.CKA_KEY_TYPE]; ok && !bytes.Equal(v, ulongBytes(uint64(kt))) {
+		return ck.CKR_TEMPLATE_INCONSISTENT
+	}
+	return nil
+}
+
+// keySpec looks up a mechanism for a key-management function and decodes its parameter.
+func keySpec(m *ck.Mechanism, has func(*mech.Spec) bool) (*mech.Spec, mech.Param, error) {
+	if m == nil {
+		return nil, mech.Param{}, ck.CKR_ARGUMENTS_BAD
+	}
+	spec := mech.Lookup(m.Type)
+	if spec == nil || !has(spec) {
+		return nil, mech.Param{}, ck.CKR_MECHANISM_INVALID
+	}
+	p, err := mech.NewParam(m)
+	return spec, p, err
+}
+
+// genExtras are the attributes the engine sets on a generated key.
+func genExtras(class ck.ObjectClass, kt ck.KeyType, m ck.MechanismType, fromMech mech.Attrs) map[ck.AttributeType][]byte {
+	x := map[ck.AttributeType][]byte{}
+	for t, v := range fromMech {
+		x[t] = v
+	}
+	x[ck.CKA_CLASS] = ulongBytes(uint64(class))
+	x[ck.CKA_KEY_TYPE] = ulongBytes(uint64(kt))
+	x[ck.CKA_LOCAL] = []byte{1}
+	x[ck.CKA_KEY_GEN_MECHANISM] = ulongBytes(uint64(m))
+	return x
+}
+
+// setSensitivityHistory fills CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE of a key made in the token.
+func setSensitivityHistory(attrs map[ck.AttributeType][]byte, alwaysSensitive, neverExtractable bool) {
+	if _, ok := attrs[ck.CKA_SENSITIVE]; !ok {
+		return // public keys
+	}
+	s := len(attrs[ck.CKA_SENSITIVE]) == 1 && attrs[ck.CKA_SENSITIVE][0] == 1
+	x := len(attrs[ck.CKA_EXTRACTABLE]) == 1 && attrs[ck.CKA_EXTRACTABLE][0] == 1
+	attrs[ck.CKA_ALWAYS_SENSITIVE] = boolBytes(alwaysSensitive && s)
+	attrs[ck.CKA_NEVER_EXTRACTABLE] = boolBytes(neverExtractable && !x)
+}
+
+func boolBytes(b bool) []byte {
+	if b {
+		return []byte{1}
+	}
+	return []byte{0}
+}
+
+func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Attribute) (ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.GenerateKey != nil })
+	if err != nil {
+		return 0, err
+	}
+	t, err := templateMap(template)
+	if err != nil {
+		return 0, err
+	}
+	if err := requireClass(t, ck.CKO_SECRET_KEY, spec.GenKeyType); err != nil {
+		return 0, err
+	}
+	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
+		return 0, err
+	}
+	values, err := spec.GenerateKey(p, t)
+	if err != nil {
+		return 0, mechError(err)
+	}
+	defer wipeAttrs(values)
+	attrs, err := buildAttrs(template, byGenerate, genExtras(ck.CKO_SECRET_KEY, spec.GenKeyType, m.Type, values), a.isSO(s))
+	if err != nil {
+		return 0, err
+	}
+	setSensitivityHistory(attrs, true, true)
+	hk, err := a.e.insert(s, attrs)
+	if err == nil {
+		a.e.auditObject("generate key", a, hk, m.Type)
+	}
+	return hk, err
+}
+
+func (a *app) GenerateKeyPair(h ck.SessionHandle, m *ck.Mechanism, pubT, privT []ck.Attribute) (ck.ObjectHandle, ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, 0, err
+	}
+	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.GenerateKeyPair != nil })
+	if err != nil {
+		unlock()
+		return 0, 0, err
+	}
+	pt, err := templateMap(pubT)
+	if err != nil {
+		unlock()
+		return 0, 0, err
+	}
+	vt, err := templateMap(privT)
+	if err != nil {
+		unlock()
+		return 0, 0, err
+	}
+	if err := requireClass(pt, ck.CKO_PUBLIC_KEY, spec.GenKeyType); err != nil {
+		unlock()
+		return 0, 0, err
+	}
+	if err := requireClass(vt, ck.CKO_PRIVATE_KEY, spec.GenKeyType); err != nil {
+		unlock()
+		return 0, 0, err
+	}
+	if err := canCreate(s, pt, ck.CKO_PUBLIC_KEY); err != nil {
+		unlock()
+		return 0, 0, err
+	}
+	if err := canCreate(s, vt, ck.CKO_PRIVATE_KEY); err != nil {
+		unlock()
+		return 0, 0, err
+	}
+	so := a.isSO(s)
+	unlock()
+	// Key-pair generation (RSA above all) is slow: other applications go on meanwhile.
+	pubV, privV, err := spec.GenerateKeyPair(p, pt, vt)
+	if err != nil {
+		return 0, 0, mechError(err)
+	}
+	defer wipeAttrs(privV)
+	pubAttrs, err := buildAttrs(pubT, byGenerate, genExtras(ck.CKO_PUBLIC_KEY, spec.GenKeyType, m.Type, pubV), so)
+	if err != nil {
+		return 0, 0, err
+	}
+	privAttrs, err := buildAttrs(privT, byGenerate, genExtras(ck.CKO_PRIVATE_KEY, spec.GenKeyType, m.Type, privV), so)
+	if err != nil {
+		return 0, 0, err
+	}
+	setSensitivityHistory(privAttrs, true, true)
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, err = a.session(h); err != nil {
+		return 0, 0, err
+	}
+	hpub, err := e.insert(s, pubAttrs)
+	if err != nil {
+		return 0, 0, err
+	}
+	hpriv, err := e.insert(s, privAttrs)
+	if err != nil {
+		if o := e.objects[hpub]; o != nil {
+			e.destroy(o)
+		}
+		return 0, 0, err
+	}
+	e.auditObject("generate key pair", a, hpriv, m.Type)
+	return hpub, hpriv, nil
+}
+
+// canCreate checks, before any expensive work, that the session may create an object of this class with
+// this template's CKA_TOKEN and CKA_PRIVATE.
+func canCreate(s *session, t mech.Attrs, class ck.ObjectClass) error {
+	onToken := mech.GetBool(t, ck.CKA_TOKEN)
+	private := defaultPrivate(class)
+	if v, ok := t[ck.CKA_PRIVATE]; ok {
+		private = len(v) == 1 && v[0] == 1
+	}
+	if onToken && !s.rw {
+		return ck.CKR_SESSION_READ_ONLY
+	}
+	if private && !s.userLoggedIn() {
+		return ck.CKR_USER_NOT_LOGGED_IN
+	}
+	return nil
+}
+
+func (a *app) isSO(s *session) bool { return s.state() == ck.CKS_RW_SO_FUNCTIONS }
+
+func wipeAttrs(m mech.Attrs) {
+	for _, v := range m {
+		clear(v)
+	}
+}
+
+func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
+	a.e.mu.Lock()
+	defer a.e.mu.Unlock()
+	if _, err := a.e.slotInfo(slot); err != nil {
+		return nil, err
+	}
+	return mech.List(), nil
+}
+
+func (a *app) GetMechanismInfo(slot ck.SlotID, m ck.MechanismType) (ck.MechanismInfo, error) {
+	a.e.mu.Lock()
+	defer a.e.mu.Unlock()
+	if _, err := a.e.slotInfo(slot); err != nil {
+		return ck.MechanismInfo{}, err
+	}
+	spec := mech.Lookup(m)
+	if spec == nil {
+		return ck.MechanismInfo{}, ck.CKR_MECHANISM_INVALID
+	}
+	return spec.Info, nil
+}
+
+// matchesTemplate reports whether an object carries every attribute of a stored template (CKA_WRAP_TEMPLATE)
+// with the same value.
+func matchesTemplate(o *object, stored []byte) bool {
+	if len(stored) == 0 {
+		return true
+	}
+	t, err := decodeTemplate(stored)
+	if err != nil {
+		return false
+	}
+	for _, at := range t {
+		if !bytes.Equal(o.attrs[at.Type], at.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func ulongOf(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.NativeEndian.Uint64(b)
+}

@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"github.com/keyward/keyward/internal/mech"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// The running part of cryptographic operations. A call computes without holding the engine lock (other
+// sessions keep working while this one signs), then delivers its output under the length convention: a
+// length query or a short buffer keeps the computed output for the next call of the same kind, which
+// returns it without computing again; the operation ends when the final output is delivered or on error.
+
+// stage names the call that computed an operation's pending output.
+type stage int
+
+const (
+	stageNone stage = iota
+	stageSingle
+	stageUpdate
+	stageFinal
+)
+
+// step runs one call of the operation of kind on session h.
+func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, ends bool, compute func(*operation) ([]byte, error)) ([]byte, uint64, error) {
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := a.session(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	op, err := s.activeOp(kind)
+	if err != nil {
+		return nil, 0, err
+	}
+	if op.pending == nil || op.stage != st {
+		op.busy = true
+		e.mu.Unlock()
+		res, cerr := compute(op)
+		e.mu.Lock()
+		op.busy = false
+		if s.ops[kind] != op {
+			clear(res)
+			return nil, 0, ck.CKR_OPERATION_NOT_INITIALIZED // cancelled meanwhile (logout, session closed)
+		}
+		if cerr != nil {
+			s.endOp(kind)
+			return nil, 0, mechError(cerr)
+		}
+		if res == nil {
+			res = []byte{}
+		}
+		op.pending, op.stage = res, st
+	}
+	n := uint64(len(op.pending))
+	if n > 0 && !out.Present {
+		return nil, n, nil
+	}
+	if n > 0 && out.Cap < n {
+		return nil, n, ck.CKR_BUFFER_TOO_SMALL
+	}
+	res := op.pending
+	op.pending, op.stage = nil, stageNone
+	if ends {
+		s.endOp(kind)
+	}
+	return res, n, nil
+}
+
+// activeOp returns the session's operation of kind, checking that it may run now.
+func (s *session) activeOp(kind ck.Operation) (*operation, error) {
+	op, ok := s.ops[kind]
+	if !ok {
+		return nil, ck.CKR_OPERATION_NOT_INITIALIZED
+	}
+	if op.busy {
+		return nil, ck.CKR_OPERATION_ACTIVE // another thread is inside a call of this session's operation
+	}
+	if op.needsAuth && !op.authenticated {
+		return nil, ck.CKR_USER_NOT_LOGGED_IN // CKA_ALWAYS_AUTHENTICATE: C_Login(CKU_CONTEXT_SPECIFIC) first
+	}
+	return op, nil
+}
+
+// mechError maps what a mechanism returned to a CK_RV error.
+func mechError(err error) error {
+	if rv := ck.ToRV(err); rv != ck.CKR_GENERAL_ERROR {
+		return rv
+	}
+	return ck.CKR_FUNCTION_FAILED
+}
+
+func single(op *operation, in []byte) ([]byte, error) {
+	if op.single != nil {
+		return op.single.Single(in)
+	}
+	if s, ok := op.run.(mech.Single); ok {
+		return s.Single(in)
+	}
+	if _, err := op.run.Update(in); err != nil {
+		return nil, err
+	}
+	return op.run.Final()
+}
+
+func (a *app) OperationSingle(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
+	switch kind {
+	case ck.OpEncrypt, ck.OpDecrypt, ck.OpDigest, ck.OpSign, ck.OpSignRecover, ck.OpVerifyRecover:
+	default:
+		return a.badKind(h)
+	}
+	return a.step(h, kind, stageSingle, out, true, func(op *operation) ([]byte, error) {
+		return single(op, in)
+	})
+}
+
+func (a *app) OperationUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
+	switch kind {
+	case ck.OpEncrypt, ck.OpDecrypt, ck.OpDigest, ck.OpSign:
+		return a.step(h, kind, stageUpdate, out, false, func(op *operation) ([]byte, error) {
+			if op.run == nil {
+				return nil, ck.CKR_FUNCTION_NOT_SUPPORTED
+			}
+			return op.run.Update(in)
+		})
+	case ck.OpVerify, ck.OpVerifySignature:
+		_, _, err := a.step(h, kind, stageUpdate, out, false, func(op *operation) ([]byte, error) {
+			return nil, op.verifier.Update(in)
+		})
+		return nil, 0, err
+	case ck.OpDigestEncrypt, ck.OpDecryptDigest, ck.OpSignEncrypt, ck.OpDecryptVerify:
+		return a.dualUpdate(h, kind, in, out)
+	}
+	return a.badKind(h)
+}
+
+func (a *app) OperationFinal(h ck.SessionHandle, kind ck.Operation, out ck.Out) ([]byte, uint64, error) {
+	switch kind {
+	case ck.OpEncrypt, ck.OpDecrypt, ck.OpDigest, ck.OpSign:
+		return a.step(h, kind, stageFinal, out, true, func(op *operation) ([]byte, error) {
+			if op.run == nil {
+				return nil, ck.CKR_FUNCTION_NOT_SUPPORTED
+			}
+			return op.run.Final()
+		})
+	case ck.OpVerifySignature:
+		_, _, err := a.step(h, kind, stageFinal, out, true, func(op *operation) ([]byte, error) {
+			return nil, op.verifier.Final(op.sig)
+		})
+		return nil, 0, err
+	}
+	return a.badKind(h)
+}
+
+// badKind answers a call with an operation kind it does not take, after checking the session.
+func (a *app) badKind(h ck.SessionHandle) ([]byte, uint64, error) {
+	_, unlock, err := a.lock(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	unlock()
+	return nil, 0, ck.CKR_ARGUMENTS_BAD
+}
+
+func verifyAll(op *operation, data, sig []byte) error {
+	if sv, ok := op.verifier.(mech.SingleVerifier); ok {
+		return sv.Verify(data, sig)
+	}
+	if err := op.verifier.Update(data); err != nil {
+		return err
+	}
+	return op.verifier.Final(sig)
+}
+
+func (a *app) Verify(h ck.SessionHandle, data, sig []byte) error {
+	_, _, err := a.step(h, ck.OpVerify, stageSingle, ck.Out{}, true, func(op *operation) ([]byte, error) {
+		return nil, verifyAll(op, data, sig)
+	})
+	return err
+}
+
+func (a *app) VerifyFinal(h ck.SessionHandle, sig []byte) error {
+	_, _, err := a.step(h, ck.OpVerify, stageFinal, ck.Out{}, true, func(op *operation) ([]byte, error) {
+		return nil, op.verifier.Final(sig)
+	})
+	return err
+}
+
+func (a *app) VerifySignature(h ck.SessionHandle, data []byte) error {
+	_, _, err := a.step(h, ck.OpVerifySignature, stageSingle, ck.Out{}, true, func(op *operation) ([]byte, error) {
+		return nil, verifyAll(op, data, op.sig)
+	})
+	return err
+}
+
+// dualUpdate runs a dual-function update: both operations must be active; the output is the second one's
+// (or, for decrypt-then-digest and decrypt-then-verify, the decrypted data).
+func (a *app) dualUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
+	parts := dualParts[kind]
+	e := a.e
+	e.mu.Lock()
+	s, err := a.session(h)
+	if err != nil {
+		e.mu.Unlock()
+		return nil, 0, err
+	}
+	first, err := s.activeOp(parts[0])
+	var second *operation
+	if err == nil {
+		second, err = s.activeOp(parts[1])
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	// The output comes from the operation that produces it; the other one is fed alongside.
+	producer := parts[1]
+	if kind == ck.OpDecryptDigest || kind == ck.OpDecryptVerify {
+		producer = parts[0]
+	}
+	return a.step(h, producer, stageUpdate, out, false, func(op *operation) ([]byte, error) {
+		var res []byte
+		var err error
+		switch kind {
+		case ck.OpDigestEncrypt, ck.OpSignEncrypt:
+			if _, err = first.run.Update(in); err == nil {
+				res, err = op.run.Update(in)
+			}
+		case ck.OpDecryptDigest:
+			if res, err = op.run.Update(in); err == nil {
+				_, err = second.run.Update(res)
+			}
+		case ck.OpDecryptVerify:
+			if res, err = op.run.Update(in); err == nil {
+				err = second.verifier.Update(res)
+			}
+		}
+		return res, err
+	})
+}
+
+func (a *app) DigestKey(h ck.SessionHandle, key ck.ObjectHandle) error {
+	e := a.e
+	e.mu.Lock()
+	s, err := a.session(h)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	if _, err := s.activeOp(ck.OpDigest); err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	// An error ends the digest operation (PKCS#11, C_DigestKey).
+	o, err := s.object(key)
+	if err != nil {
+		s.endOp(ck.OpDigest)
+		e.mu.Unlock()
+		return ck.CKR_KEY_HANDLE_INVALID
+	}
+	if o.class != ck.CKO_SECRET_KEY {
+		s.endOp(ck.OpDigest)
+		e.mu.Unlock()
+		return ck.CKR_KEY_INDIGESTIBLE
+	}
+	value := o.attrs[ck.CKA_VALUE]
+	e.mu.Unlock()
+	_, _, err = a.step(h, ck.OpDigest, stageUpdate, ck.Out{}, false, func(op *operation) ([]byte, error) {
+		return op.run.Update(value)
+	})
+	return err
+}

@@ -1,0 +1,450 @@
+package engine
+
+import (
+	"github.com/keyward/keyward/internal/mech"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// keyEncoding returns what wrapping a key encrypts: a secret key's value, a private key's PKCS#8.
+func keyEncoding(o *object) ([]byte, error) {
+	switch o.class {
+	case ck.CKO_SECRET_KEY:
+		return append([]byte{}, o.attrs[ck.CKA_VALUE]...), nil
+	case ck.CKO_PRIVATE_KEY:
+		kt, _ := o.ulong(ck.CKA_KEY_TYPE)
+		ks := mech.KeyTypeOf(ck.KeyType(kt))
+		if ks == nil || ks.PKCS8 == nil {
+			return nil, ck.CKR_KEY_NOT_WRAPPABLE
+		}
+		der, err := ks.PKCS8(o.attrs)
+		if err != nil {
+			return nil, ck.CKR_KEY_NOT_WRAPPABLE
+		}
+		return der, nil
+	}
+	return nil, ck.CKR_KEY_NOT_WRAPPABLE
+}
+
+// wrapAllowed applies the specification's rules and Keyward's policy to wrapping key o under w.
+func wrapAllowed(w, o *object) error {
+	if !isKeyClass(o.class) {
+		return ck.CKR_KEY_HANDLE_INVALID
+	}
+	if !o.bool(ck.CKA_EXTRACTABLE) {
+		return ck.CKR_KEY_UNEXTRACTABLE
+	}
+	if o.bool(ck.CKA_WRAP_WITH_TRUSTED) && !w.bool(ck.CKA_TRUSTED) {
+		return ck.CKR_KEY_NOT_WRAPPABLE
+	}
+	if !matchesTemplate(o, w.attrs[ck.CKA_WRAP_TEMPLATE]) {
+		return ck.CKR_KEY_NOT_WRAPPABLE
+	}
+	// Keyward policy: a sensitive key leaves the token only under a wrapping key the SO vouched for
+	// (CKA_TRUSTED), and never under a secret key that can also decrypt what it wrapped.
+	if o.bool(ck.CKA_SENSITIVE) {
+		if !w.bool(ck.CKA_TRUSTED) {
+			return ck.CKR_KEY_NOT_WRAPPABLE
+		}
+		if w.class == ck.CKO_SECRET_KEY && w.bool(ck.CKA_DECRYPT) {
+			return ck.CKR_KEY_NOT_WRAPPABLE
+		}
+	}
+	return nil
+}
+
+func (a *app) WrapKey(h ck.SessionHandle, m *ck.Mechanism, wrapping, key ck.ObjectHandle, out ck.Out) ([]byte, uint64, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Wrap != nil })
+	if err != nil {
+		unlock()
+		return nil, 0, err
+	}
+	w, err := useKey(s, wrapping, spec, ck.CKA_WRAP, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PUBLIC_KEY},
+		ck.CKR_WRAPPING_KEY_HANDLE_INVALID, ck.CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
+	if err != nil {
+		unlock()
+		return nil, 0, err
+	}
+	o, err := s.object(key)
+	if err != nil {
+		unlock()
+		return nil, 0, ck.CKR_KEY_HANDLE_INVALID
+	}
+	if err := wrapAllowed(w, o); err != nil {
+		unlock()
+		return nil, 0, err
+	}
+	plain, err := keyEncoding(o)
+	wk := keyView(w)
+	unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer clear(plain)
+	wrapped, err := spec.Wrap(p, wk, plain)
+	if err != nil {
+		return nil, 0, mechError(err)
+	}
+	n := uint64(len(wrapped))
+	if !out.Present {
+		return nil, n, nil
+	}
+	if out.Cap < n {
+		return nil, n, ck.CKR_BUFFER_TOO_SMALL
+	}
+	a.e.audit("wrap key", a, o, m.Type)
+	return wrapped, n, nil
+}
+
+// newKeyFromValue builds the attributes of a key made from bytes that came from outside the template
+// (an unwrapped or derived value, a decapsulated secret): a secret key's CKA_VALUE, or a private key's PKCS#8.
+func newKeyFromValue(t mech.Attrs, value []byte) (map[ck.AttributeType][]byte, error) {
+	class, ok := mech.GetULong(t, ck.CKA_CLASS)
+	if !ok {
+		return nil, ck.CKR_TEMPLATE_INCOMPLETE
+	}
+	kt, ok := mech.GetULong(t, ck.CKA_KEY_TYPE)
+	if !ok {
+		return nil, ck.CKR_TEMPLATE_INCOMPLETE
+	}
+	switch ck.ObjectClass(class) {
+	case ck.CKO_SECRET_KEY:
+		if n, given := mech.GetULong(t, ck.CKA_VALUE_LEN); given && n != uint64(len(value)) {
+			return nil, ck.CKR_TEMPLATE_INCONSISTENT
+		}
+		return map[ck.AttributeType][]byte{ck.CKA_VALUE: value, ck.CKA_VALUE_LEN: ulongBytes(uint64(len(value)))}, nil
+	case ck.CKO_PRIVATE_KEY:
+		ks := mech.KeyTypeOf(ck.KeyType(kt))
+		if ks == nil || ks.ParsePKCS8 == nil {
+			return nil, ck.CKR_TEMPLATE_INCONSISTENT
+		}
+		attrs, err := ks.ParsePKCS8(value)
+		if err != nil {
+			return nil, ck.CKR_WRAPPED_KEY_INVALID
+		}
+		return attrs, nil
+	}
+	return nil, ck.CKR_TEMPLATE_INCONSISTENT
+}
+
+// mergeTemplate adds a key's stored CKA_UNWRAP_TEMPLATE or CKA_DERIVE_TEMPLATE to a caller's template:
+// attributes the caller also gives must agree.
+func mergeTemplate(template []ck.Attribute, stored []byte) ([]ck.Attribute, error) {
+	if len(stored) == 0 {
+		return template, nil
+	}
+	extra, err := decodeTemplate(stored)
+	if err != nil {
+		return nil, ck.CKR_GENERAL_ERROR
+	}
+	out := append([]ck.Attribute{}, template...)
+	for _, x := range extra {
+		found := false
+		for _, a := range template {
+			if a.Type == x.Type {
+				found = true
+				if string(valueOf(a)) != string(x.Value) {
+					return nil, ck.CKR_TEMPLATE_INCONSISTENT
+				}
+			}
+		}
+		if !found {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.ObjectHandle, wrapped []byte, template []ck.Attribute) (ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Unwrap != nil })
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	u, err := useKey(s, unwrapping, spec, ck.CKA_UNWRAP, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY},
+		ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID, ck.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	template, err = mergeTemplate(template, u.attrs[ck.CKA_UNWRAP_TEMPLATE])
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	t, err := templateMap(template)
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	class, _ := mech.GetULong(t, ck.CKA_CLASS)
+	if err := canCreate(s, t, ck.ObjectClass(class)); err != nil {
+		unlock()
+		return 0, err
+	}
+	uk := keyView(u)
+	so := a.isSO(s)
+	unlock()
+	plain, err := spec.Unwrap(p, uk, wrapped)
+	if err != nil {
+		return 0, mechError(err)
+	}
+	defer clear(plain)
+	values, err := newKeyFromValue(t, plain)
+	if err != nil {
+		return 0, err
+	}
+	values[ck.CKA_LOCAL] = []byte{0}
+	attrs, err := buildAttrs(template, byUnwrap, values, so)
+	if err != nil {
+		return 0, err
+	}
+	setSensitivityHistory(attrs, false, false)
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, err = a.session(h); err != nil {
+		return 0, err
+	}
+	hk, err := e.insert(s, attrs)
+	if err == nil {
+		e.auditObject("unwrap key", a, hk, m.Type)
+	}
+	return hk, err
+}
+
+func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandle, template []ck.Attribute) (ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Derive != nil })
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	b, err := useKey(s, base, spec, ck.CKA_DERIVE, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY},
+		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	template, err = mergeTemplate(template, b.attrs[ck.CKA_DERIVE_TEMPLATE])
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	// A derived key is a secret key; generic unless the template says otherwise.
+	if !hasAttr(template, ck.CKA_CLASS) {
+		template = append(template, ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY))
+	}
+	if !hasAttr(template, ck.CKA_KEY_TYPE) {
+		template = append(template, ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET))
+	}
+	t, err := templateMap(template)
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	if c, _ := mech.GetULong(t, ck.CKA_CLASS); ck.ObjectClass(c) != ck.CKO_SECRET_KEY {
+		unlock()
+		return 0, ck.CKR_TEMPLATE_INCONSISTENT
+	}
+	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
+		unlock()
+		return 0, err
+	}
+	bk := keyView(b)
+	alwaysSensitive, neverExtractable := b.bool(ck.CKA_ALWAYS_SENSITIVE), b.bool(ck.CKA_NEVER_EXTRACTABLE)
+	resolve := func(oh ck.ObjectHandle) (*mech.Key, error) {
+		a.e.mu.Lock()
+		defer a.e.mu.Unlock()
+		o, err := s.object(oh)
+		if err != nil || o.class != ck.CKO_SECRET_KEY || !o.bool(ck.CKA_DERIVE) {
+			return nil, ck.CKR_KEY_HANDLE_INVALID
+		}
+		return keyView(o), nil
+	}
+	so := a.isSO(s)
+	unlock()
+	value, err := spec.Derive(p, bk, t, resolve)
+	if err != nil {
+		return 0, mechError(err)
+	}
+	defer clear(value)
+	values, err := newKeyFromValue(t, value)
+	if err != nil {
+		return 0, err
+	}
+	values[ck.CKA_LOCAL] = []byte{0}
+	attrs, err := buildAttrs(template, byDerive, values, so)
+	if err != nil {
+		return 0, err
+	}
+	setSensitivityHistory(attrs, alwaysSensitive, neverExtractable)
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, err = a.session(h); err != nil {
+		return 0, err
+	}
+	hk, err := e.insert(s, attrs)
+	if err == nil {
+		e.auditObject("derive key", a, hk, m.Type)
+	}
+	return hk, err
+}
+
+func hasAttr(t []ck.Attribute, typ ck.AttributeType) bool {
+	for _, a := range t {
+		if a.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// secretTemplate completes a template for a secret made by encapsulation.
+func secretTemplate(template []ck.Attribute) []ck.Attribute {
+	if !hasAttr(template, ck.CKA_CLASS) {
+		template = append(template, ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY))
+	}
+	if !hasAttr(template, ck.CKA_KEY_TYPE) {
+		template = append(template, ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET))
+	}
+	return template
+}
+
+func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectHandle, template []ck.Attribute, out ck.Out) ([]byte, uint64, ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Encapsulate != nil })
+	if err != nil {
+		unlock()
+		return nil, 0, 0, err
+	}
+	k, err := useKey(s, pub, spec, ck.CKA_ENCAPSULATE, []ck.ObjectClass{ck.CKO_PUBLIC_KEY},
+		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
+	if err != nil {
+		unlock()
+		return nil, 0, 0, err
+	}
+	template = secretTemplate(template)
+	t, err := templateMap(template)
+	if err != nil {
+		unlock()
+		return nil, 0, 0, err
+	}
+	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
+		unlock()
+		return nil, 0, 0, err
+	}
+	kv := keyView(k)
+	so := a.isSO(s)
+	unlock()
+	ct, secret, err := spec.Encapsulate(p, kv)
+	if err != nil {
+		return nil, 0, 0, mechError(err)
+	}
+	defer clear(secret)
+	n := uint64(len(ct))
+	if !out.Present {
+		return nil, n, 0, nil // a length query makes no key
+	}
+	if out.Cap < n {
+		return nil, n, 0, ck.CKR_BUFFER_TOO_SMALL
+	}
+	values, err := newKeyFromValue(t, secret)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	values[ck.CKA_LOCAL] = []byte{0}
+	attrs, err := buildAttrs(template, byDerive, values, so)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	setSensitivityHistory(attrs, true, true)
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, err = a.session(h); err != nil {
+		return nil, 0, 0, err
+	}
+	hk, err := e.insert(s, attrs)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return ct, n, hk, nil
+}
+
+func (a *app) DecapsulateKey(h ck.SessionHandle, m *ck.Mechanism, priv ck.ObjectHandle, template []ck.Attribute, ct []byte) (ck.ObjectHandle, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Decapsulate != nil })
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	k, err := useKey(s, priv, spec, ck.CKA_DECAPSULATE, []ck.ObjectClass{ck.CKO_PRIVATE_KEY},
+		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	template = secretTemplate(template)
+	t, err := templateMap(template)
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
+		unlock()
+		return 0, err
+	}
+	kv := keyView(k)
+	so := a.isSO(s)
+	alwaysSensitive, neverExtractable := k.bool(ck.CKA_ALWAYS_SENSITIVE), k.bool(ck.CKA_NEVER_EXTRACTABLE)
+	unlock()
+	secret, err := spec.Decapsulate(p, kv, ct)
+	if err != nil {
+		return 0, mechError(err)
+	}
+	defer clear(secret)
+	values, err := newKeyFromValue(t, secret)
+	if err != nil {
+		return 0, err
+	}
+	values[ck.CKA_LOCAL] = []byte{0}
+	attrs, err := buildAttrs(template, byDerive, values, so)
+	if err != nil {
+		return 0, err
+	}
+	setSensitivityHistory(attrs, alwaysSensitive, neverExtractable)
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, err = a.session(h); err != nil {
+		return 0, err
+	}
+	return e.insert(s, attrs)
+}
+
+func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
+	_, unlock, err := a.lock(h)
+	if err != nil {
+		return 0, err
+	}
+	unlock()
+	return 0, nil // no validated (FIPS-style) operation has run: no flag is set
+}
