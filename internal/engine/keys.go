@@ -18,9 +18,9 @@ import (
 //     new key is sensitive; CKA_NEVER_EXTRACTABLE only if the base key was never extractable and the new key
 //     is not extractable.
 //
-// Keyward's wrapping policy closes the known ways to get a sensitive key out in clear (the "Tookan" attacks):
-// a key that is sensitive can be wrapped only by a wrapping key with CKA_TRUSTED (which only the SO sets),
-// and a wrapping key that may also decrypt is never trusted for that (wrap, then decrypt the blob).
+// Keyward's wrapping policy (wrap.go, wrapAllowed and checkTrust) closes the known ways to get a sensitive
+// key out in clear (the "Tookan" attacks): a sensitive key can be wrapped only by a secret key with
+// CKA_TRUSTED, which only the SO sets and which can never decrypt or unwrap.
 
 // templateMap checks a template's values and returns it as a map (duplicates must agree).
 func templateMap(t []ck.Attribute) (mech.Attrs, error) {

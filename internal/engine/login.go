@@ -324,7 +324,9 @@ func (a *app) InitToken(slot ck.SlotID, soPIN []byte, label []byte) error {
 		e.freeSlot = slot + 1
 	}
 	e.tokens[slot] = nt
-	e.events = append(e.events, slot)
+	if len(e.events) < 64 { // C_WaitForSlotEvent: remember a bounded number of events
+		e.events = append(e.events, slot)
+	}
 	e.log.Info("token initialised", "slot", uint64(slot), "token", id, "reinit", exists, "app", a.peer.String())
 	return nil
 }

@@ -315,8 +315,13 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 	for t, v := range extra {
 		attrs[t] = append([]byte{}, v...)
 	}
+	trusted := len(attrs[ck.CKA_TRUSTED]) == 1 && attrs[ck.CKA_TRUSTED][0] == 1
 	for t, spec := range schema {
 		if _, ok := attrs[t]; ok {
+			continue
+		}
+		if trusted && (t == ck.CKA_DECRYPT || t == ck.CKA_UNWRAP) {
+			attrs[t] = []byte{0} // a trusted key never decrypts or unwraps (checkTrust)
 			continue
 		}
 		if spec.rules&required != 0 {

@@ -44,8 +44,24 @@ func (e *Engine) persist(o *object) error {
 	return nil
 }
 
+// checkTrust keeps the invariant behind Keyward's wrapping policy (wrap.go): a trusted key never decrypts
+// or unwraps, so nothing a trusted key wrapped can be brought back in clear inside the token.
+func checkTrust(attrs map[ck.AttributeType][]byte, err ck.RV) error {
+	if len(attrs[ck.CKA_TRUSTED]) == 1 && attrs[ck.CKA_TRUSTED][0] == 1 {
+		for _, t := range []ck.AttributeType{ck.CKA_DECRYPT, ck.CKA_UNWRAP} {
+			if v := attrs[t]; len(v) == 1 && v[0] == 1 {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // insert adds a newly built object to the session's token, persisting a token object first.
 func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.ObjectHandle, error) {
+	if err := checkTrust(attrs, ck.CKR_TEMPLATE_INCONSISTENT); err != nil {
+		return 0, err
+	}
 	o := &object{tok: s.tok, attrs: attrs, cache: &mech.Cache{}}
 	o.onToken = o.bool(ck.CKA_TOKEN)
 	o.private = o.bool(ck.CKA_PRIVATE)
@@ -107,7 +123,8 @@ func checkChange(o *object, a ck.Attribute, copying, so bool) error {
 	if has && bytes.Equal(cur, v) && copying {
 		return nil
 	}
-	changeable := spec.rules&ruleModifiable != 0 || (copying && spec.rules&ruleCopyOnly != 0)
+	changeable := spec.rules&ruleModifiable != 0 || (copying && spec.rules&ruleCopyOnly != 0) ||
+		(so && spec.rules&ruleSOOnlyTrue != 0)
 	if !changeable {
 		return ck.CKR_ATTRIBUTE_READ_ONLY
 	}
@@ -328,6 +345,9 @@ func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template
 	}
 	for _, at := range template {
 		next[at.Type] = valueOf(at)
+	}
+	if err := checkTrust(next, ck.CKR_ATTRIBUTE_READ_ONLY); err != nil {
+		return err
 	}
 	e := a.e
 	e.removeObject(o)

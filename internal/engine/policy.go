@@ -216,9 +216,11 @@ var (
 		ck.CKA_PARAMETER_SET: {rules: ruleCreateRequired | ruleGenRequired},
 		ck.CKA_VALUE:         {rules: ruleCreateRequired | ruleGenForbid},
 	}
+	// PKCS#11 3.2: a private ML-DSA or ML-KEM key holds its seed, its expanded value, or both; the key
+	// type's Check requires one and derives the value from the seed.
 	pqPrivate = attrSet{
 		ck.CKA_PARAMETER_SET: {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid},
-		ck.CKA_VALUE:         {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
+		ck.CKA_VALUE:         {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
 		ck.CKA_SEED:          {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
 	}
 	secretValue = attrSet{

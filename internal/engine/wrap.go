@@ -39,15 +39,12 @@ func wrapAllowed(w, o *object) error {
 	if !matchesTemplate(o, w.attrs[ck.CKA_WRAP_TEMPLATE]) {
 		return ck.CKR_KEY_NOT_WRAPPABLE
 	}
-	// Keyward policy: a sensitive key leaves the token only under a wrapping key the SO vouched for
-	// (CKA_TRUSTED), and never under a secret key that can also decrypt what it wrapped.
-	if o.bool(ck.CKA_SENSITIVE) {
-		if !w.bool(ck.CKA_TRUSTED) {
-			return ck.CKR_KEY_NOT_WRAPPABLE
-		}
-		if w.class == ck.CKO_SECRET_KEY && w.bool(ck.CKA_DECRYPT) {
-			return ck.CKR_KEY_NOT_WRAPPABLE
-		}
+	// Keyward policy: a sensitive key leaves the token only under a secret wrapping key the SO vouched for
+	// (CKA_TRUSTED). A trusted key can never decrypt or unwrap (checkTrust), so the wrapped blob cannot be
+	// turned back into clear text or into a readable key inside the token; it is only good for another
+	// device holding the same key. A public wrapping key is not enough: its private half could decrypt.
+	if o.bool(ck.CKA_SENSITIVE) && (w.class != ck.CKO_SECRET_KEY || !w.bool(ck.CKA_TRUSTED)) {
+		return ck.CKR_KEY_NOT_WRAPPABLE
 	}
 	return nil
 }

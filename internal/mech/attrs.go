@@ -41,3 +41,16 @@ func RawULong(raw []byte, off int) (uint64, bool) {
 	}
 	return binary.NativeEndian.Uint64(raw[off:]), true
 }
+
+// fixedKeyLen is the value length of secret key types whose length the type fixes; the key-deriving
+// families (ECDH, HKDF, PBKDF2, SP 800-108) size their output by it when the template has no CKA_VALUE_LEN.
+// Shared here so that every family agrees.
+var fixedKeyLen = map[ck.KeyType]int{
+	ck.CKK_DES:       8,
+	ck.CKK_DES2:      16,
+	ck.CKK_DES3:      24,
+	ck.CKK_GOST28147: 32,
+	ck.CKK_CHACHA20:  32,
+	ck.CKK_POLY1305:  32,
+	ck.CKK_SALSA20:   32,
+}

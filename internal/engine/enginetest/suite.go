@@ -8,6 +8,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/keyward/keyward/internal/wire"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
@@ -51,6 +52,9 @@ func Run(t *testing.T, f Factory) {
 		{"Random", testRandom},
 		{"Operations", testOperations},
 		{"Digest", testDigest},
+		{"KeyGeneration", testKeyGeneration},
+		{"KeyUse", testKeyUse},
+		{"Tookan", testTookan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,4 +187,14 @@ func tokenInfo(t *testing.T, p ck.Provider, slot ck.SlotID) ck.TokenInfo {
 func isRV(err error, rv ck.RV) bool {
 	var got ck.RV
 	return errors.As(err, &got) && got == rv
+}
+
+// mustParams encodes a structured mechanism parameter for a test.
+func mustParams(t *testing.T, m ck.MechanismType, fields map[string]any) []byte {
+	t.Helper()
+	b, err := wire.EncodeParams(m, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
