@@ -8,7 +8,7 @@ CSTD      := -std=c11 -D_GNU_SOURCE
 CWARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS    ?= -O2 -g
 CLIENT_SRC := $(wildcard client/*.c)
-CLIENT_HDR := $(wildcard client/*.h) include/keyward/pkcs11.h internal/wire/calls.def
+CLIENT_HDR := $(wildcard client/*.h) include/keyward/pkcs11.h internal/wire/calls.def internal/wire/params.def
 
 .PHONY: all build go-build client test test-go test-c deps demo clean fmt vet
 

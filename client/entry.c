@@ -219,7 +219,7 @@ static CK_RV session_ok(CK_SESSION_HANDLE h)
 enum {
     OP_ENCRYPT = 1, OP_DECRYPT, OP_DIGEST, OP_SIGN, OP_VERIFY, OP_SIGN_RECOVER, OP_VERIFY_RECOVER,
     OP_DIGEST_ENCRYPT, OP_DECRYPT_DIGEST, OP_SIGN_ENCRYPT, OP_DECRYPT_VERIFY,
-    OP_MESSAGE_ENCRYPT, OP_MESSAGE_DECRYPT, OP_MESSAGE_SIGN, OP_MESSAGE_VERIFY
+    OP_MESSAGE_ENCRYPT, OP_MESSAGE_DECRYPT, OP_MESSAGE_SIGN, OP_MESSAGE_VERIFY, OP_VERIFY_SIGNATURE
 };
 
 static CK_RV op_init(CK_SESSION_HANDLE h, CK_ULONG op, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
@@ -333,7 +333,7 @@ static CK_RV get_info(CK_INFO_PTR p, CK_BYTE major, CK_BYTE minor)
 }
 
 /* C_GetInfo reports the Cryptoki version of the interface the application got: 2.40 for the exported symbol
- * and CK_FUNCTION_LIST, 3.0 through CK_FUNCTION_LIST_3_0. */
+ * and CK_FUNCTION_LIST, 3.0 through CK_FUNCTION_LIST_3_0, 3.2 through CK_FUNCTION_LIST_3_2. */
 CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 {
     return get_info(pInfo, 2, 40);
@@ -342,6 +342,11 @@ CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 static CK_RV kw_GetInfo_3_0(CK_INFO_PTR pInfo)
 {
     return get_info(pInfo, 3, 0);
+}
+
+static CK_RV kw_GetInfo_3_2(CK_INFO_PTR pInfo)
+{
+    return get_info(pInfo, 3, 2);
 }
 
 /* ---- slots and tokens ---- */
@@ -1327,6 +1332,196 @@ CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
     return no_message_op(hSession, 1);
 }
 
+/* ---- PKCS #11 3.2 ---- */
+
+CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hPublicKey,
+                       CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_BYTE_PTR pCiphertext,
+                       CK_ULONG_PTR pulCiphertextLen, CK_OBJECT_HANDLE_PTR phKey)
+{
+    CHECK_INIT();
+    if (!pMechanism || !pulCiphertextLen || !phKey)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_EncapsulateKey);
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism);
+    kw_enc_u(&m.req, hPublicKey);
+    if (rv == CKR_OK)
+        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+    /* The length convention on the ciphertext: a NULL pCiphertext (or a short buffer) asks for the length
+     * and creates no key, and *phKey is left alone. */
+    if (rv == CKR_OK)
+        rv = run_out(&m, pCiphertext, pulCiphertextLen, S);
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+        CK_OBJECT_HANDLE h = kw_dec_u(&m.body);
+        if (m.body.err)
+            rv = CKR_DEVICE_ERROR;
+        else if (rv == CKR_OK && pCiphertext)
+            *phKey = h;
+        else if (h != 0)
+            rv = CKR_DEVICE_ERROR; /* the daemon made a key without handing out its ciphertext */
+    }
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* 3.2 order: the template comes before the ciphertext. */
+CK_RV C_DecapsulateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hPrivateKey,
+                       CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_BYTE_PTR pCiphertext,
+                       CK_ULONG ulCiphertextLen, CK_OBJECT_HANDLE_PTR phKey)
+{
+    CHECK_INIT();
+    if (!pMechanism || !phKey)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_DecapsulateKey);
+    m.too_big = CKR_WRAPPED_KEY_LEN_RANGE; /* as the daemon answers for a ciphertext of the wrong length */
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism);
+    kw_enc_u(&m.req, hPrivateKey);
+    if (rv == CKR_OK)
+        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+    if (rv == CKR_OK)
+        rv = enc_data(&m.req, pCiphertext, ulCiphertextLen);
+    if (rv == CKR_DATA_LEN_RANGE)
+        rv = CKR_WRAPPED_KEY_LEN_RANGE;
+    if (rv != CKR_OK) {
+        kw_msg_free(&m);
+        return rv;
+    }
+    return run_handle(&m, phKey, S);
+}
+
+CK_RV C_VerifySignatureInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey,
+                            CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_VerifySignatureInit);
+    m.too_big = CKR_SIGNATURE_LEN_RANGE;
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_mech(&m.req, pMechanism); /* a NULL mechanism cancels, as for the other *Init */
+    kw_enc_u(&m.req, pMechanism ? hKey : 0);
+    if (rv == CKR_OK)
+        rv = enc_data(&m.req, pSignature, ulSignatureLen);
+    if (rv == CKR_DATA_LEN_RANGE)
+        rv = CKR_SIGNATURE_LEN_RANGE;
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_VerifySignature(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_VerifySignature);
+    m.too_big = CKR_DATA_LEN_RANGE;
+    kw_enc_u(&m.req, hSession);
+    CK_RV rv = enc_data(&m.req, pData, ulDataLen);
+    if (rv == CKR_OK)
+        rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_VerifySignatureUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+    return op_update_noout(hSession, OP_VERIFY_SIGNATURE, pPart, ulPartLen);
+}
+
+CK_RV C_VerifySignatureFinal(CK_SESSION_HANDLE hSession)
+{
+    CHECK_INIT();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_OperationFinal);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, OP_VERIFY_SIGNATURE);
+    kw_enc_o(&m.req, 0, 0); /* no output: the result is the rv */
+    CK_RV rv = kw_msg_run(&m, S);
+    kw_msg_free(&m);
+    return rv;
+}
+
+CK_RV C_GetSessionValidationFlags(CK_SESSION_HANDLE hSession, CK_SESSION_VALIDATION_FLAGS_TYPE type,
+                                  CK_FLAGS_PTR pFlags)
+{
+    CHECK_INIT();
+    if (!pFlags)
+        return CKR_ARGUMENTS_BAD;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetSessionValidationFlags);
+    kw_enc_u(&m.req, hSession);
+    kw_enc_u(&m.req, type);
+    return run_handle(&m, pFlags, S);
+}
+
+/* Asynchronous operation is optional in 3.2 and Keyward has none: no function returns CKR_PENDING, so these are
+ * stubs of unsupported functions (CKR_FUNCTION_NOT_SUPPORTED, the base specification's answer for a function a
+ * library does not support). The 3.2 text names CKR_SESSION_ASYNC_NOT_SUPPORTED for the other half: a
+ * C_OpenSession with CKF_ASYNC_SESSION on a token without asynchronous operations (the daemon's to answer). */
+#define KW_ASYNC_RV CKR_FUNCTION_NOT_SUPPORTED
+
+CK_RV C_AsyncComplete(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pFunctionName, CK_ASYNC_DATA_PTR pResult)
+{
+    (void)hSession;
+    CHECK_INIT();
+    if (!pFunctionName || !pResult)
+        return CKR_ARGUMENTS_BAD;
+    return KW_ASYNC_RV;
+}
+
+CK_RV C_AsyncGetID(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pFunctionName, CK_ULONG_PTR pulID)
+{
+    (void)hSession;
+    CHECK_INIT();
+    if (!pFunctionName || !pulID)
+        return CKR_ARGUMENTS_BAD;
+    return KW_ASYNC_RV;
+}
+
+CK_RV C_AsyncJoin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pFunctionName, CK_ULONG ulID, CK_BYTE_PTR pData,
+                  CK_ULONG ulData)
+{
+    (void)hSession;
+    (void)ulID;
+    CHECK_INIT();
+    if (!pFunctionName || (!pData && ulData > 0))
+        return CKR_ARGUMENTS_BAD;
+    return KW_ASYNC_RV;
+}
+
+/* No authenticated-wrap mechanism exists yet: after the argument checks and the session, every mechanism is
+ * invalid here. */
+CK_RV C_WrapKeyAuthenticated(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
+                             CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen,
+                             CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+{
+    (void)hWrappingKey;
+    (void)hKey;
+    (void)pWrappedKey;
+    CHECK_INIT();
+    if (!pMechanism || !pulWrappedKeyLen || !BYTES_OK(pAssociatedData, ulAssociatedDataLen))
+        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = session_ok(hSession);
+    return rv == CKR_OK ? CKR_MECHANISM_INVALID : rv;
+}
+
+CK_RV C_UnwrapKeyAuthenticated(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                               CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen,
+                               CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_BYTE_PTR pAssociatedData,
+                               CK_ULONG ulAssociatedDataLen, CK_OBJECT_HANDLE_PTR phKey)
+{
+    (void)hUnwrappingKey;
+    CHECK_INIT();
+    if (!pMechanism || !phKey || !BYTES_OK(pWrappedKey, ulWrappedKeyLen) || !BYTES_OK(pTemplate, ulAttributeCount) ||
+        !BYTES_OK(pAssociatedData, ulAssociatedDataLen))
+        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = session_ok(hSession);
+    return rv == CKR_OK ? CKR_MECHANISM_INVALID : rv;
+}
+
 /* ---- function lists and interfaces ---- */
 
 /* Every function of CK_FUNCTION_LIST except C_GetInfo (each list has its own). */
@@ -1350,6 +1545,11 @@ CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
     X(SignMessage) X(SignMessageBegin) X(SignMessageNext) X(MessageSignFinal) X(MessageVerifyInit)             \
     X(VerifyMessage) X(VerifyMessageBegin) X(VerifyMessageNext) X(MessageVerifyFinal)
 
+#define KW_FUNCTIONS_3_2(X)                                                                                    \
+    X(EncapsulateKey) X(DecapsulateKey) X(VerifySignatureInit) X(VerifySignature) X(VerifySignatureUpdate)     \
+    X(VerifySignatureFinal) X(GetSessionValidationFlags) X(AsyncComplete) X(AsyncGetID) X(AsyncJoin)           \
+    X(WrapKeyAuthenticated) X(UnwrapKeyAuthenticated)
+
 #define KW_SET(name) .C_##name = C_##name,
 
 static CK_FUNCTION_LIST kw_list_2_40 = {
@@ -1365,10 +1565,38 @@ static CK_FUNCTION_LIST_3_0 kw_list_3_0 = {
     KW_FUNCTIONS_3_0(KW_SET)
 };
 
+static CK_FUNCTION_LIST_3_2 kw_list_3_2 = {
+    .version = {3, 2},
+    .C_GetInfo = kw_GetInfo_3_2,
+    KW_FUNCTIONS_2_40(KW_SET)
+    KW_FUNCTIONS_3_0(KW_SET)
+    KW_FUNCTIONS_3_2(KW_SET)
+};
+
+/* Each list extends the previous one: the same members at the same offsets, new ones at the end
+ * (68 functions in 2.40, 24 more in 3.0, 12 more in 3.2). */
+#define KW_FN_OFF(T, f) offsetof(T, f)
+_Static_assert(sizeof(CK_FUNCTION_LIST) == KW_FN_OFF(CK_FUNCTION_LIST, C_Initialize) + 68 * sizeof(void *),
+               "CK_FUNCTION_LIST has 68 functions");
+_Static_assert(sizeof(CK_FUNCTION_LIST_3_0) == sizeof(CK_FUNCTION_LIST) + 24 * sizeof(void *),
+               "CK_FUNCTION_LIST_3_0 adds 24 functions");
+_Static_assert(sizeof(CK_FUNCTION_LIST_3_2) == sizeof(CK_FUNCTION_LIST_3_0) + 12 * sizeof(void *),
+               "CK_FUNCTION_LIST_3_2 adds 12 functions");
+_Static_assert(KW_FN_OFF(CK_FUNCTION_LIST_3_0, C_WaitForSlotEvent) == KW_FN_OFF(CK_FUNCTION_LIST, C_WaitForSlotEvent),
+               "3.0 starts with the 2.40 list");
+_Static_assert(KW_FN_OFF(CK_FUNCTION_LIST_3_2, C_MessageVerifyFinal) ==
+                   KW_FN_OFF(CK_FUNCTION_LIST_3_0, C_MessageVerifyFinal),
+               "3.2 starts with the 3.0 list");
+_Static_assert(KW_FN_OFF(CK_FUNCTION_LIST_3_2, C_EncapsulateKey) == sizeof(CK_FUNCTION_LIST_3_0) &&
+                   KW_FN_OFF(CK_FUNCTION_LIST_3_2, C_UnwrapKeyAuthenticated) ==
+                       sizeof(CK_FUNCTION_LIST_3_2) - sizeof(void *),
+               "the 3.2 functions follow the 3.0 list, C_UnwrapKeyAuthenticated last");
+
 static CK_CHAR kw_interface_name[] = "PKCS 11";
 
 static CK_INTERFACE kw_interfaces[] = {
-    {kw_interface_name, &kw_list_3_0, 0}, /* the default */
+    {kw_interface_name, &kw_list_3_2, 0}, /* the default */
+    {kw_interface_name, &kw_list_3_0, 0},
     {kw_interface_name, &kw_list_2_40, 0},
 };
 

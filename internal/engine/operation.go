@@ -152,9 +152,6 @@ func (a *app) OperationInit(h ck.SessionHandle, kind ck.Operation, m *ck.Mechani
 }
 
 func (a *app) VerifySignatureInit(h ck.SessionHandle, m *ck.Mechanism, key ck.ObjectHandle, sig []byte) error {
-	if m == nil {
-		return ck.CKR_ARGUMENTS_BAD
-	}
 	return a.initOperation(h, ck.OpVerifySignature, m, key, append([]byte{}, sig...))
 }
 

@@ -4,19 +4,27 @@
  * For each vector: encode the described frame with client/codec.c and compare with the bytes; then parse the
  * frame, validate its body against the call's signature, decode it item by item and re-encode it, which must
  * give the same bytes; and check that the validator rejects the body cut short by one byte or followed by one
- * more. Usage: golden [PATH] (default internal/wire/testdata/golden.txt).
+ * more.
+ *
+ * Then the mechanism parameter layouts (client/params.c, from internal/wire/params.def) against
+ * internal/wire/testdata/params.txt: for each vector, build the C structure from the named fields (found by
+ * name through the layout table), marshal it with kw_param_encode and compare with the bytes.
+ *
+ * Usage: golden [GOLDEN [PARAMS]] (default internal/wire/testdata/golden.txt and .../params.txt).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "params.h"
 
 static int failures;
+static const char *cur_file = "golden.txt";
 
 static void fail(int line, const char *desc, const char *why)
 {
-    fprintf(stderr, "golden.txt:%d: %s\n    %s\n", line, desc, why);
+    fprintf(stderr, "%s:%d: %s\n    %s\n", cur_file, line, desc, why);
     failures++;
 }
 
@@ -449,18 +457,284 @@ out:
     kw_buf_free(&again);
 }
 
-int main(int argc, char **argv)
+/* ---- mechanism parameters (params.txt) ---- */
+
+/* Allocations of one vector, freed together. */
+struct allocs {
+    void *p[256];
+    size_t n;
+};
+
+static void *keep(struct allocs *a, void *p)
 {
-    const char *path = argc > 1 ? argv[1] : "internal/wire/testdata/golden.txt";
+    if (p && a->n < sizeof a->p / sizeof a->p[0])
+        a->p[a->n++] = p;
+    else
+        free(p);
+    return p;
+}
+
+/* Hex into a fresh allocation (NULL for an empty string). Returns 0 or -1. */
+static int hex_alloc(struct allocs *a, const char *hex, void **out, CK_ULONG *len)
+{
+    struct kw_buf b = {0};
+    *out = NULL;
+    *len = 0;
+    if (put_hex(&b, hex) || b.oom) {
+        kw_buf_free(&b);
+        return -1;
+    }
+    if (b.len > 0) {
+        *out = keep(a, malloc(b.len));
+        if (!*out) {
+            kw_buf_free(&b);
+            return -1;
+        }
+        memcpy(*out, b.p, b.len);
+    }
+    *len = b.len;
+    kw_buf_free(&b);
+    return 0;
+}
+
+static void set_ulong(uint8_t *s, size_t off, CK_ULONG v)
+{
+    memcpy(s + off, &v, sizeof v);
+}
+
+static void set_ptr(uint8_t *s, size_t off, const void *p)
+{
+    memcpy(s + off, &p, sizeof p);
+}
+
+/* PRF data: TYPE:HEX,TYPE:HEX... (empty: none). */
+static int set_prf_data(struct allocs *a, uint8_t *s, const struct kw_param_field *f, const char *val)
+{
+    CK_ULONG n = 0;
+    if (*val)
+        for (const char *c = val; c; c = strchr(c, ','), c = c ? c + 1 : NULL)
+            n++;
+    CK_PRF_DATA_PARAM *arr = NULL;
+    if (n > 0 && !(arr = keep(a, calloc(n, sizeof *arr))))
+        return -1;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", val);
+    CK_ULONG i = 0;
+    for (char *save, *e = strtok_r(buf, ",", &save); e; e = strtok_r(NULL, ",", &save), i++) {
+        char *hex = strchr(e, ':');
+        uint64_t type;
+        if (!hex || i >= n)
+            return -1;
+        *hex++ = 0;
+        if (parse_num(e, &type) || hex_alloc(a, hex, &arr[i].pValue, &arr[i].ulValueLen))
+            return -1;
+        arr[i].type = type;
+    }
+    if (i != n)
+        return -1;
+    set_ptr(s, f->off, arr);
+    set_ulong(s, f->len_off, n);
+    return 0;
+}
+
+/* Set one field of the structure from its text. Returns 0 or -1. */
+static int set_field(struct allocs *a, uint8_t *s, const struct kw_param_field *f, const char *val)
+{
+    uint64_t v;
+    void *p;
+    CK_ULONG n;
+    switch (f->kind) {
+    case KW_PF_ULONG:
+        if (parse_num(val, &v))
+            return -1;
+        set_ulong(s, f->off, v);
+        return 0;
+    case KW_PF_BOOL:
+        if (parse_num(val, &v) || v > 1)
+            return -1;
+        s[f->off] = (CK_BBOOL)v;
+        return 0;
+    case KW_PF_BYTES:
+        if (hex_alloc(a, val, &p, &n))
+            return -1;
+        set_ptr(s, f->off, p);
+        set_ulong(s, f->len_off, n);
+        return 0;
+    case KW_PF_ARRAY:
+        if (hex_alloc(a, val, &p, &n) || n != f->n)
+            return -1;
+        memcpy(s + f->off, p, n);
+        return 0;
+    case KW_PF_ULONG_PTR: {
+        if (strcmp(val, "-") == 0) { /* a NULL pointer */
+            set_ptr(s, f->off, NULL);
+            return 0;
+        }
+        CK_ULONG *q = keep(a, malloc(sizeof *q));
+        if (!q || parse_num(val, &v))
+            return -1;
+        *q = v;
+        set_ptr(s, f->off, q);
+        return 0;
+    }
+    case KW_PF_PRF_DATA:
+        return set_prf_data(a, s, f, val);
+    case KW_PF_DERIVED_KEYS:
+        if (parse_num(val, &v))
+            return -1;
+        set_ptr(s, f->off, NULL);
+        set_ulong(s, f->len_off, v);
+        return 0;
+    }
+    return -1;
+}
+
+static const struct kw_param_mech *mech_by_name(const char *name)
+{
+    size_t n;
+    const struct kw_param_mech *m = kw_param_mechs(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].name, name) == 0)
+            return &m[i];
+    return NULL;
+}
+
+/* Layouts with at least one vector. */
+static const struct kw_param_layout *covered[64];
+static size_t ncovered;
+
+static void check_param_line(int lineno, char *line, int *passed)
+{
+    char desc[8192];
+    snprintf(desc, sizeof desc, "%s", line);
+    /* The last " = " separates the fields from the bytes (hex has no spaces; a field may be empty). */
+    char *eq = NULL;
+    for (char *x = strstr(line, " = "); x; x = strstr(x + 1, " = "))
+        eq = x;
+    if (!eq) {
+        fail(lineno, desc, "no \" = \"");
+        return;
+    }
+    *eq = 0;
+    const char *hex = eq + 3;
+    struct allocs a = {.n = 0};
+    struct kw_buf want = {0}, got = {0};
+    uint8_t *st = NULL;
+    const char *what = NULL;
+    static char msg[20000];
+    char *save, *tok = strtok_r(line, " \t", &save);
+    const struct kw_param_mech *m = tok ? mech_by_name(tok) : NULL;
+    if (!m) {
+        what = "unknown mechanism (not in params.def)";
+        goto out;
+    }
+    const struct kw_param_layout *l = m->layout;
+    if (kw_param_layout(m->mech) != l) {
+        what = "kw_param_layout does not find the mechanism's layout";
+        goto out;
+    }
+    if (!*hex || put_hex(&want, hex)) {
+        what = "bad or missing hex";
+        goto out;
+    }
+    st = calloc(1, l->size);
+    if (!st) {
+        what = "out of memory";
+        goto out;
+    }
+    unsigned char seen[64] = {0};
+    while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
+        char *val = strchr(tok, '=');
+        if (!val) {
+            what = "a field without =";
+            goto out;
+        }
+        *val++ = 0;
+        size_t i;
+        for (i = 0; i < l->nfields && i < sizeof seen; i++)
+            if (strcmp(l->fields[i].name, tok) == 0)
+                break;
+        if (i == l->nfields || i >= sizeof seen) {
+            snprintf(msg, sizeof msg, "%s has no field %s", l->name, tok);
+            what = msg;
+            goto out;
+        }
+        if (seen[i]++ || set_field(&a, st, &l->fields[i], val)) {
+            snprintf(msg, sizeof msg, "field %s: repeated or bad value %s", tok, val);
+            what = msg;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < l->nfields; i++)
+        if (!seen[i]) {
+            snprintf(msg, sizeof msg, "field %s of %s is not given", l->fields[i].name, l->name);
+            what = msg;
+            goto out;
+        }
+    CK_RV rv = kw_param_encode(l, st, &got);
+    if (rv != CKR_OK || got.oom) {
+        snprintf(msg, sizeof msg, "kw_param_encode: rv 0x%lx", rv);
+        what = msg;
+        goto out;
+    }
+    if (got.len != want.len || memcmp(got.p, want.p, got.len) != 0) {
+        char h[16384];
+        hexdump(h, sizeof h, got.p, got.len);
+        snprintf(msg, sizeof msg, "encoded %s", h);
+        what = msg;
+        goto out;
+    }
+    size_t k;
+    for (k = 0; k < ncovered && covered[k] != l; k++)
+        ;
+    if (k == ncovered && ncovered < sizeof covered / sizeof covered[0])
+        covered[ncovered++] = l;
+out:
+    if (what)
+        fail(lineno, desc, what);
+    else
+        (*passed)++;
+    free(st);
+    for (size_t i = 0; i < a.n; i++)
+        free(a.p[i]);
+    kw_buf_free(&want);
+    kw_buf_free(&got);
+}
+
+/* The table itself: no mechanism twice, every structure covered by a vector. */
+static void check_param_table(void)
+{
+    size_t n;
+    const struct kw_param_mech *m = kw_param_mechs(&n);
+    if (n == 0)
+        fail(0, "params.def", "no mechanism");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (m[j].mech == m[i].mech)
+                fail(0, m[i].name, "listed twice in params.def");
+        size_t k;
+        for (k = 0; k < ncovered && covered[k] != m[i].layout; k++)
+            ;
+        if (k == ncovered)
+            fail(0, m[i].layout->name, "structure without a vector in params.txt");
+    }
+}
+
+typedef void (*line_fn)(int lineno, char *line, int *passed);
+
+static int each_line(const char *path, line_fn fn, int *passed)
+{
     FILE *fp = fopen(path, "r");
     if (!fp) {
         perror(path);
-        return 2;
+        return -1;
     }
+    const char *slash = strrchr(path, '/');
+    cur_file = slash ? slash + 1 : path;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    int lineno = 0, passed = 0;
+    int lineno = 0;
     while ((n = getline(&line, &cap, fp)) >= 0) {
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -470,10 +744,21 @@ int main(int argc, char **argv)
             s++;
         if (*s == 0 || *s == '#')
             continue;
-        check_line(lineno, line, &passed);
+        fn(lineno, line, passed);
     }
     free(line);
     fclose(fp);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : "internal/wire/testdata/golden.txt";
+    const char *ppath = argc > 2 ? argv[2] : "internal/wire/testdata/params.txt";
+    int passed = 0, ppassed = 0;
+    if (each_line(path, check_line, &passed) < 0 || each_line(ppath, check_param_line, &ppassed) < 0)
+        return 2;
+    cur_file = "golden.c";
 
     /* Every call of calls.def has a name lookup that round-trips. */
     for (uint32_t id = 1; id < 64; id++) {
@@ -481,6 +766,7 @@ int main(int argc, char **argv)
         if (ci && kw_call_by_name(ci->name) != ci)
             fail(0, ci->name, "call table lookup");
     }
-    printf("golden: %d passed, %d failed\n", passed, failures);
-    return failures || passed == 0 ? 1 : 0;
+    check_param_table();
+    printf("golden: %d passed, %d params passed, %d failed\n", passed, ppassed, failures);
+    return failures || passed == 0 || ppassed == 0 ? 1 : 0;
 }
