@@ -164,6 +164,8 @@ func startDaemonProcess(t testing.TB, e env) *daemon {
 	cmd := exec.Command(keywarddPath(t), "--user", "--store", e.Store, "--root-key", e.RootKey,
 		"--socket", e.Socket, "--idle-exit", "0", "--log", e.Log)
 	cmd.Env = append(os.Environ(), "KEYWARD_KDF=fast")
+	// If the test binary dies without running its cleanups (go test's -timeout panic), take the daemon along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
