@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/keyward/keyward/pkg/client"
+	"github.com/keyward/keyward/pkg/p11uri"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
@@ -161,12 +161,9 @@ func cmdList(args []string, out io.Writer) error {
 		}
 		class, _ := res[0].Uint()
 		typ := typeName(ck.ObjectClass(class))
-		id := res[2].Value
-		uri := "pkcs11:token=" + pct(ti.Label) + ";object=" + pct(string(res[1].Value)) + ";type=" + typ
-		if len(id) > 0 {
-			uri += ";id=" + pctBytes(id)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\n", typ, res[1].Value, id, uri)
+		label, serial, object := ti.Label, ti.SerialNumber, string(res[1].Value)
+		u := p11uri.URI{Token: &label, Serial: &serial, Object: &object, Type: p11uri.ObjectType(typ), ID: res[2].Value}
+		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\n", typ, res[1].Value, res[2].Value, u.String())
 	}
 	return tw.Flush()
 }
@@ -214,15 +211,4 @@ func typeName(c ck.ObjectClass) string {
 		return "secret-key"
 	}
 	return c.String()
-}
-
-// pct percent-encodes a path attribute value (RFC 7512 section 2.3: unreserved characters stay).
-func pct(s string) string { return strings.ReplaceAll(url.PathEscape(s), ";", "%3B") }
-
-func pctBytes(b []byte) string {
-	var sb strings.Builder
-	for _, c := range b {
-		fmt.Fprintf(&sb, "%%%02X", c)
-	}
-	return sb.String()
 }
