@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/keyward/keyward/pkg/client"
-	"github.com/keyward/keyward/pkg/p11uri"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
+	"github.com/keyward/keyward/pkg/p11uri"
 )
 
 const usage = `usage: keyward COMMAND [flags]
