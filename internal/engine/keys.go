@@ -22,6 +22,13 @@ import (
 // key out in clear (the "Tookan" attacks): a sensitive key can be wrapped only by a secret key with
 // CKA_TRUSTED, which only the SO sets and which can never decrypt or unwrap.
 
+// keyTypeFromTemplate are the key-generation mechanisms that make a key of whatever secret type the template
+// names (PKCS#5 PBKDF2 derives key material for any symmetric key type).
+var keyTypeFromTemplate = map[ck.MechanismType]bool{ck.CKM_PKCS5_PBKD2: true}
+
+// dataDerivations are the derivation mechanisms that also take a data object as their base (PKCS#11 3.0, HKDF).
+var dataDerivations = map[ck.MechanismType]bool{ck.CKM_HKDF_DERIVE: true, ck.CKM_HKDF_DATA: true}
+
 // templateMap checks a template's values and returns it as a map (duplicates must agree).
 func templateMap(t []ck.Attribute) (mech.Attrs, error) {
 	m := make(mech.Attrs, len(t))
@@ -107,7 +114,15 @@ func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Att
 	if err != nil {
 		return 0, err
 	}
-	if err := requireClass(t, ck.CKO_SECRET_KEY, spec.GenKeyType); err != nil {
+	kt := spec.GenKeyType
+	if keyTypeFromTemplate[m.Type] {
+		v, ok := mech.GetULong(t, ck.CKA_KEY_TYPE)
+		if !ok {
+			return 0, ck.CKR_TEMPLATE_INCOMPLETE
+		}
+		kt = ck.KeyType(v)
+	}
+	if err := requireClass(t, ck.CKO_SECRET_KEY, kt); err != nil {
 		return 0, err
 	}
 	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
@@ -118,7 +133,7 @@ func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Att
 		return 0, mechError(err)
 	}
 	defer wipeAttrs(values)
-	attrs, err := buildAttrs(template, byGenerate, genExtras(ck.CKO_SECRET_KEY, spec.GenKeyType, m.Type, values), a.isSO(s))
+	attrs, err := buildAttrs(template, byGenerate, genExtras(ck.CKO_SECRET_KEY, kt, m.Type, values), a.isSO(s))
 	if err != nil {
 		return 0, err
 	}

@@ -357,9 +357,10 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 	if err := checkKeyValues(key, attrs, how); err != nil {
 		return nil, err
 	}
-	if how == byCreate || how == byUnwrap {
+	if how == byCreate || how == byUnwrap || key.class == ck.CKO_SECRET_KEY {
 		// Imported key material is checked by its key type (RSA CRT consistency, EC points on the curve ...),
-		// which may add what follows from it (CKA_MODULUS_BITS, CKA_VALUE_LEN).
+		// which may add what follows from it (CKA_MODULUS_BITS, CKA_VALUE_LEN); so is every secret value,
+		// however it was made (an AES key derived with the wrong length is refused).
 		if ks := mech.KeyTypeOf(ck.KeyType(key.sub)); ks != nil && ks.Check != nil && isKeyClass(key.class) {
 			add, err := ks.Check(key.class, attrs)
 			if err != nil {

@@ -97,10 +97,16 @@ func single(op *operation, in []byte) ([]byte, error) {
 	if s, ok := op.run.(mech.Single); ok {
 		return s.Single(in)
 	}
-	if _, err := op.run.Update(in); err != nil {
+	out, err := op.run.Update(in)
+	if err != nil {
 		return nil, err
 	}
-	return op.run.Final()
+	rest, err := op.run.Final()
+	if err != nil {
+		clear(out)
+		return nil, err
+	}
+	return append(out, rest...), nil
 }
 
 func (a *app) OperationSingle(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {

@@ -227,9 +227,11 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		unlock()
 		return 0, err
 	}
-	b, err := useKey(s, base, spec, ck.CKA_DERIVE, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY},
-		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
-	if err != nil {
+	var b *object
+	if o, oerr := s.object(base); oerr == nil && o.class == ck.CKO_DATA && dataDerivations[m.Type] {
+		b = o // HKDF also takes a data object as its input key material
+	} else if b, err = useKey(s, base, spec, ck.CKA_DERIVE, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY},
+		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT); err != nil {
 		unlock()
 		return 0, err
 	}
@@ -238,11 +240,16 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		unlock()
 		return 0, err
 	}
-	// A derived key is a secret key; generic unless the template says otherwise.
-	if !hasAttr(template, ck.CKA_CLASS) {
-		template = append(template, ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY))
+	// A derived key is a secret key, generic unless the template says otherwise; CKM_HKDF_DATA makes a data
+	// object.
+	outClass := ck.CKO_SECRET_KEY
+	if m.Type == ck.CKM_HKDF_DATA {
+		outClass = ck.CKO_DATA
 	}
-	if !hasAttr(template, ck.CKA_KEY_TYPE) {
+	if !hasAttr(template, ck.CKA_CLASS) {
+		template = append(template, ck.NewAttribute(ck.CKA_CLASS, outClass))
+	}
+	if outClass == ck.CKO_SECRET_KEY && !hasAttr(template, ck.CKA_KEY_TYPE) {
 		template = append(template, ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET))
 	}
 	t, err := templateMap(template)
@@ -250,11 +257,11 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		unlock()
 		return 0, err
 	}
-	if c, _ := mech.GetULong(t, ck.CKA_CLASS); ck.ObjectClass(c) != ck.CKO_SECRET_KEY {
+	if c, _ := mech.GetULong(t, ck.CKA_CLASS); ck.ObjectClass(c) != outClass {
 		unlock()
 		return 0, ck.CKR_TEMPLATE_INCONSISTENT
 	}
-	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
+	if err := canCreate(s, t, outClass); err != nil {
 		unlock()
 		return 0, err
 	}
@@ -276,12 +283,24 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		return 0, mechError(err)
 	}
 	defer clear(value)
-	values, err := newKeyFromValue(t, value)
-	if err != nil {
-		return 0, err
+	var attrs map[ck.AttributeType][]byte
+	if outClass == ck.CKO_DATA {
+		// The output length came from CKA_VALUE_LEN, which a data object does not carry.
+		var dataT []ck.Attribute
+		for _, at := range template {
+			if at.Type != ck.CKA_VALUE_LEN {
+				dataT = append(dataT, at)
+			}
+		}
+		attrs, err = buildAttrs(dataT, byDerive, map[ck.AttributeType][]byte{ck.CKA_VALUE: append([]byte{}, value...)}, so)
+	} else {
+		var values map[ck.AttributeType][]byte
+		if values, err = newKeyFromValue(t, value); err != nil {
+			return 0, err
+		}
+		values[ck.CKA_LOCAL] = []byte{0}
+		attrs, err = buildAttrs(template, byDerive, values, so)
 	}
-	values[ck.CKA_LOCAL] = []byte{0}
-	attrs, err := buildAttrs(template, byDerive, values, so)
 	if err != nil {
 		return 0, err
 	}

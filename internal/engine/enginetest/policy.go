@@ -117,6 +117,18 @@ func testTookan(t *testing.T, open func() ck.Provider) {
 	p := open()
 	defer p.Close()
 	slot := token(t, p, "tookan", true)
+	// The SO provisions a trusted wrapping key (a public token object: the SO cannot make private ones).
+	so := open()
+	ss := rwSession(t, so, slot)
+	ok(t, so.Login(ss, ck.CKU_SO, SOPIN), "SO login")
+	trustedTmpl := []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY), attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_TOKEN, true),
+		attr(ck.CKA_VALUE, bytes.Repeat([]byte{7}, 32)), attr(ck.CKA_PRIVATE, false), attr(ck.CKA_TRUSTED, true), attr(ck.CKA_WRAP, true)}
+	trusted, err := so.CreateObject(ss, trustedTmpl)
+	ok(t, err, "SO creates a trusted wrapping key")
+	_, err = so.CreateObject(ss, append(trustedTmpl[:len(trustedTmpl):len(trustedTmpl)], attr(ck.CKA_UNWRAP, true)))
+	want(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "a trusted key that can unwrap")
+	ok(t, so.Logout(ss), "SO logout")
+	defer so.Close()
 	s := userSession(t, p, slot)
 	// The target: a sensitive key, extractable so that wrapping is at least conceivable.
 	target := aesKeyGen(t, p, s, attr(ck.CKA_EXTRACTABLE, true))
@@ -125,7 +137,7 @@ func testTookan(t *testing.T, open func() ck.Provider) {
 
 	// 1. Wrap with a key that can also decrypt, then decrypt the blob.
 	wd := aesKeyGen(t, p, s, attr(ck.CKA_WRAP, true), attr(ck.CKA_DECRYPT, true))
-	_, _, err := p.WrapKey(s, kw, wd, target, ck.Out{Present: true, Cap: 64})
+	_, _, err = p.WrapKey(s, kw, wd, target, ck.Out{Present: true, Cap: 64})
 	want(t, err, ck.CKR_KEY_NOT_WRAPPABLE, "wrap a sensitive key under a wrap-and-decrypt key")
 
 	// 2. Wrap with a key whose value the attacker chose (imported), then unwrap offline.
@@ -151,16 +163,6 @@ func testTookan(t *testing.T, open func() ck.Provider) {
 
 	// 4. A trusted wrapping key (the SO's) wraps; the blob cannot come back in clear: a trusted key can
 	//    neither decrypt nor unwrap, not after a change, not in a copy.
-	so := open()
-	defer so.Close()
-	ss := rwSession(t, so, slot)
-	ok(t, so.Login(ss, ck.CKU_SO, SOPIN), "SO login")
-	trusted, err := so.CreateObject(ss, []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY), attr(ck.CKA_KEY_TYPE, ck.CKK_AES),
-		attr(ck.CKA_VALUE, bytes.Repeat([]byte{7}, 32)), attr(ck.CKA_PRIVATE, false), attr(ck.CKA_TRUSTED, true), attr(ck.CKA_WRAP, true)})
-	ok(t, err, "SO creates a trusted wrapping key")
-	_, err = so.CreateObject(ss, []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY), attr(ck.CKA_KEY_TYPE, ck.CKK_AES),
-		attr(ck.CKA_VALUE, bytes.Repeat([]byte{7}, 32)), attr(ck.CKA_PRIVATE, false), attr(ck.CKA_TRUSTED, true), attr(ck.CKA_UNWRAP, true)})
-	want(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "a trusted key that can unwrap")
 	wrapped, _, err := p.WrapKey(s, kw, trusted, target, ck.Out{Present: true, Cap: 64})
 	ok(t, err, "wrap a sensitive key under the trusted key")
 	want(t, p.SetAttributeValue(s, trusted, []ck.Attribute{attr(ck.CKA_UNWRAP, true)}), ck.CKR_ATTRIBUTE_READ_ONLY, "let the trusted key unwrap")
