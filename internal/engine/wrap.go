@@ -5,6 +5,10 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// zeroPadded are the wrapping mechanisms that pad a key with zeros to their block size (PKCS#11: AES-ECB,
+// AES-CBC and RFC 3394 key wrap).
+var zeroPadded = map[ck.MechanismType]bool{ck.CKM_AES_ECB: true, ck.CKM_AES_CBC: true, ck.CKM_AES_KEY_WRAP: true}
+
 // keyEncoding returns what wrapping a key encrypts: a secret key's value, a private key's PKCS#8.
 func keyEncoding(o *object) ([]byte, error) {
 	switch o.class {
@@ -194,6 +198,18 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		return 0, mechError(err)
 	}
 	defer clear(plain)
+	if zeroPadded[m.Type] {
+		// These mechanisms wrap a key zero-padded to whole blocks: the template's CKA_VALUE_LEN says how much
+		// of the unwrapped value is the key.
+		if n, given := mech.GetULong(t, ck.CKA_VALUE_LEN); given && n < uint64(len(plain)) {
+			for _, b := range plain[n:] {
+				if b != 0 {
+					return 0, ck.CKR_WRAPPED_KEY_INVALID
+				}
+			}
+			plain = plain[:n]
+		}
+	}
 	values, err := newKeyFromValue(t, plain)
 	if err != nil {
 		return 0, err
