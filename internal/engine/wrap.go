@@ -198,6 +198,18 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		return 0, mechError(err)
 	}
 	defer clear(plain)
+	if m.Type == ck.CKM_RSA_X_509 {
+		// Raw RSA unwraps a whole modulus-sized block: the key is its last CKA_VALUE_LEN bytes.
+		if n, given := mech.GetULong(t, ck.CKA_VALUE_LEN); given && n < uint64(len(plain)) {
+			cut := uint64(len(plain)) - n
+			for _, b := range plain[:cut] {
+				if b != 0 {
+					return 0, ck.CKR_WRAPPED_KEY_INVALID
+				}
+			}
+			plain = plain[cut:]
+		}
+	}
 	if zeroPadded[m.Type] {
 		// These mechanisms wrap a key zero-padded to whole blocks: the template's CKA_VALUE_LEN says how much
 		// of the unwrapped value is the key.
