@@ -10,11 +10,12 @@ import (
 	"github.com/keyward/keyward/internal/engine/enginetest"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
+	"github.com/keyward/keyward/internal/wire"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
 // newEngine opens an engine on a fresh store in a temporary directory.
-func newEngine(t *testing.T, dir string) *engine.Engine {
+func newEngine(t testing.TB, dir string) *engine.Engine {
 	t.Helper()
 	st, err := store.Open(dir)
 	if err != nil {
@@ -37,4 +38,13 @@ func TestProviderSuite(t *testing.T) {
 		e := newEngine(t, t.TempDir())
 		return func() ck.Provider { return e.Open(engine.Peer{UID: 1000, PID: 42}) }
 	})
+}
+
+func mustParam(t testing.TB, m ck.MechanismType, fields map[string]any) []byte {
+	t.Helper()
+	b, err := wire.EncodeParams(m, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -198,3 +198,33 @@ func testTookan(t *testing.T, open func() ck.Provider) {
 		t.Error("a derived extractable key claims the base key's history")
 	}
 }
+
+// testAlwaysAuthenticate checks CKA_ALWAYS_AUTHENTICATE: every operation with the key needs its own
+// CKU_CONTEXT_SPECIFIC login.
+func testAlwaysAuthenticate(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "always-auth", true)
+	s := userSession(t, p, slot)
+	_, k, err := p.GenerateKeyPair(s, &ck.Mechanism{Type: ck.CKM_EC_KEY_PAIR_GEN},
+		[]ck.Attribute{attr(ck.CKA_EC_PARAMS, []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07})},
+		[]ck.Attribute{attr(ck.CKA_ALWAYS_AUTHENTICATE, true)})
+	ok(t, err, "GenerateKeyPair")
+	ecdsa := &ck.Mechanism{Type: ck.CKM_ECDSA}
+	digest := make([]byte, 32)
+	out := ck.Out{Present: true, Cap: 64}
+	ok(t, p.OperationInit(s, ck.OpSign, ecdsa, k), "SignInit")
+	_, _, err = p.OperationSingle(s, ck.OpSign, digest, out)
+	want(t, err, ck.CKR_USER_NOT_LOGGED_IN, "Sign before the context-specific login")
+	want(t, p.Login(s, ck.CKU_CONTEXT_SPECIFIC, []byte("wrong-pin")), ck.CKR_PIN_INCORRECT, "context-specific login, wrong PIN")
+	ok(t, p.Login(s, ck.CKU_CONTEXT_SPECIFIC, UserPIN), "context-specific login")
+	sig, _, err := p.OperationSingle(s, ck.OpSign, digest, out)
+	ok(t, err, "Sign after the context-specific login")
+	if len(sig) != 64 {
+		t.Fatalf("signature of %d bytes", len(sig))
+	}
+	// The next operation needs a login of its own.
+	ok(t, p.OperationInit(s, ck.OpSign, ecdsa, k), "SignInit")
+	_, _, err = p.OperationSingle(s, ck.OpSign, digest, out)
+	want(t, err, ck.CKR_USER_NOT_LOGGED_IN, "the second Sign without its own login")
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, f Factory) {
 		{"KeyGeneration", testKeyGeneration},
 		{"KeyUse", testKeyUse},
 		{"Tookan", testTookan},
+		{"AlwaysAuthenticate", testAlwaysAuthenticate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
