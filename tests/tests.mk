@@ -12,7 +12,9 @@ test: deps build
 	@echo "keyward: all tests passed"
 
 test-go: build
-	KEYWARD_BUILD=$(CURDIR)/$(BUILD) $(GO) test $(GOTEST_FLAGS) ./...
+	rm -rf $(BUILD)/reports
+	KEYWARD_BUILD=$(CURDIR)/$(BUILD) KEYWARD_REPORT_DIR=$(CURDIR)/$(BUILD)/reports $(GO) test $(GOTEST_FLAGS) ./...
+	@cat $(BUILD)/reports/*.txt 2>/dev/null || true
 
 deps:
 	./scripts/install-deps.sh

@@ -180,12 +180,12 @@ func (s *Server) serveConn(c net.Conn) {
 	log := s.log.With("peer", peer.String())
 	r := bufio.NewReaderSize(c, 64<<10)
 	w := bufio.NewWriterSize(c, 64<<10)
-	var buf []byte
 	var out []byte
 	var enc wire.Encoder
 	for {
-		req, nbuf, err := wire.ReadRequest(r, buf)
-		buf = nbuf
+		// A fresh buffer per request: what a handler decodes aliases it, and an operation may keep parts of
+		// its input (a parameter, buffered data) beyond the request.
+		req, _, err := wire.ReadRequest(r, nil)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				log.Warn("dropping connection", "err", err)

@@ -10,6 +10,10 @@ import (
 // length query or a short buffer keeps the computed output for the next call of the same kind, which
 // returns it without computing again; the operation ends when the final output is delivered or on error.
 
+// noOutput is the output buffer of calls that produce none (C_SignUpdate, C_VerifyFinal ...): they are never
+// length queries, so their (empty) result is delivered at once.
+var noOutput = ck.Out{Present: true}
+
 // stage names the call that computed an operation's pending output.
 type stage int
 
@@ -53,10 +57,10 @@ func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, 
 		op.pending, op.stage = res, st
 	}
 	n := uint64(len(op.pending))
-	if n > 0 && !out.Present {
-		return nil, n, nil
+	if !out.Present {
+		return nil, n, nil // a length query: the output waits for the next call, even an empty one
 	}
-	if n > 0 && out.Cap < n {
+	if out.Cap < n {
 		return nil, n, ck.CKR_BUFFER_TOO_SMALL
 	}
 	res := op.pending
@@ -123,6 +127,9 @@ func (a *app) OperationSingle(h ck.SessionHandle, kind ck.Operation, in []byte, 
 func (a *app) OperationUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
 	switch kind {
 	case ck.OpEncrypt, ck.OpDecrypt, ck.OpDigest, ck.OpSign:
+		if kind == ck.OpDigest || kind == ck.OpSign {
+			out = noOutput // C_DigestUpdate and C_SignUpdate return nothing
+		}
 		return a.step(h, kind, stageUpdate, out, false, func(op *operation) ([]byte, error) {
 			if op.run == nil {
 				return nil, ck.CKR_FUNCTION_NOT_SUPPORTED
@@ -130,7 +137,7 @@ func (a *app) OperationUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, 
 			return op.run.Update(in)
 		})
 	case ck.OpVerify, ck.OpVerifySignature:
-		_, _, err := a.step(h, kind, stageUpdate, out, false, func(op *operation) ([]byte, error) {
+		_, _, err := a.step(h, kind, stageUpdate, noOutput, false, func(op *operation) ([]byte, error) {
 			return nil, op.verifier.Update(in)
 		})
 		return nil, 0, err
@@ -150,7 +157,7 @@ func (a *app) OperationFinal(h ck.SessionHandle, kind ck.Operation, out ck.Out) 
 			return op.run.Final()
 		})
 	case ck.OpVerifySignature:
-		_, _, err := a.step(h, kind, stageFinal, out, true, func(op *operation) ([]byte, error) {
+		_, _, err := a.step(h, kind, stageFinal, noOutput, true, func(op *operation) ([]byte, error) {
 			return nil, op.verifier.Final(op.sig)
 		})
 		return nil, 0, err
@@ -179,21 +186,21 @@ func verifyAll(op *operation, data, sig []byte) error {
 }
 
 func (a *app) Verify(h ck.SessionHandle, data, sig []byte) error {
-	_, _, err := a.step(h, ck.OpVerify, stageSingle, ck.Out{}, true, func(op *operation) ([]byte, error) {
+	_, _, err := a.step(h, ck.OpVerify, stageSingle, noOutput, true, func(op *operation) ([]byte, error) {
 		return nil, verifyAll(op, data, sig)
 	})
 	return err
 }
 
 func (a *app) VerifyFinal(h ck.SessionHandle, sig []byte) error {
-	_, _, err := a.step(h, ck.OpVerify, stageFinal, ck.Out{}, true, func(op *operation) ([]byte, error) {
+	_, _, err := a.step(h, ck.OpVerify, stageFinal, noOutput, true, func(op *operation) ([]byte, error) {
 		return nil, op.verifier.Final(sig)
 	})
 	return err
 }
 
 func (a *app) VerifySignature(h ck.SessionHandle, data []byte) error {
-	_, _, err := a.step(h, ck.OpVerifySignature, stageSingle, ck.Out{}, true, func(op *operation) ([]byte, error) {
+	_, _, err := a.step(h, ck.OpVerifySignature, stageSingle, noOutput, true, func(op *operation) ([]byte, error) {
 		return nil, verifyAll(op, data, op.sig)
 	})
 	return err
@@ -271,7 +278,7 @@ func (a *app) DigestKey(h ck.SessionHandle, key ck.ObjectHandle) error {
 	}
 	value := o.attrs[ck.CKA_VALUE]
 	e.mu.Unlock()
-	_, _, err = a.step(h, ck.OpDigest, stageUpdate, ck.Out{}, false, func(op *operation) ([]byte, error) {
+	_, _, err = a.step(h, ck.OpDigest, stageUpdate, noOutput, false, func(op *operation) ([]byte, error) {
 		return op.run.Update(value)
 	})
 	return err

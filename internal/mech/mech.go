@@ -77,9 +77,10 @@ func NewParam(m *ck.Mechanism) (Param, error) {
 	if m.Parameter == nil {
 		return Param{}, nil
 	}
-	p := Param{Present: true, Raw: m.Parameter}
+	// A copy: operations keep their parameter (an IV, a nonce) beyond the request that carried it.
+	p := Param{Present: true, Raw: append([]byte{}, m.Parameter...)}
 	if wire.LayoutOf(m.Type) != nil {
-		s, err := wire.DecodeParams(m.Type, m.Parameter)
+		s, err := wire.DecodeParams(m.Type, p.Raw)
 		if err != nil {
 			return Param{}, ck.CKR_MECHANISM_PARAM_INVALID
 		}

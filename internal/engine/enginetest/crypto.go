@@ -2,6 +2,8 @@ package enginetest
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/hex"
 	"testing"
 
@@ -90,4 +92,51 @@ func u64bytes(v []ck.MechanismType) []byte {
 		b = append(b, ck.ULong(uint64(m))...)
 	}
 	return b
+}
+
+// testLengthConvention checks the length convention where it is easy to get wrong: an empty output (a
+// length query must not end the operation), and a parameter the operation keeps (the GCM IV must be the one
+// given, not whatever the daemon read next).
+func testLengthConvention(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "lengths", true)
+	s := userSession(t, p, slot)
+	key := bytes.Repeat([]byte{0x11}, 32)
+	k, err := p.CreateObject(s, []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY), attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_VALUE, key)})
+	ok(t, err, "CreateObject AES")
+	iv := make([]byte, 16)
+	cbcPad := &ck.Mechanism{Type: ck.CKM_AES_CBC_PAD, Parameter: iv}
+	// Encrypt nothing: one block of padding.
+	ok(t, p.OperationInit(s, ck.OpEncrypt, cbcPad, k), "EncryptInit")
+	ct, _, err := p.OperationSingle(s, ck.OpEncrypt, nil, ck.Out{Present: true, Cap: 16})
+	ok(t, err, "Encrypt of nothing")
+	if len(ct) != 16 {
+		t.Fatalf("CBC-PAD of nothing is %d bytes", len(ct))
+	}
+	ok(t, p.OperationInit(s, ck.OpDecrypt, cbcPad, k), "DecryptInit")
+	_, n, err := p.OperationSingle(s, ck.OpDecrypt, ct, ck.Out{})
+	ok(t, err, "Decrypt length query")
+	if n > 16 {
+		t.Fatalf("length %d", n)
+	}
+	pt, n, err := p.OperationSingle(s, ck.OpDecrypt, ct, ck.Out{Present: true, Cap: 16})
+	ok(t, err, "Decrypt after a length query of an empty result")
+	if len(pt) != 0 || n != 0 {
+		t.Fatalf("decrypted %x (%d)", pt, n)
+	}
+	// GCM with a 12-byte IV and AAD: the result must be AES-GCM of exactly these inputs.
+	gcmIV := []byte("twelve bytes")
+	aad := []byte("header")
+	param := mustParams(t, ck.CKM_AES_GCM, map[string]any{"pIv": gcmIV, "ulIvBits": 96, "pAAD": aad, "ulTagBits": 128})
+	ok(t, p.OperationInit(s, ck.OpEncrypt, &ck.Mechanism{Type: ck.CKM_AES_GCM, Parameter: param}, k), "EncryptInit GCM")
+	_, n, err = p.OperationSingle(s, ck.OpEncrypt, []byte("secret message"), ck.Out{})
+	ok(t, err, "GCM length query")
+	got, _, err := p.OperationSingle(s, ck.OpEncrypt, []byte("secret message"), ck.Out{Present: true, Cap: n + 100})
+	ok(t, err, "GCM encrypt")
+	block, _ := aes.NewCipher(key)
+	gcm, _ := cipher.NewGCM(block)
+	if wantCT := gcm.Seal(nil, gcmIV, []byte("secret message"), aad); !bytes.Equal(got, wantCT) {
+		t.Fatalf("GCM through the token:\n got %x\nwant %x", got, wantCT)
+	}
 }

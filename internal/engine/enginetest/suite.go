@@ -52,6 +52,7 @@ func Run(t *testing.T, f Factory) {
 		{"Random", testRandom},
 		{"Operations", testOperations},
 		{"Digest", testDigest},
+		{"LengthConvention", testLengthConvention},
 		{"KeyGeneration", testKeyGeneration},
 		{"KeyUse", testKeyUse},
 		{"Tookan", testTookan},
