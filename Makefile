@@ -37,6 +37,7 @@ go-build:
 	$(GO) build -trimpath -o $(BUILD)/ ./cmd/...
 
 include tests/tests.mk
+include tests/interop.mk
 
 demo: deps build
 	./scripts/demo.sh $(BUILD)

@@ -1,6 +1,7 @@
 # Test targets, included from the top Makefile.
 #   make test       every test: Go unit and integration tests (engine, store, wire, daemon, pkcs11-tool,
-#                   crash and store-scan tests), then the C client's golden-vector and ABI tests under ASan/UBSan.
+#                   crash and store-scan tests, Wycheproof through libkeyward.so, the application interop
+#                   scenarios), then the C client's golden-vector and ABI tests under ASan/UBSan.
 #   make test-go    only the Go tests
 #   make test-c     only the C tests
 include tests/c.mk
@@ -13,8 +14,9 @@ test: deps build
 
 test-go: build
 	rm -rf $(BUILD)/reports
-	KEYWARD_BUILD=$(CURDIR)/$(BUILD) KEYWARD_REPORT_DIR=$(CURDIR)/$(BUILD)/reports $(GO) test $(GOTEST_FLAGS) ./...
+	KEYWARD_BUILD=$(CURDIR)/$(BUILD) KEYWARD_REPORT_DIR=$(CURDIR)/$(BUILD)/reports KEYWARD_INTEROP_REPORT=$(CURDIR)/$(BUILD)/reports/interop.txt $(GO) test $(GOTEST_FLAGS) ./...
 	@cat $(BUILD)/reports/*.txt 2>/dev/null || true
 
 deps:
 	./scripts/install-deps.sh
+	./scripts/install-interop-deps.sh

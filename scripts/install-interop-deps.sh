@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-interop-deps.sh: install the Debian 12 packages the application-interoperability tests
+# (tests/interop, issue 5) drive: p11-kit, GnuTLS tools, OpenSSL with the libp11 pkcs11 engine, OpenSSH client
+# and server, curl, and OpenSC (pkcs11-tool and pkcs11-spy.so).
+# Installs only what is missing (apt-get needs root); prints what it does. Safe to run again.
+set -euo pipefail
+packages=(
+    opensc opensc-pkcs11            # pkcs11-tool creates the test tokens and keys; pkcs11-spy.so for traces
+    p11-kit p11-kit-modules         # p11-kit CLI and p11-kit-proxy.so
+    gnutls-bin                      # p11tool, certtool, gnutls-serv, gnutls-cli
+    openssl libengine-pkcs11-openssl # openssl 3 and libp11's pkcs11 engine
+    openssh-client openssh-server   # ssh, ssh-keygen, ssh-agent, ssh-add, sshd
+    curl ca-certificates
+    procps                          # ps, for diagnostics
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-interop-deps: all packages present"
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-interop-deps: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+echo "install-interop-deps: apt-get install ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Only refresh the package lists when apt does not know a package yet (offline-friendly when they are cached).
+if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -qq
+fi
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# openssh-server's postinst may start a system sshd under systemd or policy-rc.d; the tests run their own sshd on
+# a private port and need nothing from it.
