@@ -7,6 +7,7 @@ require (
 	github.com/miekg/pkcs11 v1.1.2
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
+	gopkg.in/yaml.v3 v3.0.1
 	modernc.org/sqlite v1.62.0
 )
 

@@ -1,214 +1,174 @@
-// Command keyward manages Keyward tokens and keys. This early version lists slots, tokens and objects; the
-// full CLI (provisioning, keys, certificates, PINs) grows on top of pkg/client.
+// Command keyward manages Keyward tokens, PINs, keys, certificates and CSRs through keywardd. Keys are named by
+// RFC 7512 pkcs11: URIs; every command takes --help, and most take --json.
+//
+// The commands are in one file per group: token.go (token, pin, slots, mechanisms), key.go (key generate),
+// object.go (list, show, delete, set), io.go (import, export), crypto.go (sign, verify, encrypt, decrypt,
+// digest), csr.go (csr, cert self-sign), admin.go (p11kit, config, doctor). common.go holds what they share:
+// errors and exit codes, flags, PINs, tokens, sessions and object look-up. provision.go runs manifests
+// (provision_yaml.go adds YAML, build tag keyward_yaml); pubkey.go builds SubjectPublicKeyInfo values.
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
-	"text/tabwriter"
-
-	"github.com/keyward/keyward/pkg/client"
-	ck "github.com/keyward/keyward/pkg/cryptoki"
-	"github.com/keyward/keyward/pkg/p11uri"
 )
 
-const usage = `usage: keyward COMMAND [flags]
+// Exit codes; `keyward help` documents them.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the operation failed: refused by the token, a signature that does not verify, bad input data
+	exitUsage    = 2 // wrong command line: unknown command or flag, missing or malformed argument
+	exitAuth     = 3 // authentication: wrong, missing or locked PIN, not logged in
+	exitNotFound = 4 // no such token or object
+	exitDaemon   = 5 // keywardd cannot be reached
+	exitInternal = 6 // an internal error (a bug): please report it
+)
 
-commands:
-  slots                      list slots and their tokens
-  list [--token LABEL]       list a token's objects with their pkcs11: URIs
-                             (log in with --pin-source FILE or $KEYWARD_PIN to see private objects)
+const usageText = `usage: keyward COMMAND [ARGS] [FLAGS]
 
-The daemon's socket is $KEYWARD_SOCKET, else the system socket, else the user-mode socket.
+Keyward keeps keys in keywardd; this tool manages its tokens and keys. Keys and
+objects are named by RFC 7512 URIs such as  pkcs11:token=dev;object=tls;type=private
+
+tokens and PINs
+  slots                         list slots and their tokens
+  token list|info|init          list tokens, show one, initialise one (sets the SO PIN)
+  pin init|change|unlock        set the user PIN (SO), change a PIN, reset a locked user PIN (SO)
+  mechanisms                    list the token's mechanisms
+keys and objects
+  key generate --type T         generate a key (rsa:3072 ec:p256 ed25519 x25519 aes:256 hmac:256
+                                ml-dsa-65 ml-kem-768 ...); prints its pkcs11: URI
+  list [URI]                    list objects with their URIs, filtered by URI
+  show URI                      show objects' attributes
+  set URI --label L [--id HEX]  change attributes
+  delete URI [--yes]            delete objects (asks first)
+  import FILE                   import certificates, private/public keys (PEM/DER), raw secrets
+  export URI                    export a public key or certificate (PEM or DER)
+crypto for scripts
+  sign|verify URI               sign data / verify a signature with a token key
+  encrypt|decrypt URI           RSA-OAEP or AES-GCM with a token key
+  digest                        hash data on the token
+certificates
+  csr URI --subject S           a PKCS#10 request signed by a token key
+  cert self-sign URI            a self-signed certificate (optionally stored on the token)
+setup
+  provision MANIFEST            the factory flow from one manifest (idempotent; JSON report)
+  p11kit install|uninstall      register libkeyward.so with p11-kit
+  config                        the effective configuration and where each value comes from
+  doctor                        check the daemon, socket, store and permissions
+
+Every command takes --help (with examples); most take --json.
+
+PINs: --pin-source FILE, else $KEYWARD_PIN, else a prompt on the terminal (no echo).
+  --pin VALUE works but warns: command lines are visible to other users.
+  SO PIN: --so-pin-source FILE or $KEYWARD_SO_PIN; new PINs: --new-pin-source FILE or $KEYWARD_NEW_PIN.
+Daemon: $KEYWARD_SOCKET, else /run/keyward/keyward.sock, else the user-mode socket.
+
+exit codes
+  0  success
+  1  the operation failed (refused by the token, signature invalid, bad input data)
+  2  usage error (unknown command or flag, bad argument)
+  3  authentication failure (wrong, missing or locked PIN; not logged in)
+  4  not found (no such token or object)
+  5  keywardd cannot be reached
+  6  internal error
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "keyward:", err)
-		os.Exit(1)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs one command line and returns the exit code. Errors are one line on stderr.
+func run(args []string, stdout, stderr io.Writer) int {
+	return newCLI(stdout, stderr).run(args)
+}
+
+// command is one command (or group) of the CLI.
+type command struct {
+	run  func(c *cli, args []string) error
+	help string // one line, for "unknown command" hints
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"slots":      {(*cli).cmdSlots, "list slots and tokens"},
+		"token":      {(*cli).cmdToken, "token list|info|init"},
+		"pin":        {(*cli).cmdPIN, "pin init|change|unlock"},
+		"mechanisms": {(*cli).cmdMechanisms, "list mechanisms"},
+		"key":        {(*cli).cmdKey, "key generate"},
+		"list":       {(*cli).cmdList, "list objects"},
+		"show":       {(*cli).cmdShow, "show objects"},
+		"delete":     {(*cli).cmdDelete, "delete objects"},
+		"set":        {(*cli).cmdSet, "change attributes"},
+		"import":     {(*cli).cmdImport, "import keys and certificates"},
+		"export":     {(*cli).cmdExport, "export public keys and certificates"},
+		"sign":       {(*cli).cmdSign, "sign data"},
+		"verify":     {(*cli).cmdVerify, "verify a signature"},
+		"encrypt":    {(*cli).cmdEncrypt, "encrypt data"},
+		"decrypt":    {(*cli).cmdDecrypt, "decrypt data"},
+		"digest":     {(*cli).cmdDigest, "hash data"},
+		"csr":        {(*cli).cmdCSR, "certificate signing request"},
+		"cert":       {(*cli).cmdCert, "cert self-sign"},
+		"provision":  {(*cli).cmdProvision, "provision from a manifest"},
+		"p11kit":     {(*cli).cmdP11Kit, "p11kit install|uninstall"},
+		"config":     {(*cli).cmdConfig, "effective configuration"},
+		"doctor":     {(*cli).cmdDoctor, "check the installation"},
 	}
 }
 
-func run(args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(out, usage)
-		return nil
+func (c *cli) run(args []string) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(c.stderr, "keyward: internal error: %v (please report this)\n", r)
+			code = exitInternal
+		}
+		if c.conn != nil {
+			c.conn.Close()
+		}
+	}()
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, usageText)
+		return exitUsage
 	}
 	switch args[0] {
-	case "slots":
-		return cmdSlots(args[1:], out)
-	case "list":
-		return cmdList(args[1:], out)
-	}
-	return fmt.Errorf("unknown command %q (try: keyward help)", args[0])
-}
-
-func dial() (*client.Client, error) {
-	c, err := client.Dial("")
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach keywardd (is it running? libkeyward.so starts it on first use): %w", err)
-	}
-	return c, nil
-}
-
-func cmdSlots(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("slots", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	c, err := dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	slots, err := c.GetSlotList(true)
-	if err != nil {
-		return fmt.Errorf("listing slots: %w", err)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SLOT\tTOKEN\tSERIAL\tSTATE")
-	for _, s := range slots {
-		ti, err := c.GetTokenInfo(s)
-		if err != nil {
-			return fmt.Errorf("slot %d: %w", s, err)
-		}
-		state := "uninitialised"
-		if ti.Flags&ck.CKF_TOKEN_INITIALIZED != 0 {
-			state = "initialised"
-			if ti.Flags&ck.CKF_USER_PIN_INITIALIZED == 0 {
-				state += ", user PIN not set"
-			}
-			if ti.Flags&ck.CKF_USER_PIN_LOCKED != 0 {
-				state += ", user PIN locked"
+	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && args[0] == "help" {
+			if _, ok := commands[args[1]]; ok {
+				return c.run(append(args[1:2:2], append(args[2:], "--help")...))
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s, ti.Label, ti.SerialNumber, state)
+		fmt.Fprint(c.stdout, usageText)
+		return exitOK
 	}
-	return tw.Flush()
+	cmd, ok := commands[args[0]]
+	if !ok {
+		return c.fail(usagef("unknown command %q (known: %s; see keyward help)", args[0], knownCommands()))
+	}
+	if err := cmd.run(c, args[1:]); err != nil {
+		return c.fail(err)
+	}
+	return exitOK
 }
 
-// pin returns the user PIN from --pin-source or $KEYWARD_PIN; nil if neither is given.
-func pin(source string) ([]byte, error) {
-	if source != "" {
-		b, err := os.ReadFile(source)
-		if err != nil {
-			return nil, fmt.Errorf("reading the PIN: %w", err)
-		}
-		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+func knownCommands() string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
 	}
-	if p, ok := os.LookupEnv("KEYWARD_PIN"); ok {
-		return []byte(p), nil
-	}
-	return nil, nil
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
-func cmdList(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	label := fs.String("token", "", "token label (default: the only initialised token)")
-	pinSource := fs.String("pin-source", "", "file holding the user PIN")
-	if err := fs.Parse(args); err != nil {
-		return err
+// fail prints err as one line and returns its exit code.
+func (c *cli) fail(err error) int {
+	if err == errHelpShown {
+		return exitOK
 	}
-	c, err := dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	slot, ti, err := findToken(c, *label)
-	if err != nil {
-		return err
-	}
-	s, err := c.OpenSession(slot, ck.CKF_SERIAL_SESSION)
-	if err != nil {
-		return fmt.Errorf("opening a session: %w", err)
-	}
-	p, err := pin(*pinSource)
-	if err != nil {
-		return err
-	}
-	if p != nil {
-		err := c.Login(s, ck.CKU_USER, p)
-		clear(p)
-		if err != nil {
-			return fmt.Errorf("logging in: %w", err)
-		}
-	}
-	if err := c.FindObjectsInit(s, nil); err != nil {
-		return fmt.Errorf("searching: %w", err)
-	}
-	var handles []ck.ObjectHandle
-	for {
-		hs, err := c.FindObjects(s, 256)
-		if err != nil {
-			return fmt.Errorf("searching: %w", err)
-		}
-		if len(hs) == 0 {
-			break
-		}
-		handles = append(handles, hs...)
-	}
-	c.FindObjectsFinal(s)
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tLABEL\tID\tURI")
-	for _, h := range handles {
-		res, err := c.GetAttributeValue(s, h, ck.Query(4096, ck.CKA_CLASS, ck.CKA_LABEL, ck.CKA_ID))
-		if err != nil && !errors.Is(err, ck.CKR_ATTRIBUTE_TYPE_INVALID) {
-			return fmt.Errorf("reading object %d: %w", h, err)
-		}
-		class, _ := res[0].Uint()
-		typ := typeName(ck.ObjectClass(class))
-		label, serial, object := ti.Label, ti.SerialNumber, string(res[1].Value)
-		u := p11uri.URI{Token: &label, Serial: &serial, Object: &object, Type: p11uri.ObjectType(typ), ID: res[2].Value}
-		fmt.Fprintf(tw, "%s\t%s\t%x\t%s\n", typ, res[1].Value, res[2].Value, u.String())
-	}
-	return tw.Flush()
-}
-
-func findToken(c *client.Client, label string) (ck.SlotID, ck.TokenInfo, error) {
-	slots, err := c.GetSlotList(true)
-	if err != nil {
-		return 0, ck.TokenInfo{}, fmt.Errorf("listing slots: %w", err)
-	}
-	var found []ck.SlotID
-	var infos []ck.TokenInfo
-	for _, s := range slots {
-		ti, err := c.GetTokenInfo(s)
-		if err != nil || ti.Flags&ck.CKF_TOKEN_INITIALIZED == 0 {
-			continue
-		}
-		if label == "" || ti.Label == label {
-			found = append(found, s)
-			infos = append(infos, ti)
-		}
-	}
-	switch {
-	case len(found) == 1:
-		return found[0], infos[0], nil
-	case len(found) == 0 && label != "":
-		return 0, ck.TokenInfo{}, fmt.Errorf("no token labelled %q", label)
-	case len(found) == 0:
-		return 0, ck.TokenInfo{}, errors.New("no initialised token")
-	}
-	return 0, ck.TokenInfo{}, errors.New("several tokens: choose one with --token")
-}
-
-// typeName is the RFC 7512 "type" of an object class.
-func typeName(c ck.ObjectClass) string {
-	switch c {
-	case ck.CKO_CERTIFICATE:
-		return "cert"
-	case ck.CKO_DATA:
-		return "data"
-	case ck.CKO_PRIVATE_KEY:
-		return "private"
-	case ck.CKO_PUBLIC_KEY:
-		return "public"
-	case ck.CKO_SECRET_KEY:
-		return "secret-key"
-	}
-	return c.String()
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	fmt.Fprintln(c.stderr, "keyward: "+msg)
+	return exitCode(err)
 }
