@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-interop-deps.sh: install the Debian 12 packages the application-interoperability tests
 # (tests/interop, issue 5) drive: p11-kit, GnuTLS tools, OpenSSL with the libp11 pkcs11 engine, OpenSSH client
-# and server, curl, and OpenSC (pkcs11-tool and pkcs11-spy.so).
+# and server, curl, OpenSC (pkcs11-tool and pkcs11-spy.so), NSS tools (modutil, certutil), Python PyKCS11 and
+# the mosquitto broker and clients.
 # Installs only what is missing (apt-get needs root); prints what it does. Safe to run again.
 set -euo pipefail
 packages=(
@@ -12,6 +13,9 @@ packages=(
     openssh-client openssh-server   # ssh, ssh-keygen, ssh-agent, ssh-add, sshd
     curl ca-certificates
     procps                          # ps, for diagnostics
+    libnss3-tools                   # NSS modutil, certutil (scenario 11)
+    python3 python3-pykcs11         # PyKCS11 (scenario 13)
+    mosquitto mosquitto-clients     # MQTT broker, mosquitto_pub/_sub (scenario 9)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -31,6 +35,7 @@ export DEBIAN_FRONTEND=noninteractive
 if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
     apt-get update -qq
 fi
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt-get (a parallel CI job) may hold the dpkg lock: wait for it rather than fail.
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # openssh-server's postinst may start a system sshd under systemd or policy-rc.d; the tests run their own sshd on
 # a private port and need nothing from it.
