@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/binary"
 	"hash"
 	"math/big"
 
@@ -16,14 +17,17 @@ import (
 // CKM_RSA_PKCS (PKCS #1 v1.5), CKM_RSA_X_509 (raw RSA), CKM_RSA_PKCS_PSS and CKM_RSA_PKCS_OAEP, and the
 // hash-and-sign mechanisms CKM_SHA1/224/256/384/512_RSA_PKCS(_PSS) and CKM_SHA3_224/256/384/512_RSA_PKCS(_PSS).
 //
-// Every padding and every private-key operation goes through crypto/rsa, with two exceptions that Go has no
-// API for and that are written here on math/big:
+// Every padding and every private-key operation goes through crypto/rsa, with three exceptions that Go has no
+// API for and that are written here (the first two on math/big):
 //   - the raw RSA private operation of CKM_RSA_X_509 (decrypt, sign, sign-recover, unwrap), and of
 //     CKM_RSA_PKCS signing with a private key whose public exponent is unknown: CRT with base blinding,
 //     exponent blinding of dP and dQ, and a check of the result against the public exponent when it is
 //     known (rsaPrivate.raw). math/big is not constant-time; the blinding is what protects d.
 //   - recovering p and q of an imported private key given as (n, e, d) only (rsaFactor), once, at import
 //     (the CRT values are then added to the object) or when a stored key without them is first used.
+//   - PSS with an empty salt or with MGF1 over another hash than the message's: EMSA-PSS-ENCODE and
+//     EMSA-PSS-VERIFY (RFC 8017, section 9.1), signed with the raw private operation above and verified with
+//     a public exponentiation (rsaPSSParams).
 // Public-key operations without padding (CKM_RSA_X_509 encrypt/verify/verify-recover, CKM_RSA_PKCS
 // verify-recover) are math/big exponentiations of public values.
 
@@ -1000,12 +1004,29 @@ func rsaX509Unwrap(p Param, unwrapping *Key, wrapped []byte) ([]byte, error) {
 }
 
 // CKM_RSA_PKCS_PSS and CKM_<hash>_RSA_PKCS_PSS: CK_RSA_PKCS_PSS_PARAMS arrives raw (hashAlg, mgf, sLen:
-// three CK_ULONGs). crypto/rsa's PSS uses one hash for the message and MGF1, and cannot make a salt of
-// length 0 (SaltLength 0 means "as long as possible"): mgf must be MGF1 over hashAlg and sLen at least 1.
+// three CK_ULONGs). PKCS #11 bounds sLen only from above (emLen - hLen - 2: 0 is allowed, and is what
+// deterministic profiles, TPMs and openssl's rsa_pss_saltlen:0 use) and lets mgf name MGF1 over any hash.
+// crypto/rsa's PSS uses the message hash for MGF1 and has no empty salt (SaltLength 0 means "as long as
+// possible" when signing and "any length" when verifying). So crypto/rsa does what it can (MGF1 over hashAlg,
+// sLen at least 1), and everything else is EMSA-PSS-ENCODE and EMSA-PSS-VERIFY of RFC 8017, section 9.1
+// (rsaPSSEncode, rsaPSSCheck), with MGF1 of appendix B.2.1 (rsaMGF1XOR), over the raw private operation
+// (rsaPrivate.raw: blinded, and checked against e) and a public exponentiation. Verification is strict: the
+// salt must have exactly the length given.
 
 type rsaPSSParams struct {
-	hash crypto.Hash
+	hash crypto.Hash // hashAlg: the message's
+	mgf  crypto.Hash // MGF1's
 	sLen int
+}
+
+// rsaPSSHash reports whether hashAlg may name h: one of the hashes of the hash-and-sign mechanisms.
+func rsaPSSHash(h crypto.Hash) bool {
+	for _, m := range rsaHashMechs {
+		if m.h == h {
+			return true
+		}
+	}
+	return false
 }
 
 // rsaParsePSS reads CK_RSA_PKCS_PSS_PARAMS; want is the mechanism's own hash (0 for CKM_RSA_PKCS_PSS).
@@ -1017,31 +1038,61 @@ func rsaParsePSS(p Param, want crypto.Hash, bits int) (rsaPSSParams, error) {
 	mgf, _ := RawULong(p.Raw, 8)
 	sLen, _ := RawULong(p.Raw, 16)
 	h, ok := HashOf(ck.MechanismType(hashAlg))
-	if !ok || (want != 0 && h != want) {
+	if !ok || !rsaPSSHash(h) || (want != 0 && h != want) {
 		return rsaPSSParams{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	if mh, ok := rsaMGFs[mgf]; !ok || mh != h {
+	mh, ok := rsaMGFs[mgf]
+	if !ok {
 		return rsaPSSParams{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
 	// sLen <= emLen - hLen - 2, emLen = ceil((modBits-1)/8) (the spec's k*).
 	emLen := (bits - 1 + 7) / 8
-	if sLen == 0 || sLen > uint64(emLen) || int(sLen) > emLen-h.Size()-2 {
+	if sLen > uint64(emLen) || int(sLen) > emLen-h.Size()-2 {
 		return rsaPSSParams{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	return rsaPSSParams{hash: h, sLen: int(sLen)}, nil
+	return rsaPSSParams{hash: h, mgf: mh, sLen: int(sLen)}, nil
 }
 
-func (pp rsaPSSParams) sign(key *rsa.PrivateKey, digest []byte) ([]byte, error) {
-	out, err := rsa.SignPSS(rand.Reader, key, pp.hash, digest, &rsa.PSSOptions{SaltLength: pp.sLen, Hash: pp.hash})
+// byGo reports whether crypto/rsa can make and check the signatures of these parameters.
+func (pp rsaPSSParams) byGo() bool { return pp.mgf == pp.hash && pp.sLen > 0 }
+
+// sign signs a digest with a private key whose public exponent is known (priv.key is set).
+func (pp rsaPSSParams) sign(priv *rsaPrivate, digest []byte) ([]byte, error) {
+	if !pp.byGo() {
+		return pp.signOwn(priv, digest)
+	}
+	out, err := rsa.SignPSS(rand.Reader, priv.key, pp.hash, digest, &rsa.PSSOptions{SaltLength: pp.sLen, Hash: pp.hash})
 	if err != nil {
 		return nil, ck.CKR_FUNCTION_FAILED
 	}
 	return out, nil
 }
 
+// signOwn is RSASSA-PSS-SIGN (RFC 8017, section 8.1.1) without crypto/rsa: EMSA-PSS-ENCODE with a fresh
+// salt, then the raw private operation.
+func (pp rsaPSSParams) signOwn(priv *rsaPrivate, digest []byte) ([]byte, error) {
+	salt := make([]byte, pp.sLen)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, ck.CKR_FUNCTION_FAILED
+	}
+	em, err := rsaPSSEncode(digest, priv.pub.N.BitLen()-1, salt, pp.hash, pp.mgf)
+	if err != nil {
+		return nil, err
+	}
+	// EM has emBits = modBits-1 bits at most, so m < 2^(modBits-1) < n.
+	s, err := priv.raw(new(big.Int).SetBytes(em))
+	if err != nil {
+		return nil, err
+	}
+	return rsaBytes(s, priv.size()), nil
+}
+
 func (pp rsaPSSParams) verify(pub *rsa.PublicKey, digest, sig []byte) error {
 	if len(sig) != pub.Size() {
 		return ck.CKR_SIGNATURE_LEN_RANGE
+	}
+	if !pp.byGo() {
+		return pp.verifyOwn(pub, digest, sig)
 	}
 	if rsa.VerifyPSS(pub, pp.hash, digest, sig, &rsa.PSSOptions{SaltLength: pp.sLen}) != nil {
 		return ck.CKR_SIGNATURE_INVALID
@@ -1049,24 +1100,154 @@ func (pp rsaPSSParams) verify(pub *rsa.PublicKey, digest, sig []byte) error {
 	return nil
 }
 
+// verifyOwn is RSASSA-PSS-VERIFY (RFC 8017, section 8.1.2) without crypto/rsa.
+func (pp rsaPSSParams) verifyOwn(pub *rsa.PublicKey, digest, sig []byte) error {
+	k := pub.Size()
+	if len(sig) != k {
+		return ck.CKR_SIGNATURE_LEN_RANGE
+	}
+	m, ok := rsaRawPublic(pub, sig) // s < n, m = s^e mod n
+	if !ok {
+		return ck.CKR_SIGNATURE_INVALID
+	}
+	// EM = I2OSP(m, emLen): emLen is k-1 when modBits-1 is a multiple of 8, and then m must fit in it.
+	emBits := pub.N.BitLen() - 1
+	em := rsaBytes(m, k)
+	if emLen := (emBits + 7) / 8; emLen < k {
+		if em[0] != 0 {
+			return ck.CKR_SIGNATURE_INVALID
+		}
+		em = em[1:]
+	}
+	if !rsaPSSCheck(digest, em, emBits, pp.sLen, pp.hash, pp.mgf) {
+		return ck.CKR_SIGNATURE_INVALID
+	}
+	return nil
+}
+
+// rsaPSSEncode is EMSA-PSS-ENCODE (RFC 8017, section 9.1.1) of the message hash mHash, for an emBits-bit
+// encoded message, with the given salt, hash and MGF1 hash.
+func rsaPSSEncode(mHash []byte, emBits int, salt []byte, h, mgfHash crypto.Hash) ([]byte, error) {
+	hLen, sLen := h.Size(), len(salt)
+	emLen := (emBits + 7) / 8
+	// 2: mHash is the hash of the message; 3: the parameters fit (rsaParsePSS has checked both).
+	if len(mHash) != hLen || emLen < hLen+sLen+2 {
+		return nil, ck.CKR_FUNCTION_FAILED
+	}
+	em := make([]byte, emLen)
+	db, hh := em[:emLen-hLen-1], em[emLen-hLen-1:emLen-1]
+	// 5, 6: M' = (0x)00 00 00 00 00 00 00 00 || mHash || salt; H = Hash(M').
+	copy(hh, rsaPSSHashM(h, mHash, salt))
+	// 7, 8: DB = PS || 0x01 || salt, PS being emLen - sLen - hLen - 2 zero octets (em is zeroed).
+	psLen := emLen - sLen - hLen - 2
+	db[psLen] = 0x01
+	copy(db[psLen+1:], salt)
+	// 9, 10: maskedDB = DB xor MGF1(H, emLen - hLen - 1).
+	rsaMGF1XOR(db, mgfHash, hh)
+	// 11: the leftmost 8emLen - emBits bits of maskedDB are zero.
+	db[0] &= 0xff >> (8*emLen - emBits)
+	// 12: EM = maskedDB || H || 0xbc.
+	em[emLen-1] = 0xbc
+	return em, nil
+}
+
+// rsaPSSCheck is EMSA-PSS-VERIFY (RFC 8017, section 9.1.2): whether em (emLen octets) is the encoding of
+// mHash with a salt of exactly sLen octets. Everything it reads is public (the signature and the message's
+// hash); H and H' are still compared in constant time.
+func rsaPSSCheck(mHash, em []byte, emBits, sLen int, h, mgfHash crypto.Hash) bool {
+	hLen := h.Size()
+	emLen := (emBits + 7) / 8
+	// 2, 3.
+	if len(mHash) != hLen || len(em) != emLen || sLen < 0 || emLen < hLen+sLen+2 {
+		return false
+	}
+	// 4: the trailer.
+	if em[emLen-1] != 0xbc {
+		return false
+	}
+	// 5: maskedDB and H.
+	db := append([]byte{}, em[:emLen-hLen-1]...)
+	hh := em[emLen-hLen-1 : emLen-1]
+	// 6: the leftmost 8emLen - emBits bits of maskedDB are zero.
+	top := byte(0xff >> (8*emLen - emBits))
+	if db[0]&^top != 0 {
+		return false
+	}
+	// 7, 8, 9: DB = maskedDB xor MGF1(H, emLen - hLen - 1), its leftmost 8emLen - emBits bits zeroed.
+	rsaMGF1XOR(db, mgfHash, hh)
+	db[0] &= top
+	// 10: emLen - hLen - sLen - 2 zero octets, then 0x01.
+	psLen := emLen - hLen - sLen - 2
+	for _, b := range db[:psLen] {
+		if b != 0 {
+			return false
+		}
+	}
+	if db[psLen] != 0x01 {
+		return false
+	}
+	// 11, 12, 13, 14: the salt is the last sLen octets of DB; H' = Hash(M') must equal H.
+	return subtle.ConstantTimeCompare(hh, rsaPSSHashM(h, mHash, db[psLen+1:])) == 1
+}
+
+// rsaPSSHashM returns Hash(M') for M' = (0x)00 00 00 00 00 00 00 00 || mHash || salt.
+func rsaPSSHashM(h crypto.Hash, mHash, salt []byte) []byte {
+	d := NewHash(h)
+	var zero [8]byte
+	d.Write(zero[:])
+	d.Write(mHash)
+	d.Write(salt)
+	return d.Sum(nil)
+}
+
+// rsaMGF1XOR xors out with MGF1(seed, len(out)) over hash h (RFC 8017, appendix B.2.1): the
+// concatenation of Hash(seed || I2OSP(counter, 4)) for counter = 0, 1, ..., cut to len(out). The length
+// bound of step 1 (2^32 hLen) is far above any modulus here.
+func rsaMGF1XOR(out []byte, h crypto.Hash, seed []byte) {
+	d := NewHash(h)
+	var counter [4]byte
+	var t []byte
+	for i, done := uint32(0), 0; done < len(out); i++ {
+		binary.BigEndian.PutUint32(counter[:], i)
+		d.Reset()
+		d.Write(seed)
+		d.Write(counter[:])
+		t = d.Sum(t[:0])
+		done += subtle.XORBytes(out[done:], out[done:], t)
+	}
+}
+
+// rsaPSSPrivateOf returns the private key for a PSS signature: its public exponent must be known, for
+// crypto/rsa and for the check of the raw operation's result.
+func rsaPSSPrivateOf(k *Key) (*rsaPrivate, error) {
+	priv, err := rsaPrivateOf(k)
+	if err != nil {
+		return nil, err
+	}
+	if priv.key == nil {
+		return nil, ck.CKR_KEY_FUNCTION_NOT_PERMITTED
+	}
+	return priv, nil
+}
+
 func rsaPSSSign(h crypto.Hash) func(p Param, k *Key) (Operation, error) {
 	return func(p Param, k *Key) (Operation, error) {
-		key, err := rsaGoKeyOf(k)
+		priv, err := rsaPSSPrivateOf(k)
 		if err != nil {
 			return nil, err
 		}
-		pp, err := rsaParsePSS(p, h, key.N.BitLen())
+		pp, err := rsaParsePSS(p, h, priv.pub.N.BitLen())
 		if err != nil {
 			return nil, err
 		}
 		if h != 0 {
-			return &rsaHashSigner{h: NewHash(h), sign: func(d []byte) ([]byte, error) { return pp.sign(key, d) }}, nil
+			return &rsaHashSigner{h: NewHash(h), sign: func(d []byte) ([]byte, error) { return pp.sign(priv, d) }}, nil
 		}
 		return rsaSingle(func(in []byte) ([]byte, error) {
 			if len(in) != pp.hash.Size() {
 				return nil, ck.CKR_DATA_LEN_RANGE
 			}
-			return pp.sign(key, in)
+			return pp.sign(priv, in)
 		}), nil
 	}
 }
