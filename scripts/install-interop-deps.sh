@@ -2,7 +2,8 @@
 # install-interop-deps.sh: install the Debian 12 packages the application-interoperability tests
 # (tests/interop, issue 5) drive: p11-kit, GnuTLS tools, OpenSSL with the libp11 pkcs11 engine, OpenSSH client
 # and server, curl, OpenSC (pkcs11-tool and pkcs11-spy.so), NSS tools (modutil, certutil), Python PyKCS11 and
-# the mosquitto broker and clients.
+# the mosquitto broker and clients, nginx, Apache httpd, OpenVPN, eapol_test and hostapd, RAUC, swupdate and
+# mender-artifact.
 # Installs only what is missing (apt-get needs root); prints what it does. Safe to run again.
 set -euo pipefail
 packages=(
@@ -16,6 +17,11 @@ packages=(
     libnss3-tools                   # NSS modutil, certutil (scenario 11)
     python3 python3-pykcs11         # PyKCS11 (scenario 13)
     mosquitto mosquitto-clients     # MQTT broker, mosquitto_pub/_sub (scenario 9)
+    nginx apache2                   # HTTPS servers with the key in the token (mod_ssl is in apache2-bin) (scenario 7)
+    openvpn                         # OpenVPN 2.6 with pkcs11-helper (scenario 6)
+    eapoltest hostapd               # eapol_test (wpa_supplicant's EAP client) and hostapd's RADIUS/EAP server (scenario 8)
+    rauc squashfs-tools             # RAUC bundles; rauc bundle runs mksquashfs (scenario 10)
+    swupdate mender-artifact        # swupdate -c checks CMS-signed .swu; mender-artifact sign --key-pkcs11 (scenario 10)
 )
 missing=()
 for p in "${packages[@]}"; do
