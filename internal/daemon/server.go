@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -54,6 +55,14 @@ type application struct {
 func NewServer(open Opener, log *slog.Logger) *Server {
 	return &Server{open: open, log: log, apps: map[string]*application{}, conns: map[net.Conn]struct{}{}}
 }
+
+// FrameTimeout bounds the time between the first and the last byte of one request frame.
+const FrameTimeout = 30 * time.Second
+
+// MaxConnectionsPerApplication bounds how many connections one application may hold. libkeyward.so opens one
+// per thread that is inside a call at the same moment, so the bound is far above any real application's
+// concurrency; it only stops a runaway client from exhausting the daemon's file descriptors.
+const MaxConnectionsPerApplication = 1024
 
 // ErrIdle is returned by Serve when it stopped because of IdleExit.
 var ErrIdle = errors.New("daemon: idle")
@@ -146,7 +155,10 @@ func peerOf(c net.Conn) (engine.Peer, error) {
 	if cerr != nil {
 		return engine.Peer{}, cerr
 	}
-	return engine.Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
+	// The executable is for the audit log: best effort (the process may already be gone, or be another
+	// user's and unreadable).
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cred.Pid))
+	return engine.Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid, Exe: exe}, nil
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -183,6 +195,16 @@ func (s *Server) serveConn(c net.Conn) {
 	var out []byte
 	var enc wire.Encoder
 	for {
+		// Waiting for the next request has no time limit (an application may sleep between calls), but once
+		// a frame has begun it must arrive within FrameTimeout: a peer cannot pin a half-sent frame forever.
+		c.SetReadDeadline(time.Time{})
+		if _, err := r.Peek(4); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+				log.Warn("dropping connection", "err", err)
+			}
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(FrameTimeout))
 		// A fresh buffer per request: what a handler decodes aliases it, and an operation may keep parts of
 		// its input (a parameter, buffered data) beyond the request.
 		req, _, err := wire.ReadRequest(r, nil)
@@ -290,6 +312,10 @@ func (s *Server) hello(peer engine.Peer, d *wire.Decoder, enc *wire.Encoder) (*a
 		if app == nil || subtle.ConstantTimeCompare(app.cookie, cookie) != 1 || app.peer.UID != peer.UID || app.peer.PID != peer.PID {
 			s.log.Warn("refusing to join an application", "peer", peer.String())
 			return nil, ck.CKR_GENERAL_ERROR
+		}
+		if app.refs >= MaxConnectionsPerApplication {
+			s.log.Warn("refusing a connection beyond the application's limit", "peer", peer.String(), "limit", MaxConnectionsPerApplication)
+			return nil, ck.CKR_DEVICE_MEMORY
 		}
 	}
 	app.refs++

@@ -10,10 +10,11 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
-// Peer is the identity of an application's process, from SO_PEERCRED.
+// Peer is the identity of an application's process, from SO_PEERCRED (and its executable, from /proc).
 type Peer struct {
 	UID, GID uint32
 	PID      int32
+	Exe      string
 }
 
 // String formats the peer for logs.
@@ -26,6 +27,8 @@ type app struct {
 	sessions map[ck.SessionHandle]*session
 	logins   map[*token]ck.UserType
 	closed   bool
+	// sessionBytes is the size of the application's session objects (Config.MaxSessionBytes).
+	sessionBytes uint64
 }
 
 // Open starts an application for a peer. The caller must Close it when the application ends (its last

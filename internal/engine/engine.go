@@ -31,6 +31,15 @@ type Config struct {
 	KDF vault.KDFParams
 	// Logger receives structured logs; never a PIN or a key value. Default: slog.Default().
 	Logger *slog.Logger
+	// Audit, if set, receives the audit events (logins and failures, PIN changes, token initialisation, key
+	// generation, import, destruction and every use of a key) with the application's identity. Never a PIN
+	// or a key value.
+	Audit *slog.Logger
+	// MaxSessions bounds the sessions of one application (default 4096): beyond it CKR_SESSION_COUNT.
+	MaxSessions int
+	// MaxSessionBytes bounds the session objects of one application, in bytes (default 64 MiB): beyond it
+	// CKR_DEVICE_MEMORY. Other applications are not affected.
+	MaxSessionBytes uint64
 }
 
 func (c *Config) setDefaults() {
@@ -48,6 +57,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 4096
+	}
+	if c.MaxSessionBytes == 0 {
+		c.MaxSessionBytes = 64 << 20
 	}
 }
 
@@ -212,11 +227,20 @@ func (e *Engine) newSessionHandle() ck.SessionHandle {
 func (e *Engine) addObject(o *object) {
 	e.objects[o.handle] = o
 	o.tok.index.add(o)
+	if o.owner != nil {
+		o.owner.app.sessionBytes += o.size()
+	}
 }
 
 func (e *Engine) removeObject(o *object) {
+	if _, present := e.objects[o.handle]; !present {
+		return
+	}
 	delete(e.objects, o.handle)
 	o.tok.index.remove(o)
+	if o.owner != nil {
+		o.owner.app.sessionBytes -= o.size()
+	}
 }
 
 // randomID returns a fresh non-zero 63-bit id.
@@ -228,10 +252,24 @@ func randomID() uint64 {
 	return binary.BigEndian.Uint64(b[:])>>1 | 1
 }
 
-// audit records the use of a key. Never a key value or a PIN: the object's token and id, the mechanism, the
-// application. (The audit log proper, with its own sink, comes with the access-control work.)
+// audit records the use of a key. Never a key value or a PIN: the object's token and id, its class and label,
+// the mechanism, and the application's identity.
 func (e *Engine) audit(what string, a *app, o *object, m ck.MechanismType) {
-	e.log.Debug(what, "token", o.tok.id, "object", o.id, "mechanism", m.String(), "app", a.peer.String())
+	if e.cfg.Audit == nil {
+		return
+	}
+	e.cfg.Audit.Info(what, "token", o.tok.id, "object", o.id, "class", o.class.String(),
+		"label", string(o.attrs[ck.CKA_LABEL]), "mechanism", m.String(), "on_token", o.onToken,
+		"uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
+}
+
+// auditEvent records an event that concerns a token rather than a key (login, PIN change, initialisation).
+func (e *Engine) auditEvent(what string, a *app, tokenID uint64, args ...any) {
+	if e.cfg.Audit == nil {
+		return
+	}
+	args = append(args, "token", tokenID, "uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
+	e.cfg.Audit.Info(what, args...)
 }
 
 // auditObject is audit for an object known by handle. Called with e.mu held.

@@ -149,6 +149,7 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 	defer e.mu.Unlock()
 	if err != nil {
 		e.log.Warn("login failed", "token", t.id, "user", roleName(user), "app", a.peer.String(), "failures", ps.Failures)
+		e.auditEvent("login failed", a, t.id, "user", roleName(user), "failures", ps.Failures)
 		return err
 	}
 	ps.Failures = 0
@@ -186,6 +187,7 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 		t.soLogins++
 	}
 	e.log.Info("login", "token", t.id, "user", roleName(user), "app", a.peer.String())
+	e.auditEvent("login", a, t.id, "user", roleName(user))
 	return nil
 }
 
@@ -328,6 +330,7 @@ func (a *app) InitToken(slot ck.SlotID, soPIN []byte, label []byte) error {
 		e.events = append(e.events, slot)
 	}
 	e.log.Info("token initialised", "slot", uint64(slot), "token", id, "reinit", exists, "app", a.peer.String())
+	e.auditEvent("token initialised", a, id, "slot", uint64(slot), "reinit", exists)
 	return nil
 }
 
@@ -381,6 +384,7 @@ func (a *app) InitPIN(h ck.SessionHandle, pin []byte) error {
 		return err
 	}
 	e.log.Info("user PIN initialised", "token", t.id, "app", a.peer.String())
+	e.auditEvent("user PIN initialised", a, t.id)
 	return nil
 }
 
@@ -449,5 +453,6 @@ func (a *app) SetPIN(h ck.SessionHandle, oldPIN, newPIN []byte) error {
 		return err
 	}
 	e.log.Info("PIN changed", "token", t.id, "user", roleName(user), "app", a.peer.String())
+	e.auditEvent("PIN changed", a, t.id, "user", roleName(user))
 	return nil
 }

@@ -82,6 +82,9 @@ func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.Objec
 	}
 	if !o.onToken {
 		o.owner = s
+		if s.app.sessionBytes+o.size() > e.cfg.MaxSessionBytes {
+			return 0, ck.CKR_DEVICE_MEMORY // this application's session objects are at their limit
+		}
 	}
 	if err := e.persist(o); err != nil {
 		return 0, err
@@ -105,7 +108,11 @@ func (a *app) CreateObject(h ck.SessionHandle, template []ck.Attribute) (ck.Obje
 	if err != nil {
 		return 0, err
 	}
-	return a.e.insert(s, attrs)
+	oh, err := a.e.insert(s, attrs)
+	if err == nil {
+		a.e.auditObject("create object", a, oh, ck.CK_UNAVAILABLE_INFORMATION)
+	}
+	return oh, err
 }
 
 // checkChange decides whether attribute a of o may take the value v, in C_SetAttributeValue
@@ -186,6 +193,7 @@ func (a *app) DestroyObject(h ck.SessionHandle, oh ck.ObjectHandle) error {
 	if !o.bool(ck.CKA_DESTROYABLE) {
 		return ck.CKR_ACTION_PROHIBITED
 	}
+	a.e.audit("destroy object", a, o, ck.CK_UNAVAILABLE_INFORMATION)
 	return a.e.destroy(o)
 }
 

@@ -73,6 +73,9 @@ func (e *Engine) openSession(a *app, slot ck.SlotID, flags uint64) (ck.SessionHa
 	if flags&ck.CKF_ASYNC_SESSION != 0 {
 		return 0, ck.CKR_SESSION_ASYNC_NOT_SUPPORTED // PKCS#11 3.2: no asynchronous operation
 	}
+	if len(a.sessions) >= e.cfg.MaxSessions {
+		return 0, ck.CKR_SESSION_COUNT
+	}
 	rw := flags&ck.CKF_RW_SESSION != 0
 	if !rw && a.loggedInAs(t, ck.CKU_SO) {
 		return 0, ck.CKR_SESSION_READ_WRITE_SO_EXISTS

@@ -47,7 +47,7 @@ func AppendResponse(dst []byte, id uint32, call Call, rv ck.RV, body []byte) []b
 }
 
 // readFrame reads one length-prefixed frame into buf (grown as needed) and returns its content.
-func readFrame(r io.Reader, buf []byte, min int) ([]byte, error) {
+func readFrame(r io.Reader, buf []byte, header int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -56,20 +56,37 @@ func readFrame(r io.Reader, buf []byte, min int) ([]byte, error) {
 	if n > MaxFrame {
 		return nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrMalformed, n, MaxFrame)
 	}
-	if int(n) < min {
+	if int(n) < header {
 		return nil, fmt.Errorf("%w: frame of %d bytes is shorter than its header", ErrMalformed, n)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	if cap(buf) >= int(n) {
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, unexpected(err)
 		}
-		return nil, err
+		return buf, nil
+	}
+	// A large frame is read in chunks, the buffer growing only as the bytes arrive: a peer that announces
+	// 8 MiB and sends nothing does not make the reader hold 8 MiB.
+	buf = buf[:0]
+	for len(buf) < int(n) {
+		chunk := min(int(n)-len(buf), readChunk)
+		buf = append(buf, make([]byte, chunk)...)
+		if _, err := io.ReadFull(r, buf[len(buf)-chunk:]); err != nil {
+			return nil, unexpected(err)
+		}
 	}
 	return buf, nil
+}
+
+// readChunk is the step in which readFrame grows its buffer for a large frame.
+const readChunk = 64 << 10
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // ReadRequest reads one request frame. buf is reused for the frame when large enough; the returned body
