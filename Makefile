@@ -38,6 +38,7 @@ go-build:
 
 include tests/tests.mk
 include tests/interop.mk
+include bench.mk
 
 demo: deps build
 	./scripts/demo.sh $(BUILD)

@@ -13,6 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +50,8 @@ type options struct {
 	maxFailures int
 	kdf         string
 	pidFile     string
+	pprof       string
+	audit       string
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -64,6 +68,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxFailures, "max-pin-failures", 10, "consecutive wrong PINs before a PIN locks")
 	fs.StringVar(&o.kdf, "kdf", os.Getenv("KEYWARD_KDF"), `PIN derivation cost: "default", or "fast" for tests only`)
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the daemon's pid here (default in user mode: keywardd.pid beside the socket)")
+	// Flag only, never from the environment: the user-mode daemon inherits the environment of whatever
+	// application started it, and no application may switch on a debug endpoint.
+	fs.StringVar(&o.pprof, "pprof", "", "debug only: serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off by default")
+	fs.StringVar(&o.audit, "audit", "", "append the audit log (JSON lines: logins, PIN changes, key generation, import, destruction, key use) to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -106,6 +114,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.idleExit < 0 {
 		o.idleExit = 0
+	}
+	if o.pprof != "" {
+		if err := checkLoopback(o.pprof); err != nil {
+			return nil, fmt.Errorf("--pprof: %w", err)
+		}
 	}
 	switch o.kdf {
 	case "", "default", "fast":
@@ -179,6 +192,15 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
+	if o.audit != "" {
+		f, err := os.OpenFile(o.audit, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			log.Error("cannot open the audit log", "path", o.audit, "err", err)
+			return 1
+		}
+		defer f.Close()
+		cfg.Audit = slog.New(slog.NewJSONHandler(f, nil))
+	}
 	if o.kdf == "fast" {
 		cfg.KDF = vault.FastKDF
 		log.Warn("PIN derivation is set to the fast test setting: do not use this store for real keys")
@@ -191,7 +213,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer eng.Close()
 
-	ln, err := listen(o, log)
+	ln, activated, err := listen(o, log)
 	if err != nil {
 		log.Error("cannot listen", "socket", o.socket, "err", err)
 		return 1
@@ -201,6 +223,9 @@ func run(args []string, stderr io.Writer) int {
 			log.Warn("cannot write the pid file", "path", o.pidFile, "err", err)
 		}
 		defer os.Remove(o.pidFile)
+	}
+	if o.pprof != "" {
+		startPprof(o.pprof, log)
 	}
 	srv := daemon.NewServer(eng.Open, log)
 	srv.IdleExit = o.idleExit
@@ -224,35 +249,41 @@ func run(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	os.Remove(o.socket)
+	if !activated {
+		os.Remove(o.socket) // a socket systemd passed us is systemd's to keep
+	}
 	return 0
 }
 
-// listen returns the systemd-activated socket if there is one, else binds the socket path. The store lock is
+// listen returns the systemd-activated socket if there is one (activated), else binds the socket path. The store lock is
 // already held, so a stale socket file can be removed safely.
-func listen(o *options, log *slog.Logger) (net.Listener, error) {
+func listen(o *options, log *slog.Logger) (ln net.Listener, activated bool, err error) {
 	if pid, _ := strconv.Atoi(os.Getenv("LISTEN_PID")); pid == os.Getpid() {
 		if n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS")); n >= 1 {
 			f := os.NewFile(3, "systemd-socket")
 			ln, err := net.FileListener(f)
 			f.Close()
 			if err != nil {
-				return nil, fmt.Errorf("systemd socket: %w", err)
+				return nil, false, fmt.Errorf("systemd socket: %w", err)
+			}
+			// Go's listener would unlink the path on Close; the socket belongs to systemd.
+			if ul, ok := ln.(*net.UnixListener); ok {
+				ul.SetUnlinkOnClose(false)
 			}
 			log.Info("using the socket passed by systemd")
-			return ln, nil
+			return ln, true, nil
 		}
 	}
 	dir := filepath.Dir(o.socket)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := os.Remove(o.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return nil, false, err
 	}
-	ln, err := net.Listen("unix", o.socket)
+	ln, err = net.Listen("unix", o.socket)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	mode := os.FileMode(0o600)
@@ -261,7 +292,39 @@ func listen(o *options, log *slog.Logger) (net.Listener, error) {
 	}
 	if err := os.Chmod(o.socket, mode); err != nil {
 		ln.Close()
-		return nil, err
+		return nil, false, err
 	}
-	return ln, nil
+	return ln, false, nil
+}
+
+// checkLoopback accepts only a loopback host: the profiler must never be reachable from another machine.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address", addr)
+	}
+	return nil
+}
+
+// startPprof serves the runtime profiles (debug builds and benchmarks only) on a loopback address.
+func startPprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("cannot serve pprof", "addr", addr, "err", err)
+		return
+	}
+	log.Warn("serving pprof: a debug setting, do not leave it on", "addr", ln.Addr().String())
+	go http.Serve(ln, mux)
 }

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -197,17 +198,26 @@ func (s *Server) serveConn(c net.Conn) {
 	for {
 		// Waiting for the next request has no time limit (an application may sleep between calls), but once
 		// a frame has begun it must arrive within FrameTimeout: a peer cannot pin a half-sent frame forever.
-		c.SetReadDeadline(time.Time{})
-		if _, err := r.Peek(4); err != nil {
+		hdr, err := r.Peek(4)
+		if errors.Is(err, io.EOF) && r.Buffered() > 0 {
+			err = io.ErrUnexpectedEOF // the peer left in the middle of a length field
+		}
+		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				log.Warn("dropping connection", "err", err)
 			}
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(FrameTimeout))
+		deadline := r.Buffered() < 4+int(binary.BigEndian.Uint32(hdr))
+		if deadline {
+			c.SetReadDeadline(time.Now().Add(FrameTimeout)) // the rest of the frame is still on its way
+		}
 		// A fresh buffer per request: what a handler decodes aliases it, and an operation may keep parts of
 		// its input (a parameter, buffered data) beyond the request.
 		req, _, err := wire.ReadRequest(r, nil)
+		if deadline {
+			c.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				log.Warn("dropping connection", "err", err)

@@ -66,21 +66,24 @@ func readFrame(r io.Reader, buf []byte, header int) ([]byte, error) {
 		}
 		return buf, nil
 	}
-	// A large frame is read in chunks, the buffer growing only as the bytes arrive: a peer that announces
-	// 8 MiB and sends nothing does not make the reader hold 8 MiB.
-	buf = buf[:0]
+	// A large frame's buffer grows (doubling) only as its bytes arrive: a peer that announces 8 MiB and sends
+	// nothing does not make the reader hold 8 MiB.
+	buf = make([]byte, 0, min(int(n), readChunk))
 	for len(buf) < int(n) {
-		chunk := min(int(n)-len(buf), readChunk)
-		buf = append(buf, make([]byte, chunk)...)
-		if _, err := io.ReadFull(r, buf[len(buf)-chunk:]); err != nil {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, min(int(n), 2*cap(buf))-cap(buf))...)[:len(buf)]
+		}
+		m, err := io.ReadAtLeast(r, buf[len(buf):min(int(n), cap(buf))], 1)
+		buf = buf[:len(buf)+m]
+		if err != nil {
 			return nil, unexpected(err)
 		}
 	}
 	return buf, nil
 }
 
-// readChunk is the step in which readFrame grows its buffer for a large frame.
-const readChunk = 64 << 10
+// readChunk is the buffer readFrame starts a large frame with; it doubles from there.
+const readChunk = 1 << 20
 
 func unexpected(err error) error {
 	if err == io.EOF {

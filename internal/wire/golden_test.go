@@ -302,3 +302,31 @@ func TestGoldenByHand(t *testing.T) {
 		}
 	}
 }
+
+// TestReadLargeFrame reads frames around the chunk size, split over many small reads.
+func TestReadLargeFrame(t *testing.T) {
+	for _, n := range []int{0, 1, readChunk - 1, readChunk, readChunk + 1, 3*readChunk + 7} {
+		body := make([]byte, n)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		frame := AppendRequest(nil, 9, CallGenerateRandom, body)
+		req, _, err := ReadRequest(iotestHalfReader{bytes.NewReader(frame)}, nil)
+		if err != nil || !bytes.Equal(req.Body, body) || req.ID != 9 {
+			t.Fatalf("frame of %d bytes: %v", n, err)
+		}
+		if _, _, err := ReadRequest(bytes.NewReader(frame[:len(frame)-1]), nil); err == nil {
+			t.Fatalf("truncated frame of %d bytes accepted", n)
+		}
+	}
+}
+
+// iotestHalfReader returns at most 1000 bytes per Read, like a socket under load.
+type iotestHalfReader struct{ r *bytes.Reader }
+
+func (h iotestHalfReader) Read(p []byte) (int, error) {
+	if len(p) > 1000 {
+		p = p[:1000]
+	}
+	return h.r.Read(p)
+}
