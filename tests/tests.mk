@@ -13,7 +13,7 @@ test: deps build
 	@echo "keyward: all tests passed"
 
 test-go: build
-	rm -rf $(BUILD)/reports
+	rm -rf $(BUILD)/reports && mkdir -p $(BUILD)/reports
 	KEYWARD_BUILD=$(CURDIR)/$(BUILD) KEYWARD_REPORT_DIR=$(CURDIR)/$(BUILD)/reports KEYWARD_INTEROP_REPORT=$(CURDIR)/$(BUILD)/reports/interop.txt $(GO) test $(GOTEST_FLAGS) ./...
 	@cat $(BUILD)/reports/*.txt 2>/dev/null || true
 
