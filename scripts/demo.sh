@@ -48,11 +48,24 @@ p11 --token-label "demo device" --login --pin "$USER_PIN" --list-objects
 echo "\$ keyward list --token 'demo device'   (KEYWARD_PIN set)"
 KEYWARD_PIN=$USER_PIN "$build/keyward" list --token "demo device"
 
-step "5. Stop the daemon; the next call starts it again and the objects are still there"
+step "5. A device identity key that never leaves the token: generate it, make a CSR, sign with it"
+echo "\$ keyward key generate --type ec:p256 --label 'device key' --id 02 --token 'demo device'"
+uri=$(KEYWARD_PIN=$USER_PIN "$build/keyward" key generate --type ec:p256 --label "device key" --id 02 --token "demo device")
+echo "$uri"
+echo "\$ keyward csr '$uri' --subject 'CN=demo device,O=Keyward' --out device.csr"
+KEYWARD_PIN=$USER_PIN "$build/keyward" csr "$uri" --subject "CN=demo device,O=Keyward" --san dns:device.example --out "$tmp/device.csr"
+openssl req -in "$tmp/device.csr" -verify -noout 2>&1 | sed 's/^/openssl: /'
+echo "firmware image" >"$tmp/fw.bin"
+p11 --token-label "demo device" --login --pin "$USER_PIN" --sign --mechanism ECDSA-SHA256 --id 02 \
+    --signature-format openssl -i "$tmp/fw.bin" -o "$tmp/fw.sig"
+p11 --token-label "demo device" --read-object --type pubkey --id 02 -o "$tmp/device-pub.der"
+openssl dgst -sha256 -verify "$tmp/device-pub.der" -keyform DER -signature "$tmp/fw.sig" "$tmp/fw.bin" | sed 's/^/openssl: /'
+
+step "6. Stop the daemon; the next call starts it again and the objects are still there"
 stop_daemon
 p11 --token-label "demo device" --login --pin "$USER_PIN" --read-object --type data --label "provisioning record" -o "$tmp/back.txt"
 cmp "$tmp/device.txt" "$tmp/back.txt" && echo "data object read back intact: $(cat "$tmp/back.txt")"
 
-step "6. Stop the daemon and remove the temporary store"
+step "7. Stop the daemon and remove the temporary store"
 stop_daemon
 echo "demo: done"
