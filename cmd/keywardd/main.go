@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +53,7 @@ type options struct {
 	pidFile     string
 	pprof       string
 	audit       string
+	config      string
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -71,6 +73,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	// Flag only, never from the environment: the user-mode daemon inherits the environment of whatever
 	// application started it, and no application may switch on a debug endpoint.
 	fs.StringVar(&o.pprof, "pprof", "", "debug only: serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off by default")
+	fs.StringVar(&o.config, "config", os.Getenv("KEYWARD_CONF"), "configuration file (YAML: token access policies, identity login, audit); default $KEYWARD_CONF")
 	fs.StringVar(&o.audit, "audit", "", "append the audit log (JSON lines: logins, PIN changes, key generation, import, destruction, key use) to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -192,6 +195,21 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
+	if o.config != "" {
+		fc, err := loadConfig(o.config)
+		if err != nil {
+			log.Error("cannot read the configuration", "err", err)
+			return 2
+		}
+		cfg.Policies = fc.policies()
+		if fc.MaxPINFailures > 0 && !flagSet(args, "max-pin-failures") {
+			cfg.MaxPINFailures = fc.MaxPINFailures
+		}
+		if o.audit == "" {
+			o.audit = fc.Audit
+		}
+		log.Info("configuration loaded", "path", o.config, "token_policies", len(cfg.Policies))
+	}
 	if o.audit != "" {
 		f, err := os.OpenFile(o.audit, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
@@ -327,4 +345,14 @@ func startPprof(addr string, log *slog.Logger) {
 	}
 	log.Warn("serving pprof: a debug setting, do not leave it on", "addr", ln.Addr().String())
 	go http.Serve(ln, mux)
+}
+
+// flagSet reports whether a flag was given on the command line (flags win over the configuration file).
+func flagSet(args []string, name string) bool {
+	for _, a := range args {
+		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
+			return true
+		}
+	}
+	return false
 }

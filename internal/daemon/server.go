@@ -15,6 +15,8 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,7 +161,30 @@ func peerOf(c net.Conn) (engine.Peer, error) {
 	// The executable is for the audit log: best effort (the process may already be gone, or be another
 	// user's and unreadable).
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cred.Pid))
-	return engine.Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid, Exe: exe}, nil
+	return engine.Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid, Exe: exe, Groups: groupsOf(cred.Pid)}, nil
+}
+
+// groupsOf reads a process's supplementary groups from /proc/PID/status, for token policies that name
+// groups. A process that is gone or unreadable has none.
+func groupsOf(pid int32) []uint32 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "Groups:")
+		if !ok {
+			continue
+		}
+		var gs []uint32
+		for _, f := range strings.Fields(rest) {
+			if g, err := strconv.ParseUint(f, 10, 32); err == nil {
+				gs = append(gs, uint32(g))
+			}
+		}
+		return gs
+	}
+	return nil
 }
 
 func (s *Server) serveConn(c net.Conn) {

@@ -15,6 +15,7 @@ type Peer struct {
 	UID, GID uint32
 	PID      int32
 	Exe      string
+	Groups   []uint32 // supplementary groups, from /proc/PID/status
 }
 
 // String formats the peer for logs.
@@ -105,19 +106,35 @@ func (a *app) GetInfo() (ck.Info, error) {
 func (a *app) GetSlotList(tokenPresent bool) ([]ck.SlotID, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
-	return a.e.slotList(), nil
+	var out []ck.SlotID
+	for _, s := range a.e.slotList() {
+		if a.visibleSlot(s) == nil {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func (a *app) GetSlotInfo(slot ck.SlotID) (ck.SlotInfo, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
+	if err := a.visibleSlot(slot); err != nil {
+		return ck.SlotInfo{}, err
+	}
 	return a.e.slotInfo(slot)
 }
 
 func (a *app) GetTokenInfo(slot ck.SlotID) (ck.TokenInfo, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
-	return a.e.tokenInfo(slot)
+	if err := a.visibleSlot(slot); err != nil {
+		return ck.TokenInfo{}, err
+	}
+	info, err := a.e.tokenInfo(slot)
+	if t, ok := a.e.tokens[slot]; ok && err == nil && a.identityLogin(t) {
+		info.Flags |= ck.CKF_PROTECTED_AUTHENTICATION_PATH // this application logs in by its identity
+	}
+	return info, err
 }
 
 func (a *app) WaitForSlotEvent(flags uint64) (ck.SlotID, error) {
@@ -140,6 +157,9 @@ func (a *app) OpenSession(slot ck.SlotID, flags uint64) (ck.SessionHandle, error
 	if a.closed {
 		return 0, ck.CKR_CRYPTOKI_NOT_INITIALIZED
 	}
+	if err := a.visibleSlot(slot); err != nil {
+		return 0, err
+	}
 	return a.e.openSession(a, slot, flags)
 }
 
@@ -158,7 +178,7 @@ func (a *app) CloseAllSessions(slot ck.SlotID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t, ok := e.tokens[slot]
-	if !ok {
+	if !ok || !a.mayOpen(t) {
 		if slot == e.freeSlot {
 			return nil
 		}

@@ -35,6 +35,8 @@ type Config struct {
 	// generation, import, destruction and every use of a key) with the application's identity. Never a PIN
 	// or a key value.
 	Audit *slog.Logger
+	// Policies are the tokens' access policies (identity login and who may open a token).
+	Policies []TokenPolicy
 	// MaxSessions bounds the sessions of one application (default 4096): beyond it CKR_SESSION_COUNT.
 	MaxSessions int
 	// MaxSessionBytes bounds the session objects of one application, in bytes (default 64 MiB): beyond it
@@ -145,6 +147,7 @@ func (e *Engine) load() error {
 			return err
 		}
 	}
+	e.dropStaleIdentityWraps()
 	e.log.Info("engine ready", "tokens", len(e.tokens), "objects", len(e.objects), "free_slot", uint64(e.freeSlot))
 	return nil
 }

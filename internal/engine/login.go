@@ -83,8 +83,10 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 		return ck.CKR_USER_TYPE_INVALID
 	}
 	if pin == nil {
+		// The protected authentication path: identity login, for the identities the token's policy names.
+		err := a.loginByIdentity(s, user)
 		e.mu.Unlock()
-		return ck.CKR_ARGUMENTS_BAD // no protected authentication path on this token
+		return err
 	}
 	current, loggedIn := a.logins[t]
 	if user == ck.CKU_CONTEXT_SPECIFIC {
@@ -168,6 +170,7 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 		}
 		return nil
 	}
+	e.ensureIdentityWrap(t, tk)
 	a.logins[t] = user
 	t.keyHolders++
 	if t.tokenKey == nil {
@@ -383,6 +386,7 @@ func (a *app) InitPIN(h ck.SessionHandle, pin []byte) error {
 		t.rec.User = old
 		return err
 	}
+	e.ensureIdentityWrap(t, tk)
 	e.log.Info("user PIN initialised", "token", t.id, "app", a.peer.String())
 	e.auditEvent("user PIN initialised", a, t.id)
 	return nil
@@ -455,4 +459,92 @@ func (a *app) SetPIN(h ck.SessionHandle, oldPIN, newPIN []byte) error {
 	e.log.Info("PIN changed", "token", t.id, "user", roleName(user), "app", a.peer.String())
 	e.auditEvent("PIN changed", a, t.id, "user", roleName(user))
 	return nil
+}
+
+// loginByIdentity logs the application in as the user of s's token by its Linux identity (C_Login with a NULL
+// PIN), if the token's policy names it. Called with e.mu held.
+func (a *app) loginByIdentity(s *session, user ck.UserType) error {
+	e, t := a.e, s.tok
+	if !a.identityLogin(t) || (user != ck.CKU_USER && user != ck.CKU_CONTEXT_SPECIFIC) {
+		return ck.CKR_ARGUMENTS_BAD // no protected authentication path for this application
+	}
+	current, loggedIn := a.logins[t]
+	if user == ck.CKU_CONTEXT_SPECIFIC {
+		if !loggedIn || current != ck.CKU_USER {
+			return ck.CKR_USER_NOT_LOGGED_IN
+		}
+		op := s.pendingAuth()
+		if op == nil {
+			return ck.CKR_OPERATION_NOT_INITIALIZED
+		}
+		op.authenticated = true
+		return nil
+	}
+	if loggedIn {
+		if current == ck.CKU_USER {
+			return ck.CKR_USER_ALREADY_LOGGED_IN
+		}
+		return ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN
+	}
+	if t.soLogins > 0 {
+		return ck.CKR_USER_TOO_MANY_TYPES
+	}
+	tk := t.tokenKey
+	if tk == nil {
+		if len(t.rec.Identity) == 0 {
+			// The token key is wrapped for identity login the first time it is unlocked with a PIN after
+			// the policy was set (login, C_InitPIN or C_InitToken).
+			e.log.Warn("identity login is not ready: log in once with the user or SO PIN", "token", t.id)
+			return ck.CKR_USER_PIN_NOT_INITIALIZED
+		}
+		var err error
+		if tk, err = e.root.IdentityKey(t.id).UnwrapTokenKey(t.rec.Identity, identityAD(t.id)); err != nil {
+			e.log.Error("the identity-login key does not open", "token", t.id)
+			return ck.CKR_DEVICE_ERROR
+		}
+		t.tokenKey = tk
+	}
+	a.logins[t] = ck.CKU_USER
+	t.keyHolders++
+	t.userLogins++
+	if !t.privLoaded {
+		if err := e.loadObjects(t, true); err != nil {
+			e.log.Error("loading private objects failed", "token", t.id, "err", err)
+		}
+		t.privLoaded = true
+	}
+	e.log.Info("login", "token", t.id, "user", "user", "method", "identity", "app", a.peer.String())
+	e.auditEvent("login", a, t.id, "user", "user", "method", "identity")
+	return nil
+}
+
+func identityAD(token uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("keyward/v1/identity-wrapped-token-key/"), token)
+}
+
+// ensureIdentityWrap stores the token key wrapped for identity login when the token's policy names
+// identities to log in and the wrap does not exist yet. Called with e.mu held and the token key at hand.
+func (e *Engine) ensureIdentityWrap(t *token, tk *vault.TokenKey) {
+	p := e.policyOf(t)
+	if tk == nil || p == nil || (len(p.LoginUIDs) == 0 && len(p.LoginGIDs) == 0) || len(t.rec.Identity) != 0 {
+		return
+	}
+	t.rec.Identity = e.root.IdentityKey(t.id).WrapTokenKey(tk, identityAD(t.id))
+	if err := e.saveToken(t); err != nil {
+		t.rec.Identity = nil
+	}
+}
+
+// dropStaleIdentityWraps removes the identity-login wrap of tokens whose policy no longer logs anyone in:
+// without a policy, the device root key alone must not open a token's private objects.
+func (e *Engine) dropStaleIdentityWraps() {
+	for _, t := range e.tokens {
+		p := e.policyOf(t)
+		if len(t.rec.Identity) != 0 && (p == nil || (len(p.LoginUIDs) == 0 && len(p.LoginGIDs) == 0)) {
+			t.rec.Identity = nil
+			if err := e.saveToken(t); err == nil {
+				e.log.Info("identity login disabled: its key wrap is removed", "token", t.id)
+			}
+		}
+	}
 }

@@ -39,6 +39,9 @@ type tokenRecord struct {
 	Serial string   `json:"serial"`
 	SO     pinState `json:"so"`
 	User   pinState `json:"user"`
+	// Identity is the token key wrapped for identity login (vault.Root.IdentityKey); present only while
+	// the token's policy logs identities in.
+	Identity []byte `json:"identity,omitempty"`
 }
 
 // token is an initialised token in memory.

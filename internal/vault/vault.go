@@ -90,6 +90,28 @@ func (r *Root) PublicKey(token uint64) *Key {
 	return newKey(k)
 }
 
+// IdentityKey returns the key that wraps a token's key for identity login (a token whose policy logs some
+// Linux identities in without a PIN). With it, the device root key alone opens the token's private objects:
+// that is what identity login means, and why it exists only while a policy asks for it.
+func (r *Root) IdentityKey(token uint64) *Key {
+	k := r.derive("keyward/v1/identity", token, nil)
+	defer clear(k)
+	return newKey(k)
+}
+
+// WrapTokenKey encrypts a token key under k with associated data ad.
+func (k *Key) WrapTokenKey(t *TokenKey, ad []byte) []byte { return k.Seal(t.raw, ad) }
+
+// UnwrapTokenKey recovers a token key wrapped by WrapTokenKey.
+func (k *Key) UnwrapTokenKey(wrapped, ad []byte) (*TokenKey, error) {
+	raw, err := k.Open(wrapped, ad)
+	if err != nil || len(raw) != KeySize {
+		clear(raw)
+		return nil, ErrAuth
+	}
+	return &TokenKey{raw: raw, Key: newKey(raw)}, nil
+}
+
 // Key is an AES-256-GCM key of the hierarchy.
 type Key struct {
 	aead cipher.AEAD
