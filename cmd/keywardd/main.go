@@ -161,6 +161,17 @@ func harden(log *slog.Logger) {
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
 		log.Warn("cannot set the core size limit to zero", "err", err)
 	}
+	// Keep keys out of swap. Locking future mappings makes every heap arena the Go runtime maps resident, so
+	// it is done only where the memlock limit is unlimited (LimitMEMLOCK=infinity in keywardd.service);
+	// elsewhere one warning says so.
+	var ml unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &ml); err == nil && ml.Cur == unix.RLIM_INFINITY {
+		if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+			log.Warn("cannot lock memory: keys may reach swap", "err", err)
+		}
+	} else {
+		log.Warn("memory is not locked (the memlock limit is not unlimited): keys may reach swap unless swap is off or encrypted", "memlock_limit", ml.Cur)
+	}
 }
 
 func run(args []string, stderr io.Writer) int {
