@@ -3,7 +3,8 @@
  *
  * State: one application per C_Initialize. Its connections are kept in a list (busy and idle); a call takes an
  * idle one or opens a new one that joins the application with its cookie, does one synchronous exchange, and
- * puts it back. The lock is never held during a round trip.
+ * puts it back when the message is freed (the response lives in the connection's buffer until then). The lock is
+ * never held during a round trip.
  *
  * Daemon death: an I/O failure (EOF, EPIPE, reset, timeout) on any connection marks the application dead: the
  * idle connections are closed, busy ones are closed when they come back (their generation is stale), and the
@@ -20,15 +21,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,6 +50,9 @@ struct kw_conn {
     uint32_t next_id;
     uint64_t gen;
     struct kw_conn *next;
+    uint8_t *buf;   /* the response buffer: [0, used) holds the frame being received or the last response */
+    size_t cap, used;
+    int64_t snd_us, rcv_us; /* SO_SNDTIMEO and SO_RCVTIMEO in force (0: not set yet) */
 };
 
 /* The connection state. */
@@ -136,9 +141,36 @@ static void kw_register_atfork(void)
     pthread_atfork(kw_atfork_prepare, kw_atfork_parent, kw_atfork_child);
 }
 
+/* The fork guard without a getpid() per check: a page that the kernel zeroes in a forked child
+ * (MADV_WIPEONFORK, Linux 4.14), so a child is seen even when it was made without the atfork handlers (a raw
+ * fork or clone, _Fork). Its first byte is 1 in the process that called C_Initialize. Without it (an older
+ * kernel), the pid is compared. Set up once, under g_init, before the state becomes live. */
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+static volatile uint8_t *g_forkpage;
+
+static void kw_forkpage_setup(void)
+{
+    if (g_forkpage)
+        return;
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t n = ps > 0 ? (size_t)ps : 4096;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    if (madvise(p, n, MADV_WIPEONFORK) < 0) {
+        munmap(p, n);
+        return;
+    }
+    g_forkpage = p;
+}
+
 CK_RV kw_check(void)
 {
-    if (atomic_load(&g.state) != KW_LIVE || g.pid != getpid())
+    if (atomic_load(&g.state) != KW_LIVE)
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (g_forkpage ? g_forkpage[0] != 1 : g.pid != getpid())
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     return CKR_OK;
 }
@@ -148,108 +180,188 @@ static int kw_live(void)
     return kw_check() == CKR_OK;
 }
 
-/* ---- I/O with deadlines ---- */
+/* ---- I/O with deadlines ----
+ *
+ * The socket is blocking; SO_SNDTIMEO and SO_RCVTIMEO bound each send and recv. A round trip has a deadline
+ * (now + KEYWARD_TIMEOUT_MS): both timeouts are the full timeout at its start, and before every send or recv the
+ * timeout in force is lowered to what is left when it exceeds that by more than KW_TIMEO_SLACK_US (a retry after
+ * EINTR, a partial send, a frame arriving in pieces), so a dead or stuck daemon fails the call by the deadline.
+ * The common round trip is one send and one recv, with no setsockopt (a connection whose timeouts were lowered
+ * has them raised again by its next round trip).
+ *
+ * The response is received into the connection's buffer (grown when a frame does not fit, trimmed back when it
+ * grew large); it stays there until kw_msg_free, which zeroes it and returns the connection to the pool. Only
+ * [0, used) of the buffer ever holds data. */
 
-static int64_t kw_now_ms(void)
+#define KW_BUF_INIT 4096u           /* a connection's first buffer: most frames fit */
+#define KW_BUF_KEEP (64u << 10)     /* a larger buffer is freed after the exchange */
+#define KW_TIMEO_SLACK_US 1000      /* how far a socket timeout may overrun the deadline (the old ms granularity) */
+
+static int64_t kw_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int kw_wait(int fd, short ev, int64_t deadline)
+static int64_t kw_now_ms(void)
 {
-    for (;;) {
-        int64_t left = deadline - kw_now_ms();
-        if (left <= 0)
-            return -1;
-        struct pollfd pfd = {.fd = fd, .events = ev};
-        int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-        if (r > 0)
-            return 0; /* readable, writable, or an error the next send/recv reports */
-        if (r == 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (errno != EINTR)
-            return -1;
-    }
+    return kw_now_us() / 1000;
 }
 
-static int kw_send_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
+static int kw_set_timeo(int fd, int opt, int64_t us)
+{
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
+    return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+/* Before a send (SO_SNDTIMEO) or recv (SO_RCVTIMEO): fail with ETIMEDOUT past the deadline, else make the
+ * timeout in force (*cur) end no later than the deadline (within the slack). Never sets 0 (no timeout). */
+static int kw_fit_timeo(int fd, int opt, int64_t *cur, int64_t deadline)
+{
+    int64_t left = deadline - kw_now_us();
+    if (left <= 0) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    if (*cur <= 0 || *cur > left + KW_TIMEO_SLACK_US) {
+        if (kw_set_timeo(fd, opt, left) < 0)
+            return -1;
+        *cur = left;
+    }
+    return 0;
+}
+
+static int kw_send_all(struct kw_conn *c, const uint8_t *p, size_t n, int64_t deadline)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (kw_fit_timeo(c->fd, SO_SNDTIMEO, &c->snd_us, deadline) < 0)
+            return -1;
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w > 0) {
             p += w;
             n -= (size_t)w;
         } else if (w < 0 && errno == EINTR) {
             continue;
-        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (kw_wait(fd, POLLOUT, deadline) < 0)
-                return -1;
         } else {
+            if (w == 0)
+                errno = EPIPE;
+            else if (errno == EAGAIN || errno == EWOULDBLOCK)
+                errno = ETIMEDOUT; /* SO_SNDTIMEO expired */
             return -1;
         }
     }
     return 0;
 }
 
-static int kw_recv_all(int fd, uint8_t *p, size_t n, int64_t deadline)
+/* One recv of up to n bytes into the connection's buffer (at least one byte, or -1). */
+static int kw_recv_some(struct kw_conn *c, size_t n, int64_t deadline)
 {
-    while (n > 0) {
-        ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
+    for (;;) {
+        if (kw_fit_timeo(c->fd, SO_RCVTIMEO, &c->rcv_us, deadline) < 0)
+            return -1;
+        ssize_t r = recv(c->fd, c->buf + c->used, n, 0);
         if (r > 0) {
-            p += r;
-            n -= (size_t)r;
-        } else if (r == 0) {
+            c->used += (size_t)r;
+            return 0;
+        }
+        if (r == 0) {
             errno = ECONNRESET; /* EOF: the daemon is gone */
             return -1;
-        } else if (errno == EINTR) {
-            continue;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (kw_wait(fd, POLLIN, deadline) < 0)
-                return -1;
-        } else {
-            return -1;
         }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            errno = ETIMEDOUT; /* SO_RCVTIMEO expired */
+        return -1;
     }
+}
+
+/* Make the buffer hold at least need bytes, keeping its data. */
+static int kw_conn_reserve(struct kw_conn *c, size_t need)
+{
+    if (c->cap >= need)
+        return 0;
+    size_t cap = c->cap ? c->cap * 2 : KW_BUF_INIT;
+    if (cap > KW_BUF_KEEP)
+        cap = KW_BUF_KEEP;
+    if (cap < need)
+        cap = need;
+    uint8_t *p = malloc(cap);
+    if (!p)
+        return -1;
+    if (c->buf) {
+        memcpy(p, c->buf, c->used);
+        explicit_bzero(c->buf, c->used);
+        free(c->buf);
+    }
+    c->buf = p;
+    c->cap = cap;
     return 0;
 }
 
-/* Send a finished request frame and read the response frame (after its length field) into *resp. */
-static int kw_roundtrip(struct kw_conn *c, const struct kw_buf *req, uint8_t **resp, size_t *resp_len)
+/* Zero the response held in the buffer; free the buffer when it grew large. */
+static void kw_conn_clear(struct kw_conn *c)
 {
-    int64_t deadline = kw_now_ms() + g.timeout_ms;
-    *resp = NULL;
-    *resp_len = 0;
-    if (kw_send_all(c->fd, req->p, req->len, deadline) < 0)
-        return KW_IO_FAIL;
-    uint8_t hdr[4];
-    if (kw_recv_all(c->fd, hdr, 4, deadline) < 0)
-        return KW_IO_FAIL;
-    uint32_t n = kw_get_u32(hdr);
-    if (n > KW_MAX_FRAME || n < KW_RESP_HEADER)
-        return KW_IO_PROTO;
-    uint8_t *p = malloc(n);
-    if (!p)
-        return KW_IO_PROTO;
-    if (kw_recv_all(c->fd, p, n, deadline) < 0) {
-        explicit_bzero(p, n);
-        free(p);
-        return KW_IO_FAIL;
+    if (c->buf) {
+        explicit_bzero(c->buf, c->used);
+        if (c->cap > KW_BUF_KEEP) {
+            free(c->buf);
+            c->buf = NULL;
+            c->cap = 0;
+        }
     }
-    *resp = p;
-    *resp_len = n;
-    return KW_IO_OK;
+    c->used = 0;
 }
 
-static void kw_free_resp(uint8_t *p, size_t n)
+static void kw_conn_free(struct kw_conn *c)
 {
-    if (p) {
-        explicit_bzero(p, n);
-        free(p);
+    close(c->fd);
+    kw_conn_clear(c);
+    free(c->buf);
+    free(c);
+}
+
+/* Send a finished request frame (one send) and read the response frame into the connection's buffer (usually
+ * one recv); *resp is the frame after its length field, valid until the buffer is cleared. */
+static int kw_roundtrip(struct kw_conn *c, const struct kw_buf *req, uint8_t **resp, size_t *resp_len)
+{
+    *resp = NULL;
+    *resp_len = 0;
+    kw_conn_clear(c);
+    if (kw_conn_reserve(c, KW_BUF_INIT) < 0)
+        return KW_IO_PROTO; /* out of memory, nothing sent */
+    int64_t full = (int64_t)g.timeout_ms * 1000;
+    int64_t deadline = kw_now_us() + full;
+    if (c->snd_us != full) {
+        if (kw_set_timeo(c->fd, SO_SNDTIMEO, full) < 0)
+            return KW_IO_FAIL;
+        c->snd_us = full;
     }
+    if (c->rcv_us != full) {
+        if (kw_set_timeo(c->fd, SO_RCVTIMEO, full) < 0)
+            return KW_IO_FAIL;
+        c->rcv_us = full;
+    }
+    if (kw_send_all(c, req->p, req->len, deadline) < 0)
+        return KW_IO_FAIL;
+    while (c->used < 4)
+        if (kw_recv_some(c, c->cap - c->used, deadline) < 0)
+            return KW_IO_FAIL;
+    uint32_t n = kw_get_u32(c->buf);
+    if (n > KW_MAX_FRAME || n < KW_RESP_HEADER)
+        return KW_IO_PROTO;
+    size_t total = 4 + (size_t)n;
+    if (c->used > total)
+        return KW_IO_PROTO; /* bytes after the frame: an answer to nothing that was asked */
+    if (kw_conn_reserve(c, total) < 0)
+        return KW_IO_PROTO;
+    while (c->used < total)
+        if (kw_recv_some(c, total - c->used, deadline) < 0)
+            return KW_IO_FAIL;
+    *resp = c->buf + 4;
+    *resp_len = n;
+    return KW_IO_OK;
 }
 
 /* Hello: create (cookie NULL) or join an application. */
@@ -272,6 +384,7 @@ static int kw_hello(struct kw_conn *c, const uint8_t *cookie, uint8_t out[KW_COO
     kw_buf_free(&b);
     if (r != KW_IO_OK) {
         snprintf(why, whylen, "%s", r == KW_IO_FAIL ? strerror(errno) : "malformed response to Hello");
+        kw_conn_clear(c);
         return r;
     }
     uint32_t rid, rcall;
@@ -298,7 +411,7 @@ static int kw_hello(struct kw_conn *c, const uint8_t *cookie, uint8_t out[KW_COO
             }
         }
     }
-    kw_free_resp(resp, n);
+    kw_conn_clear(c);
     return r;
 }
 
@@ -532,8 +645,7 @@ static struct kw_conn *kw_open(const uint8_t *cookie, uint8_t out[KW_COOKIE_SIZE
     c->next_id = 1;
     *res = kw_hello(c, cookie, out, why, whylen);
     if (*res != KW_IO_OK) {
-        close(fd);
-        free(c);
+        kw_conn_free(c);
         return NULL;
     }
     return c;
@@ -560,8 +672,7 @@ static void kw_close_idle(void)
         struct kw_conn *c = *pp;
         if (c->idle) {
             *pp = c->next;
-            close(c->fd);
-            free(c);
+            kw_conn_free(c);
         } else {
             pp = &c->next;
         }
@@ -593,10 +704,8 @@ static void kw_put(struct kw_conn *c)
         kw_unlink(c);
     }
     kw_unlock();
-    if (c) {
-        close(c->fd);
-        free(c);
-    }
+    if (c)
+        kw_conn_free(c);
 }
 
 /* Close a connection that broke the protocol (the application lives on). */
@@ -605,8 +714,7 @@ static void kw_drop(struct kw_conn *c)
     kw_lock();
     kw_unlink(c);
     kw_unlock();
-    close(c->fd);
-    free(c);
+    kw_conn_free(c);
 }
 
 /* Take a connection: an idle one, or a new one joining (or, after a daemon death, recreating) the
@@ -674,8 +782,7 @@ static CK_RV kw_get(struct kw_conn **out, CK_RV noconn)
             return CKR_OK;
         }
         /* Someone else changed the application meanwhile: this connection belongs to no one. */
-        close(c->fd);
-        free(c);
+        kw_conn_free(c);
     }
     return noconn;
 }
@@ -690,12 +797,24 @@ void kw_msg_init(struct kw_msg *m, uint32_t call)
     kw_req_begin(&m->req);
 }
 
+/* Zero the response and give its connection back to the pool. */
+static void kw_msg_release(struct kw_msg *m)
+{
+    if (m->conn) {
+        kw_conn_clear(m->conn);
+        kw_put(m->conn);
+        m->conn = NULL;
+    }
+    m->resp = NULL;
+    m->resp_len = 0;
+    m->has_body = 0;
+    kw_dec_init(&m->body, NULL, 0);
+}
+
 void kw_msg_free(struct kw_msg *m)
 {
     kw_buf_free(&m->req);
-    kw_free_resp(m->resp, m->resp_len);
-    m->resp = NULL;
-    m->resp_len = 0;
+    kw_msg_release(m);
 }
 
 CK_RV kw_msg_run(struct kw_msg *m, int kind)
@@ -708,6 +827,7 @@ CK_RV kw_msg_run(struct kw_msg *m, int kind)
         return CKR_HOST_MEMORY;
     if (m->req.len - 4 > KW_MAX_FRAME)
         return m->too_big;
+    kw_msg_release(m); /* a message run twice: drop the earlier response */
     struct kw_conn *c;
     CK_RV rv = kw_get(&c, noconn);
     if (rv != CKR_OK)
@@ -717,6 +837,8 @@ CK_RV kw_msg_run(struct kw_msg *m, int kind)
     int r = kw_roundtrip(c, &m->req, &m->resp, &m->resp_len);
     if (r == KW_IO_FAIL) {
         kw_log("connection to keywardd failed", strerror(errno));
+        m->resp = NULL;
+        m->resp_len = 0;
         uint64_t gen = c->gen;
         kw_drop(c);
         kw_mark_dead(gen);
@@ -729,16 +851,22 @@ CK_RV kw_msg_run(struct kw_msg *m, int kind)
     if (r != KW_IO_OK || kw_resp_parse(m->resp, m->resp_len, &rid, &rcall, &rv64, &body, &blen) < 0 ||
         rid != id || rcall != m->call) {
         kw_log("protocol error", "bad response frame");
+        m->resp = NULL;
+        m->resp_len = 0;
         kw_drop(c);
         return CKR_DEVICE_ERROR;
     }
-    m->has_body = kw_rv_carries_body(rv64);
-    if (m->has_body ? kw_validate(body, blen, ci->resp) < 0 : blen != 0) {
+    int has_body = kw_rv_carries_body(rv64);
+    if (has_body ? kw_validate(body, blen, ci->resp) < 0 : blen != 0) {
         kw_log("protocol error", "malformed response body");
+        m->resp = NULL;
+        m->resp_len = 0;
         kw_drop(c);
         return CKR_DEVICE_ERROR;
     }
-    kw_put(c);
+    /* The body lives in c's buffer: c stays busy until kw_msg_free returns it to the pool. */
+    m->conn = c;
+    m->has_body = has_body;
     kw_dec_init(&m->body, body, blen);
     return (CK_RV)rv64;
 }
@@ -751,8 +879,7 @@ static void kw_forget_all(void)
     struct kw_conn *c = g.conns;
     while (c) {
         struct kw_conn *next = c->next;
-        close(c->fd);
-        free(c);
+        kw_conn_free(c);
         c = next;
     }
     g.conns = NULL;
@@ -808,6 +935,9 @@ CK_RV kw_initialize(const CK_C_INITIALIZE_ARGS *args)
     g.conns = c;
     g.nidle = 1;
     g.pid = getpid();
+    kw_forkpage_setup();
+    if (g_forkpage)
+        g_forkpage[0] = 1;
     atomic_store(&g.state, KW_LIVE);
     pthread_mutex_unlock(&g_init);
     return CKR_OK;

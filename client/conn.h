@@ -18,12 +18,16 @@ _Static_assert(sizeof(CK_ULONG) == 8, "Keyward targets LP64: CK_ULONG is 64 bits
 /* Which error a call returns when no connection to the daemon can be had. */
 enum { KW_SLOT_CALL = 0, KW_SESSION_CALL = 1 };
 
+struct kw_conn;
+
 /* One request/response exchange. */
 struct kw_msg {
     struct kw_buf req;     /* the request frame: header reserved, body items appended by the caller */
     uint32_t call;
     CK_RV too_big;         /* returned when the request exceeds the frame limit (default CKR_ARGUMENTS_BAD) */
-    uint8_t *resp;         /* the response frame after its length field (owned, zeroed on free) */
+    struct kw_conn *conn;  /* after a good exchange: the connection whose buffer holds the response; it stays
+                              busy (out of the pool) until kw_msg_free */
+    uint8_t *resp;         /* the response frame after its length field (in conn's buffer, zeroed on free) */
     size_t resp_len;
     struct kw_dec body;    /* the response body, validated against the call's response signature */
     int has_body;
@@ -35,7 +39,7 @@ void kw_msg_init(struct kw_msg *m, uint32_t call);
  * call), CKR_DEVICE_REMOVED (the daemon died or no daemon for a session call). When the rv carries a body
  * (CKR_OK, CKR_BUFFER_TOO_SMALL, CKR_ATTRIBUTE_*), m->body reads it and it follows the response signature. */
 CK_RV kw_msg_run(struct kw_msg *m, int kind);
-void kw_msg_free(struct kw_msg *m); /* zeroes request and response */
+void kw_msg_free(struct kw_msg *m); /* zeroes request and response, returns the connection to the pool */
 
 /* CKR_OK when C_Initialize was called in this process (and not finalized), else CKR_CRYPTOKI_NOT_INITIALIZED. */
 CK_RV kw_check(void);
