@@ -92,7 +92,7 @@ func storeError(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "full") {
 		return ck.CKR_DEVICE_MEMORY
 	}
-	return ck.CKR_DEVICE_ERROR
+	return ck.CKR_DEVICE_ERROR // also a read-only store (store.ErrReadOnly)
 }
 
 func (a *app) GetInfo() (ck.Info, error) {

@@ -147,6 +147,9 @@ func (e *Engine) load() error {
 			return err
 		}
 	}
+	if e.store.ReadOnly() {
+		e.log.Warn("the store is read-only: reads work, every write fails with CKR_DEVICE_ERROR, and PIN failures are counted in memory only")
+	}
 	e.dropStaleIdentityWraps()
 	e.log.Info("engine ready", "tokens", len(e.tokens), "objects", len(e.objects), "free_slot", uint64(e.freeSlot))
 	return nil

@@ -27,6 +27,9 @@ func (e *Engine) pinLenOK(pin []byte) bool {
 // countAttempt records one more failure before a PIN is tried; a success resets it.
 func (e *Engine) countAttempt(t *token, ps *pinState) error {
 	ps.Failures++
+	if e.store.ReadOnly() {
+		return nil // counted in memory only: a read-only store keeps nothing (logged at start)
+	}
 	if err := e.saveToken(t); err != nil {
 		ps.Failures--
 		return err
@@ -155,9 +158,11 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 		return err
 	}
 	ps.Failures = 0
-	if err := e.saveToken(t); err != nil {
-		tk.Wipe()
-		return err
+	if !e.store.ReadOnly() {
+		if err := e.saveToken(t); err != nil {
+			tk.Wipe()
+			return err
+		}
 	}
 	if _, still := a.sessions[h]; !still {
 		tk.Wipe()
@@ -526,7 +531,7 @@ func identityAD(token uint64) []byte {
 // identities to log in and the wrap does not exist yet. Called with e.mu held and the token key at hand.
 func (e *Engine) ensureIdentityWrap(t *token, tk *vault.TokenKey) {
 	p := e.policyOf(t)
-	if tk == nil || p == nil || (len(p.LoginUIDs) == 0 && len(p.LoginGIDs) == 0) || len(t.rec.Identity) != 0 {
+	if e.store.ReadOnly() || tk == nil || p == nil || (len(p.LoginUIDs) == 0 && len(p.LoginGIDs) == 0) || len(t.rec.Identity) != 0 {
 		return
 	}
 	t.rec.Identity = e.root.IdentityKey(t.id).WrapTokenKey(tk, identityAD(t.id))
@@ -538,6 +543,9 @@ func (e *Engine) ensureIdentityWrap(t *token, tk *vault.TokenKey) {
 // dropStaleIdentityWraps removes the identity-login wrap of tokens whose policy no longer logs anyone in:
 // without a policy, the device root key alone must not open a token's private objects.
 func (e *Engine) dropStaleIdentityWraps() {
+	if e.store.ReadOnly() {
+		return
+	}
 	for _, t := range e.tokens {
 		p := e.policyOf(t)
 		if len(t.rec.Identity) != 0 && (p == nil || (len(p.LoginUIDs) == 0 && len(p.LoginGIDs) == 0)) {

@@ -83,9 +83,10 @@ type Object struct {
 // Store is an open store. Its methods are safe for concurrent use; they are
 // serialised on one SQLite connection.
 type Store struct {
-	dir  string
-	db   *sql.DB
-	lock *os.File
+	dir      string
+	db       *sql.DB
+	lock     *os.File
+	readOnly bool
 
 	// Prepared statements (on the single connection).
 	putObj *sql.Stmt
@@ -114,6 +115,9 @@ func Open(dir string) (s *Store, err error) {
 		return nil, fmt.Errorf("store: create directory: %w", err)
 	}
 	lock, created, err := openFile(filepath.Join(dir, LockFile))
+	if err != nil && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		return openReadOnly(dir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +180,51 @@ func Open(dir string) (s *Store, err error) {
 	}
 	return s, nil
 }
+
+// ErrUnappliedLog is returned when a read-only store holds committed writes still in its write-ahead log:
+// reading it without them would serve old data.
+var ErrUnappliedLog = errors.New("store: read-only store with an unapplied write-ahead log: open it writable once")
+
+// openReadOnly opens a store that cannot be written (a read-only file system or files): every read works,
+// every write fails. It still takes the flock (on a read-only descriptor), so no other process writes
+// meanwhile, which is what lets SQLite treat the database as immutable.
+func openReadOnly(dir string) (s *Store, err error) {
+	lock, err := os.Open(filepath.Join(dir, LockFile))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s read-only: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
+	if err := flock(lock); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(dir, DBFile)
+	if fi, err := os.Stat(dbPath + "-wal"); err == nil && fi.Size() > 0 {
+		return nil, ErrUnappliedLog
+	}
+	u := url.URL{Scheme: "file", Path: dbPath}
+	db, err := sql.Open("sqlite", u.String()+"?mode=ro&immutable=1")
+	if err != nil {
+		return nil, fmt.Errorf("store: open database read-only: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	var version int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: read-only database: %w", err)
+	}
+	if version != len(migrations) {
+		db.Close()
+		return nil, fmt.Errorf("store: read-only database has schema version %d, this build needs %d", version, len(migrations))
+	}
+	return &Store{dir: dir, db: db, lock: lock, readOnly: true}, nil
+}
+
+// ReadOnly reports whether the store was opened read-only: reads work, writes fail.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // dsn returns the modernc.org/sqlite data source name for the database file
 // at the absolute path path.
@@ -274,12 +323,17 @@ func (s *Store) Close() error {
 	s.closed = true
 	var errs []error
 	for _, st := range []*sql.Stmt{s.putObj, s.delObj} {
+		if st == nil {
+			continue // a read-only store prepares no statement
+		}
 		if err := st.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: close statement: %w", err))
 		}
 	}
 	var busy, logPages, ckptPages int
-	if err := s.db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &ckptPages); err != nil {
+	if s.readOnly {
+		// nothing to checkpoint
+	} else if err := s.db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &ckptPages); err != nil {
 		errs = append(errs, fmt.Errorf("store: checkpoint: %w", err))
 	}
 	if err := s.db.Close(); err != nil {
@@ -365,14 +419,23 @@ func unsignedOrder[T any](s []T, id func(T) uint64) []T {
 // PutObject inserts or replaces one object in its own durable transaction.
 // The object's token must exist (an error wrapping ErrNotFound otherwise).
 func (s *Store) PutObject(o Object) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	return putObject(s.putObj, o)
 }
 
 // DeleteObject deletes one object in its own durable transaction, or
 // returns an error wrapping ErrNotFound if it does not exist.
 func (s *Store) DeleteObject(token, id uint64) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	return deleteObject(s.delObj, token, id)
 }
+
+// ErrReadOnly is returned by every write to a store opened read-only.
+var ErrReadOnly = errors.New("store: the store is read-only")
 
 // Update runs fn in one SQLite write transaction (BEGIN IMMEDIATE). It
 // commits when fn returns nil and rolls back otherwise (returning fn's error
@@ -383,6 +446,9 @@ func (s *Store) DeleteObject(token, id uint64) error {
 // deadlocks, as the Store has one connection and the transaction holds it.
 // tx must not be used after fn returns.
 func (s *Store) Update(fn func(tx *Tx) error) (err error) {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	sqlTx, err := s.db.Begin()
 	if err != nil {
 		return fmt.Errorf("store: begin transaction: %w", err)
