@@ -27,7 +27,7 @@ func TestIdentityPolicy(t *testing.T) {
 	e := env{Store: filepath.Join(base, "store"), RootKey: filepath.Join(base, "root.key"),
 		Socket: filepath.Join(sockDir, "kw.sock"), Log: filepath.Join(base, "keywardd.log")}
 	conf := filepath.Join(base, "keywardd.yaml")
-	os.WriteFile(conf, []byte("tokens:\n  - label: device\n    allow_uids: [0, 1000, 1001]\n    login_uids: [1000]\n"), 0o600)
+	os.WriteFile(conf, []byte("tokens:\n  - label: device\n    allow_uids: [0, 1000, 1001]\n    allow_gids: [777]\n    login_uids: [1000]\n    login_gids: [777]\n"), 0o600)
 	cmd := exec.Command(keywarddPath(t), "--store", e.Store, "--root-key", e.RootKey, "--socket", e.Socket,
 		"--log", e.Log, "--config", conf)
 	cmd.Env = append(os.Environ(), "KEYWARD_KDF=fast")
@@ -56,7 +56,11 @@ func TestIdentityPolicy(t *testing.T) {
 
 	as := func(uid string, args ...string) (string, int) {
 		t.Helper()
-		full := append([]string{"--reuid=" + uid, "--regid=" + uid, "--clear-groups", p.tool, "--module", p.module}, args...)
+		groups := "--clear-groups"
+		if uid == "1002" {
+			groups = "--groups=777" // a supplementary group the policy allows and logs in
+		}
+		full := append([]string{"--reuid=" + uid, "--regid=" + uid, groups, p.tool, "--module", p.module}, args...)
 		c := exec.Command(setpriv, full...)
 		c.Env = append(e.clientEnv(), "HOME=/tmp")
 		out, err := c.CombinedOutput()
@@ -82,6 +86,10 @@ func TestIdentityPolicy(t *testing.T) {
 	out, code = as("1000", "--token-label", "device", "--login", "-O")
 	if code != 0 || !strings.Contains(out, "secret") {
 		t.Fatalf("uid 1000 logs in by identity and lists the private object: exit %d\n%s", code, out)
+	}
+	out, code = as("1002", "--token-label", "device", "--login", "-O")
+	if code != 0 || !strings.Contains(out, "secret") {
+		t.Fatalf("uid 1002 in login group 777 logs in by identity: exit %d\n%s", code, out)
 	}
 	if out, _ := as("1001", "--token-label", "device", "-O"); strings.Contains(out, "secret") {
 		t.Fatalf("uid 1001 without a PIN sees the private object:\n%s", out)
