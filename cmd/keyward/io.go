@@ -132,6 +132,9 @@ type importItems struct {
 
 // parseImport reads PEM (any number of blocks) or a single DER value.
 func (c *cli) parseImport(data []byte, passphrase func() ([]byte, error)) (*importItems, error) {
+	if isPKCS12(data) {
+		return parsePKCS12(data, passphrase)
+	}
 	it := &importItems{}
 	if bytes.Contains(data, []byte("-----BEGIN ")) {
 		rest := data
@@ -490,18 +493,22 @@ Imports what FILE (or - for standard input) holds:
     $KEYWARD_PASSPHRASE or a prompt
   - public keys (PEM/DER SubjectPublicKeyInfo, PKCS#1 RSA)
   - raw secrets with --type secret [--key-type aes|generic] [--hex]
-Prints the URIs of the new objects. PKCS#12 bundles: convert with openssl pkcs12 -nodes first.
+  - PKCS#12 bundles (.p12/.pfx: a private key, its certificate and chain).
+    Password: --password-source FILE, $KEYWARD_PASSPHRASE or a prompt
+Prints the URIs of the new objects.
 
 examples:
   keyward import device.key.pem --label device-id --id 01
   keyward import device.crt                       # finds its key on the token
   keyward import chain.pem --label tls --id 02
+  keyward import bundle.p12 --password-source p12.pass --label device-id --id 01
   keyward import key.bin --type secret --key-type aes --label data-key`).withJSON().withToken().withPIN()
 	kind := f.String("type", "auto", "auto, or secret for a raw secret key")
 	secretType := f.String("key-type", "generic", "with --type secret: aes or generic (HMAC)")
 	hexIn := f.Bool("hex", false, "with --type secret: the file holds the secret in hex")
 	noPublic := f.Bool("no-public", false, "do not store the public key beside an imported private key")
 	passSource := f.String("passphrase-source", "", "file holding the passphrase of an encrypted private key")
+	pwSource := f.String("password-source", "", "file holding the password of a PKCS#12 bundle (same as --passphrase-source)")
 	kf := addKeyFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -526,8 +533,12 @@ examples:
 	defer clear(data)
 	var items *importItems
 	if *kind == "auto" {
+		src := *passSource
+		if *pwSource != "" {
+			src = *pwSource
+		}
 		passphrase := func() ([]byte, error) {
-			return c.getPIN(pinRequest{what: "passphrase", source: *passSource, env: "KEYWARD_PASSPHRASE", prompt: true})
+			return c.getPIN(pinRequest{what: "passphrase", source: src, env: "KEYWARD_PASSPHRASE", prompt: true})
 		}
 		if items, err = c.parseImport(data, passphrase); err != nil {
 			return err

@@ -5,7 +5,7 @@
 // object.go (list, show, delete, set), io.go (import, export), crypto.go (sign, verify, encrypt, decrypt,
 // digest), csr.go (csr, cert self-sign), admin.go (p11kit, config, doctor). common.go holds what they share:
 // errors and exit codes, flags, PINs, tokens, sessions and object look-up. provision.go runs manifests
-// (provision_yaml.go adds YAML, build tag keyward_yaml); pubkey.go builds SubjectPublicKeyInfo values.
+// (provision_yaml.go reads YAML); pubkey.go builds SubjectPublicKeyInfo values.
 package main
 
 import (

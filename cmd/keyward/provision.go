@@ -15,8 +15,7 @@ import (
 )
 
 // The provisioning manifest: the factory flow in one file. decodeManifest reads it; the YAML reader is in
-// provision_yaml.go (build tag keyward_yaml until go.mod requires gopkg.in/yaml.v3); without it, manifests in
-// JSON (which YAML parsers read too) work.
+// provision_yaml.go; JSON manifests (which YAML parsers read too) work as well.
 
 type manifest struct {
 	Tokens []manifestToken `json:"tokens" yaml:"tokens"`
