@@ -26,6 +26,7 @@ type cli struct {
 	lookupEnv      func(string) (string, bool)
 	openTTY        func() (*os.File, error) // the terminal for PIN prompts and confirmations
 	conn           *client.Client
+	offline        offline // --store: the CLI serves a store itself (offline.go)
 }
 
 func newCLI(stdout, stderr io.Writer) *cli {
@@ -284,6 +285,12 @@ func (c *cli) dial() (*client.Client, error) {
 		return c.conn, nil
 	}
 	path := c.socketPath()
+	if c.offline.store != "" {
+		var err error
+		if path, err = c.startOffline(); err != nil {
+			return nil, err
+		}
+	}
 	cl, err := client.Dial(path)
 	if err != nil {
 		return nil, &cliError{code: exitDaemon, msg: fmt.Sprintf("cannot reach keywardd at %s (is it running? libkeyward.so starts it on first use; keyward doctor checks the setup)", path)}

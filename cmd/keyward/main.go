@@ -65,6 +65,8 @@ PINs: --pin-source FILE, else $KEYWARD_PIN, else a prompt on the terminal (no ec
   --pin VALUE works but warns: command lines are visible to other users.
   SO PIN: --so-pin-source FILE or $KEYWARD_SO_PIN; new PINs: --new-pin-source FILE or $KEYWARD_NEW_PIN.
 Daemon: $KEYWARD_SOCKET, else /run/keyward/keyward.sock, else the user-mode socket.
+Offline (provisioning an image before first boot): keyward --store DIR [--root-key FILE] COMMAND ...
+  opens the store itself (refused while a keywardd owns it); the root key defaults to /etc/keyward/root.key.
 
 exit codes
   0  success
@@ -129,7 +131,14 @@ func (c *cli) run(args []string) (code int) {
 		if c.conn != nil {
 			c.conn.Close()
 		}
+		if c.offline.stop != nil {
+			c.offline.stop()
+		}
 	}()
+	args, err := c.parseGlobal(args)
+	if err != nil {
+		return c.fail(err)
+	}
 	if len(args) == 0 {
 		fmt.Fprint(c.stderr, usageText)
 		return exitUsage
