@@ -41,3 +41,24 @@ func TestOfflineStore(t *testing.T) {
 	fails(t, kw(t, env, append(global, "slots")...), exitFailed, "in use by a running keywardd")
 	fails(t, kw(t, env, "--root-key", rootKey, "slots"), exitUsage, "--root-key goes with --store")
 }
+
+func TestTokenDelete(t *testing.T) {
+	env := newToken(t, "to-delete")
+	fails(t, kw(t, env, "token", "delete", "--token", "to-delete"), exitUsage, "")
+	wrong := map[string]string{"KEYWARD_SO_PIN": "not-the-pin"}
+	for k, v := range env {
+		if k != "KEYWARD_SO_PIN" {
+			wrong[k] = v
+		}
+	}
+	if r := kw(t, wrong, "token", "delete", "--token", "to-delete", "--yes"); r.code == 0 {
+		t.Fatal("token delete with a wrong SO PIN succeeded")
+	}
+	out := ok(t, env, "token", "delete", "--token", "to-delete", "--yes")
+	if !strings.Contains(out, `deleted token "to-delete"`) {
+		t.Fatalf("token delete: %q", out)
+	}
+	if out := ok(t, env, "token", "list"); strings.Contains(out, "to-delete") {
+		t.Fatalf("the deleted token is still listed:\n%s", out)
+	}
+}

@@ -104,9 +104,10 @@ func (c *cli) cmdToken(args []string) error {
   token info [--token LABEL] [--json]    one token's details
   token init --label LABEL [--so-pin-source FILE] [--pin-source FILE]
                                          initialise the free slot's token (sets the SO PIN, and the
-                                         user PIN too when --pin-source or --pin is given)`
+                                         user PIN too when --pin-source or --pin is given)
+  token delete --token LABEL [--yes]     remove a token and all its objects (needs the SO PIN)`
 	if len(args) == 0 {
-		return usagef("token: missing subcommand (list, info or init)")
+		return usagef("token: missing subcommand (list, info, init or delete)")
 	}
 	switch args[0] {
 	case "list":
@@ -115,11 +116,13 @@ func (c *cli) cmdToken(args []string) error {
 		return c.cmdTokenInfo(args[1:])
 	case "init":
 		return c.cmdTokenInit(args[1:])
+	case "delete":
+		return c.cmdTokenDelete(args[1:])
 	case "-h", "--help", "help":
 		fmt.Fprintln(c.stdout, help)
 		return nil
 	}
-	return usagef("token: unknown subcommand %q (list, info or init)", args[0])
+	return usagef("token: unknown subcommand %q (list, info, init or delete)", args[0])
 }
 
 func (c *cli) cmdTokenList(args []string) error {
@@ -577,4 +580,54 @@ examples:
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", j.Name, sizes, strings.Join(j.Functions, ","))
 	}
 	return tw.Flush()
+}
+
+func (c *cli) cmdTokenDelete(args []string) error {
+	f := c.newFlags("token delete", `usage: keyward token delete --token LABEL [--so-pin-source FILE] [--yes]
+
+Removes a token and every object on it; its slot goes away. Needs the SO PIN, and no application may have
+a session open with the token. This cannot be undone.
+
+examples:
+  keyward token delete --token old-device --so-pin-source so.pin --yes`).withToken()
+	soSource, soValue := soPINFlags(f)
+	yes := f.Bool("yes", false, "delete without asking")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.nargs(pos, 0, 0, "keyward token delete --token LABEL"); err != nil {
+		return err
+	}
+	if *f.token == "" {
+		return usagef("token delete: --token is required")
+	}
+	t, err := c.oneToken(*f.token, nil)
+	if err != nil {
+		return err
+	}
+	if !*yes {
+		ok, err := c.confirm(fmt.Sprintf("Delete token %q and all its objects?", t.label))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return failf("token delete: not confirmed; nothing changed")
+		}
+	}
+	so, err := c.getPIN(pinRequest{what: "SO PIN", source: *soSource, value: soValue, flagName: "so-pin",
+		env: "KEYWARD_SO_PIN", prompt: true})
+	if err != nil {
+		return err
+	}
+	defer clear(so)
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	if err := cl.DeleteToken(t.slot, so); err != nil {
+		return ckErr("token delete", err)
+	}
+	fmt.Fprintf(c.stdout, "deleted token %q (slot %d)\n", t.label, t.slot)
+	return nil
 }

@@ -293,6 +293,12 @@ var handlers = map[wire.Call]handler{
 		s := ck.SessionHandle(d.U())
 		return p.VerifySignature(s, d.B())
 	},
+	wire.CallDeleteToken: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		slot := ck.SlotID(d.U())
+		pin := d.B()
+		defer clear(pin)
+		return p.DeleteToken(slot, pin)
+	},
 	wire.CallGetSessionValidationFlags: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
 		s := ck.SessionHandle(d.U())
 		f, err := p.GetSessionValidationFlags(s, d.U())

@@ -556,3 +556,66 @@ func (e *Engine) dropStaleIdentityWraps() {
 		}
 	}
 }
+
+func (a *app) DeleteToken(slot ck.SlotID, soPIN []byte) error {
+	e := a.e
+	if soPIN == nil {
+		return ck.CKR_ARGUMENTS_BAD
+	}
+	e.pinMu.Lock()
+	defer e.pinMu.Unlock()
+	e.mu.Lock()
+	t, exists := e.tokens[slot]
+	if !exists || !a.mayOpen(t) {
+		e.mu.Unlock()
+		if slot == e.freeSlot {
+			return ck.CKR_TOKEN_NOT_RECOGNIZED
+		}
+		return ck.CKR_SLOT_ID_INVALID
+	}
+	if e.hasSessions(t) {
+		e.mu.Unlock()
+		return ck.CKR_SESSION_EXISTS
+	}
+	if t.rec.SO.Failures >= e.cfg.MaxPINFailures {
+		e.mu.Unlock()
+		return ck.CKR_PIN_LOCKED
+	}
+	if err := e.countAttempt(t, &t.rec.SO); err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	snapshot := t.rec.SO
+	e.mu.Unlock()
+	var key *vault.TokenKey
+	var err error
+	if e.pinLenOK(soPIN) {
+		key, err = e.tryPIN(t.id, "so", soPIN, snapshot)
+	} else {
+		err = ck.CKR_PIN_INCORRECT
+	}
+	if err != nil {
+		return err
+	}
+	key.Wipe()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tokens[slot] != t {
+		return ck.CKR_SLOT_ID_INVALID
+	}
+	if e.hasSessions(t) {
+		return ck.CKR_SESSION_EXISTS
+	}
+	if err := e.store.Update(func(tx *store.Tx) error { return tx.DeleteToken(t.id) }); err != nil {
+		e.log.Error("deleting a token failed", "token", t.id, "err", err)
+		return storeError(err)
+	}
+	for _, o := range t.index.all() {
+		e.removeObject(o)
+	}
+	t.dropTokenKey(e)
+	delete(e.tokens, slot)
+	e.log.Info("token deleted", "slot", uint64(slot), "token", t.id, "app", a.peer.String())
+	e.auditEvent("token deleted", a, t.id, "slot", uint64(slot))
+	return nil
+}

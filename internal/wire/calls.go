@@ -151,6 +151,8 @@ var (
 	CallVerifySignatureInit       = mustCall("VerifySignatureInit")
 	CallVerifySignature           = mustCall("VerifySignature")
 	CallGetSessionValidationFlags = mustCall("GetSessionValidationFlags")
+	// Keyward extensions
+	CallDeleteToken = mustCall("DeleteToken")
 )
 
 func mustCall(name string) Call {

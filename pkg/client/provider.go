@@ -363,3 +363,8 @@ func (cl *Client) GetSessionValidationFlags(s ck.SessionHandle, typ uint64) (f u
 		func(d *wire.Decoder) { f = d.U() })
 	return
 }
+
+// DeleteToken removes a token and its objects (a Keyward extension; the SO PIN is required).
+func (cl *Client) DeleteToken(slot ck.SlotID, soPIN []byte) error {
+	return cl.call(wire.CallDeleteToken, func(e *wire.Encoder) { e.U(uint64(slot)); e.B(soPIN) }, nil)
+}

@@ -270,4 +270,8 @@ type Provider interface {
 	VerifySignature(s SessionHandle, data []byte) error
 	// GetSessionValidationFlags is C_GetSessionValidationFlags (PKCS#11 3.2).
 	GetSessionValidationFlags(s SessionHandle, typ uint64) (uint64, error)
+
+	// DeleteToken is a Keyward extension (PKCS#11 has no call for it): it removes an initialised token and
+	// every object on it, given the SO PIN, when no session is open with it. Its slot goes away.
+	DeleteToken(slot SlotID, soPIN []byte) error
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, f Factory) {
 		{"Login", testLogin},
 		{"PINLockout", testPINLockout},
 		{"SetPIN", testSetPIN},
+		{"DeleteToken", testDeleteToken},
 		{"CreateObject", testCreateObject},
 		{"AttributeRules", testAttributeRules},
 		{"GetAttributeValue", testGetAttributeValue},

@@ -303,3 +303,26 @@ func testOperations(t *testing.T, open func() ck.Provider) {
 	_, _, err = p.OperationSingle(s+999, ck.OpSign, nil, ck.Out{})
 	want(t, err, ck.CKR_SESSION_HANDLE_INVALID, "operation on an invalid session")
 }
+
+func testDeleteToken(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "doomed", true)
+	s := userSession(t, p, slot)
+	_, err := p.CreateObject(s, dataObject("kept?", "v", attr(ck.CKA_TOKEN, true)))
+	ok(t, err, "CreateObject")
+	want(t, p.DeleteToken(slot, SOPIN), ck.CKR_SESSION_EXISTS, "DeleteToken with a session open")
+	ok(t, p.CloseSession(s), "CloseSession")
+	want(t, p.DeleteToken(slot, []byte("wrong-so-pin")), ck.CKR_PIN_INCORRECT, "DeleteToken with a wrong SO PIN")
+	slots, _ := p.GetSlotList(true)
+	free := slots[len(slots)-1]
+	want(t, p.DeleteToken(free, SOPIN), ck.CKR_TOKEN_NOT_RECOGNIZED, "DeleteToken of the free slot")
+	want(t, p.DeleteToken(free+1000, SOPIN), ck.CKR_SLOT_ID_INVALID, "DeleteToken of an unknown slot")
+	ok(t, p.DeleteToken(slot, SOPIN), "DeleteToken")
+	_, err = p.GetTokenInfo(slot)
+	want(t, err, ck.CKR_SLOT_ID_INVALID, "the deleted token's slot")
+	after, _ := p.GetSlotList(true)
+	if len(after) != len(slots)-1 {
+		t.Fatalf("slots %v after deleting one of %v", after, slots)
+	}
+}
