@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/keyward/keyward/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,10 @@ import (
 
 type manifest struct {
 	Tokens []manifestToken `json:"tokens" yaml:"tokens"`
-	Report string          `json:"report,omitempty" yaml:"report,omitempty"` // where to write the JSON report (default: stdout)
+	// Config is the keywardd configuration file that receives the tokens' access policies (default
+	// /etc/keyward/keywardd.yaml); the daemon applies them when it restarts.
+	Config string `json:"config,omitempty" yaml:"config,omitempty"`
+	Report string `json:"report,omitempty" yaml:"report,omitempty"` // where to write the JSON report (default: stdout)
 	file   string
 }
 
@@ -29,7 +33,17 @@ type manifestToken struct {
 	PINSource    string         `json:"pin-source" yaml:"pin-source"`
 	Keys         []manifestKey  `json:"keys,omitempty" yaml:"keys,omitempty"`
 	Certificates []manifestCert `json:"certificates,omitempty" yaml:"certificates,omitempty"`
-	Line         int            `json:"-" yaml:"-"`
+	// Access is the token's policy: who may open it, who is logged in by identity (keywardd --config).
+	Access *manifestAccess `json:"access,omitempty" yaml:"access,omitempty"`
+	Line   int             `json:"-" yaml:"-"`
+}
+
+// manifestAccess is a token's access policy in a manifest.
+type manifestAccess struct {
+	AllowUIDs []uint32 `json:"allow_uids,omitempty" yaml:"allow_uids,omitempty"`
+	AllowGIDs []uint32 `json:"allow_gids,omitempty" yaml:"allow_gids,omitempty"`
+	LoginUIDs []uint32 `json:"login_uids,omitempty" yaml:"login_uids,omitempty"`
+	LoginGIDs []uint32 `json:"login_gids,omitempty" yaml:"login_gids,omitempty"`
 }
 
 type manifestKey struct {
@@ -202,6 +216,7 @@ type reportToken struct {
 
 type report struct {
 	Manifest string        `json:"manifest"`
+	Config   string        `json:"config,omitempty"` // the configuration file that holds the access policies
 	Changed  bool          `json:"changed"`
 	Tokens   []reportToken `json:"tokens"`
 }
@@ -356,6 +371,9 @@ example:
 		}
 		rep.Tokens = append(rep.Tokens, rt)
 	}
+	if err := c.provisionPolicies(m, &rep); err != nil {
+		return err
+	}
 	if !rep.Changed {
 		fmt.Fprintln(c.stderr, "keyward: provision: everything is already as the manifest says; nothing changed")
 	}
@@ -439,4 +457,46 @@ func (c *cli) provisionCert(t token, mc manifestCert, pinArgs []string) ([]strin
 
 func noPassphrase() ([]byte, error) {
 	return nil, failf("encrypted blocks are not allowed in a certificate file")
+}
+
+// defaultDaemonConfig is where a system-mode keywardd reads its configuration.
+const defaultDaemonConfig = "/etc/keyward/keywardd.yaml"
+
+// provisionPolicies writes the manifest's token access policies into the daemon's configuration file,
+// changing it only where it differs; keywardd applies them when it restarts.
+func (c *cli) provisionPolicies(m *manifest, rep *report) error {
+	var policies []config.TokenPolicy
+	for _, t := range m.Tokens {
+		if t.Access != nil {
+			policies = append(policies, config.TokenPolicy{Label: t.Label, AllowUIDs: t.Access.AllowUIDs,
+				AllowGIDs: t.Access.AllowGIDs, LoginUIDs: t.Access.LoginUIDs, LoginGIDs: t.Access.LoginGIDs})
+		}
+	}
+	if len(policies) == 0 {
+		return nil
+	}
+	path := m.Config
+	if path == "" {
+		path = defaultDaemonConfig
+	}
+	file := &config.File{}
+	if _, err := os.Stat(path); err == nil {
+		if file, err = config.Load(path); err != nil {
+			return failf("provision: the daemon configuration %s: %v", path, err)
+		}
+	}
+	changed := false
+	for _, p := range policies {
+		changed = file.SetPolicy(p) || changed
+	}
+	rep.Config = path
+	if !changed {
+		return nil
+	}
+	if err := file.Save(path); err != nil {
+		return failf("provision: writing the daemon configuration %s: %v", path, err)
+	}
+	rep.Changed = true
+	fmt.Fprintf(c.stderr, "keyward: provision: access policies written to %s; restart keywardd to apply them\n", path)
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
 	"github.com/keyward/keyward/internal/seal"
@@ -207,12 +208,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
 	if o.config != "" {
-		fc, err := loadConfig(o.config)
+		fc, err := config.Load(o.config)
 		if err != nil {
 			log.Error("cannot read the configuration", "err", err)
 			return 2
 		}
-		cfg.Policies = fc.policies()
+		cfg.Policies = fc.Policies()
 		if fc.MaxPINFailures > 0 && !flagSet(args, "max-pin-failures") {
 			cfg.MaxPINFailures = fc.MaxPINFailures
 		}
