@@ -291,7 +291,12 @@ examples:
 				priv = append(priv, ck.NewAttribute(ua.attr, true))
 			}
 		}
+		var prog *progress
+		if slowKeyType(spec) {
+			prog = c.startProgress(fmt.Sprintf("generating a %s key pair on token %q", spec.name, s.tok.label))
+		}
 		hpub, _, err := s.cl.GenerateKeyPair(s.h, m, pub, priv)
+		prog.stop()
 		if err != nil {
 			return ckErr(fmt.Sprintf("generating a %s key pair on token %q", spec.name, s.tok.label), err)
 		}

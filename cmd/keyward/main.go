@@ -58,6 +58,7 @@ setup
   p11kit install|uninstall      register libkeyward.so with p11-kit
   config                        the effective configuration and where each value comes from
   doctor                        check the daemon, socket, store and permissions
+  completion bash|zsh|fish      print a shell completion script
 
 Every command takes --help (with examples); most take --json.
 
@@ -119,6 +120,7 @@ func init() {
 		"p11kit":     {(*cli).cmdP11Kit, "p11kit install|uninstall"},
 		"config":     {(*cli).cmdConfig, "effective configuration"},
 		"doctor":     {(*cli).cmdDoctor, "check the installation"},
+		"completion": {(*cli).cmdCompletion, "completion bash|zsh|fish"},
 	}
 }
 

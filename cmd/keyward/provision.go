@@ -277,6 +277,8 @@ example:
 		fmt.Fprintf(c.stdout, "%s: valid (%d token(s))\n", pos[0], len(m.Tokens))
 		return nil
 	}
+	prog := c.startProgress("provisioning from " + pos[0])
+	defer prog.stop()
 	rep := report{Manifest: pos[0], Tokens: []reportToken{}}
 	for _, mt := range m.Tokens {
 		rt := reportToken{Label: mt.Label, Status: "exists", Keys: []reportKey{}, Certificates: []string{}}
@@ -307,6 +309,7 @@ example:
 			var found []objectJSON
 			json.Unmarshal([]byte(listOut), &found)
 			if len(found) == 0 {
+				prog.set(fmt.Sprintf("provisioning from %s: generating %s key %q on token %q", pos[0], spec.name, mk.Label, mt.Label))
 				args := append([]string{"key", "generate", "--type", mk.Type, "--label", mk.Label, "--json"}, pinArgs...)
 				if mk.ID != "" {
 					args = append(args, "--id", mk.ID)
@@ -371,6 +374,7 @@ example:
 		}
 		rep.Tokens = append(rep.Tokens, rt)
 	}
+	prog.stop() // before anything else goes to the terminal
 	if err := c.provisionPolicies(m, &rep); err != nil {
 		return err
 	}
