@@ -232,17 +232,7 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		return 0, err
 	}
 	setSensitivityHistory(attrs, false, false)
-	e := a.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s, err = a.session(h); err != nil {
-		return 0, err
-	}
-	hk, err := e.insert(s, attrs)
-	if err == nil {
-		e.auditObject("unwrap key", a, hk, m.Type)
-	}
-	return hk, err
+	return a.insertMade(h, attrs, "unwrap key", m.Type)
 }
 
 func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandle, template []ck.Attribute) (ck.ObjectHandle, error) {
@@ -333,17 +323,7 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		return 0, err
 	}
 	setSensitivityHistory(attrs, alwaysSensitive, neverExtractable)
-	e := a.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s, err = a.session(h); err != nil {
-		return 0, err
-	}
-	hk, err := e.insert(s, attrs)
-	if err == nil {
-		e.auditObject("derive key", a, hk, m.Type)
-	}
-	return hk, err
+	return a.insertMade(h, attrs, "derive key", m.Type)
 }
 
 func hasAttr(t []ck.Attribute, typ ck.AttributeType) bool {
@@ -417,13 +397,7 @@ func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectH
 		return nil, 0, 0, err
 	}
 	setSensitivityHistory(attrs, true, true)
-	e := a.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s, err = a.session(h); err != nil {
-		return nil, 0, 0, err
-	}
-	hk, err := e.insert(s, attrs)
+	hk, err := a.insertMade(h, attrs, "encapsulate key", m.Type)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -475,13 +449,24 @@ func (a *app) DecapsulateKey(h ck.SessionHandle, m *ck.Mechanism, priv ck.Object
 		return 0, err
 	}
 	setSensitivityHistory(attrs, alwaysSensitive, neverExtractable)
+	return a.insertMade(h, attrs, "decapsulate key", m.Type)
+}
+
+// insertMade adds a key the engine made without holding its lock (unwrapped, derived, encapsulated) to
+// session h, which may have closed meanwhile, and audits it.
+func (a *app) insertMade(h ck.SessionHandle, attrs map[ck.AttributeType][]byte, what string, m ck.MechanismType) (ck.ObjectHandle, error) {
 	e := a.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if s, err = a.session(h); err != nil {
+	s, err := a.session(h)
+	if err != nil {
 		return 0, err
 	}
-	return e.insert(s, attrs)
+	hk, err := e.insert(s, attrs)
+	if err == nil {
+		e.auditObject(what, a, hk, m)
+	}
+	return hk, err
 }
 
 func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
