@@ -96,10 +96,23 @@ examples:
 			s.close()
 			return err
 		}
+		var listed []objectJSON
 		for _, o := range objs {
-			out = append(out, s.summary(o, false))
+			listed = append(listed, s.summary(o, false))
 		}
 		s.close()
+		// A stable order whatever the handles are: by label, then id, then type.
+		sort.SliceStable(listed, func(i, j int) bool {
+			a, b := listed[i], listed[j]
+			if a.Label != b.Label {
+				return a.Label < b.Label
+			}
+			if a.ID != b.ID {
+				return a.ID < b.ID
+			}
+			return a.Type < b.Type
+		})
+		out = append(out, listed...)
 	}
 	if *f.json {
 		if out == nil {
