@@ -151,38 +151,18 @@ func (a *app) GenerateKeyPair(h ck.SessionHandle, m *ck.Mechanism, pubT, privT [
 		return 0, 0, err
 	}
 	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.GenerateKeyPair != nil })
-	if err != nil {
-		unlock()
-		return 0, 0, err
+	var pt, vt mech.Attrs
+	if err == nil {
+		pt, err = checkTemplate(s, pubT, ck.CKO_PUBLIC_KEY, spec.GenKeyType)
 	}
-	pt, err := templateMap(pubT)
-	if err != nil {
-		unlock()
-		return 0, 0, err
-	}
-	vt, err := templateMap(privT)
-	if err != nil {
-		unlock()
-		return 0, 0, err
-	}
-	if err := requireClass(pt, ck.CKO_PUBLIC_KEY, spec.GenKeyType); err != nil {
-		unlock()
-		return 0, 0, err
-	}
-	if err := requireClass(vt, ck.CKO_PRIVATE_KEY, spec.GenKeyType); err != nil {
-		unlock()
-		return 0, 0, err
-	}
-	if err := canCreate(s, pt, ck.CKO_PUBLIC_KEY); err != nil {
-		unlock()
-		return 0, 0, err
-	}
-	if err := canCreate(s, vt, ck.CKO_PRIVATE_KEY); err != nil {
-		unlock()
-		return 0, 0, err
+	if err == nil {
+		vt, err = checkTemplate(s, privT, ck.CKO_PRIVATE_KEY, spec.GenKeyType)
 	}
 	so := a.isSO(s)
 	unlock()
+	if err != nil {
+		return 0, 0, err
+	}
 	// Key-pair generation (RSA above all) is slow: other applications go on meanwhile.
 	pubV, privV, err := spec.GenerateKeyPair(p, pt, vt)
 	if err != nil {
@@ -217,6 +197,23 @@ func (a *app) GenerateKeyPair(h ck.SessionHandle, m *ck.Mechanism, pubT, privT [
 	}
 	e.auditObject("generate key pair", a, hpriv, m.Type)
 	return hpub, hpriv, nil
+}
+
+// checkTemplate parses a template for a key of class and type kt that a mechanism makes, and checks, before
+// any expensive work, that it names no other class or type and that the session may create such an object.
+// Called with e.mu held.
+func checkTemplate(s *session, template []ck.Attribute, class ck.ObjectClass, kt ck.KeyType) (mech.Attrs, error) {
+	t, err := templateMap(template)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireClass(t, class, kt); err != nil {
+		return nil, err
+	}
+	if err := canCreate(s, t, class); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // canCreate checks, before any expensive work, that the session may create an object of this class with
