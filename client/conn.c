@@ -95,7 +95,7 @@ static void kw_log(const char *what, const char *detail)
 
 /* ---- locks ---- */
 
-static void kw_lock(void)
+void kw_lock(void)
 {
     if (g.use_app_locks)
         g.cb.LockMutex(g.app_mutex);
@@ -103,12 +103,17 @@ static void kw_lock(void)
         pthread_mutex_lock(&g.pm);
 }
 
-static void kw_unlock(void)
+void kw_unlock(void)
 {
     if (g.use_app_locks)
         g.cb.UnlockMutex(g.app_mutex);
     else
         pthread_mutex_unlock(&g.pm);
+}
+
+uint64_t kw_gen(void)
+{
+    return g.gen;
 }
 
 static void kw_atfork_prepare(void)

@@ -48,6 +48,13 @@ CK_RV kw_initialize(const CK_C_INITIALIZE_ARGS *args);
 /* C_Finalize after its argument checks. */
 CK_RV kw_finalize(void);
 
+/* The application lock (the application's mutex callbacks, or a pthread mutex), and under it the application
+ * generation: it changes at C_Initialize, C_Finalize and when the daemon connection dies (sess.c keys its
+ * state to it). */
+void kw_lock(void);
+void kw_unlock(void);
+uint64_t kw_gen(void);
+
 /* Whether KEYWARD_DEBUG asks for diagnostics on stderr. */
 int kw_debug(void);
 

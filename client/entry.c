@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "params.h"
+#include "sess.h"
 
 #define CHECK_INIT()                                                                                           \
     do {                                                                                                       \
@@ -134,10 +135,9 @@ static CK_RV enc_template(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n)
     return CKR_OK;
 }
 
-/* Append an `o` item and run; on CKR_OK copy the output, on CKR_OK/CKR_BUFFER_TOO_SMALL set *plen. */
-static CK_RV run_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
+/* Run a request that ends with an `o` item; on CKR_OK copy the output, on CKR_OK/CKR_BUFFER_TOO_SMALL set *plen. */
+static CK_RV recv_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
 {
-    kw_enc_o(&m->req, out != NULL, *plen);
     CK_RV rv = kw_msg_run(m, kind);
     if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
         return rv;
@@ -155,6 +155,13 @@ static CK_RV run_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int k
     }
     *plen = (CK_ULONG)len;
     return rv;
+}
+
+/* Append an `o` item and run (recv_out). */
+static CK_RV run_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
+{
+    kw_enc_o(&m->req, out != NULL, *plen);
+    return recv_out(m, out, plen, kind);
 }
 
 /* A `U` result under the length convention, applied here. */
@@ -222,17 +229,162 @@ enum {
     OP_MESSAGE_ENCRYPT, OP_MESSAGE_DECRYPT, OP_MESSAGE_SIGN, OP_MESSAGE_VERIFY, OP_VERIFY_SIGNATURE
 };
 
+/* ---- deferred Init (sess.h; docs/protocol.md, "Fused calls") ----
+ *
+ * An Init that already succeeded on a session with the very same request is not sent: it waits for the
+ * operation's first data call, and both go in one round trip. Every call that could see the operation some
+ * other way sends the deferred Init alone first (flush_init, flush_all). */
+
+/* The Init request body of a message being built (the items after the frame header). */
+static const uint8_t *req_body(const struct kw_msg *m, size_t *len)
+{
+    *len = m->req.len - KW_REQ_HEADER;
+    return m->req.p + KW_REQ_HEADER;
+}
+
+/* What decides whether an Init succeeds: its request, except the contents of data that only feed the
+ * computation (an IV, a nonce, associated data), of which the length and presence count. An Init of the same
+ * shape as one that succeeded on the session succeeds too (the session, key and mechanism being the same), so
+ * it can wait for its data call. */
+static void init_shape(struct kw_buf *sh, CK_SESSION_HANDLE h, CK_ULONG op, const CK_MECHANISM *m,
+                       CK_OBJECT_HANDLE key, const uint8_t *body, size_t len)
+{
+    const void *p = m->pParameter;
+    CK_ULONG n = m->ulParameterLen;
+    uint64_t f[6];
+    int nf = -1;
+    if ((m->mechanism == CKM_AES_CBC || m->mechanism == CKM_AES_CBC_PAD) && p) {
+        f[0] = n; /* the IV */
+        nf = 1;
+    } else if (m->mechanism == CKM_AES_GCM && p && n == sizeof(CK_GCM_PARAMS)) {
+        const CK_GCM_PARAMS *g = p;
+        f[0] = g->ulIvLen, f[1] = g->ulIvBits, f[2] = g->ulAADLen, f[3] = g->ulTagBits;
+        f[4] = (g->pIv != NULL) | (uint64_t)(g->pAAD != NULL) << 1;
+        nf = 5;
+    } else if (m->mechanism == CKM_AES_CCM && p && n == sizeof(CK_CCM_PARAMS)) {
+        const CK_CCM_PARAMS *c = p;
+        f[0] = c->ulDataLen, f[1] = c->ulNonceLen, f[2] = c->ulAADLen, f[3] = c->ulMACLen;
+        f[4] = (c->pNonce != NULL) | (uint64_t)(c->pAAD != NULL) << 1;
+        nf = 5;
+    }
+    if (nf < 0) {
+        kw_put_raw(sh, body, len);
+        return;
+    }
+    kw_put_u64(sh, h);
+    kw_put_u64(sh, op);
+    kw_put_u64(sh, m->mechanism);
+    kw_put_u64(sh, key);
+    for (int i = 0; i < nf; i++)
+        kw_put_u64(sh, f[i]);
+}
+
+/* Run an OperationInit message of op on h and remember its outcome under its shape (sh; or forget it). */
+static CK_RV run_init(struct kw_msg *m, CK_SESSION_HANDLE h, int op, const struct kw_buf *sh)
+{
+    CK_RV rv = kw_msg_run(m, S);
+    if (sh)
+        kw_sess_learn(h, op, sh->oom ? NULL : sh->p, sh->oom ? 0 : sh->len, rv);
+    else if (rv != CKR_OK)
+        kw_sess_learn(h, op, NULL, 0, rv); /* a deferred Init that failed after all: forget its shape */
+    return rv;
+}
+
+/* Send h's deferred Init (of op; of any operation when op is 0) on its own. CKR_OK when there is none. */
+static CK_RV flush_init(CK_SESSION_HANDLE h, int op)
+{
+    if (!kw_sess_deferred(h))
+        return CKR_OK;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_OperationInit);
+    int d = kw_sess_take(h, op, &m.req);
+    CK_RV rv = d ? run_init(&m, h, d, NULL) : CKR_OK; /* its shape stays known; a failure forgets it */
+    kw_msg_free(&m);
+    return rv;
+}
+
+/* Send every session's deferred Init (before a call that may change what an Init checked). */
+static void flush_all(void)
+{
+    for (;;) {
+        struct kw_msg m;
+        CK_SESSION_HANDLE h = 0;
+        kw_msg_init(&m, KW_CALL_OperationInit);
+        int d = kw_sess_take_any(&h, &m.req);
+        if (d)
+            run_init(&m, h, d, NULL);
+        kw_msg_free(&m);
+        if (!d)
+            return;
+    }
+}
+
+/* Start a fused message: h's deferred Init of op, to which the caller appends its data call's items. 0 when
+ * no Init of op is deferred on h (the caller sends its own call). */
+static size_t fused_begin(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, int op)
+{
+    if (kw_sess_deferred(h) != op)
+        return 0;
+    kw_msg_init(m, call);
+    if (kw_sess_take(h, op, &m->req))
+        return m->req.len; /* where the Init's items end */
+    kw_msg_free(m);
+    return 0;
+}
+
+/* Whether a fused message can go (it fits a frame, memory did not run out). When not, its Init (the items
+ * up to init_end) is deferred again and the message dropped: the caller sends the Init alone (flush_init),
+ * then its own call. */
+static int fused_ready(struct kw_msg *m, size_t init_end, CK_SESSION_HANDLE h, int op)
+{
+    if (!m->req.oom && m->req.len - 4 <= KW_MAX_FRAME)
+        return 1;
+    kw_sess_redefer(h, op, m->req.p + KW_REQ_HEADER, init_end - KW_REQ_HEADER);
+    kw_msg_free(m);
+    return 0;
+}
+
+/* Whether a verification's rv is its verdict (the call then ended the operation). */
+static int verdict(CK_RV rv)
+{
+    return rv == CKR_OK || rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE;
+}
+
+/* After a fused message: an error (but a short buffer) forgets the Init, so that the next one goes alone and
+ * says on its own whether it fails. */
+static void fused_end(CK_SESSION_HANDLE h, int op, CK_RV rv)
+{
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+        kw_sess_learn(h, op, NULL, 0, rv);
+}
+
 static CK_RV op_init(CK_SESSION_HANDLE h, CK_ULONG op, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
     CHECK_INIT();
+    flush_init(h, 0); /* an earlier deferred Init on h goes first; its failure shows on its own data call */
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OperationInit);
     kw_enc_u(&m.req, h);
     kw_enc_u(&m.req, op);
     CK_RV rv = enc_mech(&m.req, mech);
     kw_enc_u(&m.req, mech ? key : 0);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK && mech && !m.req.oom) {
+        size_t len;
+        const uint8_t *body = req_body(&m, &len);
+        struct kw_buf sh = {0};
+        init_shape(&sh, h, op, mech, key, body, len);
+        if (!sh.oom && kw_sess_defer(h, (int)op, sh.p, sh.len, body, len)) {
+            kw_buf_free(&sh);
+            kw_msg_free(&m);
+            return CKR_OK;
+        }
+        rv = run_init(&m, h, (int)op, &sh);
+        kw_buf_free(&sh);
+    } else if (rv == CKR_OK) {
         rv = kw_msg_run(&m, S);
+        if (rv == CKR_OK && !mech)
+            kw_sess_ended(h, (int)op); /* a NULL mechanism cancels the operation */
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -242,9 +394,27 @@ static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void
                      CK_BYTE_PTR out, CK_ULONG_PTR plen)
 {
     CHECK_INIT();
-    if (!plen)
+    if (!plen || (!in && inlen > 0))
         return CKR_ARGUMENTS_BAD;
+    if (op >= KW_SESS_OPS)
+        flush_init(h, 0); /* a dual-function call uses two operations: both must have started */
     struct kw_msg m;
+    size_t init_end = fused_begin(&m, KW_CALL_OperationInitData, h, (int)op);
+    if (init_end) {
+        kw_enc_u(&m.req, call == KW_CALL_OperationSingle ? 1 : 2);
+        enc_data(&m.req, in, inlen);
+        kw_enc_o(&m.req, out != NULL, *plen);
+        if (fused_ready(&m, init_end, h, (int)op)) {
+            m.too_big = CKR_DATA_LEN_RANGE;
+            CK_RV rv = recv_out(&m, out, plen, S);
+            kw_msg_free(&m);
+            fused_end(h, (int)op, rv);
+            if (rv == CKR_OK && out && call == KW_CALL_OperationSingle)
+                kw_sess_ended(h, (int)op);
+            return rv;
+        }
+        flush_init(h, (int)op);
+    }
     kw_msg_init(&m, call);
     m.too_big = CKR_DATA_LEN_RANGE;
     kw_enc_u(&m.req, h);
@@ -253,6 +423,8 @@ static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void
     if (rv == CKR_OK)
         rv = run_out(&m, out, plen, S);
     kw_msg_free(&m);
+    if (rv == CKR_OK && out && call == KW_CALL_OperationSingle)
+        kw_sess_ended(h, (int)op); /* the result was delivered: the operation is over */
     return rv;
 }
 
@@ -260,7 +432,23 @@ static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void
 static CK_RV op_update_noout(CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen)
 {
     CHECK_INIT();
+    if (!in && inlen > 0)
+        return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
+    size_t init_end = fused_begin(&m, KW_CALL_OperationInitData, h, (int)op);
+    if (init_end) {
+        kw_enc_u(&m.req, 2);
+        enc_data(&m.req, in, inlen);
+        kw_enc_o(&m.req, 0, 0);
+        if (fused_ready(&m, init_end, h, (int)op)) {
+            m.too_big = CKR_DATA_LEN_RANGE;
+            CK_RV rv = kw_msg_run(&m, S);
+            kw_msg_free(&m);
+            fused_end(h, (int)op, rv);
+            return rv;
+        }
+        flush_init(h, (int)op);
+    }
     kw_msg_init(&m, KW_CALL_OperationUpdate);
     m.too_big = CKR_DATA_LEN_RANGE;
     kw_enc_u(&m.req, h);
@@ -278,12 +466,15 @@ static CK_RV op_final(CK_SESSION_HANDLE h, CK_ULONG op, CK_BYTE_PTR out, CK_ULON
     CHECK_INIT();
     if (!plen)
         return CKR_ARGUMENTS_BAD;
+    flush_init(h, op < KW_SESS_OPS ? (int)op : 0);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OperationFinal);
     kw_enc_u(&m.req, h);
     kw_enc_u(&m.req, op);
     CK_RV rv = run_out(&m, out, plen, S);
     kw_msg_free(&m);
+    if (rv == CKR_OK && out && op < KW_SESS_OPS)
+        kw_sess_ended(h, (int)op);
     return rv;
 }
 
@@ -527,19 +718,27 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
     kw_msg_init(&m, KW_CALL_OpenSession);
     kw_enc_u(&m.req, slotID);
     kw_enc_u(&m.req, flags);
-    return run_handle(&m, phSession, L);
+    CK_RV rv = run_handle(&m, phSession, L);
+    if (rv == CKR_OK)
+        kw_sess_open(*phSession, slotID);
+    return rv;
 }
 
 CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 {
     CHECK_INIT();
-    return call_u(KW_CALL_CloseSession, hSession, S);
+    CK_RV rv = call_u(KW_CALL_CloseSession, hSession, S);
+    kw_sess_close(hSession);
+    return rv;
 }
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
     CHECK_INIT();
-    return call_u(KW_CALL_CloseAllSessions, slotID, L);
+    CK_RV rv = call_u(KW_CALL_CloseAllSessions, slotID, L);
+    if (rv == CKR_OK)
+        kw_sess_close_slot(slotID);
+    return rv;
 }
 
 CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
@@ -586,6 +785,7 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationStat
 CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
     CHECK_INIT();
+    flush_init(hSession, 0); /* CKU_CONTEXT_SPECIFIC authenticates the session's operation */
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_Login);
     kw_enc_u(&m.req, hSession);
@@ -601,6 +801,7 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
                   CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen)
 {
     CHECK_INIT();
+    flush_init(hSession, 0);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_LoginUser);
     kw_enc_u(&m.req, hSession);
@@ -619,12 +820,16 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
 CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 {
     CHECK_INIT();
-    return call_u(KW_CALL_Logout, hSession, S);
+    flush_all(); /* the Inits happened before the logout */
+    CK_RV rv = call_u(KW_CALL_Logout, hSession, S);
+    kw_sess_forget_inits(); /* what a private key allowed may no longer be allowed */
+    return rv;
 }
 
 CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 {
     CHECK_INIT();
+    flush_init(hSession, 0);
     return call_uu(KW_CALL_SessionCancel, hSession, flags);
 }
 
@@ -682,7 +887,10 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
 CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     CHECK_INIT();
-    return call_uu(KW_CALL_DestroyObject, hSession, hObject);
+    flush_all(); /* an operation started on the key before its destruction keeps working */
+    CK_RV rv = call_uu(KW_CALL_DestroyObject, hSession, hObject);
+    kw_sess_forget_inits();
+    return rv;
 }
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
@@ -791,6 +999,7 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
                           CK_ULONG ulCount)
 {
     CHECK_INIT();
+    flush_all(); /* an Init checked the key's usage attributes as they were */
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_SetAttributeValue);
     kw_enc_u(&m.req, hSession);
@@ -799,18 +1008,38 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
+    kw_sess_forget_inits();
     return rv;
 }
+
+/* How many handles C_FindObjectsInit brings back with it (most searches find fewer). */
+#define KW_FIND_BATCH 128u
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
     CHECK_INIT();
+    if (kw_sess_find_active(hSession))
+        return CKR_OPERATION_ACTIVE;
     struct kw_msg m;
-    kw_msg_init(&m, KW_CALL_FindObjectsInit);
+    kw_msg_init(&m, KW_CALL_FindObjectsFirst);
     kw_enc_u(&m.req, hSession);
     CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    kw_enc_u(&m.req, KW_FIND_BATCH);
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
+    if (rv == CKR_OK) {
+        uint64_t found[KW_FIND_BATCH];
+        uint32_t n = kw_dec_U_begin(&m.body);
+        for (uint32_t i = 0; i < n && i < KW_FIND_BATCH; i++)
+            found[i] = kw_dec_raw_u64(&m.body);
+        int more = kw_dec_u(&m.body) != 0;
+        if (n > KW_FIND_BATCH || m.body.err)
+            rv = CKR_DEVICE_ERROR;
+        else if (kw_sess_find_begin(hSession, found, n, more) < 0)
+            rv = CKR_HOST_MEMORY;
+        if (rv != CKR_OK && more)
+            call_u(KW_CALL_FindObjectsFinal, hSession, S); /* the daemon holds the rest: end it there too */
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -821,6 +1050,12 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, C
     CHECK_INIT();
     if (!pulObjectCount || (!phObject && ulMaxObjectCount > 0))
         return CKR_ARGUMENTS_BAD;
+    int ask = 0;
+    long got = kw_sess_find_next(hSession, phObject, ulMaxObjectCount, &ask);
+    if (got >= 0 && !ask) {
+        *pulObjectCount = (CK_ULONG)got;
+        return CKR_OK;
+    }
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_FindObjects);
     kw_enc_u(&m.req, hSession);
@@ -843,6 +1078,8 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, C
 CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
     CHECK_INIT();
+    if (kw_sess_find_end(hSession) == 0)
+        return CKR_OK; /* the whole result came with C_FindObjectsInit */
     return call_u(KW_CALL_FindObjectsFinal, hSession, S);
 }
 
@@ -915,6 +1152,7 @@ CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulP
 CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     CHECK_INIT();
+    flush_init(hSession, OP_DIGEST);
     return call_uu(KW_CALL_DigestKey, hSession, hKey);
 }
 
@@ -965,7 +1203,23 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
                CK_ULONG ulSignatureLen)
 {
     CHECK_INIT();
+    if ((!pData && ulDataLen > 0) || (!pSignature && ulSignatureLen > 0))
+        return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
+    size_t init_end = fused_begin(&m, KW_CALL_VerifyInitVerify, hSession, OP_VERIFY);
+    if (init_end) {
+        enc_data(&m.req, pData, ulDataLen);
+        enc_data(&m.req, pSignature, ulSignatureLen);
+        if (fused_ready(&m, init_end, hSession, OP_VERIFY)) {
+            CK_RV rv = kw_msg_run(&m, S);
+            kw_msg_free(&m);
+            fused_end(hSession, OP_VERIFY, verdict(rv) ? CKR_OK : rv);
+            if (verdict(rv))
+                kw_sess_ended(hSession, OP_VERIFY);
+            return rv;
+        }
+        flush_init(hSession, OP_VERIFY);
+    }
     kw_msg_init(&m, KW_CALL_Verify);
     m.too_big = CKR_DATA_LEN_RANGE;
     kw_enc_u(&m.req, hSession);
@@ -975,6 +1229,8 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
+    if (verdict(rv))
+        kw_sess_ended(hSession, OP_VERIFY);
     return rv;
 }
 
@@ -986,6 +1242,7 @@ CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulP
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
     CHECK_INIT();
+    flush_init(hSession, OP_VERIFY);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_VerifyFinal);
     kw_enc_u(&m.req, hSession);
@@ -993,6 +1250,8 @@ CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
+    if (verdict(rv))
+        kw_sess_ended(hSession, OP_VERIFY);
     return rv;
 }
 

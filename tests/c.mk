@@ -13,7 +13,8 @@ $(C_TEST_DIR)/golden: tests/c/golden.c client/codec.c client/codec.h client/para
 
 $(C_TEST_DIR)/abi: tests/c/abi.c client/codec.c client/codec.h include/keyward/pkcs11.h internal/wire/calls.def
 	@mkdir -p $(C_TEST_DIR)
-	$(CC) $(C_TEST_CFLAGS) -Iinclude -Iclient -Iinternal/wire -o $@ tests/c/abi.c client/codec.c -ldl -pthread
+	$(CC) $(C_TEST_CFLAGS) -Iinclude -Iclient -Iinternal/wire -Wl,--export-dynamic-symbol=send -o $@ tests/c/abi.c \
+		client/codec.c -ldl -pthread
 
 test-c: $(C_TEST_DIR)/golden $(C_TEST_DIR)/abi $(BUILD)/asan/libkeyward.so go-build
 	$(C_TEST_DIR)/golden internal/wire/testdata/golden.txt internal/wire/testdata/params.txt

@@ -198,6 +198,45 @@ var handlers = map[wire.Call]handler{
 		e.B(out)
 		return err
 	},
+	// Fused calls (docs/protocol.md, "Fused calls"): what two calls would do, in one round trip. A failed Init
+	// answers with its own error and the data call is not made.
+	wire.CallOperationInitData: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
+		m := d.M()
+		key, stage := ck.ObjectHandle(d.U()), d.U()
+		in, o := d.B(), d.O()
+		var out []byte
+		var n uint64
+		err := initThen(p, s, op, m, key, stage, func() (err error) {
+			if stage == stageSingle {
+				out, n, err = p.OperationSingle(s, op, in, o)
+			} else {
+				out, n, err = p.OperationUpdate(s, op, in, o)
+			}
+			return err
+		})
+		e.U(n)
+		e.B(out)
+		return err
+	},
+	wire.CallVerifyInitVerify: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
+		m := d.M()
+		key := ck.ObjectHandle(d.U())
+		data, sig := d.B(), d.B()
+		if op != ck.OpVerify {
+			return ck.CKR_ARGUMENTS_BAD
+		}
+		return initThen(p, s, op, m, key, stageSingle, func() error { return p.Verify(s, data, sig) })
+	},
+	wire.CallFindObjectsFirst: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s := ck.SessionHandle(d.U())
+		tmpl, max := d.A(), d.U()
+		hs, more, err := findFirst(p, s, tmpl, max)
+		e.Us(u64s(hs))
+		e.U(more)
+		return err
+	},
 	wire.CallDigestKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
 		s := ck.SessionHandle(d.U())
 		return p.DigestKey(s, ck.ObjectHandle(d.U()))
@@ -315,4 +354,45 @@ func u64s[T ~uint64](v []T) []uint64 {
 		out[i] = uint64(x)
 	}
 	return out
+}
+
+// The stages of OperationInitData.
+const (
+	stageSingle = 1
+	stageUpdate = 2
+)
+
+// initThen starts an operation and runs its first data call. A stage other than single or update is refused
+// before anything starts.
+func initThen(p ck.Provider, s ck.SessionHandle, op ck.Operation, m *ck.Mechanism, key ck.ObjectHandle, stage uint64, data func() error) error {
+	if stage != stageSingle && stage != stageUpdate {
+		return ck.CKR_ARGUMENTS_BAD
+	}
+	if m == nil {
+		return ck.CKR_MECHANISM_INVALID // a NULL mechanism cancels an operation: never fused
+	}
+	if err := p.OperationInit(s, op, m, key); err != nil {
+		return err
+	}
+	return data()
+}
+
+// findFirst starts a search and returns its first batch of at most max handles, ending the search when the
+// batch holds all there is (more is then 0): the client answers C_FindObjects and C_FindObjectsFinal itself.
+func findFirst(p ck.Provider, s ck.SessionHandle, tmpl []ck.Attribute, max uint64) (hs []ck.ObjectHandle, more uint64, err error) {
+	if max == 0 {
+		return nil, 0, ck.CKR_ARGUMENTS_BAD
+	}
+	if err := p.FindObjectsInit(s, tmpl); err != nil {
+		return nil, 0, err
+	}
+	hs, err = p.FindObjects(s, max)
+	if err != nil {
+		p.FindObjectsFinal(s)
+		return nil, 0, err
+	}
+	if uint64(len(hs)) < max {
+		return hs, 0, p.FindObjectsFinal(s)
+	}
+	return hs, 1, nil
 }

@@ -152,7 +152,10 @@ var (
 	CallVerifySignature           = mustCall("VerifySignature")
 	CallGetSessionValidationFlags = mustCall("GetSessionValidationFlags")
 	// Keyward extensions
-	CallDeleteToken = mustCall("DeleteToken")
+	CallDeleteToken       = mustCall("DeleteToken")
+	CallOperationInitData = mustCall("OperationInitData")
+	CallVerifyInitVerify  = mustCall("VerifyInitVerify")
+	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
 )
 
 func mustCall(name string) Call {

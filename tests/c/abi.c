@@ -28,6 +28,16 @@
 
 #include "keyward/pkcs11.h"
 
+/* Round trips are counted by interposing send(2): this executable exports its send (linked with
+ * -Wl,--export-dynamic-symbol=send), so the dlopened library binds to it; every request is one send. */
+static atomic_long sends;
+
+ssize_t send(int fd, const void *p, size_t n, int flags)
+{
+    atomic_fetch_add(&sends, 1);
+    return sendto(fd, p, n, flags, NULL, 0);
+}
+
 #include "codec.h" /* the fake daemon of test_protocol builds its frames with the client codec */
 
 static atomic_int failures, checks;
@@ -732,6 +742,214 @@ static void test_operations(void)
     RV(f->C_DigestKey(s, BAD_OBJECT), CKR_OPERATION_NOT_INITIALIZED);
 
     RV(f->C_CloseSession(s), CKR_OK);
+}
+
+/* ---- fewer round trips: deferred Init, first search batch (docs/protocol.md, "Fused calls") ---- */
+
+static long sends_now(void)
+{
+    return atomic_load(&sends);
+}
+
+static void test_fused(void)
+{
+    /* HMAC-SHA-256, RFC 4231 test case 2. */
+    static const char key[] = "Jefe", data[] = "what do ya want for nothing?";
+    static const CK_BYTE mac[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+                                    0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+                                    0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &no, 1},
+                        {CKA_PRIVATE, &no, 1},         {CKA_SIGN, &yes, 1},           {CKA_VERIFY, &yes, 1},
+                        {CKA_VALUE, (void *)key, 4}};
+    CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
+    CK_SESSION_HANDLE s, s2;
+    CK_OBJECT_HANDLE k, k2;
+    CK_BYTE out[64], bad[32];
+    CK_ULONG l;
+    long n0;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s2), CKR_OK);
+    RV(f->C_CreateObject(s, t, 7, &k), CKR_OK);
+    RV(f->C_CreateObject(s, t, 7, &k2), CKR_OK);
+
+    /* The first Init goes alone; once it has succeeded, the same Init travels with the data call. */
+    for (int i = 0; i < 3; i++) {
+        n0 = sends_now();
+        RV(f->C_SignInit(s, &hm, k), CKR_OK);
+        l = sizeof out;
+        RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+        TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+        TRUE(sends_now() - n0 == (i == 0 ? 2 : 1));
+    }
+    for (int i = 0; i < 3; i++) {
+        n0 = sends_now();
+        RV(f->C_VerifyInit(s, &hm, k), CKR_OK);
+        RV(f->C_Verify(s, (CK_BYTE_PTR)data, 28, (CK_BYTE_PTR)mac, 32), CKR_OK);
+        TRUE(sends_now() - n0 == (i == 0 ? 2 : 1));
+    }
+    memcpy(bad, mac, 32);
+    bad[31] ^= 1;
+    RV(f->C_VerifyInit(s, &hm, k), CKR_OK);
+    RV(f->C_Verify(s, (CK_BYTE_PTR)data, 28, bad, 32), CKR_SIGNATURE_INVALID);
+    RV(f->C_Verify(s, (CK_BYTE_PTR)data, 28, (CK_BYTE_PTR)mac, 32), CKR_OPERATION_NOT_INITIALIZED);
+    n0 = sends_now();
+    RV(f->C_VerifyInit(s, &hm, k), CKR_OK);
+    RV(f->C_Verify(s, (CK_BYTE_PTR)data, 28, (CK_BYTE_PTR)mac, 32), CKR_OK);
+    TRUE(sends_now() - n0 == 1);
+    /* Another key, another mechanism parameter or another session: the Init goes alone again. */
+    n0 = sends_now();
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    TRUE(sends_now() - n0 == 1);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    n0 = sends_now();
+    RV(f->C_SignInit(s2, &hm, k), CKR_OK);
+    TRUE(sends_now() - n0 == 1);
+    RV(f->C_SignInit(s2, NULL, 0), CKR_OK);
+
+    /* A deferred Init keeps every rule: a second Init finds the operation active ... */
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    RV(f->C_SignInit(s, &hm, k2), CKR_OPERATION_ACTIVE);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    /* ... the length convention holds, and the operation ends with its result ... */
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    TRUE(l == 32);
+    l = 31;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_BUFFER_TOO_SMALL);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    /* ... multi-part works, its first part fused ... */
+    n0 = sends_now();
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    RV(f->C_SignUpdate(s, (CK_BYTE_PTR)data, 10), CKR_OK);
+    RV(f->C_SignUpdate(s, (CK_BYTE_PTR)data + 10, 18), CKR_OK);
+    l = sizeof out;
+    RV(f->C_SignFinal(s, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 3);
+    /* ... a Final right after the Init sends the Init first ... */
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    l = sizeof out;
+    RV(f->C_SignFinal(s, out, &l), CKR_OK);
+    TRUE(l == 32);
+    /* ... a NULL mechanism cancels it ... */
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    RV(f->C_SignInit(s, NULL, 0), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    /* ... as does C_SessionCancel ... */
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    RV(f->C_SessionCancel(s, CKF_SIGN), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    /* ... and an operation started before its key is destroyed completes, as it would have anyway. */
+    RV(f->C_SignInit(s, &hm, k2), CKR_OK);
+    RV(f->C_DestroyObject(s, k2), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    RV(f->C_SignInit(s, &hm, k2), CKR_KEY_HANDLE_INVALID);
+    /* Digest: SHA-256("abc"), FIPS 180-2. */
+    static const CK_BYTE abc_sha256[4] = {0xba, 0x78, 0x16, 0xbf};
+    CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+    for (int i = 0; i < 2; i++) {
+        n0 = sends_now();
+        RV(f->C_DigestInit(s, &sha), CKR_OK);
+        l = sizeof out;
+        RV(f->C_Digest(s, (CK_BYTE_PTR) "abc", 3, out, &l), CKR_OK);
+        TRUE(l == 32 && memcmp(out, abc_sha256, 4) == 0);
+        TRUE(sends_now() - n0 == (i == 0 ? 2 : 1));
+    }
+    /* AES-256-GCM with a fresh IV per message (the usual way): the IV's content does not decide whether the
+     * Init succeeds, so the Init still travels with C_Encrypt, and each message is sealed with its own IV.
+     * Known answer: McGrew and Viega's GCM test case 14 (zero key, zero IV, 16 zero bytes). */
+    static const CK_BYTE zero32[32] = {0};
+    static const CK_BYTE tc14[32] = {0xce, 0xa7, 0x40, 0x3d, 0x4d, 0x60, 0x6b, 0x6e, 0x07, 0x4e, 0xc5,
+                                     0xd3, 0xba, 0xf3, 0x9d, 0x18, 0xd0, 0xd1, 0xc8, 0xa7, 0x99, 0x99,
+                                     0x6b, 0xf0, 0x26, 0x5b, 0x98, 0xb5, 0xd4, 0x8a, 0xb9, 0x19};
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ATTRIBUTE at[] = {{CKA_CLASS, &sk, sizeof sk}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &no, 1},
+                         {CKA_PRIVATE, &no, 1},       {CKA_ENCRYPT, &yes, 1},        {CKA_DECRYPT, &yes, 1},
+                         {CKA_VALUE, (void *)zero32, 32}};
+    CK_OBJECT_HANDLE ak;
+    RV(f->C_CreateObject(s, at, 7, &ak), CKR_OK);
+    CK_BYTE iv[12] = {0}, c[3][32];
+    CK_GCM_PARAMS gp = {iv, 12, 96, NULL, 0, 128};
+    CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof gp};
+    for (int i = 0; i < 3; i++) {
+        iv[0] = (CK_BYTE)(i == 1); /* IVs 0, 1, 0 */
+        n0 = sends_now();
+        RV(f->C_EncryptInit(s, &gcm, ak), CKR_OK);
+        l = 32;
+        RV(f->C_Encrypt(s, (CK_BYTE_PTR)zero32, 16, c[i], &l), CKR_OK);
+        TRUE(l == 32);
+        TRUE(sends_now() - n0 == (i == 0 ? 2 : 1));
+    }
+    TRUE(memcmp(c[0], tc14, 32) == 0 && memcmp(c[2], tc14, 32) == 0 && memcmp(c[1], tc14, 32) != 0);
+    iv[0] = 1;
+    RV(f->C_DecryptInit(s, &gcm, ak), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Decrypt(s, c[1], 32, out, &l), CKR_OK);
+    TRUE(l == 16 && memcmp(out, zero32, 16) == 0);
+    /* An IV of another length is another shape: its Init goes alone and says what is wrong with it. */
+    gp.ulIvLen = 0;
+    n0 = sends_now();
+    RV(f->C_EncryptInit(s, &gcm, ak), CKR_MECHANISM_PARAM_INVALID);
+    TRUE(sends_now() - n0 == 1);
+
+    /* A closed session forgets its deferred Init. */
+    RV(f->C_DigestInit(s2, &sha), CKR_OK);
+    RV(f->C_DigestInit(s2, NULL), CKR_OK);
+    RV(f->C_DigestInit(s2, &sha), CKR_OK);
+    RV(f->C_CloseSession(s2), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Digest(s2, (CK_BYTE_PTR) "abc", 3, out, &l), CKR_SESSION_HANDLE_INVALID);
+
+    /* Search: C_FindObjectsInit brings the first batch; the rest comes from the daemon. */
+    char label[] = "fused-find";
+    CK_ATTRIBUTE by_label = {CKA_LABEL, label, sizeof label - 1};
+    CK_OBJECT_HANDLE hs[400], one;
+    for (int i = 0; i < 300; i++)
+        RV(make_data(s, label, &no, &no, &hs[i]), CKR_OK);
+    n0 = sends_now();
+    RV(f->C_FindObjectsInit(s, &by_label, 1), CKR_OK);
+    RV(f->C_FindObjectsInit(s, &by_label, 1), CKR_OPERATION_ACTIVE);
+    CK_ULONG got = 0, total = 0;
+    do {
+        RV(f->C_FindObjects(s, hs + total, 400 - total, &got), CKR_OK);
+        total += got;
+    } while (got > 0 && total < 400);
+    TRUE(total == 300);
+    RV(f->C_FindObjectsFinal(s), CKR_OK);
+    TRUE(sends_now() - n0 <= 4); /* first batch, the rest, the end, the final */
+    RV(f->C_FindObjects(s, hs, 1, &got), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_FindObjectsFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+    label[0] = 'F';
+    RV(make_data(s, label, &no, &no, &one), CKR_OK);
+    n0 = sends_now();
+    RV(f->C_FindObjectsInit(s, &by_label, 1), CKR_OK);
+    RV(f->C_FindObjects(s, hs, 10, &got), CKR_OK);
+    TRUE(got == 1 && hs[0] == one);
+    RV(f->C_FindObjects(s, hs, 10, &got), CKR_OK);
+    TRUE(got == 0);
+    RV(f->C_FindObjectsInit(s, &by_label, 1), CKR_OPERATION_ACTIVE);
+    RV(f->C_FindObjectsFinal(s), CKR_OK);
+    TRUE(sends_now() - n0 == 1); /* the search (the second Init is refused here) */
+    RV(f->C_FindObjectsInit(s, &by_label, 1), CKR_OK);
+    RV(f->C_FindObjects(s, NULL, 1, &got), CKR_ARGUMENTS_BAD);
+    RV(f->C_CloseSession(s), CKR_OK);
+    RV(f->C_FindObjects(s, hs, 10, &got), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_FindObjectsFinal(s), CKR_SESSION_HANDLE_INVALID);
 }
 
 /* ---- PKCS #11 3.2 functions ---- */
@@ -1659,6 +1877,7 @@ int main(int argc, char **argv)
     test_slots();
     test_objects();
     test_operations();
+    test_fused();
     test_v32();
     test_params();
     test_digest();

@@ -1,0 +1,392 @@
+/*
+ * sess.c - the per-session memory of sess.h: a hash table of the application's sessions, under the
+ * application lock, dropped whole when the application generation changes.
+ */
+#include "sess.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KW_SESS_BUCKETS0 64u
+
+struct kw_sess {
+    CK_SESSION_HANDLE h;
+    CK_SLOT_ID slot;
+    struct kw_sess *next;
+    uint8_t *known[KW_SESS_OPS]; /* the shape of the last Init that succeeded, per operation */
+    size_t known_len[KW_SESS_OPS];
+    int deferred;     /* the operation whose Init waits for its first data call (0: none) */
+    uint8_t *pending; /* that Init's request body */
+    size_t pending_len;
+    unsigned active; /* operations (bits) that may be active in the daemon: their Init is never deferred */
+    /* The search's first batch. */
+    int find_active, find_more;
+    uint64_t *found;
+    uint32_t nfound, pos;
+};
+
+/* The table (part of the connection state: it lives and dies with the application generation). */
+static struct {
+    uint64_t gen;
+    struct kw_sess **b;
+    size_t nb, n;
+} t;
+
+static void sess_forget_init(struct kw_sess *s, int op)
+{
+    if (s->known[op]) {
+        explicit_bzero(s->known[op], s->known_len[op]);
+        free(s->known[op]);
+    }
+    s->known[op] = NULL;
+    s->known_len[op] = 0;
+}
+
+static void sess_drop_pending(struct kw_sess *s)
+{
+    if (s->pending) {
+        explicit_bzero(s->pending, s->pending_len);
+        free(s->pending);
+    }
+    s->pending = NULL;
+    s->pending_len = 0;
+    s->deferred = 0;
+}
+
+static void sess_find_clear(struct kw_sess *s)
+{
+    free(s->found);
+    s->found = NULL;
+    s->nfound = s->pos = 0;
+    s->find_active = s->find_more = 0;
+}
+
+static void sess_free(struct kw_sess *s)
+{
+    for (int op = 0; op < KW_SESS_OPS; op++)
+        sess_forget_init(s, op);
+    sess_drop_pending(s);
+    sess_find_clear(s);
+    free(s);
+}
+
+static void table_clear(void)
+{
+    for (size_t i = 0; i < t.nb; i++) {
+        struct kw_sess *s = t.b[i];
+        while (s) {
+            struct kw_sess *next = s->next;
+            sess_free(s);
+            s = next;
+        }
+    }
+    free(t.b);
+    t.b = NULL;
+    t.nb = t.n = 0;
+}
+
+/* Take the lock and drop a table left by an earlier application generation. */
+static void sess_lock(void)
+{
+    kw_lock();
+    uint64_t gen = kw_gen();
+    if (t.gen != gen) {
+        table_clear();
+        t.gen = gen;
+    }
+}
+
+static size_t bucket(CK_SESSION_HANDLE h, size_t nb)
+{
+    uint64_t x = (uint64_t)h * 0x9e3779b97f4a7c15ull;
+    return (size_t)(x >> 32) & (nb - 1);
+}
+
+static struct kw_sess *sess_find(CK_SESSION_HANDLE h)
+{
+    if (!t.nb)
+        return NULL;
+    for (struct kw_sess *s = t.b[bucket(h, t.nb)]; s; s = s->next)
+        if (s->h == h)
+            return s;
+    return NULL;
+}
+
+/* Grow the table when it holds more sessions than buckets. Failure keeps the old table (chains get longer). */
+static void table_grow(void)
+{
+    size_t nb = t.nb ? t.nb * 2 : KW_SESS_BUCKETS0;
+    struct kw_sess **b = calloc(nb, sizeof *b);
+    if (!b)
+        return;
+    for (size_t i = 0; i < t.nb; i++) {
+        struct kw_sess *s = t.b[i];
+        while (s) {
+            struct kw_sess *next = s->next;
+            size_t j = bucket(s->h, nb);
+            s->next = b[j];
+            b[j] = s;
+            s = next;
+        }
+    }
+    free(t.b);
+    t.b = b;
+    t.nb = nb;
+}
+
+static void sess_unlink(CK_SESSION_HANDLE h)
+{
+    if (!t.nb)
+        return;
+    struct kw_sess **pp = &t.b[bucket(h, t.nb)];
+    while (*pp) {
+        struct kw_sess *s = *pp;
+        if (s->h == h) {
+            *pp = s->next;
+            sess_free(s);
+            t.n--;
+            return;
+        }
+        pp = &s->next;
+    }
+}
+
+void kw_sess_open(CK_SESSION_HANDLE h, CK_SLOT_ID slot)
+{
+    sess_lock();
+    sess_unlink(h); /* a handle reused after a close we did not see */
+    if (t.n >= t.nb)
+        table_grow();
+    struct kw_sess *s = t.nb ? calloc(1, sizeof *s) : NULL;
+    if (s) { /* out of memory: the session simply goes without the shortcuts */
+        s->h = h;
+        s->slot = slot;
+        size_t j = bucket(h, t.nb);
+        s->next = t.b[j];
+        t.b[j] = s;
+        t.n++;
+    }
+    kw_unlock();
+}
+
+void kw_sess_close(CK_SESSION_HANDLE h)
+{
+    sess_lock();
+    sess_unlink(h);
+    kw_unlock();
+}
+
+void kw_sess_close_slot(CK_SLOT_ID slot)
+{
+    sess_lock();
+    for (size_t i = 0; i < t.nb; i++) {
+        struct kw_sess **pp = &t.b[i];
+        while (*pp) {
+            struct kw_sess *s = *pp;
+            if (s->slot == slot) {
+                *pp = s->next;
+                sess_free(s);
+                t.n--;
+            } else {
+                pp = &s->next;
+            }
+        }
+    }
+    kw_unlock();
+}
+
+static int op_ok(int op)
+{
+    return op > 0 && op < KW_SESS_OPS;
+}
+
+/* Keep a copy of an Init request body as h's deferred Init of op. */
+static int sess_pend(struct kw_sess *s, int op, const uint8_t *body, size_t len)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    if (!p)
+        return 0;
+    memcpy(p, body, len);
+    s->pending = p;
+    s->pending_len = len;
+    s->deferred = op;
+    s->active |= 1u << op;
+    return 1;
+}
+
+int kw_sess_defer(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t slen, const uint8_t *body, size_t len)
+{
+    if (!op_ok(op))
+        return 0;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    int ok = s && !s->deferred && !(s->active & (1u << op)) && s->known[op] && s->known_len[op] == slen &&
+             memcmp(s->known[op], shape, slen) == 0 && sess_pend(s, op, body, len);
+    kw_unlock();
+    return ok;
+}
+
+void kw_sess_learn(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t slen, CK_RV rv)
+{
+    if (!op_ok(op))
+        return;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (s) {
+        sess_forget_init(s, op);
+        if (rv == CKR_OK)
+            s->active |= 1u << op;
+        if (rv == CKR_OK && slen > 0 && (s->known[op] = malloc(slen)) != NULL) {
+            memcpy(s->known[op], shape, slen);
+            s->known_len[op] = slen;
+        }
+    }
+    kw_unlock();
+}
+
+int kw_sess_deferred(CK_SESSION_HANDLE h)
+{
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    int op = s ? s->deferred : 0;
+    kw_unlock();
+    return op;
+}
+
+static int sess_take(struct kw_sess *s, int op, struct kw_buf *dst)
+{
+    int d = s->deferred;
+    if (!d || (op && d != op))
+        return 0;
+    kw_put_raw(dst, s->pending, s->pending_len);
+    sess_drop_pending(s);
+    return d;
+}
+
+int kw_sess_take(CK_SESSION_HANDLE h, int op, struct kw_buf *dst)
+{
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    int d = s ? sess_take(s, op, dst) : 0;
+    kw_unlock();
+    return d;
+}
+
+void kw_sess_ended(CK_SESSION_HANDLE h, int op)
+{
+    if (!op_ok(op))
+        return;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (s && s->deferred != op)
+        s->active &= ~(1u << op);
+    kw_unlock();
+}
+
+void kw_sess_redefer(CK_SESSION_HANDLE h, int op, const uint8_t *body, size_t len)
+{
+    if (!op_ok(op))
+        return;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (s && !s->deferred)
+        sess_pend(s, op, body, len);
+    kw_unlock();
+}
+
+int kw_sess_take_any(CK_SESSION_HANDLE *h, struct kw_buf *dst)
+{
+    sess_lock();
+    int d = 0;
+    for (size_t i = 0; i < t.nb && !d; i++)
+        for (struct kw_sess *s = t.b[i]; s && !d; s = s->next)
+            if ((d = sess_take(s, 0, dst)) != 0)
+                *h = s->h;
+    kw_unlock();
+    return d;
+}
+
+void kw_sess_forget_inits(void)
+{
+    sess_lock();
+    for (size_t i = 0; i < t.nb; i++)
+        for (struct kw_sess *s = t.b[i]; s; s = s->next)
+            for (int op = 0; op < KW_SESS_OPS; op++)
+                sess_forget_init(s, op);
+    kw_unlock();
+}
+
+int kw_sess_find_begin(CK_SESSION_HANDLE h, const uint64_t *handles, uint32_t n, int more)
+{
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (!s) {
+        /* A session this client did not see open (it cannot happen within one generation): keep the search
+         * anyway, so that C_FindObjects is answered; its slot is unknown. */
+        if (t.n >= t.nb)
+            table_grow();
+        if (t.nb && (s = calloc(1, sizeof *s)) != NULL) {
+            s->h = h;
+            s->slot = (CK_SLOT_ID)-1;
+            size_t j = bucket(h, t.nb);
+            s->next = t.b[j];
+            t.b[j] = s;
+            t.n++;
+        }
+    }
+    int r = -1;
+    if (s) {
+        sess_find_clear(s);
+        if (n == 0 || (s->found = malloc(n * sizeof *s->found)) != NULL) {
+            if (n > 0)
+                memcpy(s->found, handles, n * sizeof *s->found);
+            s->nfound = n;
+            s->find_active = 1;
+            s->find_more = more;
+            r = 0;
+        }
+    }
+    kw_unlock();
+    return r;
+}
+
+int kw_sess_find_active(CK_SESSION_HANDLE h)
+{
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    int a = s && s->find_active;
+    kw_unlock();
+    return a;
+}
+
+long kw_sess_find_next(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE *out, CK_ULONG max, int *ask_daemon)
+{
+    *ask_daemon = 0;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    long n = -1;
+    if (s && s->find_active) {
+        uint32_t left = s->nfound - s->pos;
+        n = (long)(max < left ? max : left);
+        for (long i = 0; i < n; i++)
+            out[i] = (CK_OBJECT_HANDLE)s->found[s->pos + (uint32_t)i];
+        s->pos += (uint32_t)n;
+        if (n == 0 && s->find_more && max > 0)
+            *ask_daemon = 1;
+    }
+    kw_unlock();
+    return n;
+}
+
+int kw_sess_find_end(CK_SESSION_HANDLE h)
+{
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    int r = -1;
+    if (s && s->find_active) {
+        r = s->find_more;
+        sess_find_clear(s);
+    }
+    kw_unlock();
+    return r;
+}

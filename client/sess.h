@@ -1,0 +1,64 @@
+/*
+ * sess.h - what the client remembers of each session to save round trips (docs/protocol.md, "Fused calls").
+ *
+ * Two things, both per session of the current application:
+ *  - deferred Init: an operation's C_xxxInit whose exact request (session, operation, mechanism and parameter,
+ *    key) already succeeded on this session is not sent on its own; it travels with the operation's first
+ *    data call (OperationInitData, VerifyInitVerify). A call that could observe the operation otherwise sends
+ *    it alone first (a flush);
+ *  - the first batch of a search: C_FindObjectsInit brings back the first handles (FindObjectsFirst), which
+ *    C_FindObjects hands out; C_FindObjectsFinal needs the daemon only when it holds more.
+ *
+ * Every function takes the application lock itself. The state belongs to one application generation
+ * (conn.c): a daemon restart, C_Finalize or a fork drops it.
+ */
+#ifndef KEYWARD_SESS_H
+#define KEYWARD_SESS_H
+
+#include "conn.h"
+
+/* Operation kinds that can be deferred (the wire's operation numbers 1..7: encrypt ... verify-recover). */
+#define KW_SESS_OPS 8
+
+/* C_OpenSession succeeded: remember the session and its slot. */
+void kw_sess_open(CK_SESSION_HANDLE h, CK_SLOT_ID slot);
+/* C_CloseSession: forget the session. */
+void kw_sess_close(CK_SESSION_HANDLE h);
+/* C_CloseAllSessions(slot): forget the slot's sessions. */
+void kw_sess_close_slot(CK_SLOT_ID slot);
+
+/* An Init of operation op on h: its shape (what decides whether it succeeds: entry.c, init_shape) and its
+ * request body (the items after the frame header). Returns 1 when an Init of the same shape succeeded before
+ * on h, nothing else is deferred there and op is known to have ended since: the body is now deferred (the
+ * caller returns CKR_OK without a round trip). */
+int kw_sess_defer(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t slen, const uint8_t *body, size_t len);
+/* The daemon answered an Init of op on h with rv: remember its shape when it succeeded (op is then active until
+ * kw_sess_ended), forget it when not. */
+void kw_sess_learn(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t slen, CK_RV rv);
+/* A call ended op on h for sure (a delivered result, a verification's verdict, a cancel). */
+void kw_sess_ended(CK_SESSION_HANDLE h, int op);
+/* Which operation's Init is deferred on h (0: none). */
+int kw_sess_deferred(CK_SESSION_HANDLE h);
+/* Take h's deferred Init of op (any op when op is 0): append its request body to dst and return the
+ * operation, or 0 when there is none. */
+int kw_sess_take(CK_SESSION_HANDLE h, int op, struct kw_buf *dst);
+/* Defer an Init body on h again (after kw_sess_take, when the fused message could not be built). */
+void kw_sess_redefer(CK_SESSION_HANDLE h, int op, const uint8_t *body, size_t len);
+/* Take any session's deferred Init: *h is its session. Returns the operation, or 0 when none is left. */
+int kw_sess_take_any(CK_SESSION_HANDLE *h, struct kw_buf *dst);
+/* An object may have changed (destroyed, attributes set, logout): forget every remembered Init. */
+void kw_sess_forget_inits(void);
+
+/* The first batch of a search on h, and whether the daemon holds more (copied). Returns 0, or -1 when out of
+ * memory (nothing is kept). */
+int kw_sess_find_begin(CK_SESSION_HANDLE h, const uint64_t *handles, uint32_t n, int more);
+/* Whether a search is active on h (started with kw_sess_find_begin, not yet final). */
+int kw_sess_find_active(CK_SESSION_HANDLE h);
+/* Hand out up to max handles of h's batch. Returns -1 when h has no search here, else the number copied;
+ * *ask_daemon is set when the batch is spent and the daemon holds more. */
+long kw_sess_find_next(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE *out, CK_ULONG max, int *ask_daemon);
+/* End h's search. Returns -1 when h has no search here, 1 when the daemon holds the rest (send
+ * FindObjectsFinal), 0 when it is over. */
+int kw_sess_find_end(CK_SESSION_HANDLE h);
+
+#endif
