@@ -37,12 +37,15 @@
 #include <unistd.h>
 
 #define KW_MAX_IDLE 16
+#define KW_MAX_CONNS 64       /* connections per application (KEYWARD_MAX_CONNECTIONS, 1..1024): callers beyond wait */
+#define KW_WAIT_MIN_US 20     /* a caller waiting for a connection polls from this ... */
+#define KW_WAIT_MAX_US 1000   /* ... doubling up to this */
 #define KW_AUTOSTART_WAIT_MS 5000
 #define KW_DEFAULT_TIMEOUT_MS 120000
 #define KW_SYSTEM_SOCKET "/run/keyward/keyward.sock"
 
 enum { KW_UNINIT = 0, KW_LIVE = 1, KW_FORKED = 2 };
-enum { KW_IO_OK = 0, KW_IO_FAIL = -1, KW_IO_PROTO = -2, KW_IO_REFUSED = -3, KW_IO_LOCAL = -4 };
+enum { KW_IO_OK = 0, KW_IO_FAIL = -1, KW_IO_PROTO = -2, KW_IO_REFUSED = -3, KW_IO_LOCAL = -4, KW_IO_BUSY = -5 };
 
 struct kw_conn {
     int fd;
@@ -72,6 +75,8 @@ static struct {
     int autostart;
     int pass_socket;
     int timeout_ms;
+    int max_conns; /* the pool's size: KEYWARD_MAX_CONNECTIONS, lowered when the daemon refuses one more */
+    int opening;   /* connections being opened (counted against max_conns) */
 } g = {.pm = PTHREAD_MUTEX_INITIALIZER};
 
 /* The fork guard: serialises C_Initialize/C_Finalize; reinitialised in a forked child. */
@@ -401,7 +406,8 @@ static int kw_hello(struct kw_conn *c, const uint8_t *cookie, uint8_t out[KW_COO
     if (kw_resp_parse(resp, n, &rid, &rcall, &rv, &body, &blen) == 0 && rid == id && rcall == KW_CALL_Hello) {
         if (rv != CKR_OK) {
             snprintf(why, whylen, "Hello refused (CK_RV 0x%lx)", (unsigned long)rv);
-            r = KW_IO_REFUSED;
+            /* CKR_DEVICE_MEMORY: the application has as many connections as the daemon allows it. */
+            r = rv == CKR_DEVICE_MEMORY && cookie ? KW_IO_BUSY : KW_IO_REFUSED;
         } else if (kw_validate(body, blen, kw_call_lookup(KW_CALL_Hello)->resp) == 0) {
             struct kw_dec d;
             uint32_t clen;
@@ -442,6 +448,14 @@ static int kw_configure(void)
         long v = strtol(t, &end, 10);
         if (*end == 0 && v > 0 && v <= INT_MAX)
             g.timeout_ms = (int)v;
+    }
+    const char *mc = getenv("KEYWARD_MAX_CONNECTIONS");
+    g.max_conns = KW_MAX_CONNS;
+    if (mc && *mc) {
+        char *end;
+        long v = strtol(mc, &end, 10);
+        if (*end == 0 && v > 0 && v <= 1024)
+            g.max_conns = (int)v;
     }
     int n;
     struct stat st;
@@ -722,12 +736,32 @@ static void kw_drop(struct kw_conn *c)
     kw_conn_free(c);
 }
 
+/* How many connections the application has (lock held). */
+static int kw_count(void)
+{
+    int n = 0;
+    for (struct kw_conn *c = g.conns; c; c = c->next)
+        n++;
+    return n;
+}
+
+/* Wait a little for a busy connection to come back (no lock held); *us grows each time. */
+static void kw_wait(int64_t *us)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(*us * 1000)};
+    nanosleep(&ts, NULL);
+    if (*us < KW_WAIT_MAX_US)
+        *us *= 2;
+}
+
 /* Take a connection: an idle one, or a new one joining (or, after a daemon death, recreating) the
- * application. */
+ * application. When the application has g.max_conns connections, all busy, the caller waits for one (within
+ * the call timeout): a process with more threads in calls than that queues instead of failing. */
 static CK_RV kw_get(struct kw_conn **out, CK_RV noconn)
 {
     char why[160];
-    for (int attempt = 0; attempt < 4; attempt++) {
+    int64_t wait_us = KW_WAIT_MIN_US, deadline = 0;
+    for (int attempt = 0; attempt < 4;) {
         kw_lock();
         if (!kw_live()) {
             kw_unlock();
@@ -743,16 +777,44 @@ static CK_RV kw_get(struct kw_conn **out, CK_RV noconn)
                     return CKR_OK;
                 }
             }
+            if (kw_count() + g.opening >= g.max_conns) {
+                kw_unlock();
+                if (!deadline)
+                    deadline = kw_now_us() + (int64_t)g.timeout_ms * 1000;
+                else if (kw_now_us() > deadline)
+                    return noconn;
+                kw_wait(&wait_us);
+                continue;
+            }
         }
         int dead = g.dead;
         uint64_t gen = g.gen;
         uint8_t cookie[KW_COOKIE_SIZE], fresh[KW_COOKIE_SIZE];
         memcpy(cookie, g.cookie, sizeof cookie);
+        g.opening++;
         kw_unlock();
 
         int res;
         struct kw_conn *c = kw_open(dead ? NULL : cookie, fresh, &res, why, sizeof why);
         explicit_bzero(cookie, sizeof cookie);
+        if (!c) {
+            kw_lock();
+            g.opening--;
+            kw_unlock();
+        }
+        if (!c && res == KW_IO_BUSY) {
+            /* The daemon allows the application no more connections: make the pool that size, and wait. */
+            kw_lock();
+            int n = kw_count();
+            if (n > 0 && n < g.max_conns)
+                g.max_conns = n;
+            kw_unlock();
+            kw_log("joining the application", why);
+            if (n == 0)
+                return noconn;
+            continue;
+        }
+        attempt++;
         if (!c) {
             kw_log(dead ? "reconnecting to keywardd" : "joining the application", why);
             if (!dead && res != KW_IO_LOCAL) {
@@ -764,6 +826,7 @@ static CK_RV kw_get(struct kw_conn **out, CK_RV noconn)
             return noconn;
         }
         kw_lock();
+        g.opening--;
         int ok = 0;
         if (kw_live()) {
             if (dead && g.dead && g.gen == gen) {
@@ -833,7 +896,7 @@ CK_RV kw_msg_run(struct kw_msg *m, int kind)
     if (m->req.len - 4 > KW_MAX_FRAME)
         return m->too_big;
     kw_msg_release(m); /* a message run twice: drop the earlier response */
-    struct kw_conn *c;
+    struct kw_conn *c = NULL;
     CK_RV rv = kw_get(&c, noconn);
     if (rv != CKR_OK)
         return rv;
@@ -903,6 +966,7 @@ CK_RV kw_initialize(const CK_C_INITIALIZE_ARGS *args)
     if (st != KW_UNINIT) {
         /* A forked child: forget the parent's application. */
         kw_forget_all();
+        g.opening = 0; /* the parent's threads that were opening connections do not exist here */
         atomic_store(&g.state, KW_UNINIT);
     }
     g.use_app_locks = 0;

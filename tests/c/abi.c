@@ -1416,6 +1416,43 @@ static void test_threads(void)
 
 /* ---- C_Finalize ends the application: its sessions close in the daemon ---- */
 
+/* Sockets open in this process (the library's connections). */
+static int count_sockets(void)
+{
+    int n = 0;
+    char path[64], link[64];
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t k = readlink(path, link, sizeof link - 1);
+        if (k > 0) {
+            link[k] = 0;
+            n += strncmp(link, "socket:", 7) == 0;
+        }
+    }
+    return n;
+}
+
+/* The pool is capped (KEYWARD_MAX_CONNECTIONS): more threads than connections queue, and all succeed. */
+static void test_pool_cap(void)
+{
+    RV(f->C_Finalize(NULL), CKR_OK);
+    setenv("KEYWARD_MAX_CONNECTIONS", "2", 1);
+    int before = count_sockets(); /* other sockets of this process, and the first connection */
+    RV(f->C_Initialize(NULL), CKR_OK);
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++)
+        TRUE(pthread_create(&t[i], NULL, thread_main, (void *)(intptr_t)(100 + i)) == 0);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    int after = count_sockets();
+    if (after - before > 2)
+        fprintf(stderr, "pool: %d sockets before, %d after\n", before, after);
+    TRUE(after - before <= 2);
+    RV(f->C_Finalize(NULL), CKR_OK);
+    unsetenv("KEYWARD_MAX_CONNECTIONS");
+    RV(f->C_Initialize(NULL), CKR_OK);
+}
+
 static void test_finalize_ends_application(void)
 {
     CK_SESSION_HANDLE a, b;
@@ -1884,6 +1921,7 @@ int main(int argc, char **argv)
     test_pqc();
     test_fork();
     test_threads();
+    test_pool_cap();
     test_finalize_ends_application();
     test_daemon_death();
     RV(f->C_Finalize(NULL), CKR_OK);
