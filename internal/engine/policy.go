@@ -229,6 +229,27 @@ var (
 	}
 )
 
+// Usage defaults by what a key type can do: an attribute the template leaves out is false where the key type
+// has no such operation (an EC public key does not encrypt, an ML-KEM key does not sign). The application may
+// still set it; the mechanisms decide.
+func usageOff(types ...ck.AttributeType) attrSet {
+	s := attrSet{}
+	for _, t := range types {
+		s[t] = attrSpec{rules: ruleModifiable, def: bFalse}
+	}
+	return s
+}
+
+var (
+	signerPublic  = usageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE)
+	signerPrivate = usageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE)
+	dhPublic      = usageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE)
+	dhPrivate     = usageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE)
+	kemPublic     = usageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER)
+	kemPrivate    = usageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER)
+	rsaUsage      = usageOff(ck.CKA_ENCAPSULATE, ck.CKA_DECAPSULATE)
+)
+
 type classKey struct {
 	class ck.ObjectClass
 	sub   uint64 // key type, or certificate type
@@ -238,18 +259,18 @@ type classKey struct {
 var schemas = map[classKey]attrSet{
 	{ck.CKO_DATA, 0}: dataAttrs,
 	{ck.CKO_CERTIFICATE, uint64(ck.CKC_X_509)}:         x509Attrs,
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_RSA)}:            merge(publicKeyAttrs, rsaPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_RSA)}:           merge(privateKeyAttrs, rsaPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC)}:             merge(publicKeyAttrs, ecPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC)}:            merge(privateKeyAttrs, ecPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC_EDWARDS)}:     merge(publicKeyAttrs, ecPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC_EDWARDS)}:    merge(privateKeyAttrs, ecPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC_MONTGOMERY)}:  merge(publicKeyAttrs, ecPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC_MONTGOMERY)}: merge(privateKeyAttrs, ecPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_ML_DSA)}:         merge(publicKeyAttrs, pqPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_ML_DSA)}:        merge(privateKeyAttrs, pqPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_ML_KEM)}:         merge(publicKeyAttrs, pqPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_ML_KEM)}:        merge(privateKeyAttrs, pqPrivate),
+	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_RSA)}:            merge(publicKeyAttrs, rsaPublic, rsaUsage),
+	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_RSA)}:           merge(privateKeyAttrs, rsaPrivate, rsaUsage),
+	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC)}:             merge(publicKeyAttrs, ecPublic, signerPublic),
+	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC)}:            merge(privateKeyAttrs, ecPrivate, signerPrivate),
+	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC_EDWARDS)}:     merge(publicKeyAttrs, ecPublic, signerPublic),
+	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC_EDWARDS)}:    merge(privateKeyAttrs, ecPrivate, signerPrivate),
+	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC_MONTGOMERY)}:  merge(publicKeyAttrs, ecPublic, dhPublic),
+	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC_MONTGOMERY)}: merge(privateKeyAttrs, ecPrivate, dhPrivate),
+	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_ML_DSA)}:         merge(publicKeyAttrs, pqPublic, signerPublic),
+	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_ML_DSA)}:        merge(privateKeyAttrs, pqPrivate, signerPrivate),
+	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_ML_KEM)}:         merge(publicKeyAttrs, pqPublic, kemPublic),
+	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_ML_KEM)}:        merge(privateKeyAttrs, pqPrivate, kemPrivate),
 	{ck.CKO_SECRET_KEY, uint64(ck.CKK_AES)}:            merge(secretKeyAttrs, secretValue),
 	{ck.CKO_SECRET_KEY, uint64(ck.CKK_GENERIC_SECRET)}: merge(secretKeyAttrs, secretValue),
 }

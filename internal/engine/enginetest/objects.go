@@ -2,6 +2,8 @@ package enginetest
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/rand"
 	"testing"
 
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -44,6 +46,34 @@ func testCreateObject(t *testing.T, open func() ck.Provider) {
 	want(t, p.DestroyObject(rw, th), ck.CKR_OBJECT_HANDLE_INVALID, "destroy twice")
 	_, err = p.GetObjectSize(rw, th)
 	want(t, err, ck.CKR_OBJECT_HANDLE_INVALID, "GetObjectSize of a destroyed object")
+
+	// Usage defaults follow what the key type can do: an EC public key verifies, it does not encrypt or wrap;
+	// an X25519 public key does neither.
+	k, err := ecdh.P256().GenerateKey(rand.Reader)
+	ok(t, err, "P-256 key")
+	point := append([]byte{0x04, 65}, k.PublicKey().Bytes()...)
+	p256 := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+	ecPub, err := p.CreateObject(rw, []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_PUBLIC_KEY),
+		attr(ck.CKA_KEY_TYPE, ck.CKK_EC), attr(ck.CKA_EC_PARAMS, p256), attr(ck.CKA_EC_POINT, point)})
+	ok(t, err, "EC public key")
+	xk, err := ecdh.X25519().GenerateKey(rand.Reader)
+	ok(t, err, "X25519 key")
+	x25519 := []byte{0x06, 0x03, 0x2b, 0x65, 0x6e}
+	xPub, err := p.CreateObject(rw, []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_PUBLIC_KEY),
+		attr(ck.CKA_KEY_TYPE, ck.CKK_EC_MONTGOMERY), attr(ck.CKA_EC_PARAMS, x25519),
+		attr(ck.CKA_EC_POINT, append([]byte{0x04, 32}, xk.PublicKey().Bytes()...))})
+	ok(t, err, "X25519 public key")
+	for _, c := range []struct {
+		h    ck.ObjectHandle
+		typ  ck.AttributeType
+		want bool
+	}{{ecPub, ck.CKA_VERIFY, true}, {ecPub, ck.CKA_ENCRYPT, false}, {ecPub, ck.CKA_WRAP, false},
+		{ecPub, ck.CKA_VERIFY_RECOVER, false}, {ecPub, ck.CKA_ENCAPSULATE, false},
+		{xPub, ck.CKA_VERIFY, false}, {xPub, ck.CKA_ENCRYPT, false}} {
+		if got := getBool(t, p, rw, c.h, c.typ); got != c.want {
+			t.Errorf("public key %d: default %v = %v, want %v", c.h, c.typ, got, c.want)
+		}
+	}
 
 	// An X.509 certificate needs its subject and value.
 	cert := []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_CERTIFICATE), attr(ck.CKA_CERTIFICATE_TYPE, ck.CKC_X_509),
