@@ -2,7 +2,7 @@
 #   make test       every test: Go unit and integration tests (engine, store, wire, daemon, pkcs11-tool,
 #                   crash and store-scan tests, Wycheproof through libkeyward.so, the application interop
 #                   scenarios), then the C client's golden-vector and ABI tests under ASan/UBSan.
-#   make test-go    only the Go tests
+#   make test-go    only the Go tests (and internal/mech again with the openssl tag, when cgo works)
 #   make test-c     only the C tests
 include tests/c.mk
 
@@ -16,6 +16,8 @@ test-go: build
 	rm -rf $(BUILD)/reports && mkdir -p $(BUILD)/reports
 	KEYWARD_BUILD=$(CURDIR)/$(BUILD) KEYWARD_REPORT_DIR=$(CURDIR)/$(BUILD)/reports KEYWARD_INTEROP_REPORT=$(CURDIR)/$(BUILD)/reports/interop.txt $(GO) test $(GOTEST_FLAGS) ./...
 	@cat $(BUILD)/reports/*.txt 2>/dev/null || true
+	@# The optional libcrypto-backed RSA (build tag openssl; cgo): the same mechanism tests, Wycheproof included.
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then $(GO) test $(GOTEST_FLAGS) -tags openssl ./internal/mech/; fi
 
 deps:
 	./scripts/install-deps.sh

@@ -30,6 +30,8 @@ import (
 //     a public exponentiation (rsaPSSParams).
 // Public-key operations without padding (CKM_RSA_X_509 encrypt/verify/verify-recover, CKM_RSA_PKCS
 // verify-recover) are math/big exponentiations of public values.
+// The private-key operations are reached through rsaPrivate.ops (rsa_backend.go): the above by default,
+// libcrypto in a build with the openssl tag (rsa_openssl.go).
 
 const (
 	// Modulus sizes, in bits, of the keys the operations take (CK_MECHANISM_INFO of every RSA mechanism but
@@ -110,6 +112,8 @@ type rsaPrivate struct {
 	d                  *big.Int
 	p, q, dp, dq, qinv *big.Int // nil without CRT values
 	key                *rsa.PrivateKey
+	// ops does the private-key operations (rsa_backend.go); set by rsaPrivateOf.
+	ops rsaPrivateOps
 }
 
 func (k *rsaPrivate) size() int { return (k.pub.N.BitLen() + 7) / 8 }
@@ -558,7 +562,11 @@ func rsaPrivateOf(k *Key) (*rsaPrivate, error) {
 	}
 	v, err := k.Parsed("rsa.private", func() (any, error) {
 		p, _, err := rsaParsePrivate(k.Attrs)
-		return p, err
+		if err != nil {
+			return nil, err
+		}
+		p.ops = rsaNewOps(p)
+		return p, nil
 	})
 	if err != nil {
 		return nil, rsaKeyError(k.Attrs)
@@ -749,7 +757,7 @@ func rsaPKCSSignFunc(p Param, k *Key) (rsaSingle, error) {
 			return nil, ck.CKR_DATA_LEN_RANGE
 		}
 		if priv.key != nil {
-			out, err := rsa.SignPKCS1v15(nil, priv.key, 0, in)
+			out, err := priv.ops.signPKCS1v15(0, in)
 			if err != nil {
 				return nil, ck.CKR_FUNCTION_FAILED
 			}
@@ -905,7 +913,7 @@ func rsaX509PrivateFunc(p Param, k *Key, exact bool, lenErr, valErr ck.RV) (rsaS
 		if x.Cmp(priv.pub.N) >= 0 {
 			return nil, valErr
 		}
-		m, err := priv.raw(x)
+		m, err := priv.ops.raw(x)
 		if err != nil {
 			return nil, err
 		}
@@ -1061,7 +1069,7 @@ func (pp rsaPSSParams) sign(priv *rsaPrivate, digest []byte) ([]byte, error) {
 	if !pp.byGo() {
 		return pp.signOwn(priv, digest)
 	}
-	out, err := rsa.SignPSS(rand.Reader, priv.key, pp.hash, digest, &rsa.PSSOptions{SaltLength: pp.sLen, Hash: pp.hash})
+	out, err := priv.ops.signPSS(pp.hash, digest, pp.sLen)
 	if err != nil {
 		return nil, ck.CKR_FUNCTION_FAILED
 	}
@@ -1080,7 +1088,7 @@ func (pp rsaPSSParams) signOwn(priv *rsaPrivate, digest []byte) ([]byte, error) 
 		return nil, err
 	}
 	// EM has emBits = modBits-1 bits at most, so m < 2^(modBits-1) < n.
-	s, err := priv.raw(new(big.Int).SetBytes(em))
+	s, err := priv.ops.raw(new(big.Int).SetBytes(em))
 	if err != nil {
 		return nil, err
 	}
@@ -1217,9 +1225,9 @@ func rsaMGF1XOR(out []byte, h crypto.Hash, seed []byte) {
 	}
 }
 
-// rsaPSSPrivateOf returns the private key for a PSS signature: its public exponent must be known, for
-// crypto/rsa and for the check of the raw operation's result.
-func rsaPSSPrivateOf(k *Key) (*rsaPrivate, error) {
+// rsaFullPrivateOf returns the private key for the operations that need its public exponent (crypto/rsa's,
+// and PSS's check of the raw operation's result).
+func rsaFullPrivateOf(k *Key) (*rsaPrivate, error) {
 	priv, err := rsaPrivateOf(k)
 	if err != nil {
 		return nil, err
@@ -1232,7 +1240,7 @@ func rsaPSSPrivateOf(k *Key) (*rsaPrivate, error) {
 
 func rsaPSSSign(h crypto.Hash) func(p Param, k *Key) (Operation, error) {
 	return func(p Param, k *Key) (Operation, error) {
-		priv, err := rsaPSSPrivateOf(k)
+		priv, err := rsaFullPrivateOf(k)
 		if err != nil {
 			return nil, err
 		}
@@ -1281,12 +1289,12 @@ func rsaHashPKCSSign(h crypto.Hash) func(p Param, k *Key) (Operation, error) {
 		if err := rsaNoParam(p); err != nil {
 			return nil, err
 		}
-		key, err := rsaGoKeyOf(k)
+		priv, err := rsaFullPrivateOf(k)
 		if err != nil {
 			return nil, err
 		}
 		return &rsaHashSigner{h: NewHash(h), sign: func(d []byte) ([]byte, error) {
-			out, err := rsa.SignPKCS1v15(nil, key, h, d)
+			out, err := priv.ops.signPKCS1v15(h, d)
 			if err != nil {
 				return nil, ck.CKR_FUNCTION_FAILED
 			}
@@ -1380,18 +1388,18 @@ func rsaOAEPDecrypt(p Param, k *Key) (Operation, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := rsaGoKeyOf(k)
+	priv, err := rsaFullPrivateOf(k)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := rsaOAEPMax(opts, key.Size()); err != nil {
+	if _, err := rsaOAEPMax(opts, priv.size()); err != nil {
 		return nil, err
 	}
 	return rsaSingle(func(in []byte) ([]byte, error) {
-		if len(in) != key.Size() {
+		if len(in) != priv.size() {
 			return nil, ck.CKR_ENCRYPTED_DATA_LEN_RANGE
 		}
-		out, err := key.Decrypt(nil, in, opts)
+		out, err := priv.ops.decryptOAEP(in, opts)
 		if err != nil {
 			return nil, ck.CKR_ENCRYPTED_DATA_INVALID
 		}
@@ -1427,17 +1435,17 @@ func rsaOAEPUnwrap(p Param, unwrapping *Key, wrapped []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := rsaGoKeyOf(unwrapping)
+	priv, err := rsaFullPrivateOf(unwrapping)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := rsaOAEPMax(opts, key.Size()); err != nil {
+	if _, err := rsaOAEPMax(opts, priv.size()); err != nil {
 		return nil, err
 	}
-	if len(wrapped) != key.Size() {
+	if len(wrapped) != priv.size() {
 		return nil, ck.CKR_WRAPPED_KEY_LEN_RANGE
 	}
-	out, err := key.Decrypt(nil, wrapped, opts)
+	out, err := priv.ops.decryptOAEP(wrapped, opts)
 	if err != nil {
 		return nil, ck.CKR_WRAPPED_KEY_INVALID
 	}
