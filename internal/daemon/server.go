@@ -218,8 +218,6 @@ func (s *Server) serveConn(c net.Conn) {
 	log := s.log.With("peer", peer.String())
 	r := bufio.NewReaderSize(c, 64<<10)
 	w := bufio.NewWriterSize(c, 64<<10)
-	var out []byte
-	var enc wire.Encoder
 	for {
 		// Waiting for the next request has no time limit (an application may sleep between calls), but once
 		// a frame has begun it must arrive within FrameTimeout: a peer cannot pin a half-sent frame forever.
@@ -237,9 +235,10 @@ func (s *Server) serveConn(c net.Conn) {
 		if deadline {
 			c.SetReadDeadline(time.Now().Add(FrameTimeout)) // the rest of the frame is still on its way
 		}
-		// A fresh buffer per request: what a handler decodes aliases it, and an operation may keep parts of
-		// its input (a parameter, buffered data) beyond the request.
-		req, _, err := wire.ReadRequest(r, nil)
+		// What a handler decodes aliases the request's frame, and an operation may keep parts of its input (a
+		// parameter, buffered data) beyond the request: every frame gets a fresh buffer, except the large
+		// frames of the data calls, whose input nothing keeps (reusableFrame).
+		req, pooled, err := frames.ReadRequest(r, reusableFrame)
 		if deadline {
 			c.SetReadDeadline(time.Time{})
 		}
@@ -249,49 +248,89 @@ func (s *Server) serveConn(c net.Conn) {
 			}
 			return
 		}
-		ci, known := wire.Lookup(req.Call)
-		if app == nil && req.Call != wire.CallHello {
-			log.Warn("dropping connection: first frame is not Hello", "call", req.Call.String())
-			return
-		}
+		enc := encoders.Get().(*wire.Encoder)
+		more := s.serveRequest(log, peer, &app, c, w, req, enc)
+		// The response is out: the request's frame and the response's body go back to their pools, cleared
+		// (they may hold plaintext), while the peer reads.
+		frames.Put(pooled)
+		clear(enc.Bytes())
 		enc.Reset()
-		var rv ck.RV
-		switch {
-		case !known:
-			rv = ck.CKR_FUNCTION_NOT_SUPPORTED
-		case wire.Validate(req.Body, ci.Request) != nil:
-			log.Warn("dropping connection: malformed request", "call", ci.Name)
+		encoders.Put(enc)
+		if !more {
 			return
-		case req.Call == wire.CallHello:
-			if app != nil {
-				log.Warn("dropping connection: second Hello")
-				return
-			}
-			app, rv = s.hello(peer, wire.NewDecoder(req.Body), &enc)
-			if app == nil {
-				out = wire.AppendResponse(out[:0], req.ID, req.Call, rv, nil)
-				w.Write(out)
-				w.Flush()
-				return
-			}
-		default:
-			rv = s.handle(log, app.provider, req.Call, req.Body, &enc)
-		}
-		body := enc.Bytes()
-		if !wire.CarriesBody(rv) {
-			body = nil
-		}
-		out = wire.AppendResponse(out[:0], req.ID, req.Call, rv, body)
-		if _, err := w.Write(out); err != nil {
-			return
-		}
-		if err := w.Flush(); err != nil {
-			return
-		}
-		if cap(out) > 1<<20 {
-			out = nil // do not keep a large response buffer for an idle connection
 		}
 	}
+}
+
+// frames lends buffers to large request frames of the calls reusableFrame names.
+var frames wire.FramePool
+
+// encoders holds response encoders: their buffers grow to the largest response they carried, and the pool
+// lets them go when the daemon is idle.
+var encoders = sync.Pool{New: func() any { return new(wire.Encoder) }}
+
+// reusableFrame reports whether a call's request frame may lie in a buffer that is reused after the call:
+// its handler hands the frame's byte strings to the engine's data functions, which keep nothing that
+// aliases them (an operation copies the input it buffers, and output held for the length convention is a
+// copy when it would alias the input: engine.step).
+func reusableFrame(call wire.Call) bool { return reusableCalls[call] }
+
+var reusableCalls = map[wire.Call]bool{
+	wire.CallOperationSingle: true, wire.CallOperationUpdate: true, wire.CallOperationFinal: true,
+	wire.CallVerify: true, wire.CallVerifyFinal: true, wire.CallVerifySignature: true,
+	// The fused calls, an Init with its first data call: the Init keeps a copy of the mechanism's parameter
+	// (mech.NewParam), nothing of the frame.
+	wire.CallOperationInitData: true, wire.CallVerifyInitVerify: true,
+}
+
+// serveRequest answers one request into enc and writes the response. It reports whether the connection goes
+// on.
+func (s *Server) serveRequest(log *slog.Logger, peer engine.Peer, app **application, c net.Conn, w *bufio.Writer, req wire.Request, enc *wire.Encoder) bool {
+	ci, known := wire.Lookup(req.Call)
+	if *app == nil && req.Call != wire.CallHello {
+		log.Warn("dropping connection: first frame is not Hello", "call", req.Call.String())
+		return false
+	}
+	var rv ck.RV
+	switch {
+	case !known:
+		rv = ck.CKR_FUNCTION_NOT_SUPPORTED
+	case wire.Validate(req.Body, ci.Request) != nil:
+		log.Warn("dropping connection: malformed request", "call", ci.Name)
+		return false
+	case req.Call == wire.CallHello:
+		if *app != nil {
+			log.Warn("dropping connection: second Hello")
+			return false
+		}
+		*app, rv = s.hello(peer, wire.NewDecoder(req.Body), enc)
+		if *app == nil {
+			writeResponse(c, w, req, rv, nil)
+			return false
+		}
+	default:
+		rv = s.handle(log, (*app).provider, req.Call, req.Body, enc)
+	}
+	body := enc.Bytes()
+	if !wire.CarriesBody(rv) {
+		body = nil
+	}
+	return writeResponse(c, w, req, rv, body) == nil
+}
+
+// writeResponse writes one response frame. A small one goes through w (one write); a large body is sent
+// from where it lies, behind its header, with one writev and no copy.
+func writeResponse(c net.Conn, w *bufio.Writer, req wire.Request, rv ck.RV, body []byte) error {
+	var hb [wire.ResponseHeaderSize]byte
+	hdr := wire.AppendResponseHeader(hb[:0], req.ID, req.Call, rv, len(body))
+	if len(hdr)+len(body) > w.Available() && w.Buffered() == 0 {
+		bufs := net.Buffers{hdr, body}
+		_, err := bufs.WriteTo(c)
+		return err
+	}
+	w.Write(hdr)
+	w.Write(body)
+	return w.Flush()
 }
 
 func isTimeout(err error) bool {

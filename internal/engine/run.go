@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"bytes"
+	"unsafe"
+
 	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
@@ -24,8 +27,9 @@ const (
 	stageFinal
 )
 
-// step runs one call of the operation of kind on session h.
-func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, ends bool, compute func(*operation) ([]byte, error)) ([]byte, uint64, error) {
+// step runs one call of the operation of kind on session h. in is the call's input: output kept for a later
+// call never aliases it (the daemon reuses the buffers of large requests once the call is done).
+func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, ends bool, in []byte, compute func(*operation) ([]byte, error)) ([]byte, uint64, error) {
 	e := a.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -37,7 +41,8 @@ func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, 
 	if err != nil {
 		return nil, 0, err
 	}
-	if op.pending == nil || op.stage != st {
+	fresh := op.pending == nil || op.stage != st
+	if fresh {
 		op.busy = true
 		e.mu.Unlock()
 		res, cerr := compute(op)
@@ -57,10 +62,15 @@ func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, 
 		op.pending, op.stage = res, st
 	}
 	n := uint64(len(op.pending))
-	if !out.Present {
-		return nil, n, nil // a length query: the output waits for the next call, even an empty one
-	}
-	if out.Cap < n {
+	if !out.Present || out.Cap < n {
+		// A length query or a short buffer: the output waits for the next call (even an empty one), so it
+		// must not lie in the caller's input.
+		if fresh && overlaps(op.pending, in) {
+			op.pending = bytes.Clone(op.pending)
+		}
+		if !out.Present {
+			return nil, n, nil
+		}
 		return nil, n, ck.CKR_BUFFER_TOO_SMALL
 	}
 	res := op.pending
@@ -94,6 +104,15 @@ func mechError(err error) error {
 	return ck.CKR_FUNCTION_FAILED
 }
 
+// overlaps reports whether a and b share bytes.
+func overlaps(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	pa, pb := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
+}
+
 func single(op *operation, in []byte) ([]byte, error) {
 	if op.single != nil {
 		return op.single.Single(in)
@@ -110,7 +129,26 @@ func single(op *operation, in []byte) ([]byte, error) {
 		clear(out)
 		return nil, err
 	}
-	return append(out, rest...), nil
+	return joinOutput(out, rest, in), nil
+}
+
+// joinOutput returns a followed by b, copying only when both have bytes. What it copied from is cleared,
+// unless it is the caller's input.
+func joinOutput(a, b, in []byte) []byte {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	out := append(a, b...)
+	if unsafe.SliceData(out) != unsafe.SliceData(a) && !overlaps(a, in) {
+		clear(a)
+	}
+	if !overlaps(b, in) {
+		clear(b)
+	}
+	return out
 }
 
 func (a *app) OperationSingle(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
@@ -119,7 +157,7 @@ func (a *app) OperationSingle(h ck.SessionHandle, kind ck.Operation, in []byte, 
 	default:
 		return a.badKind(h)
 	}
-	return a.step(h, kind, stageSingle, out, true, func(op *operation) ([]byte, error) {
+	return a.step(h, kind, stageSingle, out, true, in, func(op *operation) ([]byte, error) {
 		return single(op, in)
 	})
 }
@@ -130,14 +168,14 @@ func (a *app) OperationUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, 
 		if kind == ck.OpDigest || kind == ck.OpSign {
 			out = noOutput // C_DigestUpdate and C_SignUpdate return nothing
 		}
-		return a.step(h, kind, stageUpdate, out, false, func(op *operation) ([]byte, error) {
+		return a.step(h, kind, stageUpdate, out, false, in, func(op *operation) ([]byte, error) {
 			if op.run == nil {
 				return nil, ck.CKR_FUNCTION_NOT_SUPPORTED
 			}
 			return op.run.Update(in)
 		})
 	case ck.OpVerify, ck.OpVerifySignature:
-		_, _, err := a.step(h, kind, stageUpdate, noOutput, false, func(op *operation) ([]byte, error) {
+		_, _, err := a.step(h, kind, stageUpdate, noOutput, false, in, func(op *operation) ([]byte, error) {
 			return nil, op.verifier.Update(in)
 		})
 		return nil, 0, err
@@ -150,14 +188,14 @@ func (a *app) OperationUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, 
 func (a *app) OperationFinal(h ck.SessionHandle, kind ck.Operation, out ck.Out) ([]byte, uint64, error) {
 	switch kind {
 	case ck.OpEncrypt, ck.OpDecrypt, ck.OpDigest, ck.OpSign:
-		return a.step(h, kind, stageFinal, out, true, func(op *operation) ([]byte, error) {
+		return a.step(h, kind, stageFinal, out, true, nil, func(op *operation) ([]byte, error) {
 			if op.run == nil {
 				return nil, ck.CKR_FUNCTION_NOT_SUPPORTED
 			}
 			return op.run.Final()
 		})
 	case ck.OpVerifySignature:
-		_, _, err := a.step(h, kind, stageFinal, noOutput, true, func(op *operation) ([]byte, error) {
+		_, _, err := a.step(h, kind, stageFinal, noOutput, true, nil, func(op *operation) ([]byte, error) {
 			return nil, op.verifier.Final(op.sig)
 		})
 		return nil, 0, err
@@ -186,21 +224,21 @@ func verifyAll(op *operation, data, sig []byte) error {
 }
 
 func (a *app) Verify(h ck.SessionHandle, data, sig []byte) error {
-	_, _, err := a.step(h, ck.OpVerify, stageSingle, noOutput, true, func(op *operation) ([]byte, error) {
+	_, _, err := a.step(h, ck.OpVerify, stageSingle, noOutput, true, data, func(op *operation) ([]byte, error) {
 		return nil, verifyAll(op, data, sig)
 	})
 	return err
 }
 
 func (a *app) VerifyFinal(h ck.SessionHandle, sig []byte) error {
-	_, _, err := a.step(h, ck.OpVerify, stageFinal, noOutput, true, func(op *operation) ([]byte, error) {
+	_, _, err := a.step(h, ck.OpVerify, stageFinal, noOutput, true, sig, func(op *operation) ([]byte, error) {
 		return nil, op.verifier.Final(sig)
 	})
 	return err
 }
 
 func (a *app) VerifySignature(h ck.SessionHandle, data []byte) error {
-	_, _, err := a.step(h, ck.OpVerifySignature, stageSingle, noOutput, true, func(op *operation) ([]byte, error) {
+	_, _, err := a.step(h, ck.OpVerifySignature, stageSingle, noOutput, true, data, func(op *operation) ([]byte, error) {
 		return nil, verifyAll(op, data, op.sig)
 	})
 	return err
@@ -231,7 +269,7 @@ func (a *app) dualUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out c
 	if kind == ck.OpDecryptDigest || kind == ck.OpDecryptVerify {
 		producer = parts[0]
 	}
-	return a.step(h, producer, stageUpdate, out, false, func(op *operation) ([]byte, error) {
+	return a.step(h, producer, stageUpdate, out, false, in, func(op *operation) ([]byte, error) {
 		var res []byte
 		var err error
 		switch kind {
@@ -278,7 +316,7 @@ func (a *app) DigestKey(h ck.SessionHandle, key ck.ObjectHandle) error {
 	}
 	value := o.attrs[ck.CKA_VALUE]
 	e.mu.Unlock()
-	_, _, err = a.step(h, ck.OpDigest, stageUpdate, noOutput, false, func(op *operation) ([]byte, error) {
+	_, _, err = a.step(h, ck.OpDigest, stageUpdate, noOutput, false, nil, func(op *operation) ([]byte, error) {
 		return op.run.Update(value)
 	})
 	return err

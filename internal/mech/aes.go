@@ -186,6 +186,71 @@ func (o *aesBlockOp) Update(in []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Single is Update then Final (C_Encrypt, C_Decrypt) with one output buffer, filled straight from the input.
+func (o *aesBlockOp) Single(in []byte) ([]byte, error) {
+	if len(o.buf) != 0 {
+		// Input held back by an earlier Update: the single-part call finishes the multi-part one.
+		return aesUpdateFinal(o, in)
+	}
+	n := len(in)
+	whole := n - n%aesBS
+	switch {
+	case !o.pad:
+		if whole != n {
+			if o.enc {
+				return nil, ck.CKR_DATA_LEN_RANGE
+			}
+			return nil, ck.CKR_ENCRYPTED_DATA_LEN_RANGE
+		}
+		out := make([]byte, n)
+		o.bm.CryptBlocks(out, in)
+		return out, nil
+	case o.enc:
+		out := make([]byte, whole+aesBS)
+		o.bm.CryptBlocks(out[:whole], in[:whole])
+		last := out[whole:]
+		copy(last, in[whole:])
+		for i := n - whole; i < aesBS; i++ {
+			last[i] = byte(aesBS - (n - whole))
+		}
+		o.bm.CryptBlocks(last, last)
+		return out, nil
+	}
+	if n == 0 || whole != n {
+		return nil, ck.CKR_ENCRYPTED_DATA_LEN_RANGE
+	}
+	out := make([]byte, n)
+	o.bm.CryptBlocks(out, in)
+	plain, ok := aesPKCS7Unpad(out, aesBS)
+	if !ok {
+		clear(out)
+		return nil, ck.CKR_ENCRYPTED_DATA_INVALID
+	}
+	return plain, nil
+}
+
+// aesUpdateFinal is the single-part call of an operation as its Update then its Final.
+func aesUpdateFinal(o Operation, in []byte) ([]byte, error) {
+	out, err := o.Update(in)
+	if err != nil {
+		return nil, err
+	}
+	rest, err := o.Final()
+	if err != nil {
+		clear(out)
+		return nil, err
+	}
+	if len(out) == 0 {
+		return rest, nil
+	}
+	joined := append(out, rest...)
+	if len(rest) != 0 && &joined[0] != &out[0] {
+		clear(out)
+	}
+	clear(rest)
+	return joined, nil
+}
+
 func (o *aesBlockOp) Final() ([]byte, error) {
 	defer func() { clear(o.buf); o.buf = o.buf[:0] }()
 	switch {
@@ -432,15 +497,31 @@ func aesGCMOpen(b cipher.Block, g aesGCMParams, in []byte) ([]byte, error) {
 }
 
 // aesAEADOp buffers the whole input and produces everything at Final: a decryption's plaintext must not be
-// released before its tag is checked, and Go's GCM has no incremental form.
+// released before its tag is checked, and Go's GCM has no incremental form. The single-part call seals or
+// opens its input where it lies.
 type aesAEADOp struct {
 	buf []byte
 	fin func(in []byte) ([]byte, error)
 }
 
 func (o *aesAEADOp) Update(in []byte) ([]byte, error) {
+	if len(in) > cap(o.buf)-len(o.buf) {
+		// Grown by hand so that the buffer left behind, which may hold plaintext, is cleared.
+		grown := make([]byte, len(o.buf), max(2*cap(o.buf), len(o.buf)+len(in)))
+		copy(grown, o.buf)
+		clear(o.buf)
+		o.buf = grown
+	}
 	o.buf = append(o.buf, in...)
 	return nil, nil
+}
+
+func (o *aesAEADOp) Single(in []byte) ([]byte, error) {
+	if len(o.buf) != 0 {
+		return aesUpdateFinal(o, in) // after an Update: the whole message is the buffered input and in
+	}
+	out, err := o.fin(in)
+	return out, aesCryptErr(err)
 }
 
 func (o *aesAEADOp) Final() ([]byte, error) {
