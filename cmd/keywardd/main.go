@@ -55,6 +55,7 @@ type options struct {
 	pprof       string
 	audit       string
 	config      string
+	durability  string // "" (from the configuration file, else full), full or batched
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -75,6 +76,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	// application started it, and no application may switch on a debug endpoint.
 	fs.StringVar(&o.pprof, "pprof", "", "debug only: serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off by default")
 	fs.StringVar(&o.config, "config", os.Getenv("KEYWARD_CONF"), "configuration file (YAML: token access policies, identity login, audit); default $KEYWARD_CONF")
+	fs.StringVar(&o.durability, "durability", "", fmt.Sprintf(`store durability: "full" (the default: a write is on disk when it returns) or "batched" (object creations and destructions are fsync'd in the background within %v: faster, but a power loss can undo the last %v of them); overrides the configuration file's durability`, store.DefaultSyncInterval, store.DefaultSyncInterval))
 	fs.StringVar(&o.audit, "audit", "", "append the audit log (JSON lines: logins, PIN changes, key generation, import, destruction, key use) to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -129,6 +131,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	default:
 		return nil, fmt.Errorf("unknown --kdf %q", o.kdf)
 	}
+	if o.durability != "" {
+		if _, err := store.ParseDurability(o.durability); err != nil {
+			return nil, fmt.Errorf("--durability %q: want full or batched", o.durability)
+		}
+	}
 	return o, nil
 }
 
@@ -175,7 +182,7 @@ func harden(log *slog.Logger) {
 	}
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stderr io.Writer) (code int) {
 	o, err := parse(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -191,7 +198,25 @@ func run(args []string, stderr io.Writer) int {
 	}
 	harden(log)
 
-	st, err := store.Open(o.storeDir)
+	// The configuration file first: it may choose the store's durability.
+	var fc *config.File
+	if o.config != "" {
+		if fc, err = config.Load(o.config); err != nil {
+			log.Error("cannot read the configuration", "err", err)
+			return 2
+		}
+	}
+	durability := o.durability
+	if durability == "" && fc != nil {
+		durability = fc.Durability
+	}
+	dur, err := store.ParseDurability(durability) // checked by parse and config.Load
+	if err != nil {
+		log.Error("bad durability", "err", err)
+		return 2
+	}
+
+	st, err := store.OpenWith(o.storeDir, store.Options{Durability: dur})
 	if errors.Is(err, store.ErrLocked) {
 		log.Info("another keywardd owns the store; exiting", "store", o.storeDir)
 		return exitAlreadyRunning
@@ -200,19 +225,31 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot open the store", "store", o.storeDir, "err", err)
 		return 1
 	}
-	defer st.Close()
+	defer func() {
+		// In the batched mode Close is what makes the last window's writes durable.
+		if err := st.Close(); err != nil {
+			log.Error("closing the store failed", "store", o.storeDir, "err", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}()
+	switch {
+	case st.ReadOnly():
+		log.Info("store durability", "mode", "read-only")
+	case st.Durability() == store.DurabilityBatched:
+		log.Info("store durability", "mode", string(st.Durability()), "sync_window", st.SyncInterval().String(),
+			"note", "object writes are fsync'd in the background: a power loss can undo the last window of them")
+	default:
+		log.Info("store durability", "mode", string(st.Durability()), "note", "every write is fsync'd before it returns")
+	}
 	root, err := seal.LoadOrCreate(o.rootKey)
 	if err != nil {
 		log.Error("cannot load the device root key", "path", o.rootKey, "err", err)
 		return 1
 	}
 	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
-	if o.config != "" {
-		fc, err := config.Load(o.config)
-		if err != nil {
-			log.Error("cannot read the configuration", "err", err)
-			return 2
-		}
+	if fc != nil {
 		cfg.Policies = fc.Policies()
 		if fc.MaxPINFailures > 0 && !flagSet(args, "max-pin-failures") {
 			cfg.MaxPINFailures = fc.MaxPINFailures

@@ -2,6 +2,7 @@
 //
 //	max_pin_failures: 10
 //	audit: /var/log/keyward/audit.jsonl
+//	durability: full                 # or batched (object writes fsync'd within 20 ms)
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -21,13 +22,17 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/store"
 )
 
 // File is the configuration file's content.
 type File struct {
-	MaxPINFailures int           `yaml:"max_pin_failures,omitempty"`
-	Audit          string        `yaml:"audit,omitempty"`
-	Tokens         []TokenPolicy `yaml:"tokens,omitempty"`
+	MaxPINFailures int    `yaml:"max_pin_failures,omitempty"`
+	Audit          string `yaml:"audit,omitempty"`
+	// Durability is the store's durability mode: "full" (the default, also "") or "batched"
+	// (store.Durability).
+	Durability string        `yaml:"durability,omitempty"`
+	Tokens     []TokenPolicy `yaml:"tokens,omitempty"`
 }
 
 // TokenPolicy is one token's access policy.
@@ -60,6 +65,9 @@ func Parse(path string, data []byte) (*File, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := store.ParseDurability(c.Durability); err != nil {
+		return nil, fmt.Errorf("%s: durability: %q is not full or batched", path, c.Durability)
 	}
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {

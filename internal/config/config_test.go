@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +34,45 @@ func TestLoadSaveSetPolicy(t *testing.T) {
 		if _, err := Parse("bad", []byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+func TestDurability(t *testing.T) {
+	for in, want := range map[string]string{"": "", "durability: full\n": "full", "durability: batched\n": "batched"} {
+		c, err := Parse("c", []byte(in))
+		if err != nil || c.Durability != want {
+			t.Errorf("Parse(%q) = %+v, %v; want durability %q", in, c, err, want)
+		}
+	}
+	for _, bad := range []string{"durability: fast\n", "durability: FULL\n", "durability: 1\n"} {
+		_, err := Parse("bad.yaml", []byte(bad))
+		if err == nil {
+			t.Errorf("accepted %q", bad)
+		} else if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "bad.yaml: durability: ") ||
+			!strings.Contains(msg, "full or batched") {
+			t.Errorf("Parse(%q): error %q, want one line naming the file, the key and the values", bad, msg)
+		}
+	}
+	for _, bad := range []string{"durability: [full]\n", "durabilty: full\n"} {
+		if _, err := Parse("bad.yaml", []byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	// The key survives a Save and Load (keyward provision rewrites the file), and is left out when unset.
+	path := filepath.Join(t.TempDir(), "keywardd.yaml")
+	c := &File{Durability: "batched"}
+	c.SetPolicy(TokenPolicy{Label: "device"})
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Load(path); err != nil || got.Durability != "batched" {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	c.Durability = ""
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); strings.Contains(string(b), "durability") {
+		t.Errorf("an unset durability was written:\n%s", b)
 	}
 }

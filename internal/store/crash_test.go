@@ -64,7 +64,8 @@ func getCounter(tx *Tx) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// crashChild opens the store in dir and writes objects until it is killed,
+// crashChild opens the store in dir (with the durability in
+// $KEYWARD_STORE_TEST_DURABILITY) and writes objects until it is killed,
 // printing "token id" on stdout for each object after the write that made
 // it has been acknowledged (the Update or PutObject returned nil).
 func crashChild(dir string) {
@@ -72,7 +73,7 @@ func crashChild(dir string) {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		os.Exit(3)
 	}
-	s, err := Open(dir)
+	s, err := OpenWith(dir, Options{Durability: Durability(os.Getenv(childDurabilityEnv))})
 	if err != nil {
 		fail(err)
 	}
@@ -130,9 +131,10 @@ type crashKey struct{ tok, id uint64 }
 
 // runCrashChild starts a writer child on dir, SIGKILLs it after a random
 // delay and returns the objects it acknowledged.
-func runCrashChild(t *testing.T, dir string, r *rand.Rand) []crashKey {
+func runCrashChild(t *testing.T, dir string, d Durability, r *rand.Rand) []crashKey {
 	t.Helper()
 	cmd := childCommand("writer", dir)
+	cmd.Env = append(cmd.Env, childDurabilityEnv+"="+string(d))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -216,9 +218,9 @@ func runCrashChild(t *testing.T, dir string, r *rand.Rand) []crashKey {
 
 // checkCrashStore opens the store in dir and checks it against every
 // acknowledged object.
-func checkCrashStore(t *testing.T, dir string, acked map[crashKey]bool) {
+func checkCrashStore(t *testing.T, dir string, d Durability, acked map[crashKey]bool) {
 	t.Helper()
-	s, err := Open(dir)
+	s, err := OpenWith(dir, Options{Durability: d})
 	if err != nil {
 		t.Fatalf("Open after crash: %v", err)
 	}
@@ -303,16 +305,30 @@ func checkCrashStore(t *testing.T, dir string, acked map[crashKey]bool) {
 
 // TestCrashSafety SIGKILLs a child process writing to the store at random
 // moments and checks that every acknowledged write survived intact and that
-// the database is consistent. KEYWARD_LONG_TESTS=1 runs 500 rounds instead
-// of 50.
+// the database is consistent, in both durability modes: the batched mode
+// defers only the fsync, so a killed process loses nothing either.
+// KEYWARD_LONG_TESTS=1 runs 500 rounds instead of 50 (full) and 200 instead
+// of 20 (batched).
 func TestCrashSafety(t *testing.T) {
-	rounds := 50
-	if os.Getenv("KEYWARD_LONG_TESTS") == "1" {
-		rounds = 500
+	long := os.Getenv("KEYWARD_LONG_TESTS") == "1"
+	for _, m := range []struct {
+		d      Durability
+		rounds int
+	}{{DurabilityFull, 50}, {DurabilityBatched, 20}} {
+		t.Run(string(m.d), func(t *testing.T) {
+			rounds := m.rounds
+			if long {
+				rounds *= 10
+			}
+			if testing.Short() {
+				rounds = min(rounds, 10)
+			}
+			testCrashSafety(t, m.d, rounds)
+		})
 	}
-	if testing.Short() {
-		rounds = 10
-	}
+}
+
+func testCrashSafety(t *testing.T, d Durability, rounds int) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	if err != nil {
@@ -334,7 +350,7 @@ func TestCrashSafety(t *testing.T) {
 	acked := map[crashKey]bool{}
 	withAcks := 0
 	for round := range rounds {
-		keys := runCrashChild(t, dir, r)
+		keys := runCrashChild(t, dir, d, r)
 		if len(keys) > 0 {
 			withAcks++
 		}
@@ -344,10 +360,10 @@ func TestCrashSafety(t *testing.T) {
 		// Sometimes check (and so recover and checkpoint) between
 		// crashes, as a restarted daemon would.
 		if round%10 == 9 {
-			checkCrashStore(t, dir, acked)
+			checkCrashStore(t, dir, d, acked)
 		}
 	}
-	checkCrashStore(t, dir, acked)
+	checkCrashStore(t, dir, d, acked)
 	if withAcks < rounds/2 {
 		t.Fatalf("only %d of %d rounds acknowledged a write: the test is not exercising the store", withAcks, rounds)
 	}

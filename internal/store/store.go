@@ -11,10 +11,15 @@
 // flock on dir/keyward.lock and fails with ErrLocked if another process (or
 // another Open in this process) holds it.
 //
-// Every write goes through a SQLite transaction in WAL mode with
-// synchronous=FULL: when Update (or one of the single-statement forms)
-// returns nil, the change has been fsync'd and survives a crash of the
-// process or of the machine.
+// Every write goes through a SQLite transaction in WAL mode. By default
+// (DurabilityFull, synchronous=FULL), when Update or one of the
+// single-statement forms returns nil, the change has been fsync'd and
+// survives a crash of the process or of the machine. OpenWith can choose
+// DurabilityBatched instead: the single-object writes (PutObject,
+// DeleteObject) then return before their fsync, which a background syncer
+// does within a short window, so that a power loss can undo the last
+// window's object writes (never tear one, never corrupt the store); Update
+// stays durable on return. See Durability.
 package store
 
 import (
@@ -26,6 +31,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"modernc.org/sqlite"
 )
@@ -87,6 +93,12 @@ type Store struct {
 	db       *sql.DB
 	lock     *os.File
 	readOnly bool
+	opts     Options
+
+	// syncer fsyncs the write-ahead log (nil for a read-only store). In
+	// the batched mode it also runs in the background.
+	syncer  *walSyncer
+	batched bool
 
 	// Prepared statements (on the single connection).
 	putObj *sql.Stmt
@@ -96,17 +108,31 @@ type Store struct {
 	closed bool
 }
 
-// Open opens the store in dir, creating the directory (mode 0700) and the
+// Open opens the store in dir with the default options (DurabilityFull):
+// OpenWith(dir, Options{}).
+func Open(dir string) (*Store, error) { return OpenWith(dir, Options{}) }
+
+// OpenWith opens the store in dir, creating the directory (mode 0700) and the
 // database if needed. It takes an exclusive, non-blocking flock on
 // dir/keyward.lock and fails with ErrLocked (wrapped) if another process or
 // another Store in this process holds it.
 //
-// The database dir/keyward.db runs with journal_mode=WAL, synchronous=FULL,
-// foreign_keys=ON and a busy timeout. Its schema is versioned with PRAGMA
+// The database dir/keyward.db runs with journal_mode=WAL, synchronous=FULL
+// (DurabilityFull) or NORMAL (DurabilityBatched, which also starts the
+// background syncer), foreign_keys=ON and a busy timeout. Before returning,
+// Open fsyncs the write-ahead log, which makes durable whatever an earlier
+// process committed without an fsync (a batched store killed within its
+// window). Its schema is versioned with PRAGMA
 // user_version: Open applies every missing migration in order, each in its
 // own transaction, and refuses (ErrNewerSchema) a database whose version is
 // newer than the newest migration it knows. Files it creates have mode 0600.
-func Open(dir string) (s *Store, err error) {
+// Invalid options are an error, before anything is opened. A store that
+// cannot be written is opened read-only whatever the options.
+func OpenWith(dir string, opts Options) (s *Store, err error) {
+	opts, err = opts.normalize()
+	if err != nil {
+		return nil, err
+	}
 	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
@@ -147,7 +173,7 @@ func Open(dir string) (s *Store, err error) {
 		}
 	}
 
-	db, err := sql.Open("sqlite", dsn(dbPath))
+	db, err := sql.Open("sqlite", dsn(dbPath, opts.Durability))
 	if err != nil {
 		return nil, fmt.Errorf("store: open database: %w", err)
 	}
@@ -163,14 +189,18 @@ func Open(dir string) (s *Store, err error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	if err := checkSettings(db); err != nil {
+	if err := checkSettings(db, opts.Durability); err != nil {
 		return nil, err
 	}
 	if err := migrate(db); err != nil {
 		return nil, err
 	}
 
-	s = &Store{dir: dir, db: db, lock: lock}
+	s = &Store{dir: dir, db: db, lock: lock, opts: opts, batched: opts.Durability == DurabilityBatched,
+		syncer: newWALSyncer(dbPath, opts.SyncInterval)}
+	if err := s.syncer.syncNow(); err != nil {
+		return nil, err
+	}
 	if s.putObj, err = db.Prepare(sqlPutObject); err != nil {
 		return nil, fmt.Errorf("store: prepare put object: %w", err)
 	}
@@ -178,7 +208,36 @@ func Open(dir string) (s *Store, err error) {
 		s.putObj.Close()
 		return nil, fmt.Errorf("store: prepare delete object: %w", err)
 	}
+	if s.batched {
+		s.syncer.start()
+	}
 	return s, nil
+}
+
+// Durability returns the store's durability mode (DurabilityFull for a
+// read-only store, which writes nothing).
+func (s *Store) Durability() Durability {
+	if s.batched {
+		return DurabilityBatched
+	}
+	return DurabilityFull
+}
+
+// SyncInterval returns the batched mode's window (0 in the full mode).
+func (s *Store) SyncInterval() time.Duration {
+	if !s.batched {
+		return 0
+	}
+	return s.opts.SyncInterval
+}
+
+// Sync makes every write that has returned durable now. In the full mode
+// they already are and Sync does nothing.
+func (s *Store) Sync() error {
+	if !s.batched {
+		return nil
+	}
+	return s.syncer.sync()
 }
 
 // ErrUnappliedLog is returned when a read-only store holds committed writes still in its write-ahead log:
@@ -220,21 +279,30 @@ func openReadOnly(dir string) (s *Store, err error) {
 		db.Close()
 		return nil, fmt.Errorf("store: read-only database has schema version %d, this build needs %d", version, len(migrations))
 	}
-	return &Store{dir: dir, db: db, lock: lock, readOnly: true}, nil
+	return &Store{dir: dir, db: db, lock: lock, readOnly: true, opts: Options{Durability: DurabilityFull}}, nil
 }
 
 // ReadOnly reports whether the store was opened read-only: reads work, writes fail.
 func (s *Store) ReadOnly() bool { return s.readOnly }
 
+// synchronousOf is the PRAGMA synchronous value of a durability mode.
+func synchronousOf(d Durability) (name string, value int) {
+	if d == DurabilityBatched {
+		return "NORMAL", 1
+	}
+	return "FULL", 2
+}
+
 // dsn returns the modernc.org/sqlite data source name for the database file
 // at the absolute path path.
-func dsn(path string) string {
+func dsn(path string, d Durability) string {
+	syncName, _ := synchronousOf(d)
 	u := url.URL{Scheme: "file", Path: path}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "synchronous("+syncName+")")
 	q.Set("_txlock", "immediate")
 	// u.String() escapes the path (a '?' or '%' in it, say); SQLite's URI
 	// parser unescapes it and ignores the driver's parameters.
@@ -243,7 +311,7 @@ func dsn(path string) string {
 
 // checkSettings verifies that the connection runs with the settings the
 // durability guarantees rely on.
-func checkSettings(db *sql.DB) error {
+func checkSettings(db *sql.DB, d Durability) error {
 	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("store: read journal_mode: %w", err)
@@ -255,8 +323,9 @@ func checkSettings(db *sql.DB) error {
 	if err := db.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil {
 		return fmt.Errorf("store: read foreign_keys: %w", err)
 	}
-	if mode != "wal" || sync != 2 || fk != 1 {
-		return fmt.Errorf("store: database settings journal_mode=%s synchronous=%d foreign_keys=%d, want wal, 2 (FULL), 1", mode, sync, fk)
+	syncName, syncWant := synchronousOf(d)
+	if mode != "wal" || sync != syncWant || fk != 1 {
+		return fmt.Errorf("store: database settings journal_mode=%s synchronous=%d foreign_keys=%d, want wal, %d (%s), 1", mode, sync, fk, syncWant, syncName)
 	}
 	return nil
 }
@@ -311,9 +380,11 @@ func syncDir(dir string) error {
 // Dir returns the store's directory (absolute).
 func (s *Store) Dir() string { return s.dir }
 
-// Close checkpoints the WAL into the database file (and truncates it),
-// closes the database and releases the lock. Closing a closed Store is a
-// no-op. No Update may be in progress or started afterwards.
+// Close makes every write durable (in the batched mode it stops the
+// background syncer and fsyncs the write-ahead log), checkpoints the WAL into
+// the database file (and truncates it), closes the database and releases the
+// lock. Closing a closed Store is a no-op. No write may be in progress or
+// started afterwards.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -322,6 +393,13 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	if s.syncer != nil {
+		// Before the checkpoint, so that a failing checkpoint leaves
+		// nothing undurable behind.
+		if err := s.syncer.shutdown(s.batched); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, st := range []*sql.Stmt{s.putObj, s.delObj} {
 		if st == nil {
 			continue // a read-only store prepares no statement
@@ -416,22 +494,44 @@ func unsignedOrder[T any](s []T, id func(T) uint64) []T {
 	return append(out, s[:k]...)
 }
 
-// PutObject inserts or replaces one object in its own durable transaction.
+// PutObject inserts or replaces one object in its own transaction: durable
+// on return in the full mode, within the sync interval in the batched mode.
 // The object's token must exist (an error wrapping ErrNotFound otherwise).
 func (s *Store) PutObject(o Object) error {
-	if s.readOnly {
-		return ErrReadOnly
+	if err := s.writable(); err != nil {
+		return err
 	}
-	return putObject(s.putObj, o)
+	err := putObject(s.putObj, o)
+	if s.batched {
+		s.syncer.committed()
+	}
+	return err
 }
 
-// DeleteObject deletes one object in its own durable transaction, or
+// DeleteObject deletes one object in its own transaction (durable on return
+// in the full mode, within the sync interval in the batched mode), or
 // returns an error wrapping ErrNotFound if it does not exist.
 func (s *Store) DeleteObject(token, id uint64) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	err := deleteObject(s.delObj, token, id)
+	if s.batched {
+		s.syncer.committed()
+	}
+	return err
+}
+
+// writable returns nil if the store takes writes: not read-only, and in the
+// batched mode no background fsync has failed.
+func (s *Store) writable() error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	return deleteObject(s.delObj, token, id)
+	if s.batched {
+		return s.syncer.failed()
+	}
+	return nil
 }
 
 // ErrReadOnly is returned by every write to a store opened read-only.
@@ -440,14 +540,16 @@ var ErrReadOnly = errors.New("store: the store is read-only")
 // Update runs fn in one SQLite write transaction (BEGIN IMMEDIATE). It
 // commits when fn returns nil and rolls back otherwise (returning fn's error
 // as it is), or if fn panics (and then re-panics). When Update returns nil
-// the change is durable: it has been fsync'd.
+// the change is durable: it has been fsync'd, in the batched mode too (with
+// every write committed before it): token records, PIN failure counters
+// among them, must never roll back.
 //
 // fn must do all its work through tx: calling a method of the Store from fn
 // deadlocks, as the Store has one connection and the transaction holds it.
 // tx must not be used after fn returns.
 func (s *Store) Update(fn func(tx *Tx) error) (err error) {
-	if s.readOnly {
-		return ErrReadOnly
+	if err := s.writable(); err != nil {
+		return err
 	}
 	sqlTx, err := s.db.Begin()
 	if err != nil {
@@ -475,6 +577,10 @@ func (s *Store) Update(fn func(tx *Tx) error) (err error) {
 		// "no transaction is active", is expected and ignored).
 		_, _ = s.db.Exec("ROLLBACK")
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	if s.batched {
+		// synchronous=NORMAL did not fsync the commit: do it now.
+		return s.syncer.syncThrough(s.syncer.committed())
 	}
 	return nil
 }

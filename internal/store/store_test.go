@@ -16,8 +16,9 @@ import (
 // Environment switches that make the test binary act as a child process
 // (see TestMain).
 const (
-	childModeEnv = "KEYWARD_STORE_TEST_CHILD"
-	childDirEnv  = "KEYWARD_STORE_TEST_DIR"
+	childModeEnv       = "KEYWARD_STORE_TEST_CHILD"
+	childDirEnv        = "KEYWARD_STORE_TEST_DIR"
+	childDurabilityEnv = "KEYWARD_STORE_TEST_DURABILITY"
 )
 
 func TestMain(m *testing.M) {

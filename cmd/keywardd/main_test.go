@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestDurabilityFlag(t *testing.T) {
+	base := []string{"--user", "--store", t.TempDir(), "--socket", "/tmp/x.sock", "--root-key", "/tmp/x.key"}
+	for _, v := range []string{"full", "batched"} {
+		o, err := parse(append(base, "--durability", v), &bytes.Buffer{})
+		if err != nil || o.durability != v {
+			t.Errorf("--durability %s: %+v, %v", v, o, err)
+		}
+	}
+	if o, err := parse(base, &bytes.Buffer{}); err != nil || o.durability != "" {
+		t.Errorf("no --durability: %q, %v; want \"\" (the configuration file's, else full)", o.durability, err)
+	}
+	for _, v := range []string{"fast", "FULL", ""} {
+		_, err := parse(append(base, "--durability="+v), &bytes.Buffer{})
+		if v == "" {
+			if err != nil {
+				t.Errorf("--durability=: %v", err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("--durability %s accepted", v)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "--durability") || !strings.Contains(msg, "full or batched") {
+			t.Errorf("--durability %s: error %q, want one line naming the flag and its values", v, msg)
+		}
+	}
+}
+
+// TestBadDurabilityExits: run prints one line and exits non-zero, before it touches the store.
+func TestBadDurabilityExits(t *testing.T) {
+	var stderr bytes.Buffer
+	dir := t.TempDir()
+	code := run([]string{"--user", "--store", dir + "/store", "--socket", dir + "/s", "--root-key", dir + "/k", "--durability", "sometimes"}, &stderr)
+	if code == 0 {
+		t.Fatalf("exit status 0 for --durability sometimes")
+	}
+	out := strings.TrimSuffix(stderr.String(), "\n")
+	if out == "" || strings.Contains(out, "\n") || !strings.Contains(out, "full or batched") {
+		t.Errorf("stderr %q, want one line naming the valid values", stderr.String())
+	}
+}
