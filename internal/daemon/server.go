@@ -216,6 +216,11 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	log := s.log.With("peer", peer.String())
+	if uc, ok := c.(*net.UnixConn); ok {
+		// Room for a large response in the socket (see the client's KW_SNDBUF): the kernel caps it at
+		// net.core.wmem_max, and charges memory only while data is in flight.
+		uc.SetWriteBuffer(4 << 20)
+	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	w := bufio.NewWriterSize(c, 64<<10)
 	for {
