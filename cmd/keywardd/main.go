@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,18 +185,40 @@ func harden(log *slog.Logger) {
 	}
 }
 
-// tuneGC sets the collector for a daemon whose live heap is small (tens of MiB) but which allocates per
-// request (a 1 MiB payload makes a 1 MiB output): at Go's default (GOGC=100) it collects often, and on some
-// VMs every page faulted in again is expensive (docs/performance.md). GOGC=400 under a soft limit of 512 MiB
-// collects less often at the price of memory held between collections. GOGC and GOMEMLIMIT in the
-// environment win.
+// tuneGC sets the collector for a daemon whose live heap is often small (tens of MiB) but which allocates
+// per request (a 1 MiB payload makes a 1 MiB output): at Go's default (GOGC=100) a small heap is collected
+// very often, and on some VMs every page faulted in again is expensive (docs/performance.md). So the
+// collector may let garbage grow to gcHeadroom beyond the live heap (GOGC up to 400) while the live heap is
+// small, and runs at the default once it is large (a store of 100k objects), where that headroom is already
+// there; a soft limit of 512 MiB bounds both. GOGC or GOMEMLIMIT in the environment turn this off.
 func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(512 << 20)
 	}
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(gcPercentFor(0))
+	go func() {
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		for range time.Tick(2 * time.Second) {
+			metrics.Read(sample)
+			if sample[0].Value.Kind() == metrics.KindUint64 {
+				debug.SetGCPercent(gcPercentFor(sample[0].Value.Uint64()))
+			}
+		}
+	}()
+}
+
+// gcHeadroom is the garbage a small heap may gather between collections.
+const gcHeadroom = 64 << 20
+
+// gcPercentFor is the GOGC for a live heap of live bytes: headroom of gcHeadroom, between 100 and 400.
+func gcPercentFor(live uint64) int {
+	if live == 0 {
+		return 400
+	}
+	return int(min(400, max(100, 100*gcHeadroom/live)))
 }
 
 func run(args []string, stderr io.Writer) (code int) {
