@@ -16,6 +16,7 @@
  * sending anything on them.
  */
 #include "conn.h"
+#include "sess.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -78,6 +79,7 @@ static struct {
     int timeout_ms;
     int max_conns; /* the pool's size: KEYWARD_MAX_CONNECTIONS, lowered when the daemon refuses one more */
     int opening;   /* connections being opened (counted against max_conns) */
+    uint64_t features, features_gen; /* the daemon's Features bits, and the generation they were asked in */
 } g = {.pm = PTHREAD_MUTEX_INITIALIZER};
 
 /* The fork guard: serialises C_Initialize/C_Finalize; reinitialised in a forked child. */
@@ -863,6 +865,30 @@ static CK_RV kw_get(struct kw_conn **out, CK_RV noconn)
 
 /* ---- messages ---- */
 
+uint64_t kw_features(void)
+{
+    kw_lock();
+    uint64_t gen = g.gen, f = g.features;
+    int known = g.features_gen == gen;
+    kw_unlock();
+    if (known)
+        return f;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_Features);
+    CK_RV rv = kw_msg_run(&m, KW_SESSION_CALL);
+    f = rv == CKR_OK ? kw_dec_u(&m.body) : 0;
+    kw_msg_free(&m);
+    if (rv == CKR_OK || rv == CKR_FUNCTION_NOT_SUPPORTED) { /* an older daemon does not know the call */
+        kw_lock();
+        if (g.gen == gen) {
+            g.features = f;
+            g.features_gen = gen;
+        }
+        kw_unlock();
+    }
+    return f;
+}
+
 void kw_msg_init(struct kw_msg *m, uint32_t call)
 {
     memset(m, 0, sizeof *m);
@@ -1031,6 +1057,7 @@ CK_RV kw_finalize(void)
     int busy = g.conns != NULL;
     explicit_bzero(g.cookie, sizeof g.cookie);
     g.gen++;
+    kw_sess_clear_locked(); /* the sessions ended with the application */
     kw_unlock();
     if (g.use_app_locks && !busy)
         g.cb.DestroyMutex(g.app_mutex);

@@ -55,6 +55,11 @@ void kw_lock(void);
 void kw_unlock(void);
 uint64_t kw_gen(void);
 
+/* What the daemon speaks beyond version 1's first calls (the Features call; docs/protocol.md): asked once per
+ * application generation, 0 from an older daemon (or when it cannot be asked now). */
+#define KW_FEATURE_FUSED 1u /* OperationInitData, VerifyInitVerify, FindObjectsFirst */
+uint64_t kw_features(void);
+
 /* Whether KEYWARD_DEBUG asks for diagnostics on stderr. */
 int kw_debug(void);
 

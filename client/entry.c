@@ -376,7 +376,9 @@ static CK_RV op_init(CK_SESSION_HANDLE h, CK_ULONG op, CK_MECHANISM_PTR mech, CK
         if (!sh.oom && kw_sess_defer(h, (int)op, sh.p, sh.len, body, len)) {
             kw_buf_free(&sh);
             kw_msg_free(&m);
-            return CKR_OK;
+            if (kw_features() & KW_FEATURE_FUSED)
+                return CKR_OK;
+            return flush_init(h, (int)op); /* an older daemon: the Init goes alone after all */
         }
         rv = run_init(&m, h, (int)op, &sh);
         kw_buf_free(&sh);
@@ -1021,6 +1023,15 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
     if (kw_sess_find_active(hSession))
         return CKR_OPERATION_ACTIVE;
     struct kw_msg m;
+    if (!(kw_features() & KW_FEATURE_FUSED)) { /* an older daemon: no first batch */
+        kw_msg_init(&m, KW_CALL_FindObjectsInit);
+        kw_enc_u(&m.req, hSession);
+        CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+        if (rv == CKR_OK)
+            rv = kw_msg_run(&m, S);
+        kw_msg_free(&m);
+        return rv;
+    }
     kw_msg_init(&m, KW_CALL_FindObjectsFirst);
     kw_enc_u(&m.req, hSession);
     CK_RV rv = enc_template(&m.req, pTemplate, ulCount);

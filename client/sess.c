@@ -85,6 +85,11 @@ static void table_clear(void)
     t.nb = t.n = 0;
 }
 
+void kw_sess_clear_locked(void)
+{
+    table_clear();
+}
+
 /* Take the lock and drop a table left by an earlier application generation. */
 static void sess_lock(void)
 {

@@ -20,6 +20,9 @@
 /* Operation kinds that can be deferred (the wire's operation numbers 1..7: encrypt ... verify-recover). */
 #define KW_SESS_OPS 8
 
+/* C_Finalize (the application lock held): free everything. */
+void kw_sess_clear_locked(void);
+
 /* C_OpenSession succeeded: remember the session and its slot. */
 void kw_sess_open(CK_SESSION_HANDLE h, CK_SLOT_ID slot);
 /* C_CloseSession: forget the session. */

@@ -50,6 +50,7 @@ type options struct {
 	storeDir    string
 	rootKey     string
 	idleExit    time.Duration
+	legacy      bool
 	logLevel    string
 	logFile     string
 	maxFailures int
@@ -70,6 +71,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.storeDir, "store", "", "store directory (default: by mode)")
 	fs.StringVar(&o.rootKey, "root-key", "", "device root key file (default: by mode; never inside the store)")
 	fs.DurationVar(&o.idleExit, "idle-exit", -1, "exit after this long without clients (default: 5m in user mode, never in system mode; 0: never)")
+	fs.BoolVar(&o.legacy, "legacy-protocol", false, "answer as a daemon without the fused calls (compatibility tests of newer clients)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (default: info, or debug with KEYWARD_DEBUG)")
 	fs.StringVar(&o.logFile, "log", "", "append logs to this file instead of stderr")
 	fs.IntVar(&o.maxFailures, "max-pin-failures", 10, "consecutive wrong PINs before a PIN locks")
@@ -336,6 +338,7 @@ func run(args []string, stderr io.Writer) (code int) {
 	}
 	srv := daemon.NewServer(eng.Open, log)
 	srv.IdleExit = o.idleExit
+	srv.Legacy = o.legacy
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

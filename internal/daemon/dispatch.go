@@ -229,6 +229,10 @@ var handlers = map[wire.Call]handler{
 		}
 		return initThen(p, s, op, m, key, stageSingle, func() error { return p.Verify(s, data, sig) })
 	},
+	wire.CallFeatures: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		e.U(wire.FeatureFused)
+		return nil
+	},
 	wire.CallFindObjectsFirst: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
 		s := ck.SessionHandle(d.U())
 		tmpl, max := d.A(), d.U()

@@ -36,6 +36,9 @@ type Server struct {
 	log  *slog.Logger
 	// IdleExit, if non-zero, stops Serve after that long without any connection.
 	IdleExit time.Duration
+	// Legacy makes the server answer as a daemon of version 1's first release: the calls after DeleteToken
+	// (the fused calls and Features) are unknown to it. For tests of a newer client with an older daemon.
+	Legacy bool
 
 	mu      sync.Mutex
 	apps    map[string]*application // by cookie
@@ -298,7 +301,7 @@ func (s *Server) serveRequest(log *slog.Logger, peer engine.Peer, app **applicat
 	}
 	var rv ck.RV
 	switch {
-	case !known:
+	case !known || (s.Legacy && req.Call > wire.CallDeleteToken):
 		rv = ck.CKR_FUNCTION_NOT_SUPPORTED
 	case wire.Validate(req.Body, ci.Request) != nil:
 		log.Warn("dropping connection: malformed request", "call", ci.Name)

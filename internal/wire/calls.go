@@ -156,6 +156,13 @@ var (
 	CallOperationInitData = mustCall("OperationInitData")
 	CallVerifyInitVerify  = mustCall("VerifyInitVerify")
 	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
+	CallFeatures          = mustCall("Features")
+)
+
+// Feature bits of the Features call.
+const (
+	// FeatureFused: OperationInitData, VerifyInitVerify and FindObjectsFirst.
+	FeatureFused = 1 << 0
 )
 
 func mustCall(name string) Call {

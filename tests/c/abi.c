@@ -952,6 +952,62 @@ static void test_fused(void)
     RV(f->C_FindObjectsFinal(s), CKR_SESSION_HANDLE_INVALID);
 }
 
+/* An older daemon (keywardd --legacy-protocol, run by run-abi.sh as "abi legacy"): the library asks what it
+ * speaks, gets CKR_FUNCTION_NOT_SUPPORTED, and goes back to a round trip per function with the same results. */
+static void test_legacy(void)
+{
+    static const char key[] = "Jefe", data[] = "what do ya want for nothing?";
+    static const CK_BYTE mac[4] = {0x5b, 0xdc, 0xc1, 0x46}; /* RFC 4231 test case 2 */
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &no, 1},
+                        {CKA_PRIVATE, &no, 1},         {CKA_SIGN, &yes, 1},           {CKA_VERIFY, &yes, 1},
+                        {CKA_VALUE, (void *)key, 4}};
+    CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
+    CK_SLOT_ID slots[4];
+    CK_ULONG n = 4, l;
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof label);
+    memcpy(label, "legacy", 6);
+    RV(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK);
+    TRUE(n >= 1);
+    RV(f->C_InitToken(slots[0], PIN(so_pin), label), CKR_OK);
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE k, hs[400];
+    CK_BYTE out[64];
+    RV(f->C_OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_CreateObject(s, t, 7, &k), CKR_OK);
+    for (int i = 0; i < 4; i++) {
+        long n0 = sends_now();
+        RV(f->C_SignInit(s, &hm, k), CKR_OK);
+        l = sizeof out;
+        RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+        TRUE(l == 32 && memcmp(out, mac, 4) == 0);
+        if (i >= 2)
+            TRUE(sends_now() - n0 == 2); /* Init, then Sign: no fused call */
+        RV(f->C_VerifyInit(s, &hm, k), CKR_OK);
+        RV(f->C_Verify(s, (CK_BYTE_PTR)data, 28, out, 32), CKR_OK);
+    }
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    RV(f->C_SignInit(s, &hm, k), CKR_OPERATION_ACTIVE);
+    RV(f->C_SignInit(s, NULL, 0), CKR_OK);
+    char lab[] = "legacy-find";
+    CK_ATTRIBUTE by_label = {CKA_LABEL, lab, sizeof lab - 1};
+    for (int i = 0; i < 150; i++)
+        RV(make_data(s, lab, &no, &no, &hs[i]), CKR_OK);
+    RV(f->C_FindObjectsInit(s, &by_label, 1), CKR_OK);
+    RV(f->C_FindObjectsInit(s, &by_label, 1), CKR_OPERATION_ACTIVE);
+    CK_ULONG got = 0, total = 0;
+    do {
+        RV(f->C_FindObjects(s, hs + total, 400 - total, &got), CKR_OK);
+        total += got;
+    } while (got > 0 && total < 400);
+    TRUE(total == 150);
+    RV(f->C_FindObjectsFinal(s), CKR_OK);
+    RV(f->C_FindObjects(s, hs, 1, &got), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_CloseSession(s), CKR_OK);
+}
+
 /* ---- PKCS #11 3.2 functions ---- */
 
 static void test_v32(void)
@@ -1894,6 +1950,21 @@ int main(int argc, char **argv)
         test_autostart();
         dlclose(lib);
         printf("abi autostart: %d checks, %d failed\n", atomic_load(&checks), atomic_load(&failures));
+        return atomic_load(&failures) ? 1 : 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "legacy") == 0) {
+        void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        CK_C_GetFunctionList gfl = lib ? (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList") : NULL;
+        CK_C_GetInterface gi = lib ? (CK_C_GetInterface)dlsym(lib, "C_GetInterface") : NULL;
+        CK_INTERFACE_PTR ip;
+        if (!gfl || !gi || gfl(&f2) != CKR_OK || gi(NULL, NULL, &ip, 0) != CKR_OK)
+            return 2;
+        f = ip->pFunctionList;
+        RV(f->C_Initialize(NULL), CKR_OK);
+        test_legacy();
+        RV(f->C_Finalize(NULL), CKR_OK);
+        dlclose(lib);
+        printf("abi legacy: %d checks, %d failed\n", atomic_load(&checks), atomic_load(&failures));
         return atomic_load(&failures) ? 1 : 0;
     }
     if (!getenv("KEYWARD_SOCKET")) {

@@ -7,6 +7,7 @@
 # Restart handshake (the daemon-death test): the test SIGKILLs the daemon itself, then writes the line
 # "RESTART" on its stdout; this script starts a new daemon on the same store and socket and answers
 # "RESTARTED <pid>" on the test's stdin. Every other line of the test's stdout is passed through.
+# Then "abi legacy" runs against a daemon started with --legacy-protocol (an older daemon: no fused calls).
 # Exits non-zero when the test fails, crashes, or takes longer than KEYWARD_TEST_TIMEOUT (default 60 s).
 set -u
 build=${1:-build}
@@ -67,6 +68,22 @@ status=$(cat "$tmp/status" 2>/dev/null || echo 1)
 if [ "$status" != 0 ]; then
     echo "run-abi: abi test failed (status $status); daemon log:" >&2
     tail -n 30 "$tmp/daemon.log" >&2
+    exit 1
+fi
+
+# An older daemon (keywardd --legacy-protocol: no fused calls): the library must fall back to a call per
+# function, with the same results.
+kill -9 "$(cat "$pidfile")" 2>/dev/null
+rm -rf "$tmp/store-legacy"
+legacy_sock=$tmp/legacy.sock
+KEYWARD_KDF=fast "$build/keywardd" --user --store "$tmp/store-legacy" --root-key "$tmp/root-legacy.key" \
+    --socket "$legacy_sock" --idle-exit 0 --legacy-protocol >>"$tmp/daemon-legacy.log" 2>&1 </dev/null 3>&- &
+echo $! >"$pidfile"
+disown $! 2>/dev/null
+for _ in $(seq 1 200); do [ -S "$legacy_sock" ] && break; sleep 0.05; done
+if ! KEYWARD_SOCKET=$legacy_sock timeout -k 5 30 "$abi" legacy </dev/null; then
+    echo "run-abi: legacy-daemon test failed; daemon log:" >&2
+    tail -n 30 "$tmp/daemon-legacy.log" >&2
     exit 1
 fi
 
