@@ -311,8 +311,10 @@ static void flush_all(void)
         CK_SESSION_HANDLE h = 0;
         kw_msg_init(&m, KW_CALL_OperationInit);
         int d = kw_sess_take_any(&h, &m.req);
-        if (d)
+        if (d) {
             run_init(&m, h, d, NULL);
+            kw_sess_flushed(h);
+        }
         kw_msg_free(&m);
         if (!d)
             return;
@@ -1488,69 +1490,60 @@ static CK_RV no_message_op(CK_SESSION_HANDLE h, int args_ok)
 
 #define BYTES_OK(p, n) ((p) != NULL || (n) == 0)
 
-CK_RV C_EncryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                       CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,
-                       CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext, CK_ULONG_PTR pulCiphertextLen)
-{
-    (void)pCiphertext;
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
-                                       BYTES_OK(pAssociatedData, ulAssociatedDataLen) &&
-                                       BYTES_OK(pPlaintext, ulPlaintextLen) && pulCiphertextLen);
-}
+/* C_Message<Verb>Final of every message operation. */
+#define MESSAGE_FINAL(Verb)                                                                                     \
+    CK_RV C_Message##Verb##Final(CK_SESSION_HANDLE hSession)                                                    \
+    {                                                                                                           \
+        return no_message_op(hSession, 1);                                                                      \
+    }
 
-CK_RV C_EncryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                            CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)
-{
-    return no_message_op(hSession,
-                         BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pAssociatedData, ulAssociatedDataLen));
-}
+/* Message encryption and decryption take the same arguments: pIn is the plaintext or the ciphertext, pOut
+ * the other. MESSAGE_CRYPT(Verb) defines C_<Verb>Message, C_<Verb>MessageBegin, C_<Verb>MessageNext and
+ * C_Message<Verb>Final. */
+#define MESSAGE_CRYPT(Verb)                                                                                     \
+    CK_RV C_##Verb##Message(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,         \
+                            CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pIn,         \
+                            CK_ULONG ulInLen, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen)                          \
+    {                                                                                                           \
+        (void)pOut;                                                                                             \
+        return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&                                  \
+                                           BYTES_OK(pAssociatedData, ulAssociatedDataLen) &&                    \
+                                           BYTES_OK(pIn, ulInLen) && pulOutLen);                                \
+    }                                                                                                           \
+                                                                                                                \
+    CK_RV C_##Verb##MessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,    \
+                                 CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)                     \
+    {                                                                                                           \
+        return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&                                  \
+                                           BYTES_OK(pAssociatedData, ulAssociatedDataLen));                     \
+    }                                                                                                           \
+                                                                                                                \
+    CK_RV C_##Verb##MessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,     \
+                                CK_BYTE_PTR pInPart, CK_ULONG ulInPartLen, CK_BYTE_PTR pOutPart,                \
+                                CK_ULONG_PTR pulOutPartLen, CK_FLAGS flags)                                     \
+    {                                                                                                           \
+        (void)pOutPart;                                                                                         \
+        (void)flags;                                                                                            \
+        return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&                                  \
+                                           BYTES_OK(pInPart, ulInPartLen) && pulOutPartLen);                    \
+    }                                                                                                           \
+                                                                                                                \
+    MESSAGE_FINAL(Verb)
 
-CK_RV C_EncryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                           CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
-                           CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags)
-{
-    (void)pCiphertextPart;
-    (void)flags;
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
-                                       BYTES_OK(pPlaintextPart, ulPlaintextPartLen) && pulCiphertextPartLen);
-}
+MESSAGE_CRYPT(Encrypt)
+MESSAGE_CRYPT(Decrypt)
 
-CK_RV C_MessageEncryptFinal(CK_SESSION_HANDLE hSession)
-{
-    return no_message_op(hSession, 1);
-}
+/* Message signing and verification: C_<Verb>MessageBegin and C_Message<Verb>Final. */
+#define MESSAGE_SIGN(Verb)                                                                                      \
+    CK_RV C_##Verb##MessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)    \
+    {                                                                                                           \
+        return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen));                                   \
+    }                                                                                                           \
+                                                                                                                \
+    MESSAGE_FINAL(Verb)
 
-CK_RV C_DecryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                       CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,
-                       CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext, CK_ULONG_PTR pulPlaintextLen)
-{
-    (void)pPlaintext;
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
-                                       BYTES_OK(pAssociatedData, ulAssociatedDataLen) &&
-                                       BYTES_OK(pCiphertext, ulCiphertextLen) && pulPlaintextLen);
-}
-
-CK_RV C_DecryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                            CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)
-{
-    return no_message_op(hSession,
-                         BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pAssociatedData, ulAssociatedDataLen));
-}
-
-CK_RV C_DecryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                           CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,
-                           CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags)
-{
-    (void)pPlaintextPart;
-    (void)flags;
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) &&
-                                       BYTES_OK(pCiphertextPart, ulCiphertextPartLen) && pulPlaintextPartLen);
-}
-
-CK_RV C_MessageDecryptFinal(CK_SESSION_HANDLE hSession)
-{
-    return no_message_op(hSession, 1);
-}
+MESSAGE_SIGN(Sign)
+MESSAGE_SIGN(Verify)
 
 CK_RV C_SignMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
                     CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
@@ -1558,11 +1551,6 @@ CK_RV C_SignMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG
     (void)pSignature;
     return no_message_op(hSession,
                          BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen) && pulSignatureLen);
-}
-
-CK_RV C_SignMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
-{
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen));
 }
 
 CK_RV C_SignMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
@@ -1573,33 +1561,24 @@ CK_RV C_SignMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_U
     return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen));
 }
 
-CK_RV C_MessageSignFinal(CK_SESSION_HANDLE hSession)
+/* C_VerifyMessage and C_VerifyMessageNext: the same arguments, the same checks. */
+static CK_RV verify_message(CK_SESSION_HANDLE h, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+                            CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-    return no_message_op(hSession, 1);
+    return no_message_op(h, BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen) &&
+                                BYTES_OK(pSignature, ulSignatureLen));
 }
 
 CK_RV C_VerifyMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                       CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen) &&
-                                       BYTES_OK(pSignature, ulSignatureLen));
-}
-
-CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
-{
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen));
+    return verify_message(hSession, pParameter, ulParameterLen, pData, ulDataLen, pSignature, ulSignatureLen);
 }
 
 CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                           CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
-    return no_message_op(hSession, BYTES_OK(pParameter, ulParameterLen) && BYTES_OK(pData, ulDataLen) &&
-                                       BYTES_OK(pSignature, ulSignatureLen));
-}
-
-CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
-{
-    return no_message_op(hSession, 1);
+    return verify_message(hSession, pParameter, ulParameterLen, pData, ulDataLen, pSignature, ulSignatureLen);
 }
 
 /* ---- PKCS #11 3.2 ---- */

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define KW_SESS_BUCKETS0 64u
 
@@ -18,6 +19,7 @@ struct kw_sess {
     int deferred;     /* the operation whose Init waits for its first data call (0: none) */
     uint8_t *pending; /* that Init's request body */
     size_t pending_len;
+    int flushing; /* another thread is sending this session's deferred Init (kw_sess_take_any) */
     unsigned active; /* operations (bits) that may be active in the daemon: their Init is never deferred */
     /* The search's first batch. */
     int find_active, find_more;
@@ -249,10 +251,27 @@ void kw_sess_learn(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t sle
     kw_unlock();
 }
 
+/* Wait (lock held, released while sleeping) until no other thread is sending h's deferred Init: a call of
+ * h's own must not overtake it on another connection. Returns h's entry, or NULL. */
+static struct kw_sess *sess_settled(CK_SESSION_HANDLE h)
+{
+    long us = 20;
+    struct kw_sess *s;
+    while ((s = sess_find(h)) != NULL && s->flushing) {
+        kw_unlock();
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = us * 1000};
+        nanosleep(&ts, NULL);
+        if (us < 1000)
+            us *= 2;
+        sess_lock();
+    }
+    return s;
+}
+
 int kw_sess_deferred(CK_SESSION_HANDLE h)
 {
     sess_lock();
-    struct kw_sess *s = sess_find(h);
+    struct kw_sess *s = sess_settled(h);
     int op = s ? s->deferred : 0;
     kw_unlock();
     return op;
@@ -271,7 +290,7 @@ static int sess_take(struct kw_sess *s, int op, struct kw_buf *dst)
 int kw_sess_take(CK_SESSION_HANDLE h, int op, struct kw_buf *dst)
 {
     sess_lock();
-    struct kw_sess *s = sess_find(h);
+    struct kw_sess *s = sess_settled(h);
     int d = s ? sess_take(s, op, dst) : 0;
     kw_unlock();
     return d;
@@ -305,10 +324,21 @@ int kw_sess_take_any(CK_SESSION_HANDLE *h, struct kw_buf *dst)
     int d = 0;
     for (size_t i = 0; i < t.nb && !d; i++)
         for (struct kw_sess *s = t.b[i]; s && !d; s = s->next)
-            if ((d = sess_take(s, 0, dst)) != 0)
+            if ((d = sess_take(s, 0, dst)) != 0) {
                 *h = s->h;
+                s->flushing = 1; /* until kw_sess_flushed: h's own calls wait for it */
+            }
     kw_unlock();
     return d;
+}
+
+void kw_sess_flushed(CK_SESSION_HANDLE h)
+{
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (s)
+        s->flushing = 0;
+    kw_unlock();
 }
 
 void kw_sess_forget_inits(void)

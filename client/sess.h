@@ -47,8 +47,11 @@ int kw_sess_deferred(CK_SESSION_HANDLE h);
 int kw_sess_take(CK_SESSION_HANDLE h, int op, struct kw_buf *dst);
 /* Defer an Init body on h again (after kw_sess_take, when the fused message could not be built). */
 void kw_sess_redefer(CK_SESSION_HANDLE h, int op, const uint8_t *body, size_t len);
-/* Take any session's deferred Init: *h is its session. Returns the operation, or 0 when none is left. */
+/* Take any session's deferred Init: *h is its session. Returns the operation, or 0 when none is left. Until
+ * kw_sess_flushed(*h), the session's own calls (kw_sess_deferred, kw_sess_take) wait: the Init, sent by this
+ * thread, must reach the daemon before a call of the session's thread that follows it. */
 int kw_sess_take_any(CK_SESSION_HANDLE *h, struct kw_buf *dst);
+void kw_sess_flushed(CK_SESSION_HANDLE h);
 /* An object may have changed (destroyed, attributes set, logout): forget every remembered Init. */
 void kw_sess_forget_inits(void);
 

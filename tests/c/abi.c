@@ -952,6 +952,68 @@ static void test_fused(void)
     RV(f->C_FindObjectsFinal(s), CKR_SESSION_HANDLE_INVALID);
 }
 
+/* A deferred Init meets another thread's C_DestroyObject, which sends every session's deferred Init first:
+ * the signing thread's own call must not overtake its Init (it would find no operation, and the Init would
+ * then leave one active). */
+struct race_arg {
+    CK_OBJECT_HANDLE key;
+    int rounds;
+};
+
+static void *race_signer(void *p)
+{
+    struct race_arg *a = p;
+    CK_SESSION_HANDLE s;
+    CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
+    CK_BYTE out[32];
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    for (int i = 0; i < a->rounds; i++) {
+        CK_ULONG l = sizeof out;
+        CK_RV r1 = f->C_SignInit(s, &hm, a->key), r2 = f->C_Sign(s, (CK_BYTE_PTR) "x", 1, out, &l);
+        if (r1 != CKR_OK || r2 != CKR_OK) {
+            RV(r1, CKR_OK);
+            RV(r2, CKR_OK);
+            break;
+        }
+    }
+    RV(f->C_CloseSession(s), CKR_OK);
+    return NULL;
+}
+
+static void *race_destroyer(void *p)
+{
+    struct race_arg *a = p;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE h;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    for (int i = 0; i < a->rounds; i++) {
+        RV(make_data(s, "race", &no, &no, &h), CKR_OK);
+        RV(f->C_DestroyObject(s, h), CKR_OK);
+    }
+    RV(f->C_CloseSession(s), CKR_OK);
+    return NULL;
+}
+
+static void test_fused_race(void)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_SESSION_HANDLE s;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &no, 1},
+                        {CKA_PRIVATE, &no, 1},         {CKA_SIGN, &yes, 1},           {CKA_VALUE, "Jefe", 4}};
+    struct race_arg a = {0, 4000};
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_CreateObject(s, t, 6, &a.key), CKR_OK);
+    pthread_t t1, t2, t3;
+    TRUE(pthread_create(&t1, NULL, race_signer, &a) == 0);
+    TRUE(pthread_create(&t2, NULL, race_signer, &a) == 0);
+    TRUE(pthread_create(&t3, NULL, race_destroyer, &a) == 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    pthread_join(t3, NULL);
+    RV(f->C_CloseSession(s), CKR_OK);
+}
+
 /* An older daemon (keywardd --legacy-protocol, run by run-abi.sh as "abi legacy"): the library asks what it
  * speaks, gets CKR_FUNCTION_NOT_SUPPORTED, and goes back to a round trip per function with the same results. */
 static void test_legacy(void)
@@ -1986,6 +2048,7 @@ int main(int argc, char **argv)
     test_objects();
     test_operations();
     test_fused();
+    test_fused_race();
     test_v32();
     test_params();
     test_digest();
