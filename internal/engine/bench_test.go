@@ -16,7 +16,7 @@ type benchEnv struct {
 	s ck.SessionHandle
 }
 
-func newBenchEnv(b *testing.B) benchEnv {
+func newBenchEnv(b testing.TB) benchEnv {
 	b.Helper()
 	e := newEngine(b, b.TempDir())
 	p := e.Open(engine.Peer{UID: 1000, PID: 1})

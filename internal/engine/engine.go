@@ -181,7 +181,10 @@ func (e *Engine) loadObjects(t *token, private bool) error {
 			e.log.Error("object does not decode; skipped", "token", t.id, "object", so.ID)
 			continue
 		}
-		o := &object{id: so.ID, tok: t, attrs: attrs, private: so.Private, onToken: true, cache: &mech.Cache{}}
+		o := &object{id: so.ID, tok: t, attrs: newAttrList(attrs), private: so.Private, onToken: true, cache: &mech.Cache{}}
+		for _, v := range attrs {
+			clear(v) // decodeAttrs copied each value; the object holds its own copy now
+		}
 		if c, ok := o.ulong(ck.CKA_CLASS); ok {
 			o.class = ck.ObjectClass(c)
 		}
@@ -265,7 +268,7 @@ func (e *Engine) audit(what string, a *app, o *object, m ck.MechanismType) {
 		return
 	}
 	e.cfg.Audit.Info(what, "token", o.tok.id, "object", o.id, "class", o.class.String(),
-		"label", string(o.attrs[ck.CKA_LABEL]), "mechanism", m.String(), "on_token", o.onToken,
+		"label", string(o.attrs.value(ck.CKA_LABEL)), "mechanism", m.String(), "on_token", o.onToken,
 		"uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
 }
 

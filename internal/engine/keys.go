@@ -274,7 +274,7 @@ func matchesTemplate(o *object, stored []byte) bool {
 		return false
 	}
 	for _, at := range t {
-		if !bytes.Equal(o.attrs[at.Type], at.Value) {
+		if !bytes.Equal(o.attrs.value(at.Type), at.Value) {
 			return false
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"weak"
 
 	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -18,12 +19,19 @@ type object struct {
 	handle  ck.ObjectHandle
 	id      uint64 // store id of a token object; for a session object, unique in the daemon
 	tok     *token
-	owner   *session // the creating session of a session object; nil for token objects
-	attrs   map[ck.AttributeType][]byte
+	owner   *session             // the creating session of a session object; nil for token objects
+	attrs   attrList             // set with setAttrs once the object exists
+	view    weak.Pointer[keyMap] // the map form of attrs keyView last built, while something holds it
 	class   ck.ObjectClass
 	private bool
 	onToken bool
 	cache   *mech.Cache // parsed key material, kept between operations; replaced when attrs change
+}
+
+// setAttrs replaces the attributes of o.
+func (o *object) setAttrs(l attrList) {
+	o.attrs = l
+	o.view = weak.Pointer[keyMap]{}
 }
 
 func ulongBytes(v uint64) []byte {
@@ -31,12 +39,12 @@ func ulongBytes(v uint64) []byte {
 }
 
 func (o *object) bool(t ck.AttributeType) bool {
-	v := o.attrs[t]
+	v := o.attrs.value(t)
 	return len(v) == 1 && v[0] != 0
 }
 
 func (o *object) ulong(t ck.AttributeType) (uint64, bool) {
-	v, ok := o.attrs[t]
+	v, ok := o.attrs.get(t)
 	if !ok || len(v) != 8 {
 		return 0, false
 	}
@@ -45,20 +53,25 @@ func (o *object) ulong(t ck.AttributeType) (uint64, bool) {
 
 // schemaKey returns the schema key of an attribute map (class plus key or certificate type).
 func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
-	cv, ok := attrs[ck.CKA_CLASS]
+	return schemaKeyOf(func(t ck.AttributeType) ([]byte, bool) { v, ok := attrs[t]; return v, ok })
+}
+
+// schemaKeyOf is schemaKey over a lookup function.
+func schemaKeyOf(attrs func(ck.AttributeType) ([]byte, bool)) (classKey, bool) {
+	cv, ok := attrs(ck.CKA_CLASS)
 	if !ok || len(cv) != 8 {
 		return classKey{}, false
 	}
 	k := classKey{class: ck.ObjectClass(binary.NativeEndian.Uint64(cv))}
 	switch {
 	case k.class == ck.CKO_CERTIFICATE:
-		v, ok := attrs[ck.CKA_CERTIFICATE_TYPE]
+		v, ok := attrs(ck.CKA_CERTIFICATE_TYPE)
 		if !ok || len(v) != 8 {
 			return k, false
 		}
 		k.sub = binary.NativeEndian.Uint64(v)
 	case isKeyClass(k.class):
-		v, ok := attrs[ck.CKA_KEY_TYPE]
+		v, ok := attrs(ck.CKA_KEY_TYPE)
 		if !ok || len(v) != 8 {
 			return k, false
 		}
@@ -68,7 +81,7 @@ func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
 }
 
 func (o *object) schema() attrSet {
-	k, _ := schemaKey(o.attrs)
+	k, _ := schemaKeyOf(o.attrs.get)
 	return schemas[k]
 }
 
@@ -84,7 +97,7 @@ func (o *object) isSensitive(t ck.AttributeType) bool {
 // size is the approximate size of the object for C_GetObjectSize.
 func (o *object) size() uint64 {
 	var n uint64
-	for _, v := range o.attrs {
+	for _, v := range o.attrs.all() {
 		n += 12 + uint64(len(v))
 	}
 	return n

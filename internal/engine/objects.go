@@ -34,7 +34,7 @@ func (e *Engine) persist(o *object) error {
 		}
 		key = o.tok.tokenKey.Key
 	}
-	pt := encodeAttrs(o.attrs)
+	pt := o.attrs.encode()
 	blob := key.Seal(pt, vault.ObjectAD(o.tok.id, o.id, o.private))
 	clear(pt)
 	if err := e.store.PutObject(store.Object{Token: o.tok.id, ID: o.id, Private: o.private, Blob: blob}); err != nil {
@@ -57,12 +57,25 @@ func checkTrust(attrs map[ck.AttributeType][]byte, err ck.RV) error {
 	return nil
 }
 
+// wipeSensitive zeroes the secret values of a map of attributes an object was built from. The map owns
+// its values (buildAttrs copies each one), so nothing else sees them.
+func wipeSensitive(attrs map[ck.AttributeType][]byte) {
+	k, _ := schemaKey(attrs)
+	schema := schemas[k]
+	for t, v := range attrs {
+		if spec, ok := schema[t]; ok && spec.rules&ruleSensitive != 0 {
+			clear(v)
+		}
+	}
+}
+
 // insert adds a newly built object to the session's token, persisting a token object first.
 func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.ObjectHandle, error) {
 	if err := checkTrust(attrs, ck.CKR_TEMPLATE_INCONSISTENT); err != nil {
 		return 0, err
 	}
-	o := &object{tok: s.tok, attrs: attrs, cache: &mech.Cache{}}
+	o := &object{tok: s.tok, attrs: newAttrList(attrs), cache: &mech.Cache{}}
+	wipeSensitive(attrs) // the object holds its own copy, wiped when it is dropped
 	o.onToken = o.bool(ck.CKA_TOKEN)
 	o.private = o.bool(ck.CKA_PRIVATE)
 	if c, ok := o.ulong(ck.CKA_CLASS); ok {
@@ -126,7 +139,7 @@ func checkChange(o *object, a ck.Attribute, copying, so bool) error {
 		return ck.CKR_ATTRIBUTE_TYPE_INVALID
 	}
 	v := valueOf(a)
-	cur, has := o.attrs[a.Type]
+	cur, has := o.attrs.get(a.Type)
 	if has && bytes.Equal(cur, v) && copying {
 		return nil
 	}
@@ -163,9 +176,9 @@ func (a *app) CopyObject(h ck.SessionHandle, src ck.ObjectHandle, template []ck.
 		return 0, ck.CKR_ACTION_PROHIBITED
 	}
 	so := s.state() == ck.CKS_RW_SO_FUNCTIONS
-	attrs := make(map[ck.AttributeType][]byte, len(o.attrs))
-	for t, v := range o.attrs {
-		attrs[t] = append([]byte{}, v...)
+	attrs := make(map[ck.AttributeType][]byte, o.attrs.len())
+	for t, v := range o.attrs.all() {
+		attrs[t] = append([]byte{}, v...) // insert wipes the secret ones
 	}
 	for _, at := range template {
 		if err := checkChange(o, at, true, so); err != nil {
@@ -207,9 +220,7 @@ func (e *Engine) destroy(o *object) error {
 		delete(o.tok.handles, o.id)
 	}
 	e.removeObject(o)
-	for _, v := range o.attrs {
-		clear(v)
-	}
+	o.attrs.wipe()
 	return nil
 }
 
@@ -284,7 +295,7 @@ func (a *app) GetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, query []
 	// returned. Keyward reports sensitivity first, then unknown types, then short buffers.
 	var sensitive, invalid, short bool
 	for i, q := range query {
-		v, has := o.attrs[q.Type]
+		v, has := o.attrs.get(q.Type)
 		switch {
 		case !has:
 			out[i] = ck.Attribute{Type: q.Type, Kind: ck.AttrLength, Len: ck.CK_UNAVAILABLE_INFORMATION}
@@ -347,10 +358,7 @@ func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template
 		}
 	}
 	old := o.attrs
-	next := make(map[ck.AttributeType][]byte, len(old))
-	for t, v := range old {
-		next[t] = v
-	}
+	next := old.attrMap()
 	for _, at := range template {
 		next[at.Type] = valueOf(at)
 	}
@@ -359,9 +367,9 @@ func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template
 	}
 	e := a.e
 	e.removeObject(o)
-	o.attrs = next
+	o.setAttrs(newAttrList(next))
 	if err := e.persist(o); err != nil {
-		o.attrs = old
+		o.setAttrs(old)
 		e.addObject(o)
 		return err
 	}
@@ -399,7 +407,7 @@ func (a *app) FindObjectsInit(h ck.SessionHandle, template []ck.Attribute) error
 // attributes never match, so a search cannot test a secret value.
 func matches(o *object, template []ck.Attribute) bool {
 	for _, at := range template {
-		v, ok := o.attrs[at.Type]
+		v, ok := o.attrs.get(at.Type)
 		if !ok || o.isSensitive(at.Type) || !bytes.Equal(v, valueOf(at)) {
 			return false
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"weak"
 
 	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -101,7 +102,7 @@ var opUse = map[ck.Operation]struct {
 
 // mechanismAllowed checks CKA_ALLOWED_MECHANISMS: an empty list allows every mechanism.
 func mechanismAllowed(o *object, m ck.MechanismType) bool {
-	list := o.attrs[ck.CKA_ALLOWED_MECHANISMS]
+	list := o.attrs.value(ck.CKA_ALLOWED_MECHANISMS)
 	if len(list) == 0 {
 		return true
 	}
@@ -113,10 +114,25 @@ func mechanismAllowed(o *object, m ck.MechanismType) bool {
 	return false
 }
 
-// keyView is the mechanism's view of a key object.
+// keyMap is the attribute map a mechanism reads a key from (mech.Attrs), built from the object's compact
+// list.
+type keyMap struct {
+	m mech.Attrs
+}
+
+// keyView is the mechanism's view of a key object. Called with e.mu held.
+//
+// The map is built on demand, so that an object idle in memory keeps only its compact list, and kept through
+// a weak pointer while operations use it: a key in use does not rebuild it for every operation, and an idle
+// key's map is collected.
 func keyView(o *object) *mech.Key {
 	kt, _ := o.ulong(ck.CKA_KEY_TYPE)
-	return mech.NewKey(o.class, ck.KeyType(kt), o.attrs, o.cache)
+	ka := o.view.Value()
+	if ka == nil {
+		ka = &keyMap{m: o.attrs.attrMap()}
+		o.view = weak.Make(ka)
+	}
+	return mech.NewKey(o.class, ck.KeyType(kt), ka.m, o.cache)
 }
 
 // useKey checks that a session may use object h as the key of mechanism spec for a purpose: the

@@ -314,7 +314,7 @@ func (a *app) DigestKey(h ck.SessionHandle, key ck.ObjectHandle) error {
 		e.mu.Unlock()
 		return ck.CKR_KEY_INDIGESTIBLE
 	}
-	value := o.attrs[ck.CKA_VALUE]
+	value := o.attrs.value(ck.CKA_VALUE)
 	e.mu.Unlock()
 	_, _, err = a.step(h, ck.OpDigest, stageUpdate, noOutput, false, nil, func(op *operation) ([]byte, error) {
 		return op.run.Update(value)

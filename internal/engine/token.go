@@ -118,10 +118,8 @@ func (t *token) dropTokenKey(e *Engine) {
 		for _, o := range t.index.all() {
 			if o.onToken && o.private {
 				e.removeObject(o)
-				for k, v := range o.attrs {
-					clear(v)
-					delete(o.attrs, k)
-				}
+				o.attrs.wipe()
+				o.setAttrs(attrList{})
 			}
 		}
 		t.privLoaded = false

@@ -13,14 +13,14 @@ var zeroPadded = map[ck.MechanismType]bool{ck.CKM_AES_ECB: true, ck.CKM_AES_CBC:
 func keyEncoding(o *object) ([]byte, error) {
 	switch o.class {
 	case ck.CKO_SECRET_KEY:
-		return append([]byte{}, o.attrs[ck.CKA_VALUE]...), nil
+		return append([]byte{}, o.attrs.value(ck.CKA_VALUE)...), nil
 	case ck.CKO_PRIVATE_KEY:
 		kt, _ := o.ulong(ck.CKA_KEY_TYPE)
 		ks := mech.KeyTypeOf(ck.KeyType(kt))
 		if ks == nil || ks.PKCS8 == nil {
 			return nil, ck.CKR_KEY_NOT_WRAPPABLE
 		}
-		der, err := ks.PKCS8(o.attrs)
+		der, err := ks.PKCS8(o.attrs.attrMap())
 		if err != nil {
 			return nil, ck.CKR_KEY_NOT_WRAPPABLE
 		}
@@ -40,7 +40,7 @@ func wrapAllowed(w, o *object) error {
 	if o.bool(ck.CKA_WRAP_WITH_TRUSTED) && !w.bool(ck.CKA_TRUSTED) {
 		return ck.CKR_KEY_NOT_WRAPPABLE
 	}
-	if !matchesTemplate(o, w.attrs[ck.CKA_WRAP_TEMPLATE]) {
+	if !matchesTemplate(o, w.attrs.value(ck.CKA_WRAP_TEMPLATE)) {
 		return ck.CKR_KEY_NOT_WRAPPABLE
 	}
 	// Keyward policy: a sensitive key leaves the token only under a secret wrapping key the SO vouched for
@@ -175,7 +175,7 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		unlock()
 		return 0, err
 	}
-	template, err = mergeTemplate(template, u.attrs[ck.CKA_UNWRAP_TEMPLATE])
+	template, err = mergeTemplate(template, u.attrs.value(ck.CKA_UNWRAP_TEMPLATE))
 	if err != nil {
 		unlock()
 		return 0, err
@@ -253,7 +253,7 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		unlock()
 		return 0, err
 	}
-	template, err = mergeTemplate(template, b.attrs[ck.CKA_DERIVE_TEMPLATE])
+	template, err = mergeTemplate(template, b.attrs.value(ck.CKA_DERIVE_TEMPLATE))
 	if err != nil {
 		unlock()
 		return 0, err
