@@ -41,13 +41,31 @@ type aesWPTest struct {
 	Result  string   `json:"result"`
 }
 
+type aesWPGroup struct {
+	KeySize int         `json:"keySize"`
+	IVSize  int         `json:"ivSize"`
+	TagSize int         `json:"tagSize"`
+	Tests   []aesWPTest `json:"tests"`
+}
+
 type aesWPFile struct {
-	TestGroups []struct {
-		KeySize int         `json:"keySize"`
-		IVSize  int         `json:"ivSize"`
-		TagSize int         `json:"tagSize"`
-		Tests   []aesWPTest `json:"tests"`
-	} `json:"testGroups"`
+	TestGroups []aesWPGroup `json:"testGroups"`
+}
+
+// aesWycheproof runs every vector of an AES Wycheproof file through pass, which reports whether the vector
+// passed; one that does not fails the test.
+func aesWycheproof(t *testing.T, file string, pass func(g *aesWPGroup, v *aesWPTest) bool) {
+	t.Helper()
+	wycheproofEach(t, []string{file}, func(_ string, f *aesWPFile, c *wycheproofCount) {
+		for gi := range f.TestGroups {
+			g := &f.TestGroups[gi]
+			for vi := range g.Tests {
+				v := &g.Tests[vi]
+				c.total++
+				c.check(t, pass(g, v), "tcId %d (%s, %v): failed", v.TcID, v.Comment, v.Flags)
+			}
+		}
+	})
 }
 
 func aesUnhex(t testing.TB, s string) []byte {
@@ -411,39 +429,27 @@ func TestAESCBCPadAgainstGo(t *testing.T) {
 }
 
 func TestAESWycheproofCBCPKCS5(t *testing.T) {
-	var f aesWPFile
-	loadWycheproof(t, "aes_cbc_pkcs5_test.json", &f)
-	c := wycheproofCount{file: "aes_cbc_pkcs5_test.json"}
-	for _, g := range f.TestGroups {
-		for _, v := range g.Tests {
-			c.total++
-			p := Param{Present: true, Raw: v.IV}
-			ok := true
-			for _, cuts := range aesSplits(len(v.CT)) {
-				got, err := aesCrypt(ck.CKM_AES_CBC_PAD, false, p, v.Key, v.CT, cuts)
-				if v.Result == "valid" {
-					ok = ok && err == nil && bytes.Equal(got, v.Msg)
-				} else {
-					var rv ck.RV
-					ok = ok && errors.As(err, &rv) &&
-						(rv == ck.CKR_ENCRYPTED_DATA_INVALID || rv == ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-				}
-			}
+	aesWycheproof(t, "aes_cbc_pkcs5_test.json", func(g *aesWPGroup, v *aesWPTest) bool {
+		p := Param{Present: true, Raw: v.IV}
+		ok := true
+		for _, cuts := range aesSplits(len(v.CT)) {
+			got, err := aesCrypt(ck.CKM_AES_CBC_PAD, false, p, v.Key, v.CT, cuts)
 			if v.Result == "valid" {
-				for _, cuts := range aesSplits(len(v.Msg)) {
-					got, err := aesCrypt(ck.CKM_AES_CBC_PAD, true, p, v.Key, v.Msg, cuts)
-					ok = ok && err == nil && bytes.Equal(got, v.CT)
-				}
-			}
-			if ok {
-				c.passed++
+				ok = ok && err == nil && bytes.Equal(got, v.Msg)
 			} else {
-				c.failed++
-				t.Errorf("tcId %d (%s, %v): failed", v.TcID, v.Comment, v.Flags)
+				var rv ck.RV
+				ok = ok && errors.As(err, &rv) &&
+					(rv == ck.CKR_ENCRYPTED_DATA_INVALID || rv == ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
 			}
 		}
-	}
-	c.report(t)
+		if v.Result == "valid" {
+			for _, cuts := range aesSplits(len(v.Msg)) {
+				got, err := aesCrypt(ck.CKM_AES_CBC_PAD, true, p, v.Key, v.Msg, cuts)
+				ok = ok && err == nil && bytes.Equal(got, v.CT)
+			}
+		}
+		return ok
+	})
 }
 
 func TestAESBlockWrap(t *testing.T) {
@@ -603,28 +609,16 @@ func TestAESCTRAgainstGo(t *testing.T) {
 // ---- GCM ----
 
 func TestAESWycheproofGCM(t *testing.T) {
-	var f aesWPFile
-	loadWycheproof(t, "aes_gcm_test.json", &f)
-	c := wycheproofCount{file: "aes_gcm_test.json"}
-	for _, g := range f.TestGroups {
-		for _, v := range g.Tests {
-			c.total++
-			ok := aesCheckAEAD(t, ck.CKM_AES_GCM, aesGCMParam(t, v.IV, v.AAD, g.TagSize), v)
-			if ok && v.Result == "valid" {
-				// Independent check: crypto/cipher directly.
-				b, _ := aes.NewCipher(v.Key)
-				aead, err := cipher.NewGCMWithNonceSize(b, len(v.IV))
-				ok = err == nil && bytes.Equal(aead.Seal(nil, v.IV, v.Msg, v.AAD), aesCat(v.CT, v.Tag))
-			}
-			if ok {
-				c.passed++
-			} else {
-				c.failed++
-				t.Errorf("tcId %d (%s, %v): failed", v.TcID, v.Comment, v.Flags)
-			}
+	aesWycheproof(t, "aes_gcm_test.json", func(g *aesWPGroup, v *aesWPTest) bool {
+		ok := aesCheckAEAD(t, ck.CKM_AES_GCM, aesGCMParam(t, v.IV, v.AAD, g.TagSize), *v)
+		if ok && v.Result == "valid" {
+			// Independent check: crypto/cipher directly.
+			b, _ := aes.NewCipher(v.Key)
+			aead, err := cipher.NewGCMWithNonceSize(b, len(v.IV))
+			ok = err == nil && bytes.Equal(aead.Seal(nil, v.IV, v.Msg, v.AAD), aesCat(v.CT, v.Tag))
 		}
-	}
-	c.report(t)
+		return ok
+	})
 }
 
 // aesCheckAEAD runs one Wycheproof AEAD vector through GCM or CCM, single- and multi-part: a valid one
@@ -778,33 +772,21 @@ func TestAESGCMWrap(t *testing.T) {
 // ---- CCM ----
 
 func TestAESWycheproofCCM(t *testing.T) {
-	var f aesWPFile
-	loadWycheproof(t, "aes_ccm_test.json", &f)
-	c := wycheproofCount{file: "aes_ccm_test.json"}
-	for _, g := range f.TestGroups {
-		for _, v := range g.Tests {
-			c.total++
-			p := aesCCMParam(t, len(v.Msg), v.IV, v.AAD, g.TagSize/8)
-			ok := aesCheckAEAD(t, ck.CKM_AES_CCM, p, v)
-			if v.Result != "valid" {
-				// Sizes the spec forbids must be refused at initialisation.
-				for _, fl := range v.Flags {
-					if fl == "InvalidNonceSize" || fl == "InvalidTagSize" || fl == "InsecureTagSize" {
-						_, err := Lookup(ck.CKM_AES_CCM).Decrypt(p, aesTestKey(v.Key))
-						var rv ck.RV
-						ok = ok && errors.As(err, &rv) && rv == ck.CKR_MECHANISM_PARAM_INVALID
-					}
+	aesWycheproof(t, "aes_ccm_test.json", func(g *aesWPGroup, v *aesWPTest) bool {
+		p := aesCCMParam(t, len(v.Msg), v.IV, v.AAD, g.TagSize/8)
+		ok := aesCheckAEAD(t, ck.CKM_AES_CCM, p, *v)
+		if v.Result != "valid" {
+			// Sizes the spec forbids must be refused at initialisation.
+			for _, fl := range v.Flags {
+				if fl == "InvalidNonceSize" || fl == "InvalidTagSize" || fl == "InsecureTagSize" {
+					_, err := Lookup(ck.CKM_AES_CCM).Decrypt(p, aesTestKey(v.Key))
+					var rv ck.RV
+					ok = ok && errors.As(err, &rv) && rv == ck.CKR_MECHANISM_PARAM_INVALID
 				}
 			}
-			if ok {
-				c.passed++
-			} else {
-				c.failed++
-				t.Errorf("tcId %d (%s, %v): failed", v.TcID, v.Comment, v.Flags)
-			}
 		}
-	}
-	c.report(t)
+		return ok
+	})
 }
 
 // NIST SP 800-38C, Appendix C: examples 1 to 4 (example 4 with 2^16 bytes of associated data, which uses

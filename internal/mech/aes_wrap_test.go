@@ -49,69 +49,58 @@ func aesIsRV(err error, codes ...ck.RV) bool {
 	return false
 }
 
-func TestAESWycheproofKW(t *testing.T) {
-	var f aesWPFile
-	loadWycheproof(t, "aes_wrap_test.json", &f)
-	c := wycheproofCount{file: "aes_wrap_test.json"}
-	for _, g := range f.TestGroups {
-		for _, v := range g.Tests {
-			c.total++
-			r := aesKWAll(ck.CKM_AES_KEY_WRAP, Param{}, v.Key, v.Msg, v.CT)
-			var ok bool
-			switch v.Result {
-			case "valid":
-				ok = r.encErr == nil && bytes.Equal(r.enc, v.CT) && r.decErr == nil && bytes.Equal(r.dec, v.Msg) &&
-					r.wrapErr == nil && bytes.Equal(r.wrap, v.CT) && r.unwrapErr == nil && bytes.Equal(r.unwrap, v.Msg)
-			case "acceptable":
-				// An 8-byte key: SP 800-38F's KW needs two semiblocks, so Keyward refuses it.
-				ok = aesIsRV(r.encErr, ck.CKR_DATA_LEN_RANGE) && aesIsRV(r.wrapErr, ck.CKR_KEY_SIZE_RANGE) &&
-					aesIsRV(r.decErr, ck.CKR_ENCRYPTED_DATA_LEN_RANGE) && aesIsRV(r.unwrapErr, ck.CKR_WRAPPED_KEY_LEN_RANGE)
-			default:
-				// The ciphertext is refused; the message, if it can be wrapped at all, does not give it.
-				ok = aesIsRV(r.decErr, ck.CKR_ENCRYPTED_DATA_INVALID, ck.CKR_ENCRYPTED_DATA_LEN_RANGE) &&
-					aesIsRV(r.unwrapErr, ck.CKR_WRAPPED_KEY_INVALID, ck.CKR_WRAPPED_KEY_LEN_RANGE) &&
-					(r.encErr != nil || !bytes.Equal(r.enc, v.CT)) && (r.wrapErr != nil || !bytes.Equal(r.wrap, v.CT))
-				if len(v.Msg)%8 != 0 || len(v.Msg) < 16 {
-					ok = ok && aesIsRV(r.encErr, ck.CKR_DATA_LEN_RANGE)
-				}
-			}
-			if ok {
-				c.passed++
-			} else {
-				c.failed++
-				t.Errorf("tcId %d (%s, %v): %+v", v.TcID, v.Comment, v.Flags, r)
-			}
+// valid reports whether the four operations all gave a valid vector's answers.
+func (r aesKWResult) valid(msg, ct []byte) bool {
+	return r.encErr == nil && bytes.Equal(r.enc, ct) && r.decErr == nil && bytes.Equal(r.dec, msg) &&
+		r.wrapErr == nil && bytes.Equal(r.wrap, ct) && r.unwrapErr == nil && bytes.Equal(r.unwrap, msg)
+}
+
+// refused reports whether decryption and unwrapping refused an invalid vector's ciphertext.
+func (r aesKWResult) refused() bool {
+	return aesIsRV(r.decErr, ck.CKR_ENCRYPTED_DATA_INVALID, ck.CKR_ENCRYPTED_DATA_LEN_RANGE) &&
+		aesIsRV(r.unwrapErr, ck.CKR_WRAPPED_KEY_INVALID, ck.CKR_WRAPPED_KEY_LEN_RANGE)
+}
+
+// aesWycheproofKeyWrap runs a KW or KWP file: pass judges the four operations' results of a vector, which
+// are logged when it fails.
+func aesWycheproofKeyWrap(t *testing.T, file string, m ck.MechanismType, pass func(v *aesWPTest, r aesKWResult) bool) {
+	t.Helper()
+	aesWycheproof(t, file, func(_ *aesWPGroup, v *aesWPTest) bool {
+		r := aesKWAll(m, Param{}, v.Key, v.Msg, v.CT)
+		if !pass(v, r) {
+			t.Logf("tcId %d: %+v", v.TcID, r)
+			return false
 		}
-	}
-	c.report(t)
+		return true
+	})
+}
+
+func TestAESWycheproofKW(t *testing.T) {
+	aesWycheproofKeyWrap(t, "aes_wrap_test.json", ck.CKM_AES_KEY_WRAP, func(v *aesWPTest, r aesKWResult) bool {
+		switch v.Result {
+		case "valid":
+			return r.valid(v.Msg, v.CT)
+		case "acceptable":
+			// An 8-byte key: SP 800-38F's KW needs two semiblocks, so Keyward refuses it.
+			return aesIsRV(r.encErr, ck.CKR_DATA_LEN_RANGE) && aesIsRV(r.wrapErr, ck.CKR_KEY_SIZE_RANGE) &&
+				aesIsRV(r.decErr, ck.CKR_ENCRYPTED_DATA_LEN_RANGE) && aesIsRV(r.unwrapErr, ck.CKR_WRAPPED_KEY_LEN_RANGE)
+		}
+		// The ciphertext is refused; the message, if it can be wrapped at all, does not give it.
+		ok := r.refused() && (r.encErr != nil || !bytes.Equal(r.enc, v.CT)) && (r.wrapErr != nil || !bytes.Equal(r.wrap, v.CT))
+		if len(v.Msg)%8 != 0 || len(v.Msg) < 16 {
+			ok = ok && aesIsRV(r.encErr, ck.CKR_DATA_LEN_RANGE)
+		}
+		return ok
+	})
 }
 
 func TestAESWycheproofKWP(t *testing.T) {
-	var f aesWPFile
-	loadWycheproof(t, "aes_kwp_test.json", &f)
-	c := wycheproofCount{file: "aes_kwp_test.json"}
-	for _, g := range f.TestGroups {
-		for _, v := range g.Tests {
-			c.total++
-			r := aesKWAll(ck.CKM_AES_KEY_WRAP_KWP, Param{}, v.Key, v.Msg, v.CT)
-			var ok bool
-			if v.Result == "valid" {
-				ok = r.encErr == nil && bytes.Equal(r.enc, v.CT) && r.decErr == nil && bytes.Equal(r.dec, v.Msg) &&
-					r.wrapErr == nil && bytes.Equal(r.wrap, v.CT) && r.unwrapErr == nil && bytes.Equal(r.unwrap, v.Msg)
-			} else {
-				ok = aesIsRV(r.decErr, ck.CKR_ENCRYPTED_DATA_INVALID, ck.CKR_ENCRYPTED_DATA_LEN_RANGE) &&
-					aesIsRV(r.unwrapErr, ck.CKR_WRAPPED_KEY_INVALID, ck.CKR_WRAPPED_KEY_LEN_RANGE) &&
-					!bytes.Equal(r.enc, v.CT) && !bytes.Equal(r.wrap, v.CT)
-			}
-			if ok {
-				c.passed++
-			} else {
-				c.failed++
-				t.Errorf("tcId %d (%s, %v): %+v", v.TcID, v.Comment, v.Flags, r)
-			}
+	aesWycheproofKeyWrap(t, "aes_kwp_test.json", ck.CKM_AES_KEY_WRAP_KWP, func(v *aesWPTest, r aesKWResult) bool {
+		if v.Result == "valid" {
+			return r.valid(v.Msg, v.CT)
 		}
-	}
-	c.report(t)
+		return r.refused() && !bytes.Equal(r.enc, v.CT) && !bytes.Equal(r.wrap, v.CT)
+	})
 }
 
 // RFC 3394 §4.1 and §4.6, RFC 5649 §6.

@@ -602,12 +602,7 @@ func TestECDSAWycheproof(t *testing.T) {
 					want = ecdsa.Verify(goPub, h.Sum(nil), new(big.Int).SetBytes(sig[:len(sig)/2]), new(big.Int).SetBytes(sig[len(sig)/2:]))
 					pkcs11Short++
 				}
-				if ok := want == accepted || v.Result == "acceptable"; ok {
-					count.passed++
-				} else {
-					count.failed++
-					t.Errorf("%s tcId %d (%s): accepted=%v", f.name, v.TcID, v.Result, accepted)
-				}
+				count.check(t, want == accepted || v.Result == "acceptable", "%s tcId %d (%s): accepted=%v", f.name, v.TcID, v.Result, accepted)
 			}
 		}
 		count.report(t)
@@ -690,12 +685,7 @@ func TestECDHWycheproof(t *testing.T) {
 				default:
 					good = err != nil || bytes.Equal(got, want)
 				}
-				if good {
-					count.passed++
-				} else {
-					count.failed++
-					t.Errorf("%s tcId %d (%s %v): %x, %v", name, v.TcID, v.Result, v.Flags, got, err)
-				}
+				count.check(t, good, "%s tcId %d (%s %v): %x, %v", name, v.TcID, v.Result, v.Flags, got, err)
 			}
 		}
 		count.report(t)

@@ -143,12 +143,7 @@ func TestEdDSAWycheproof(t *testing.T) {
 				count.total++
 				err := ecVerify(t, ck.CKM_EDDSA, Param{}, pub, ecUnhex(t, v.Msg), ecUnhex(t, v.Sig), v.TcID%3)
 				accepted := err == nil
-				if (v.Result == "valid") == accepted || v.Result == "acceptable" {
-					count.passed++
-				} else {
-					count.failed++
-					t.Errorf("%s tcId %d (%s): %v", f.name, v.TcID, v.Result, err)
-				}
+				count.check(t, (v.Result == "valid") == accepted || v.Result == "acceptable", "%s tcId %d (%s): %v", f.name, v.TcID, v.Result, err)
 			}
 		}
 		count.report(t)
@@ -207,12 +202,7 @@ func TestXDHWycheproof(t *testing.T) {
 				default: // acceptable: refusing (an all-zero secret) or agreeing
 					good = err != nil || bytes.Equal(got, want)
 				}
-				if good {
-					count.passed++
-				} else {
-					count.failed++
-					t.Errorf("%s tcId %d (%s %v): %x, %v", f.name, v.TcID, v.Result, v.Flags, got, err)
-				}
+				count.check(t, good, "%s tcId %d (%s %v): %x, %v", f.name, v.TcID, v.Result, v.Flags, got, err)
 			}
 		}
 		count.report(t)

@@ -171,11 +171,7 @@ func TestHMACWycheproof(t *testing.T) {
 							t.Errorf("tc %d with %v key: %x, %v", tc.TcID, fam.keyType, sig, err)
 						}
 					}
-					if ok {
-						c.passed++
-					} else {
-						c.failed++
-					}
+					c.tally(ok)
 				}
 			}
 		})

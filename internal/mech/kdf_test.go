@@ -143,11 +143,7 @@ func TestHKDFWycheproof(t *testing.T) {
 						got, err = hkDerive(t, ck.CKM_HKDF_DERIVE, hkdfParam(t, ck.CKM_HKDF_DERIVE, ax), hkSecretKey(ck.CKK_GENERIC_SECRET, prk), tmpl, nil)
 						check("expand", got, err)
 					}
-					if ok {
-						c.passed++
-					} else {
-						c.failed++
-					}
+					c.tally(ok)
 				}
 			}
 		})
@@ -381,12 +377,7 @@ func TestPBKDF2Wycheproof(t *testing.T) {
 			p := pbkdf2Param(t, ck.CKP_PKCS5_PBKD2_HMAC_SHA256, hkUnhex(t, tc.Password), hkUnhex(t, tc.Salt), tc.IterationCount)
 			dk, err := pbkdf2Gen(t, p, hkTemplate(tc.DkLen))
 			valid := err == nil && bytes.Equal(dk, hkUnhex(t, tc.Dk))
-			if valid == (tc.Result == "valid") {
-				c.passed++
-			} else {
-				c.failed++
-				t.Errorf("tc %d (%s): %x, %v", tc.TcID, tc.Result, dk, err)
-			}
+			c.check(t, valid == (tc.Result == "valid"), "tc %d (%s): %x, %v", tc.TcID, tc.Result, dk, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha3"
 	"crypto/subtle"
+	"encoding"
 	encasn1 "encoding/asn1"
 
 	"github.com/cloudflare/circl/kem"
@@ -50,14 +51,38 @@ const (
 	mldsaMaxCtx   = 255
 )
 
+// pqcParams is what every ML-DSA and ML-KEM parameter set has.
+type pqcParams struct {
+	param    uint64
+	oid      encasn1.ObjectIdentifier
+	seedSize int // CKA_SEED: ξ or d‖z
+	skSize   int // CKA_VALUE of a private key: the expanded sk or dk
+}
+
+func (p *pqcParams) params() *pqcParams { return p }
+
+// pqcSet is an ML-DSA or ML-KEM parameter set: the key checks, PKCS#8 encoding and key objects below serve
+// both algorithms through it.
+type pqcSet interface {
+	params() *pqcParams
+	// fromSeed derives the key pair of a seed and returns the packed keys.
+	fromSeed(seed []byte) (pk, sk []byte)
+	// checkPrivate validates an expanded private key that came without its seed.
+	checkPrivate(sk []byte) error
+	// publicOf returns the packed public key that an expanded private key implies.
+	publicOf(sk []byte) ([]byte, error)
+	// parsePublic, parsePrivate and derivePrivate return CIRCL's keys (sign.* or kem.*).
+	parsePublic(pk []byte) (any, error)
+	parsePrivate(sk []byte) (any, error)
+	derivePrivate(seed []byte) any
+}
+
 // mldsaSet describes one ML-DSA parameter set.
 type mldsaSet struct {
-	param      uint64
+	pqcParams
 	scheme     sign.Scheme
 	eta, l, k  int // FIPS 204 table 1
-	oid        encasn1.ObjectIdentifier
 	pkSize     int
-	skSize     int
 	sigSize    int
 	signTo     func(sk sign.PrivateKey, msg, ctx []byte, randomized bool, sig []byte) error
 	verifyWith func(pk sign.PublicKey, msg, ctx, sig []byte) bool
@@ -65,9 +90,12 @@ type mldsaSet struct {
 
 var mldsaSets = []*mldsaSet{
 	{
-		param: ck.CKP_ML_DSA_44, scheme: mldsa44.Scheme(), eta: 2, l: 4, k: 4,
-		oid:    encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 17},
-		pkSize: mldsa44.PublicKeySize, skSize: mldsa44.PrivateKeySize, sigSize: mldsa44.SignatureSize,
+		pqcParams: pqcParams{
+			param: ck.CKP_ML_DSA_44, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 17},
+			seedSize: mldsaSeedSize, skSize: mldsa44.PrivateKeySize,
+		},
+		scheme: mldsa44.Scheme(), eta: 2, l: 4, k: 4,
+		pkSize: mldsa44.PublicKeySize, sigSize: mldsa44.SignatureSize,
 		signTo: func(sk sign.PrivateKey, msg, ctx []byte, rnd bool, sig []byte) error {
 			return mldsa44.SignTo(sk.(*mldsa44.PrivateKey), msg, ctx, rnd, sig)
 		},
@@ -76,9 +104,12 @@ var mldsaSets = []*mldsaSet{
 		},
 	},
 	{
-		param: ck.CKP_ML_DSA_65, scheme: mldsa65.Scheme(), eta: 4, l: 5, k: 6,
-		oid:    encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 18},
-		pkSize: mldsa65.PublicKeySize, skSize: mldsa65.PrivateKeySize, sigSize: mldsa65.SignatureSize,
+		pqcParams: pqcParams{
+			param: ck.CKP_ML_DSA_65, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 18},
+			seedSize: mldsaSeedSize, skSize: mldsa65.PrivateKeySize,
+		},
+		scheme: mldsa65.Scheme(), eta: 4, l: 5, k: 6,
+		pkSize: mldsa65.PublicKeySize, sigSize: mldsa65.SignatureSize,
 		signTo: func(sk sign.PrivateKey, msg, ctx []byte, rnd bool, sig []byte) error {
 			return mldsa65.SignTo(sk.(*mldsa65.PrivateKey), msg, ctx, rnd, sig)
 		},
@@ -87,9 +118,12 @@ var mldsaSets = []*mldsaSet{
 		},
 	},
 	{
-		param: ck.CKP_ML_DSA_87, scheme: mldsa87.Scheme(), eta: 2, l: 7, k: 8,
-		oid:    encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 19},
-		pkSize: mldsa87.PublicKeySize, skSize: mldsa87.PrivateKeySize, sigSize: mldsa87.SignatureSize,
+		pqcParams: pqcParams{
+			param: ck.CKP_ML_DSA_87, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 3, 19},
+			seedSize: mldsaSeedSize, skSize: mldsa87.PrivateKeySize,
+		},
+		scheme: mldsa87.Scheme(), eta: 2, l: 7, k: 8,
+		pkSize: mldsa87.PublicKeySize, sigSize: mldsa87.SignatureSize,
 		signTo: func(sk sign.PrivateKey, msg, ctx []byte, rnd bool, sig []byte) error {
 			return mldsa87.SignTo(sk.(*mldsa87.PrivateKey), msg, ctx, rnd, sig)
 		},
@@ -101,34 +135,56 @@ var mldsaSets = []*mldsaSet{
 
 // mlkemSet describes one ML-KEM parameter set.
 type mlkemSet struct {
-	param  uint64
+	pqcParams
 	scheme kem.Scheme
 	k      int // FIPS 203 table 2
-	oid    encasn1.ObjectIdentifier
 }
 
 var mlkemSets = []*mlkemSet{
-	{param: ck.CKP_ML_KEM_512, scheme: mlkem512.Scheme(), k: 2, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 4, 1}},
-	{param: ck.CKP_ML_KEM_768, scheme: mlkem768.Scheme(), k: 3, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 4, 2}},
-	{param: ck.CKP_ML_KEM_1024, scheme: mlkem1024.Scheme(), k: 4, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 4, 3}},
+	{pqcParams: pqcParams{param: ck.CKP_ML_KEM_512, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 4, 1},
+		seedSize: mlkemSeedSize, skSize: mlkem512.PrivateKeySize}, scheme: mlkem512.Scheme(), k: 2},
+	{pqcParams: pqcParams{param: ck.CKP_ML_KEM_768, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 4, 2},
+		seedSize: mlkemSeedSize, skSize: mlkem768.PrivateKeySize}, scheme: mlkem768.Scheme(), k: 3},
+	{pqcParams: pqcParams{param: ck.CKP_ML_KEM_1024, oid: encasn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 4, 3},
+		seedSize: mlkemSeedSize, skSize: mlkem1024.PrivateKeySize}, scheme: mlkem1024.Scheme(), k: 4},
+}
+
+// pqcFind returns the parameter set of sets that match accepts.
+func pqcFind[S pqcSet](sets []S, match func(p *pqcParams) bool) (S, bool) {
+	for _, s := range sets {
+		if match(s.params()) {
+			return s, true
+		}
+	}
+	var none S
+	return none, false
+}
+
+// pqcAlg is ML-DSA or ML-KEM: its parameter sets S and CIRCL's key types Pub and Priv. Its methods are the
+// key type's and the key pair generation mechanism's functions, and the operations' key lookups.
+type pqcAlg[S pqcSet, Pub, Priv any] struct {
+	sets              []S
+	pubName, privName string // the names the parsed keys are cached under in a key object
+}
+
+var (
+	mldsaAlg = &pqcAlg[*mldsaSet, sign.PublicKey, sign.PrivateKey]{mldsaSets, "mldsa.public", "mldsa.private"}
+	mlkemAlg = &pqcAlg[*mlkemSet, kem.PublicKey, kem.PrivateKey]{mlkemSets, "mlkem.public", "mlkem.private"}
+)
+
+// setOf returns the parameter set that CKA_PARAMETER_SET param names.
+func (alg *pqcAlg[S, Pub, Priv]) setOf(param uint64) (S, bool) {
+	return pqcFind(alg.sets, func(p *pqcParams) bool { return p.param == param })
 }
 
 func mldsaSetOf(param uint64) *mldsaSet {
-	for _, s := range mldsaSets {
-		if s.param == param {
-			return s
-		}
-	}
-	return nil
+	s, _ := mldsaAlg.setOf(param)
+	return s
 }
 
 func mlkemSetOf(param uint64) *mlkemSet {
-	for _, s := range mlkemSets {
-		if s.param == param {
-			return s
-		}
-	}
-	return nil
+	s, _ := mlkemAlg.setOf(param)
+	return s
 }
 
 // pqcTemplateParamSet reads CKA_PARAMETER_SET from a template: CKR_TEMPLATE_INCOMPLETE when it is absent,
@@ -158,67 +214,22 @@ func pqcPrivateParamMatches(priv Attrs, param uint64) error {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// ML-DSA keys
+// Keys of either algorithm
 
-// mldsaSeedKey derives the key pair of seed ξ (ML-DSA.KeyGen_internal) and returns the packed keys.
-func (s *mldsaSet) fromSeed(seed []byte) (pk, sk []byte) {
-	pub, priv := s.scheme.DeriveKey(seed)
-	pk, _ = pub.MarshalBinary()
-	sk, _ = priv.MarshalBinary()
-	return pk, sk
-}
-
-// checkPrivate validates an expanded ML-DSA private key that came without its seed: s1 and s2 must hold
-// coefficients in [-η, η], tr must be H(pk) of the public key the key implies, and a signature made with it
-// must verify under that public key (which catches a damaged t0 or K).
-func (s *mldsaSet) checkPrivate(sk []byte) error {
-	if len(sk) != s.skSize {
-		return ck.CKR_ATTRIBUTE_VALUE_INVALID
-	}
-	bits, max := 3, uint32(2*s.eta)
-	if s.eta == 4 {
-		bits = 4
-	}
-	const off = 32 + 32 + 64 // ρ, K, tr
-	mask := uint32(1)<<bits - 1
-	for i := 0; i < (s.l+s.k)*256; i++ {
-		pos := i * bits
-		b := off + pos/8
-		v := (uint32(sk[b]) | uint32(sk[b+1])<<8) >> (pos % 8) & mask
-		if v > max {
-			return ck.CKR_ATTRIBUTE_VALUE_INVALID
-		}
-	}
-	priv, err := s.scheme.UnmarshalBinaryPrivateKey(sk)
-	if err != nil {
-		return ck.CKR_ATTRIBUTE_VALUE_INVALID
-	}
-	pub := priv.Public().(sign.PublicKey)
-	pk, _ := pub.MarshalBinary()
-	if subtle.ConstantTimeCompare(sha3.SumSHAKE256(pk, 64), sk[64:128]) != 1 {
-		return ck.CKR_ATTRIBUTE_VALUE_INVALID
-	}
-	msg := []byte("keyward ML-DSA pairwise consistency test")
-	sig := make([]byte, s.sigSize)
-	if err := s.signTo(priv, msg, nil, false, sig); err != nil || !s.verifyWith(pub, msg, nil, sig) {
-		return ck.CKR_ATTRIBUTE_VALUE_INVALID
-	}
-	return nil
-}
-
-// mldsaPrivateValue checks a private key's CKA_SEED and CKA_VALUE (at least one present, both agreeing) and
+// pqcPrivateValue checks a private key's CKA_SEED and CKA_VALUE (at least one present, both agreeing) and
 // returns the expanded key, and whether it was derived from the seed (not given).
-func (s *mldsaSet) privateValue(seed, value []byte, hasSeed, hasValue bool) (sk []byte, derived bool, err error) {
+func pqcPrivateValue(s pqcSet, seed, value []byte, hasSeed, hasValue bool) (sk []byte, derived bool, err error) {
+	p := s.params()
 	switch {
 	case hasSeed:
-		if len(seed) != mldsaSeedSize {
+		if len(seed) != p.seedSize {
 			return nil, false, ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
 		_, sk = s.fromSeed(seed)
 		if !hasValue {
 			return sk, true, nil
 		}
-		if len(value) != s.skSize {
+		if len(value) != p.skSize {
 			clear(sk)
 			return nil, false, ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
@@ -237,13 +248,14 @@ func (s *mldsaSet) privateValue(seed, value []byte, hasSeed, hasValue bool) (sk 
 	return nil, false, ck.CKR_TEMPLATE_INCOMPLETE
 }
 
-func mldsaCheck(class ck.ObjectClass, a Attrs) (Attrs, error) {
+// check is the key type's Check.
+func (alg *pqcAlg[S, Pub, Priv]) check(class ck.ObjectClass, a Attrs) (Attrs, error) {
 	param, err := pqcTemplateParamSet(a)
 	if err != nil {
 		return nil, err
 	}
-	s := mldsaSetOf(param)
-	if s == nil {
+	s, ok := alg.setOf(param)
+	if !ok {
 		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
 	value, hasValue := a[ck.CKA_VALUE]
@@ -256,13 +268,12 @@ func mldsaCheck(class ck.ObjectClass, a Attrs) (Attrs, error) {
 		if !hasValue {
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
-		// Every byte string of the right length is an ML-DSA public key (ρ and packed 10-bit t1).
-		if _, err := s.scheme.UnmarshalBinaryPublicKey(value); err != nil {
+		if _, err := s.parsePublic(value); err != nil {
 			return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
 		return nil, nil
 	case ck.CKO_PRIVATE_KEY:
-		sk, derived, err := s.privateValue(seed, value, hasSeed, hasValue)
+		sk, derived, err := pqcPrivateValue(s, seed, value, hasSeed, hasValue)
 		if err != nil {
 			return nil, err
 		}
@@ -274,6 +285,13 @@ func mldsaCheck(class ck.ObjectClass, a Attrs) (Attrs, error) {
 	return nil, ck.CKR_TEMPLATE_INCONSISTENT
 }
 
+// pqcPacked returns the packed encodings of a key pair (CIRCL's keys cannot fail to pack).
+func pqcPacked(pub, priv encoding.BinaryMarshaler) (pk, sk []byte) {
+	pk, _ = pub.MarshalBinary()
+	sk, _ = priv.MarshalBinary()
+	return pk, sk
+}
+
 // pqcKeyParamSet returns the parameter set of a key object for an operation.
 func pqcKeyParamSet(k *Key) (uint64, error) {
 	p, ok := GetULong(k.Attrs, ck.CKA_PARAMETER_SET)
@@ -283,67 +301,82 @@ func pqcKeyParamSet(k *Key) (uint64, error) {
 	return p, nil
 }
 
-func mldsaKeySet(k *Key) (*mldsaSet, error) {
-	p, err := pqcKeyParamSet(k)
-	if err != nil {
-		return nil, err
-	}
-	s := mldsaSetOf(p)
-	if s == nil {
-		return nil, ck.CKR_KEY_SIZE_RANGE
-	}
-	return s, nil
+// public returns the parameter set and the parsed key of a public key object.
+func (alg *pqcAlg[S, Pub, Priv]) public(k *Key) (S, Pub, error) {
+	return pqcKeyOf[Pub](k, ck.CKO_PUBLIC_KEY, alg.sets, alg.pubName)
 }
 
-// mldsaPrivate returns the parsed private key of a key object.
-func mldsaPrivate(k *Key) (*mldsaSet, sign.PrivateKey, error) {
-	if k.Class != ck.CKO_PRIVATE_KEY {
-		return nil, nil, ck.CKR_KEY_TYPE_INCONSISTENT
+// private returns the parameter set and the parsed key of a private key object.
+func (alg *pqcAlg[S, Pub, Priv]) private(k *Key) (S, Priv, error) {
+	return pqcKeyOf[Priv](k, ck.CKO_PRIVATE_KEY, alg.sets, alg.privName)
+}
+
+// pqcKeyOf returns the parameter set and the parsed key (K: CIRCL's public or private key type) of a key
+// object of class, cached in the object under name.
+func pqcKeyOf[K any, S pqcSet](k *Key, class ck.ObjectClass, sets []S, name string) (S, K, error) {
+	var noSet S
+	var noKey K
+	if k.Class != class {
+		return noSet, noKey, ck.CKR_KEY_TYPE_INCONSISTENT
 	}
-	s, err := mldsaKeySet(k)
+	param, err := pqcKeyParamSet(k)
 	if err != nil {
-		return nil, nil, err
+		return noSet, noKey, err
 	}
-	v, err := k.Parsed("mldsa.private", func() (any, error) {
+	s, ok := pqcFind(sets, func(p *pqcParams) bool { return p.param == param })
+	if !ok {
+		return noSet, noKey, ck.CKR_KEY_SIZE_RANGE
+	}
+	v, err := k.Parsed(name, func() (any, error) {
+		if class == ck.CKO_PUBLIC_KEY {
+			pub, err := s.parsePublic(k.Attrs[ck.CKA_VALUE])
+			if err != nil {
+				return nil, ck.CKR_KEY_SIZE_RANGE
+			}
+			return pub, nil
+		}
 		if value, ok := k.Attrs[ck.CKA_VALUE]; ok {
-			priv, err := s.scheme.UnmarshalBinaryPrivateKey(value)
+			priv, err := s.parsePrivate(value)
 			if err != nil {
 				return nil, ck.CKR_KEY_SIZE_RANGE
 			}
 			return priv, nil
 		}
-		if seed := k.Attrs[ck.CKA_SEED]; len(seed) == mldsaSeedSize {
-			_, priv := s.scheme.DeriveKey(seed)
-			return priv, nil
+		if seed := k.Attrs[ck.CKA_SEED]; len(seed) == s.params().seedSize {
+			return s.derivePrivate(seed), nil
 		}
 		return nil, ck.CKR_KEY_SIZE_RANGE
 	})
 	if err != nil {
-		return nil, nil, err
+		return noSet, noKey, err
 	}
-	return s, v.(sign.PrivateKey), nil
+	return s, v.(K), nil
 }
 
-// mldsaPublic returns the parsed public key of a key object.
-func mldsaPublic(k *Key) (*mldsaSet, sign.PublicKey, error) {
-	if k.Class != ck.CKO_PUBLIC_KEY {
-		return nil, nil, ck.CKR_KEY_TYPE_INCONSISTENT
+// generateKeyPair is the key pair generation mechanism's: the set comes from the public template, the seed
+// from the system's random source.
+func (alg *pqcAlg[S, Pub, Priv]) generateKeyPair(p Param, public, private Attrs) (Attrs, Attrs, error) {
+	if p.Present {
+		return nil, nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	s, err := mldsaKeySet(k)
+	param, err := pqcTemplateParamSet(public)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := k.Parsed("mldsa.public", func() (any, error) {
-		pub, err := s.scheme.UnmarshalBinaryPublicKey(k.Attrs[ck.CKA_VALUE])
-		if err != nil {
-			return nil, ck.CKR_KEY_SIZE_RANGE
-		}
-		return pub, nil
-	})
-	if err != nil {
+	s, ok := alg.setOf(param)
+	if !ok {
+		return nil, nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
+	}
+	if err := pqcPrivateParamMatches(private, param); err != nil {
 		return nil, nil, err
 	}
-	return s, v.(sign.PublicKey), nil
+	seed := make([]byte, s.params().seedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, nil, ck.CKR_FUNCTION_FAILED
+	}
+	pk, sk := s.fromSeed(seed)
+	return Attrs{ck.CKA_VALUE: pk},
+		Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: sk}, nil
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -444,15 +477,16 @@ func parsePQCPKCS8(der []byte) (oid encasn1.ObjectIdentifier, seed, expanded, pu
 	return oid, seed, expanded, public, nil
 }
 
-func mldsaPKCS8(a Attrs) ([]byte, error) {
+// pkcs8 is the key type's PKCS8.
+func (alg *pqcAlg[S, Pub, Priv]) pkcs8(a Attrs) ([]byte, error) {
 	p, _ := GetULong(a, ck.CKA_PARAMETER_SET)
-	s := mldsaSetOf(p)
-	if s == nil {
+	s, ok := alg.setOf(p)
+	if !ok {
 		return nil, ck.CKR_KEY_NOT_WRAPPABLE
 	}
 	seed, hasSeed := a[ck.CKA_SEED]
 	value, hasValue := a[ck.CKA_VALUE]
-	sk, derived, err := s.privateValue(seed, value, hasSeed, hasValue)
+	sk, derived, err := pqcPrivateValue(s, seed, value, hasSeed, hasValue)
 	if err != nil {
 		return nil, ck.CKR_KEY_NOT_WRAPPABLE
 	}
@@ -462,42 +496,33 @@ func mldsaPKCS8(a Attrs) ([]byte, error) {
 	if !hasSeed {
 		seed = nil
 	}
-	return marshalPQCPKCS8(s.oid, seed, sk)
+	return marshalPQCPKCS8(s.params().oid, seed, sk)
 }
 
-func mldsaParsePKCS8(der []byte) (Attrs, error) {
+// parsePKCS8 is the key type's ParsePKCS8.
+func (alg *pqcAlg[S, Pub, Priv]) parsePKCS8(der []byte) (Attrs, error) {
 	oid, seed, expanded, public, err := parsePQCPKCS8(der)
 	if err != nil {
 		return nil, err
 	}
-	var s *mldsaSet
-	for _, c := range mldsaSets {
-		if c.oid.Equal(oid) {
-			s = c
-		}
-	}
-	if s == nil {
+	s, ok := pqcFind(alg.sets, func(p *pqcParams) bool { return p.oid.Equal(oid) })
+	if !ok {
 		return nil, ck.CKR_WRAPPED_KEY_INVALID
 	}
-	sk, _, err := s.privateValue(seed, expanded, seed != nil, expanded != nil)
+	sk, _, err := pqcPrivateValue(s, seed, expanded, seed != nil, expanded != nil)
 	if err != nil {
 		clear(seed)
 		clear(expanded)
 		return nil, ck.CKR_WRAPPED_KEY_INVALID
 	}
 	if public != nil {
-		priv, err := s.scheme.UnmarshalBinaryPrivateKey(sk)
-		if err != nil {
-			return nil, ck.CKR_WRAPPED_KEY_INVALID
-		}
-		pk, _ := priv.Public().(sign.PublicKey).MarshalBinary()
-		if !bytes.Equal(pk, public) {
+		if pk, err := s.publicOf(sk); err != nil || !bytes.Equal(pk, public) {
 			clear(seed)
 			clear(sk)
 			return nil, ck.CKR_WRAPPED_KEY_INVALID
 		}
 	}
-	out := Attrs{ck.CKA_PARAMETER_SET: ULong(s.param), ck.CKA_VALUE: sk}
+	out := Attrs{ck.CKA_PARAMETER_SET: ULong(s.params().param), ck.CKA_VALUE: sk}
 	if seed != nil {
 		out[ck.CKA_SEED] = seed
 	}
@@ -505,31 +530,73 @@ func mldsaParsePKCS8(der []byte) (Attrs, error) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// ML-DSA mechanisms
+// ML-DSA keys
 
-func mldsaGenerateKeyPair(p Param, public, private Attrs) (Attrs, Attrs, error) {
-	if p.Present {
-		return nil, nil, ck.CKR_MECHANISM_PARAM_INVALID
+// fromSeed derives the key pair of seed ξ (ML-DSA.KeyGen_internal) and returns the packed keys.
+func (s *mldsaSet) fromSeed(seed []byte) (pk, sk []byte) { return pqcPacked(s.scheme.DeriveKey(seed)) }
+
+// checkPrivate validates an expanded ML-DSA private key that came without its seed: s1 and s2 must hold
+// coefficients in [-η, η], tr must be H(pk) of the public key the key implies, and a signature made with it
+// must verify under that public key (which catches a damaged t0 or K).
+func (s *mldsaSet) checkPrivate(sk []byte) error {
+	if len(sk) != s.skSize {
+		return ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
-	param, err := pqcTemplateParamSet(public)
+	bits, max := 3, uint32(2*s.eta)
+	if s.eta == 4 {
+		bits = 4
+	}
+	const off = 32 + 32 + 64 // ρ, K, tr
+	mask := uint32(1)<<bits - 1
+	for i := 0; i < (s.l+s.k)*256; i++ {
+		pos := i * bits
+		b := off + pos/8
+		v := (uint32(sk[b]) | uint32(sk[b+1])<<8) >> (pos % 8) & mask
+		if v > max {
+			return ck.CKR_ATTRIBUTE_VALUE_INVALID
+		}
+	}
+	priv, err := s.scheme.UnmarshalBinaryPrivateKey(sk)
 	if err != nil {
-		return nil, nil, err
+		return ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
-	s := mldsaSetOf(param)
-	if s == nil {
-		return nil, nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
+	pub := priv.Public().(sign.PublicKey)
+	pk, _ := pub.MarshalBinary()
+	if subtle.ConstantTimeCompare(sha3.SumSHAKE256(pk, 64), sk[64:128]) != 1 {
+		return ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
-	if err := pqcPrivateParamMatches(private, param); err != nil {
-		return nil, nil, err
+	msg := []byte("keyward ML-DSA pairwise consistency test")
+	sig := make([]byte, s.sigSize)
+	if err := s.signTo(priv, msg, nil, false, sig); err != nil || !s.verifyWith(pub, msg, nil, sig) {
+		return ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
-	seed := make([]byte, mldsaSeedSize)
-	if _, err := rand.Read(seed); err != nil {
-		return nil, nil, ck.CKR_FUNCTION_FAILED
-	}
-	pk, sk := s.fromSeed(seed)
-	return Attrs{ck.CKA_VALUE: pk},
-		Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: sk}, nil
+	return nil
 }
+
+// publicOf returns the public key of an expanded private key.
+func (s *mldsaSet) publicOf(sk []byte) ([]byte, error) {
+	priv, err := s.scheme.UnmarshalBinaryPrivateKey(sk)
+	if err != nil {
+		return nil, err
+	}
+	return priv.Public().(sign.PublicKey).MarshalBinary()
+}
+
+// parsePublic accepts every byte string of the right length: all are ML-DSA public keys (ρ and packed
+// 10-bit t1).
+func (s *mldsaSet) parsePublic(pk []byte) (any, error) { return s.scheme.UnmarshalBinaryPublicKey(pk) }
+
+func (s *mldsaSet) parsePrivate(sk []byte) (any, error) {
+	return s.scheme.UnmarshalBinaryPrivateKey(sk)
+}
+
+func (s *mldsaSet) derivePrivate(seed []byte) any {
+	_, priv := s.scheme.DeriveKey(seed)
+	return priv
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ML-DSA mechanisms
 
 // mldsaSignContext decodes CKM_ML_DSA's optional CK_SIGN_ADDITIONAL_CONTEXT: hedged signing and an empty context
 // without one.
@@ -587,7 +654,7 @@ func mldsaSign(p Param, k *Key) (Operation, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, priv, err := mldsaPrivate(k)
+	s, priv, err := mldsaAlg.private(k)
 	if err != nil {
 		return nil, err
 	}
@@ -627,7 +694,7 @@ func mldsaVerify(p Param, k *Key) (Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, pub, err := mldsaPublic(k)
+	s, pub, err := mldsaAlg.public(k)
 	if err != nil {
 		return nil, err
 	}
@@ -641,10 +708,7 @@ func (s *mlkemSet) ekSize() int { return s.scheme.PublicKeySize() }
 
 // fromSeed derives the key pair of d‖z (ML-KEM.KeyGen_internal) and returns the packed ek and dk.
 func (s *mlkemSet) fromSeed(seed []byte) (ek, dk []byte) {
-	pub, priv := s.scheme.DeriveKeyPair(seed)
-	ek, _ = pub.MarshalBinary()
-	dk, _ = priv.MarshalBinary()
-	return ek, dk
+	return pqcPacked(s.scheme.DeriveKeyPair(seed))
 }
 
 // checkPrivate validates an expanded decapsulation key that came without its seed: the FIPS 203 §7.3 hash
@@ -673,218 +737,32 @@ func (s *mlkemSet) checkPrivate(dk []byte) error {
 	return nil
 }
 
-func (s *mlkemSet) privateValue(seed, value []byte, hasSeed, hasValue bool) (dk []byte, derived bool, err error) {
-	switch {
-	case hasSeed:
-		if len(seed) != mlkemSeedSize {
-			return nil, false, ck.CKR_ATTRIBUTE_VALUE_INVALID
-		}
-		_, dk = s.fromSeed(seed)
-		if !hasValue {
-			return dk, true, nil
-		}
-		if len(value) != s.scheme.PrivateKeySize() {
-			clear(dk)
-			return nil, false, ck.CKR_ATTRIBUTE_VALUE_INVALID
-		}
-		same := subtle.ConstantTimeCompare(dk, value) == 1
-		clear(dk)
-		if !same {
-			return nil, false, ck.CKR_TEMPLATE_INCONSISTENT
-		}
-		return value, false, nil
-	case hasValue:
-		if err := s.checkPrivate(value); err != nil {
-			return nil, false, err
-		}
-		return value, false, nil
-	}
-	return nil, false, ck.CKR_TEMPLATE_INCOMPLETE
+// publicOf returns the encapsulation key embedded in an expanded decapsulation key.
+func (s *mlkemSet) publicOf(dk []byte) ([]byte, error) {
+	off := 384 * s.k
+	return dk[off : off+s.ekSize()], nil
 }
 
-func mlkemCheck(class ck.ObjectClass, a Attrs) (Attrs, error) {
-	param, err := pqcTemplateParamSet(a)
-	if err != nil {
-		return nil, err
-	}
-	s := mlkemSetOf(param)
-	if s == nil {
-		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
-	}
-	value, hasValue := a[ck.CKA_VALUE]
-	seed, hasSeed := a[ck.CKA_SEED]
-	switch class {
-	case ck.CKO_PUBLIC_KEY:
-		if hasSeed {
-			return nil, ck.CKR_ATTRIBUTE_TYPE_INVALID
-		}
-		if !hasValue {
-			return nil, ck.CKR_TEMPLATE_INCOMPLETE
-		}
-		// Length and the FIPS 203 §7.2 modulus check.
-		if _, err := s.scheme.UnmarshalBinaryPublicKey(value); err != nil {
-			return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
-		}
-		return nil, nil
-	case ck.CKO_PRIVATE_KEY:
-		dk, derived, err := s.privateValue(seed, value, hasSeed, hasValue)
-		if err != nil {
-			return nil, err
-		}
-		if derived {
-			return Attrs{ck.CKA_VALUE: dk}, nil
-		}
-		return nil, nil
-	}
-	return nil, ck.CKR_TEMPLATE_INCONSISTENT
+// parsePublic checks the length and makes the FIPS 203 §7.2 modulus check.
+func (s *mlkemSet) parsePublic(ek []byte) (any, error) { return s.scheme.UnmarshalBinaryPublicKey(ek) }
+
+func (s *mlkemSet) parsePrivate(dk []byte) (any, error) {
+	return s.scheme.UnmarshalBinaryPrivateKey(dk)
 }
 
-func mlkemKeySet(k *Key) (*mlkemSet, error) {
-	p, err := pqcKeyParamSet(k)
-	if err != nil {
-		return nil, err
-	}
-	s := mlkemSetOf(p)
-	if s == nil {
-		return nil, ck.CKR_KEY_SIZE_RANGE
-	}
-	return s, nil
-}
-
-func mlkemPrivate(k *Key) (*mlkemSet, kem.PrivateKey, error) {
-	if k.Class != ck.CKO_PRIVATE_KEY {
-		return nil, nil, ck.CKR_KEY_TYPE_INCONSISTENT
-	}
-	s, err := mlkemKeySet(k)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := k.Parsed("mlkem.private", func() (any, error) {
-		if value, ok := k.Attrs[ck.CKA_VALUE]; ok {
-			priv, err := s.scheme.UnmarshalBinaryPrivateKey(value)
-			if err != nil {
-				return nil, ck.CKR_KEY_SIZE_RANGE
-			}
-			return priv, nil
-		}
-		if seed := k.Attrs[ck.CKA_SEED]; len(seed) == mlkemSeedSize {
-			_, priv := s.scheme.DeriveKeyPair(seed)
-			return priv, nil
-		}
-		return nil, ck.CKR_KEY_SIZE_RANGE
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, v.(kem.PrivateKey), nil
-}
-
-func mlkemPublic(k *Key) (*mlkemSet, kem.PublicKey, error) {
-	if k.Class != ck.CKO_PUBLIC_KEY {
-		return nil, nil, ck.CKR_KEY_TYPE_INCONSISTENT
-	}
-	s, err := mlkemKeySet(k)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := k.Parsed("mlkem.public", func() (any, error) {
-		pub, err := s.scheme.UnmarshalBinaryPublicKey(k.Attrs[ck.CKA_VALUE])
-		if err != nil {
-			return nil, ck.CKR_KEY_SIZE_RANGE
-		}
-		return pub, nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, v.(kem.PublicKey), nil
-}
-
-func mlkemPKCS8(a Attrs) ([]byte, error) {
-	p, _ := GetULong(a, ck.CKA_PARAMETER_SET)
-	s := mlkemSetOf(p)
-	if s == nil {
-		return nil, ck.CKR_KEY_NOT_WRAPPABLE
-	}
-	seed, hasSeed := a[ck.CKA_SEED]
-	value, hasValue := a[ck.CKA_VALUE]
-	dk, derived, err := s.privateValue(seed, value, hasSeed, hasValue)
-	if err != nil {
-		return nil, ck.CKR_KEY_NOT_WRAPPABLE
-	}
-	if derived {
-		defer clear(dk)
-	}
-	if !hasSeed {
-		seed = nil
-	}
-	return marshalPQCPKCS8(s.oid, seed, dk)
-}
-
-func mlkemParsePKCS8(der []byte) (Attrs, error) {
-	oid, seed, expanded, public, err := parsePQCPKCS8(der)
-	if err != nil {
-		return nil, err
-	}
-	var s *mlkemSet
-	for _, c := range mlkemSets {
-		if c.oid.Equal(oid) {
-			s = c
-		}
-	}
-	if s == nil {
-		return nil, ck.CKR_WRAPPED_KEY_INVALID
-	}
-	dk, _, err := s.privateValue(seed, expanded, seed != nil, expanded != nil)
-	if err != nil {
-		clear(seed)
-		clear(expanded)
-		return nil, ck.CKR_WRAPPED_KEY_INVALID
-	}
-	if off := 384 * s.k; public != nil && !bytes.Equal(public, dk[off:off+s.ekSize()]) {
-		clear(seed)
-		clear(dk)
-		return nil, ck.CKR_WRAPPED_KEY_INVALID
-	}
-	out := Attrs{ck.CKA_PARAMETER_SET: ULong(s.param), ck.CKA_VALUE: dk}
-	if seed != nil {
-		out[ck.CKA_SEED] = seed
-	}
-	return out, nil
+func (s *mlkemSet) derivePrivate(seed []byte) any {
+	_, priv := s.scheme.DeriveKeyPair(seed)
+	return priv
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // ML-KEM mechanisms
 
-func mlkemGenerateKeyPair(p Param, public, private Attrs) (Attrs, Attrs, error) {
-	if p.Present {
-		return nil, nil, ck.CKR_MECHANISM_PARAM_INVALID
-	}
-	param, err := pqcTemplateParamSet(public)
-	if err != nil {
-		return nil, nil, err
-	}
-	s := mlkemSetOf(param)
-	if s == nil {
-		return nil, nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
-	}
-	if err := pqcPrivateParamMatches(private, param); err != nil {
-		return nil, nil, err
-	}
-	seed := make([]byte, mlkemSeedSize)
-	if _, err := rand.Read(seed); err != nil {
-		return nil, nil, ck.CKR_FUNCTION_FAILED
-	}
-	ek, dk := s.fromSeed(seed)
-	return Attrs{ck.CKA_VALUE: ek},
-		Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: dk}, nil
-}
-
 func mlkemEncapsulate(p Param, public *Key) ([]byte, []byte, error) {
 	if p.Present {
 		return nil, nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	s, pub, err := mlkemPublic(public)
+	s, pub, err := mlkemAlg.public(public)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -901,7 +779,7 @@ func mlkemDecapsulate(p Param, private *Key, ciphertext []byte) ([]byte, error) 
 	if p.Present {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	s, priv, err := mlkemPrivate(private)
+	s, priv, err := mlkemAlg.private(private)
 	if err != nil {
 		return nil, err
 	}
@@ -916,8 +794,8 @@ func mlkemDecapsulate(p Param, private *Key, ciphertext []byte) ([]byte, error) 
 }
 
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_DSA, Check: mldsaCheck, PKCS8: mldsaPKCS8, ParsePKCS8: mldsaParsePKCS8})
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_KEM, Check: mlkemCheck, PKCS8: mlkemPKCS8, ParsePKCS8: mlkemParsePKCS8})
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_DSA, Check: mldsaAlg.check, PKCS8: mldsaAlg.pkcs8, ParsePKCS8: mldsaAlg.parsePKCS8})
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_KEM, Check: mlkemAlg.check, PKCS8: mlkemAlg.pkcs8, ParsePKCS8: mlkemAlg.parsePKCS8})
 
 	dsaInfo := func(flags uint64) ck.MechanismInfo {
 		return ck.MechanismInfo{
@@ -937,7 +815,7 @@ func init() {
 		Type:            ck.CKM_ML_DSA_KEY_PAIR_GEN,
 		Info:            dsaInfo(ck.CKF_GENERATE_KEY_PAIR),
 		GenKeyType:      ck.CKK_ML_DSA,
-		GenerateKeyPair: mldsaGenerateKeyPair,
+		GenerateKeyPair: mldsaAlg.generateKeyPair,
 	})
 	Register(&Spec{
 		Type:     ck.CKM_ML_DSA,
@@ -950,7 +828,7 @@ func init() {
 		Type:            ck.CKM_ML_KEM_KEY_PAIR_GEN,
 		Info:            kemInfo(ck.CKF_GENERATE_KEY_PAIR),
 		GenKeyType:      ck.CKK_ML_KEM,
-		GenerateKeyPair: mlkemGenerateKeyPair,
+		GenerateKeyPair: mlkemAlg.generateKeyPair,
 	})
 	Register(&Spec{
 		Type:        ck.CKM_ML_KEM,

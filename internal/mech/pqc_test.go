@@ -113,7 +113,7 @@ func TestMLDSAKeyGenACVP(t *testing.T) {
 		param := pqcSetByName[v.set]
 		seed := pqcUnhex(t, v.seed)
 		// A private key imported with only CKA_SEED gets the expanded CKA_VALUE from Check.
-		add, err := mldsaCheck(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed})
+		add, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed})
 		if err != nil {
 			t.Fatalf("%s tc %d: %v", v.set, v.tc, err)
 		}
@@ -125,13 +125,13 @@ func TestMLDSAKeyGenACVP(t *testing.T) {
 			t.Errorf("%s tc %d: pk mismatch", v.set, v.tc)
 		}
 		// The NIST key, both attributes given, is accepted; the pk imports as a public key.
-		if _, err := mldsaCheck(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
+		if _, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
 			t.Errorf("%s tc %d: seed+value: %v", v.set, v.tc, err)
 		}
-		if _, err := mldsaCheck(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
+		if _, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
 			t.Errorf("%s tc %d: value only: %v", v.set, v.tc, err)
 		}
-		if _, err := mldsaCheck(ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: pk}); err != nil {
+		if _, err := mldsaAlg.check(ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: pk}); err != nil {
 			t.Errorf("%s tc %d: public: %v", v.set, v.tc, err)
 		}
 	}
@@ -203,25 +203,13 @@ func TestMLDSAWycheproof(t *testing.T) {
 				}
 				msg, sig := pqcUnhex(t, tc.Msg), pqcUnhex(t, tc.Sig)
 				err := mldsaVerifyVector(t, f.param, pk, msg, sig, ctx, tc.TcID%2 == 0)
-				ok := true
 				switch tc.Result {
 				case "valid":
-					if err != nil {
-						ok = false
-						t.Errorf("%s tc %d (%s): valid signature rejected: %v", f.name, tc.TcID, tc.Comment, err)
-					}
+					c.check(t, err == nil, "%s tc %d (%s): valid signature rejected: %v", f.name, tc.TcID, tc.Comment, err)
 				case "invalid":
-					if err == nil {
-						ok = false
-						t.Errorf("%s tc %d (%s): invalid signature accepted", f.name, tc.TcID, tc.Comment)
-					}
+					c.check(t, err != nil, "%s tc %d (%s): invalid signature accepted", f.name, tc.TcID, tc.Comment)
 				default:
 					t.Fatalf("%s tc %d: result %q", f.name, tc.TcID, tc.Result)
-				}
-				if ok {
-					c.passed++
-				} else {
-					c.failed++
 				}
 			}
 		}
@@ -247,10 +235,10 @@ func genMLDSA(t *testing.T, param uint64) (pub, priv *Key) {
 	// The engine merges the templates with the mechanism's attributes.
 	pa[ck.CKA_PARAMETER_SET] = ULong(param)
 	// Generated keys pass the import checks.
-	if _, err := mldsaCheck(ck.CKO_PUBLIC_KEY, pa); err != nil {
+	if _, err := mldsaAlg.check(ck.CKO_PUBLIC_KEY, pa); err != nil {
 		t.Fatalf("generated public key: %v", err)
 	}
-	if _, err := mldsaCheck(ck.CKO_PRIVATE_KEY, pr); err != nil {
+	if _, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, pr); err != nil {
 		t.Fatalf("generated private key: %v", err)
 	}
 	return NewKey(ck.CKO_PUBLIC_KEY, ck.CKK_ML_DSA, pa, nil), NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_DSA, pr, nil)
@@ -433,7 +421,7 @@ func TestMLDSACheck(t *testing.T) {
 		{"secret key class", ck.CKO_SECRET_KEY, Attrs{ck.CKA_PARAMETER_SET: p, ck.CKA_VALUE: sk}, ck.CKR_TEMPLATE_INCONSISTENT},
 	}
 	for _, c := range cases {
-		_, err := mldsaCheck(c.class, c.a)
+		_, err := mldsaAlg.check(c.class, c.a)
 		pqcWantRV(t, c.name, err, c.want)
 	}
 	// η = 2 sets (3 bits): 5, 6 and 7 are out of range.
@@ -441,7 +429,7 @@ func TestMLDSACheck(t *testing.T) {
 	_, priv44 := genMLDSA(t, set44.param)
 	bad := bytes.Clone(priv44.Attrs[ck.CKA_VALUE])
 	bad[128] = bad[128]&^7 | 5
-	_, err := mldsaCheck(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(set44.param), ck.CKA_VALUE: bad})
+	_, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(set44.param), ck.CKA_VALUE: bad})
 	pqcWantRV(t, "ML-DSA-44 s1 out of range", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
 	// A key object whose value does not fit its parameter set cannot be used.
 	broken := NewKey(ck.CKO_PUBLIC_KEY, ck.CKK_ML_DSA, Attrs{ck.CKA_PARAMETER_SET: ULong(ck.CKP_ML_DSA_44), ck.CKA_VALUE: pk}, nil)
@@ -563,7 +551,7 @@ func TestMLKEMKeyGenACVP(t *testing.T) {
 	for _, v := range acvpMLKEMKeyGen {
 		param := pqcSetByName[v.set]
 		seed := pqcUnhex(t, v.seed)
-		add, err := mlkemCheck(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed})
+		add, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed})
 		if err != nil {
 			t.Fatalf("%s tc %d: %v", v.set, v.tc, err)
 		}
@@ -574,7 +562,7 @@ func TestMLKEMKeyGenACVP(t *testing.T) {
 		if pqcSHA256(ek) != v.ek {
 			t.Errorf("%s tc %d: ek mismatch", v.set, v.tc)
 		}
-		if _, err := mlkemCheck(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
+		if _, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
 			t.Errorf("%s tc %d: value only: %v", v.set, v.tc, err)
 		}
 	}
@@ -583,7 +571,7 @@ func TestMLKEMKeyGenACVP(t *testing.T) {
 func TestMLKEMDecapsulateACVP512(t *testing.T) {
 	dk := pqcUnhex(t, acvpKEM512DK)
 	a := Attrs{ck.CKA_PARAMETER_SET: ULong(ck.CKP_ML_KEM_512), ck.CKA_VALUE: dk}
-	if _, err := mlkemCheck(ck.CKO_PRIVATE_KEY, a); err != nil {
+	if _, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, a); err != nil {
 		t.Fatal(err)
 	}
 	ss, err := Lookup(ck.CKM_ML_KEM).Decapsulate(Param{}, NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_KEM, a, nil), pqcUnhex(t, acvpKEM512C))
@@ -640,23 +628,13 @@ func TestMLKEMWycheproof(t *testing.T) {
 				}
 				return Lookup(ck.CKM_ML_KEM).Decapsulate(Param{}, NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_KEM, a, nil), pqcUnhex(t, tc.C))
 			}()
-			good := false
 			switch tc.Result {
 			case "valid":
-				good = err == nil && bytes.Equal(ss, pqcUnhex(t, tc.K))
-				if !good {
-					t.Errorf("tc %d (%s): %x, %v", tc.TcID, tc.Comment, ss, err)
-				}
+				c.check(t, err == nil && bytes.Equal(ss, pqcUnhex(t, tc.K)), "tc %d (%s): %x, %v", tc.TcID, tc.Comment, ss, err)
 			case "invalid":
-				good = err != nil
-				if !good {
-					t.Errorf("tc %d (%s): accepted", tc.TcID, tc.Comment)
-				}
-			}
-			if good {
-				c.passed++
-			} else {
-				c.failed++
+				c.check(t, err != nil, "tc %d (%s): accepted", tc.TcID, tc.Comment)
+			default:
+				c.check(t, false, "tc %d (%s): result %q", tc.TcID, tc.Comment, tc.Result)
 			}
 		}
 	}
@@ -677,10 +655,10 @@ func genMLKEM(t *testing.T, param uint64) (pub, priv *Key) {
 		t.Fatal("private CKA_PARAMETER_SET")
 	}
 	pa[ck.CKA_PARAMETER_SET] = ULong(param)
-	if _, err := mlkemCheck(ck.CKO_PUBLIC_KEY, pa); err != nil {
+	if _, err := mlkemAlg.check(ck.CKO_PUBLIC_KEY, pa); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mlkemCheck(ck.CKO_PRIVATE_KEY, pr); err != nil {
+	if _, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, pr); err != nil {
 		t.Fatal(err)
 	}
 	return NewKey(ck.CKO_PUBLIC_KEY, ck.CKK_ML_KEM, pa, nil), NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_KEM, pr, nil)
@@ -790,7 +768,7 @@ func TestMLKEMCheck(t *testing.T) {
 		{"secret key class", ck.CKO_SECRET_KEY, Attrs{ck.CKA_PARAMETER_SET: p, ck.CKA_VALUE: dk}, ck.CKR_TEMPLATE_INCONSISTENT},
 	}
 	for _, c := range cases {
-		_, err := mlkemCheck(c.class, c.a)
+		_, err := mlkemAlg.check(c.class, c.a)
 		pqcWantRV(t, c.name, err, c.want)
 	}
 }

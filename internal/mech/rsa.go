@@ -644,6 +644,22 @@ func rsaNoParam(p Param) error {
 	return nil
 }
 
+// rsaInit is the prologue of the operations that take no parameter: the parameter is checked first, then
+// the key fetched with of (rsaPublicOf, rsaPrivateOf, rsaFullPrivateOf or rsaGoKeyOf).
+func rsaInit[K any](p Param, k *Key, of func(*Key) (K, error)) (K, error) {
+	if err := rsaNoParam(p); err != nil {
+		var none K
+		return none, err
+	}
+	return of(k)
+}
+
+// public returns the private key's public half (its exponent is 0 when unknown).
+func (k *rsaPrivate) public() *rsa.PublicKey { return &k.pub }
+
+// rsaSelf is a public key's public half, for rsaOAEPInit and rsaPSSInit.
+func rsaSelf(pub *rsa.PublicKey) *rsa.PublicKey { return pub }
+
 // rsaSingle is a single-part operation (C_Encrypt, C_Sign, C_SignRecover ...): the mechanisms that have no
 // multi-part form answer C_*Update and C_*Final with CKR_FUNCTION_NOT_SUPPORTED.
 type rsaSingle func(in []byte) ([]byte, error)
@@ -665,6 +681,17 @@ func rsaSingleOf(f rsaSingle, err error) (Single, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// rsaRun runs a single-part operation once on in, as C_WrapKey and C_UnwrapKey do: rsaRun(in)(f, err)
+// passes on the error of making f.
+func rsaRun(in []byte) func(f rsaSingle, err error) ([]byte, error) {
+	return func(f rsaSingle, err error) ([]byte, error) {
+		if err != nil {
+			return nil, err
+		}
+		return f(in)
+	}
 }
 
 // rsaSingleVerifier is a single-part verification.
@@ -700,19 +727,30 @@ func (v *rsaHashVerifier) Update(in []byte) error {
 
 func (v *rsaHashVerifier) Final(sig []byte) error { return v.verify(v.h.Sum(nil), sig) }
 
+// rsaOpenSignature checks a signature's length and returns the k bytes of its raw public operation (the
+// encoded message).
+func rsaOpenSignature(pub *rsa.PublicKey, sig []byte) ([]byte, error) {
+	if len(sig) != pub.Size() {
+		return nil, ck.CKR_SIGNATURE_LEN_RANGE
+	}
+	m, ok := rsaRawPublic(pub, sig)
+	if !ok {
+		return nil, ck.CKR_SIGNATURE_INVALID
+	}
+	return rsaBytes(m, pub.Size()), nil
+}
+
 // CKM_RSA_PKCS: PKCS #1 v1.5 block formats, data at most k-11 bytes.
 
-func rsaPKCSEncrypt(p Param, k *Key) (Operation, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(k)
+// rsaPKCSEncryptFunc encrypts with block type 2 (C_Encrypt, C_WrapKey); lenErr is for a long input.
+func rsaPKCSEncryptFunc(p Param, k *Key, lenErr ck.RV) (rsaSingle, error) {
+	pub, err := rsaInit(p, k, rsaPublicOf)
 	if err != nil {
 		return nil, err
 	}
 	return rsaSingle(func(in []byte) ([]byte, error) {
 		if len(in) > pub.Size()-11 {
-			return nil, ck.CKR_DATA_LEN_RANGE
+			return nil, lenErr
 		}
 		out, err := rsa.EncryptPKCS1v15(rand.Reader, pub, in)
 		if err != nil {
@@ -722,32 +760,36 @@ func rsaPKCSEncrypt(p Param, k *Key) (Operation, error) {
 	}), nil
 }
 
-func rsaPKCSDecrypt(p Param, k *Key) (Operation, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	key, err := rsaGoKeyOf(k)
+// rsaPKCSDecryptFunc decrypts block type 2 (C_Decrypt, C_UnwrapKey) with the given errors for an input not
+// k bytes long or not well padded.
+func rsaPKCSDecryptFunc(p Param, k *Key, lenErr, valErr ck.RV) (rsaSingle, error) {
+	key, err := rsaInit(p, k, rsaGoKeyOf)
 	if err != nil {
 		return nil, err
 	}
 	return rsaSingle(func(in []byte) ([]byte, error) {
 		if len(in) != key.Size() {
-			return nil, ck.CKR_ENCRYPTED_DATA_LEN_RANGE
+			return nil, lenErr
 		}
 		out, err := rsa.DecryptPKCS1v15(nil, key, in)
 		if err != nil {
-			return nil, ck.CKR_ENCRYPTED_DATA_INVALID
+			return nil, valErr
 		}
 		return out, nil
 	}), nil
 }
 
+func rsaPKCSEncrypt(p Param, k *Key) (Operation, error) {
+	return rsaOp(rsaPKCSEncryptFunc(p, k, ck.CKR_DATA_LEN_RANGE))
+}
+
+func rsaPKCSDecrypt(p Param, k *Key) (Operation, error) {
+	return rsaOp(rsaPKCSDecryptFunc(p, k, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, ck.CKR_ENCRYPTED_DATA_INVALID))
+}
+
 // rsaPKCSSignFunc signs data (usually a DigestInfo) with block type 1; also C_SignRecover.
 func rsaPKCSSignFunc(p Param, k *Key) (rsaSingle, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	priv, err := rsaPrivateOf(k)
+	priv, err := rsaInit(p, k, rsaPrivateOf)
 	if err != nil {
 		return nil, err
 	}
@@ -783,10 +825,7 @@ func rsaPKCSSign(p Param, k *Key) (Operation, error) { return rsaOp(rsaPKCSSignF
 func rsaPKCSSignRecover(p Param, k *Key) (Single, error) { return rsaSingleOf(rsaPKCSSignFunc(p, k)) }
 
 func rsaPKCSVerify(p Param, k *Key) (Verifier, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(k)
+	pub, err := rsaInit(p, k, rsaPublicOf)
 	if err != nil {
 		return nil, err
 	}
@@ -805,24 +844,17 @@ func rsaPKCSVerify(p Param, k *Key) (Verifier, error) {
 }
 
 func rsaPKCSVerifyRecover(p Param, k *Key) (Single, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(k)
+	pub, err := rsaInit(p, k, rsaPublicOf)
 	if err != nil {
 		return nil, err
 	}
 	return rsaSingle(func(sig []byte) ([]byte, error) {
-		size := pub.Size()
-		if len(sig) != size {
-			return nil, ck.CKR_SIGNATURE_LEN_RANGE
-		}
-		m, ok := rsaRawPublic(pub, sig)
-		if !ok {
-			return nil, ck.CKR_SIGNATURE_INVALID
+		em, err := rsaOpenSignature(pub, sig)
+		if err != nil {
+			return nil, err
 		}
 		// EM = 00 01 PS 00 D, PS at least 8 bytes of FF.
-		em := rsaBytes(m, size)
+		size := len(em)
 		if em[0] != 0 || em[1] != 1 {
 			return nil, ck.CKR_SIGNATURE_INVALID
 		}
@@ -838,58 +870,28 @@ func rsaPKCSVerifyRecover(p Param, k *Key) (Single, error) {
 }
 
 func rsaPKCSWrap(p Param, wrapping *Key, plain []byte) ([]byte, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(wrapping)
-	if err != nil {
-		return nil, err
-	}
-	if len(plain) > pub.Size()-11 {
-		return nil, ck.CKR_KEY_SIZE_RANGE
-	}
-	out, err := rsa.EncryptPKCS1v15(rand.Reader, pub, plain)
-	if err != nil {
-		return nil, ck.CKR_FUNCTION_FAILED
-	}
-	return out, nil
+	return rsaRun(plain)(rsaPKCSEncryptFunc(p, wrapping, ck.CKR_KEY_SIZE_RANGE))
 }
 
 func rsaPKCSUnwrap(p Param, unwrapping *Key, wrapped []byte) ([]byte, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	key, err := rsaGoKeyOf(unwrapping)
-	if err != nil {
-		return nil, err
-	}
-	if len(wrapped) != key.Size() {
-		return nil, ck.CKR_WRAPPED_KEY_LEN_RANGE
-	}
-	out, err := rsa.DecryptPKCS1v15(nil, key, wrapped)
-	if err != nil {
-		return nil, ck.CKR_WRAPPED_KEY_INVALID
-	}
-	return out, nil
+	return rsaRun(wrapped)(rsaPKCSDecryptFunc(p, unwrapping, ck.CKR_WRAPPED_KEY_LEN_RANGE, ck.CKR_WRAPPED_KEY_INVALID))
 }
 
 // CKM_RSA_X_509: raw RSA. Input of at most k bytes, as an integer below n; output always k bytes.
 
-func rsaX509Encrypt(p Param, k *Key) (Operation, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(k)
+// rsaX509PublicFunc is the raw public operation with the given errors for a long or out-of-range input.
+func rsaX509PublicFunc(p Param, k *Key, lenErr, valErr ck.RV) (rsaSingle, error) {
+	pub, err := rsaInit(p, k, rsaPublicOf)
 	if err != nil {
 		return nil, err
 	}
 	return rsaSingle(func(in []byte) ([]byte, error) {
 		if len(in) > pub.Size() {
-			return nil, ck.CKR_DATA_LEN_RANGE
+			return nil, lenErr
 		}
 		c, ok := rsaRawPublic(pub, in)
 		if !ok {
-			return nil, ck.CKR_DATA_INVALID
+			return nil, valErr
 		}
 		return rsaBytes(c, pub.Size()), nil
 	}), nil
@@ -897,10 +899,7 @@ func rsaX509Encrypt(p Param, k *Key) (Operation, error) {
 
 // rsaX509PrivateFunc is the raw private operation with the given errors for a long or out-of-range input.
 func rsaX509PrivateFunc(p Param, k *Key, exact bool, lenErr, valErr ck.RV) (rsaSingle, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	priv, err := rsaPrivateOf(k)
+	priv, err := rsaInit(p, k, rsaPrivateOf)
 	if err != nil {
 		return nil, err
 	}
@@ -922,6 +921,10 @@ func rsaX509PrivateFunc(p Param, k *Key, exact bool, lenErr, valErr ck.RV) (rsaS
 	}), nil
 }
 
+func rsaX509Encrypt(p Param, k *Key) (Operation, error) {
+	return rsaOp(rsaX509PublicFunc(p, k, ck.CKR_DATA_LEN_RANGE, ck.CKR_DATA_INVALID))
+}
+
 func rsaX509Decrypt(p Param, k *Key) (Operation, error) {
 	return rsaOp(rsaX509PrivateFunc(p, k, true, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, ck.CKR_ENCRYPTED_DATA_INVALID))
 }
@@ -935,10 +938,7 @@ func rsaX509SignRecover(p Param, k *Key) (Single, error) {
 }
 
 func rsaX509Verify(p Param, k *Key) (Verifier, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(k)
+	pub, err := rsaInit(p, k, rsaPublicOf)
 	if err != nil {
 		return nil, err
 	}
@@ -947,16 +947,13 @@ func rsaX509Verify(p Param, k *Key) (Verifier, error) {
 		if len(data) > size {
 			return ck.CKR_DATA_LEN_RANGE
 		}
-		if len(sig) != size {
-			return ck.CKR_SIGNATURE_LEN_RANGE
-		}
-		m, ok := rsaRawPublic(pub, sig)
-		if !ok {
-			return ck.CKR_SIGNATURE_INVALID
+		em, err := rsaOpenSignature(pub, sig)
+		if err != nil {
+			return err
 		}
 		want := make([]byte, size)
 		copy(want[size-len(data):], data)
-		if subtle.ConstantTimeCompare(rsaBytes(m, size), want) != 1 {
+		if subtle.ConstantTimeCompare(em, want) != 1 {
 			return ck.CKR_SIGNATURE_INVALID
 		}
 		return nil
@@ -964,51 +961,21 @@ func rsaX509Verify(p Param, k *Key) (Verifier, error) {
 }
 
 func rsaX509VerifyRecover(p Param, k *Key) (Single, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(k)
+	pub, err := rsaInit(p, k, rsaPublicOf)
 	if err != nil {
 		return nil, err
 	}
-	return rsaSingle(func(sig []byte) ([]byte, error) {
-		if len(sig) != pub.Size() {
-			return nil, ck.CKR_SIGNATURE_LEN_RANGE
-		}
-		m, ok := rsaRawPublic(pub, sig)
-		if !ok {
-			return nil, ck.CKR_SIGNATURE_INVALID
-		}
-		return rsaBytes(m, pub.Size()), nil
-	}), nil
+	return rsaSingle(func(sig []byte) ([]byte, error) { return rsaOpenSignature(pub, sig) }), nil
 }
 
 func rsaX509Wrap(p Param, wrapping *Key, plain []byte) ([]byte, error) {
-	if err := rsaNoParam(p); err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(wrapping)
-	if err != nil {
-		return nil, err
-	}
-	if len(plain) > pub.Size() {
-		return nil, ck.CKR_KEY_SIZE_RANGE
-	}
-	c, ok := rsaRawPublic(pub, plain)
-	if !ok {
-		return nil, ck.CKR_KEY_SIZE_RANGE
-	}
-	return rsaBytes(c, pub.Size()), nil
+	return rsaRun(plain)(rsaX509PublicFunc(p, wrapping, ck.CKR_KEY_SIZE_RANGE, ck.CKR_KEY_SIZE_RANGE))
 }
 
 // rsaX509Unwrap returns all k bytes of the raw decryption: the key value is their tail, as long as the
 // template says (the specification leaves the cut to the caller of the mechanism).
 func rsaX509Unwrap(p Param, unwrapping *Key, wrapped []byte) ([]byte, error) {
-	f, err := rsaX509PrivateFunc(p, unwrapping, true, ck.CKR_WRAPPED_KEY_LEN_RANGE, ck.CKR_WRAPPED_KEY_INVALID)
-	if err != nil {
-		return nil, err
-	}
-	return f(wrapped)
+	return rsaRun(wrapped)(rsaX509PrivateFunc(p, unwrapping, true, ck.CKR_WRAPPED_KEY_LEN_RANGE, ck.CKR_WRAPPED_KEY_INVALID))
 }
 
 // CKM_RSA_PKCS_PSS and CKM_<hash>_RSA_PKCS_PSS: CK_RSA_PKCS_PSS_PARAMS arrives raw (hashAlg, mgf, sLen:
@@ -1238,13 +1205,24 @@ func rsaFullPrivateOf(k *Key) (*rsaPrivate, error) {
 	return priv, nil
 }
 
+// rsaPSSInit is the prologue of the PSS operations: the key is fetched with of first, as the parameters
+// are checked against its modulus (pub gives its public half).
+func rsaPSSInit[K any](p Param, k *Key, h crypto.Hash, of func(*Key) (K, error), pub func(K) *rsa.PublicKey) (K, rsaPSSParams, error) {
+	var none K
+	key, err := of(k)
+	if err != nil {
+		return none, rsaPSSParams{}, err
+	}
+	pp, err := rsaParsePSS(p, h, pub(key).N.BitLen())
+	if err != nil {
+		return none, rsaPSSParams{}, err
+	}
+	return key, pp, nil
+}
+
 func rsaPSSSign(h crypto.Hash) func(p Param, k *Key) (Operation, error) {
 	return func(p Param, k *Key) (Operation, error) {
-		priv, err := rsaFullPrivateOf(k)
-		if err != nil {
-			return nil, err
-		}
-		pp, err := rsaParsePSS(p, h, priv.pub.N.BitLen())
+		priv, pp, err := rsaPSSInit(p, k, h, rsaFullPrivateOf, (*rsaPrivate).public)
 		if err != nil {
 			return nil, err
 		}
@@ -1262,11 +1240,7 @@ func rsaPSSSign(h crypto.Hash) func(p Param, k *Key) (Operation, error) {
 
 func rsaPSSVerify(h crypto.Hash) func(p Param, k *Key) (Verifier, error) {
 	return func(p Param, k *Key) (Verifier, error) {
-		pub, err := rsaPublicOf(k)
-		if err != nil {
-			return nil, err
-		}
-		pp, err := rsaParsePSS(p, h, pub.N.BitLen())
+		pub, pp, err := rsaPSSInit(p, k, h, rsaPublicOf, rsaSelf)
 		if err != nil {
 			return nil, err
 		}
@@ -1286,10 +1260,7 @@ func rsaPSSVerify(h crypto.Hash) func(p Param, k *Key) (Verifier, error) {
 
 func rsaHashPKCSSign(h crypto.Hash) func(p Param, k *Key) (Operation, error) {
 	return func(p Param, k *Key) (Operation, error) {
-		if err := rsaNoParam(p); err != nil {
-			return nil, err
-		}
-		priv, err := rsaFullPrivateOf(k)
+		priv, err := rsaInit(p, k, rsaFullPrivateOf)
 		if err != nil {
 			return nil, err
 		}
@@ -1305,10 +1276,7 @@ func rsaHashPKCSSign(h crypto.Hash) func(p Param, k *Key) (Operation, error) {
 
 func rsaHashPKCSVerify(h crypto.Hash) func(p Param, k *Key) (Verifier, error) {
 	return func(p Param, k *Key) (Verifier, error) {
-		if err := rsaNoParam(p); err != nil {
-			return nil, err
-		}
-		pub, err := rsaPublicOf(k)
+		pub, err := rsaInit(p, k, rsaPublicOf)
 		if err != nil {
 			return nil, err
 		}
@@ -1358,22 +1326,32 @@ func rsaOAEPMax(opts *rsa.OAEPOptions, k int) (int, error) {
 	return m, nil
 }
 
-func rsaOAEPEncrypt(p Param, k *Key) (Operation, error) {
-	opts, err := rsaParseOAEP(p)
-	if err != nil {
-		return nil, err
+// rsaOAEPInit is the prologue of the OAEP operations: the parameter is parsed first, then the key fetched
+// with of, then its modulus (pub gives its public half) checked to leave room for a message. limit is the
+// longest message.
+func rsaOAEPInit[K any](p Param, k *Key, of func(*Key) (K, error), pub func(K) *rsa.PublicKey) (key K, opts *rsa.OAEPOptions, limit int, err error) {
+	var none K
+	if opts, err = rsaParseOAEP(p); err != nil {
+		return none, nil, 0, err
 	}
-	pub, err := rsaPublicOf(k)
-	if err != nil {
-		return nil, err
+	if key, err = of(k); err != nil {
+		return none, nil, 0, err
 	}
-	limit, err := rsaOAEPMax(opts, pub.Size())
+	if limit, err = rsaOAEPMax(opts, pub(key).Size()); err != nil {
+		return none, nil, 0, err
+	}
+	return key, opts, limit, nil
+}
+
+// rsaOAEPEncryptFunc encrypts (C_Encrypt, C_WrapKey); lenErr is for a long input.
+func rsaOAEPEncryptFunc(p Param, k *Key, lenErr ck.RV) (rsaSingle, error) {
+	pub, opts, limit, err := rsaOAEPInit(p, k, rsaPublicOf, rsaSelf)
 	if err != nil {
 		return nil, err
 	}
 	return rsaSingle(func(in []byte) ([]byte, error) {
 		if len(in) > limit {
-			return nil, ck.CKR_DATA_LEN_RANGE
+			return nil, lenErr
 		}
 		out, err := rsa.EncryptOAEPWithOptions(rand.Reader, pub, in, opts)
 		if err != nil {
@@ -1383,73 +1361,39 @@ func rsaOAEPEncrypt(p Param, k *Key) (Operation, error) {
 	}), nil
 }
 
-func rsaOAEPDecrypt(p Param, k *Key) (Operation, error) {
-	opts, err := rsaParseOAEP(p)
+// rsaOAEPDecryptFunc decrypts (C_Decrypt, C_UnwrapKey) with the given errors for an input not k bytes long
+// or not well formed.
+func rsaOAEPDecryptFunc(p Param, k *Key, lenErr, valErr ck.RV) (rsaSingle, error) {
+	priv, opts, _, err := rsaOAEPInit(p, k, rsaFullPrivateOf, (*rsaPrivate).public)
 	if err != nil {
-		return nil, err
-	}
-	priv, err := rsaFullPrivateOf(k)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := rsaOAEPMax(opts, priv.size()); err != nil {
 		return nil, err
 	}
 	return rsaSingle(func(in []byte) ([]byte, error) {
 		if len(in) != priv.size() {
-			return nil, ck.CKR_ENCRYPTED_DATA_LEN_RANGE
+			return nil, lenErr
 		}
 		out, err := priv.ops.decryptOAEP(in, opts)
 		if err != nil {
-			return nil, ck.CKR_ENCRYPTED_DATA_INVALID
+			return nil, valErr
 		}
 		return out, nil
 	}), nil
 }
 
+func rsaOAEPEncrypt(p Param, k *Key) (Operation, error) {
+	return rsaOp(rsaOAEPEncryptFunc(p, k, ck.CKR_DATA_LEN_RANGE))
+}
+
+func rsaOAEPDecrypt(p Param, k *Key) (Operation, error) {
+	return rsaOp(rsaOAEPDecryptFunc(p, k, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, ck.CKR_ENCRYPTED_DATA_INVALID))
+}
+
 func rsaOAEPWrap(p Param, wrapping *Key, plain []byte) ([]byte, error) {
-	opts, err := rsaParseOAEP(p)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := rsaPublicOf(wrapping)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := rsaOAEPMax(opts, pub.Size())
-	if err != nil {
-		return nil, err
-	}
-	if len(plain) > limit {
-		return nil, ck.CKR_KEY_SIZE_RANGE
-	}
-	out, err := rsa.EncryptOAEPWithOptions(rand.Reader, pub, plain, opts)
-	if err != nil {
-		return nil, ck.CKR_FUNCTION_FAILED
-	}
-	return out, nil
+	return rsaRun(plain)(rsaOAEPEncryptFunc(p, wrapping, ck.CKR_KEY_SIZE_RANGE))
 }
 
 func rsaOAEPUnwrap(p Param, unwrapping *Key, wrapped []byte) ([]byte, error) {
-	opts, err := rsaParseOAEP(p)
-	if err != nil {
-		return nil, err
-	}
-	priv, err := rsaFullPrivateOf(unwrapping)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := rsaOAEPMax(opts, priv.size()); err != nil {
-		return nil, err
-	}
-	if len(wrapped) != priv.size() {
-		return nil, ck.CKR_WRAPPED_KEY_LEN_RANGE
-	}
-	out, err := priv.ops.decryptOAEP(wrapped, opts)
-	if err != nil {
-		return nil, ck.CKR_WRAPPED_KEY_INVALID
-	}
-	return out, nil
+	return rsaRun(wrapped)(rsaOAEPDecryptFunc(p, unwrapping, ck.CKR_WRAPPED_KEY_LEN_RANGE, ck.CKR_WRAPPED_KEY_INVALID))
 }
 
 // ---- registration ----

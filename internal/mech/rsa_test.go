@@ -327,23 +327,11 @@ func TestRSAWycheproofPKCS1Decrypt(t *testing.T) {
 				em, err := rsaSingleRun(t, rop, ct)
 				raw = err == nil && len(em) == 256 && em[0] == 0 && em[1] == 2 && bytes.HasSuffix(em, append([]byte{0}, msg...))
 			}
-			switch tc.Result {
-			case "valid":
-				if ok && uok && raw {
-					c.passed++
-				} else {
-					c.failed++
-					t.Errorf("tc %d (%s): decrypt %v (ok %v), unwrap %v, raw %v", tc.TcID, tc.Comment, err, ok, uerr, raw)
-				}
-			default:
-				if err != nil && uerr != nil {
-					c.passed++
-					if rv := rsaRV(err); rv != ck.CKR_ENCRYPTED_DATA_INVALID && rv != ck.CKR_ENCRYPTED_DATA_LEN_RANGE {
-						t.Errorf("tc %d: %v", tc.TcID, rv)
-					}
-				} else {
-					c.failed++
-					t.Errorf("tc %d (%s): invalid ciphertext accepted", tc.TcID, tc.Comment)
+			if tc.Result == "valid" {
+				c.check(t, ok && uok && raw, "tc %d (%s): decrypt %v (ok %v), unwrap %v, raw %v", tc.TcID, tc.Comment, err, ok, uerr, raw)
+			} else if c.check(t, err != nil && uerr != nil, "tc %d (%s): invalid ciphertext accepted", tc.TcID, tc.Comment) {
+				if rv := rsaRV(err); rv != ck.CKR_ENCRYPTED_DATA_INVALID && rv != ck.CKR_ENCRYPTED_DATA_LEN_RANGE {
+					t.Errorf("tc %d: %v", tc.TcID, rv)
 				}
 			}
 		}
@@ -352,11 +340,8 @@ func TestRSAWycheproofPKCS1Decrypt(t *testing.T) {
 }
 
 func TestRSAWycheproofOAEP(t *testing.T) {
-	for _, file := range []string{"rsa_oaep_2048_sha1_mgf1sha1_test.json", "rsa_oaep_2048_sha256_mgf1sha256_test.json",
-		"rsa_oaep_3072_sha256_mgf1sha256_test.json"} {
-		var f rsaWPFile
-		loadWycheproof(t, file, &f)
-		c := wycheproofCount{file: file}
+	wycheproofEach(t, []string{"rsa_oaep_2048_sha1_mgf1sha1_test.json", "rsa_oaep_2048_sha256_mgf1sha256_test.json",
+		"rsa_oaep_3072_sha256_mgf1sha256_test.json"}, func(file string, f *rsaWPFile, c *wycheproofCount) {
 		for _, g := range f.TestGroups {
 			key, _ := rsaChecked(t, ck.CKO_PRIVATE_KEY, rsaWPAttrs(t, g.PrivateKey))
 			h, mh := rsaWPHash[g.Sha], rsaWPHash[g.MgfSha]
@@ -372,26 +357,14 @@ func TestRSAWycheproofOAEP(t *testing.T) {
 				ok := err == nil && bytes.Equal(got, msg)
 				uw, uerr := rsaSpec(t, ck.CKM_RSA_PKCS_OAEP).Unwrap(p, key, ct)
 				uok := uerr == nil && bytes.Equal(uw, msg)
-				switch tc.Result {
-				case "valid":
-					if ok && uok {
-						c.passed++
-					} else {
-						c.failed++
-						t.Errorf("%s tc %d (%s): %v %v", file, tc.TcID, tc.Comment, err, uerr)
-					}
-				default:
-					if err != nil && uerr != nil {
-						c.passed++
-					} else {
-						c.failed++
-						t.Errorf("%s tc %d (%s): invalid ciphertext accepted", file, tc.TcID, tc.Comment)
-					}
+				if tc.Result == "valid" {
+					c.check(t, ok && uok, "%s tc %d (%s): %v %v", file, tc.TcID, tc.Comment, err, uerr)
+				} else {
+					c.check(t, err != nil && uerr != nil, "%s tc %d (%s): invalid ciphertext accepted", file, tc.TcID, tc.Comment)
 				}
 			}
 		}
-		c.report(t)
-	}
+	})
 }
 
 func TestRSAWycheproofPKCS1SigGen(t *testing.T) {
@@ -438,12 +411,8 @@ func TestRSAWycheproofPKCS1SigGen(t *testing.T) {
 				sig2, err2 = rsaSingleRun(t, op2, rsaDigestInfoOf(t, h.h, msg))
 			}
 			goErr := rsa.VerifyPKCS1v15(&goKey.PublicKey, h.h, rsaDigest(h.h, msg), sig)
-			if err == nil && err2 == nil && goErr == nil && bytes.Equal(sig, want) && bytes.Equal(sig2, want) {
-				c.passed++
-			} else {
-				c.failed++
-				t.Errorf("tc %d (%s, %v): %v %v %v", tc.TcID, g.Sha, tc.Flags, err, err2, goErr)
-			}
+			c.check(t, err == nil && err2 == nil && goErr == nil && bytes.Equal(sig, want) && bytes.Equal(sig2, want),
+				"tc %d (%s, %v): %v %v %v", tc.TcID, g.Sha, tc.Flags, err, err2, goErr)
 		}
 	}
 	c.report(t)
@@ -454,11 +423,8 @@ func TestRSAWycheproofPKCS1Verify(t *testing.T) {
 	for _, m := range rsaHashMechs {
 		mechOf[m.h] = m.pkcs
 	}
-	for _, file := range []string{"rsa_signature_2048_sha256_test.json", "rsa_signature_3072_sha384_test.json",
-		"rsa_signature_4096_sha512_test.json"} {
-		var f rsaWPFile
-		loadWycheproof(t, file, &f)
-		c := wycheproofCount{file: file}
+	wycheproofEach(t, []string{"rsa_signature_2048_sha256_test.json", "rsa_signature_3072_sha384_test.json",
+		"rsa_signature_4096_sha512_test.json"}, func(file string, f *rsaWPFile, c *wycheproofCount) {
 		for _, g := range f.TestGroups {
 			key, add := rsaChecked(t, ck.CKO_PUBLIC_KEY, rsaWPAttrs(t, g.PublicKey))
 			if b, _ := GetULong(add, ck.CKA_MODULUS_BITS); int(b) != GetBig(key.Attrs, ck.CKA_MODULUS).BitLen() {
@@ -480,36 +446,14 @@ func TestRSAWycheproofPKCS1Verify(t *testing.T) {
 				if err2 == nil {
 					err2 = rsaVerifyRun(v2, rsaDigestInfoOf(t, h.h, msg), sig)
 				}
-				switch tc.Result {
-				case "valid":
-					if err == nil && err2 == nil {
-						c.passed++
-					} else {
-						c.failed++
-						t.Errorf("%s tc %d (%s %v): %v %v", file, tc.TcID, tc.Comment, tc.Flags, err, err2)
-					}
-				case "invalid":
-					if err != nil && err2 != nil {
-						c.passed++
-						if rv := rsaRV(err); rv != ck.CKR_SIGNATURE_INVALID && rv != ck.CKR_SIGNATURE_LEN_RANGE {
-							t.Errorf("%s tc %d: %v", file, tc.TcID, rv)
-						}
-					} else {
-						c.failed++
-						t.Errorf("%s tc %d (%s %v): invalid signature accepted", file, tc.TcID, tc.Comment, tc.Flags)
-					}
-				default: // acceptable: either, but both mechanisms alike
-					if (err == nil) == (err2 == nil) {
-						c.passed++
-					} else {
-						c.failed++
-						t.Errorf("%s tc %d: %v %v", file, tc.TcID, err, err2)
+				if c.checkBoth(t, tc.Result, err, err2, "%s tc %d (%s %v)", file, tc.TcID, tc.Comment, tc.Flags) && tc.Result == "invalid" {
+					if rv := rsaRV(err); rv != ck.CKR_SIGNATURE_INVALID && rv != ck.CKR_SIGNATURE_LEN_RANGE {
+						t.Errorf("%s tc %d: %v", file, tc.TcID, rv)
 					}
 				}
 			}
 		}
-		c.report(t)
-	}
+	})
 }
 
 func TestRSAWycheproofPSS(t *testing.T) {
@@ -517,11 +461,7 @@ func TestRSAWycheproofPSS(t *testing.T) {
 	for _, m := range rsaHashMechs {
 		mechOf[m.h] = m.pss
 	}
-	for _, file := range []string{"rsa_pss_2048_sha256_mgf1_32_test.json", "rsa_pss_3072_sha256_mgf1_32_test.json",
-		"rsa_pss_4096_sha512_mgf1_64_test.json"} {
-		var f rsaWPFile
-		loadWycheproof(t, file, &f)
-		c := wycheproofCount{file: file}
+	wycheproofEach(t, rsaPSSFiles, func(file string, f *rsaWPFile, c *wycheproofCount) {
 		for _, g := range f.TestGroups {
 			key, _ := rsaChecked(t, ck.CKO_PUBLIC_KEY, rsaWPAttrs(t, g.PublicKey))
 			h, mh := rsaWPHash[g.Sha], rsaWPHash[g.MgfSha]
@@ -541,33 +481,15 @@ func TestRSAWycheproofPSS(t *testing.T) {
 				if err2 == nil {
 					err2 = rsaVerifyRun(v2, rsaDigest(h.h, msg), sig)
 				}
-				switch tc.Result {
-				case "valid":
-					if err == nil && err2 == nil {
-						c.passed++
-					} else {
-						c.failed++
-						t.Errorf("%s tc %d (%s %v): %v %v", file, tc.TcID, tc.Comment, tc.Flags, err, err2)
-					}
-				case "invalid":
-					if err != nil && err2 != nil {
-						c.passed++
-					} else {
-						c.failed++
-						t.Errorf("%s tc %d (%s %v): invalid signature accepted", file, tc.TcID, tc.Comment, tc.Flags)
-					}
-				default:
-					if (err == nil) == (err2 == nil) {
-						c.passed++
-					} else {
-						c.failed++
-					}
-				}
+				c.checkBoth(t, tc.Result, err, err2, "%s tc %d (%s %v)", file, tc.TcID, tc.Comment, tc.Flags)
 			}
 		}
-		c.report(t)
-	}
+	})
 }
+
+// rsaPSSFiles are the Wycheproof PSS files: through the mechanisms and through the self-written check.
+var rsaPSSFiles = []string{"rsa_pss_2048_sha256_mgf1_32_test.json", "rsa_pss_3072_sha256_mgf1_32_test.json",
+	"rsa_pss_4096_sha512_mgf1_64_test.json"}
 
 // ---- the key type ----
 
@@ -1822,11 +1744,7 @@ func TestRSAPSSEncoding(t *testing.T) {
 
 // TestRSAPSSOwnWycheproof runs the Wycheproof PSS vectors through the self-written verification too.
 func TestRSAPSSOwnWycheproof(t *testing.T) {
-	for _, file := range []string{"rsa_pss_2048_sha256_mgf1_32_test.json", "rsa_pss_3072_sha256_mgf1_32_test.json",
-		"rsa_pss_4096_sha512_mgf1_64_test.json"} {
-		var f rsaWPFile
-		loadWycheproof(t, file, &f)
-		c := wycheproofCount{file: file}
+	wycheproofEach(t, rsaPSSFiles, func(file string, f *rsaWPFile, c *wycheproofCount) {
 		for _, g := range f.TestGroups {
 			key, _ := rsaChecked(t, ck.CKO_PUBLIC_KEY, rsaWPAttrs(t, g.PublicKey))
 			pub, err := rsaPublicOf(key)
@@ -1838,14 +1756,9 @@ func TestRSAPSSOwnWycheproof(t *testing.T) {
 			for _, tc := range g.Tests {
 				c.total++
 				err := pp.verifyOwn(pub, rsaDigest(h.h, rsaHex(t, tc.Msg)), rsaHex(t, tc.Sig))
-				if (err == nil) == (tc.Result == "valid") || tc.Result == "acceptable" {
-					c.passed++
-				} else {
-					c.failed++
-					t.Errorf("%s tc %d (%s %v): %s, got %v", file, tc.TcID, tc.Comment, tc.Flags, tc.Result, err)
-				}
+				c.check(t, (err == nil) == (tc.Result == "valid") || tc.Result == "acceptable",
+					"%s tc %d (%s %v): %s, got %v", file, tc.TcID, tc.Comment, tc.Flags, tc.Result, err)
 			}
 		}
-		c.report(t)
-	}
+	})
 }

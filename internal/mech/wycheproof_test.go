@@ -2,6 +2,7 @@ package mech
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,5 +58,53 @@ func (c *wycheproofCount) report(t testing.TB) {
 	t.Logf("wycheproof %s: %d vectors, %d passed, %d failed", c.file, c.total, c.passed, c.failed)
 	if c.total == 0 {
 		t.Errorf("wycheproof %s: no vectors ran", c.file)
+	}
+}
+
+// tally counts a vector that passed when ok; the test has reported a failure already.
+func (c *wycheproofCount) tally(ok bool) {
+	if ok {
+		c.passed++
+	} else {
+		c.failed++
+	}
+}
+
+// check counts a vector: passed when ok, else failed with the error format and args describe. It returns ok.
+func (c *wycheproofCount) check(t testing.TB, ok bool, format string, args ...any) bool {
+	t.Helper()
+	c.tally(ok)
+	if !ok {
+		t.Errorf(format, args...)
+	}
+	return ok
+}
+
+// checkBoth counts a vector that two ways of one verification answered with err and err2: a valid vector
+// both must accept, an invalid one both reject, and an acceptable one both alike. It returns whether the
+// vector passed.
+func (c *wycheproofCount) checkBoth(t testing.TB, result string, err, err2 error, format string, args ...any) bool {
+	t.Helper()
+	var ok bool
+	switch result {
+	case "valid":
+		ok = err == nil && err2 == nil
+	case "invalid":
+		ok = err != nil && err2 != nil
+	default: // acceptable
+		ok = (err == nil) == (err2 == nil)
+	}
+	return c.check(t, ok, "%s: %s vector, errors %v and %v", fmt.Sprintf(format, args...), result, err, err2)
+}
+
+// wycheproofEach loads each file into a fresh F, runs it with a count and reports the count.
+func wycheproofEach[F any](t *testing.T, files []string, run func(file string, f *F, c *wycheproofCount)) {
+	t.Helper()
+	for _, file := range files {
+		var f F
+		loadWycheproof(t, file, &f)
+		c := wycheproofCount{file: file}
+		run(file, &f, &c)
+		c.report(t)
 	}
 }

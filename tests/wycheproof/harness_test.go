@@ -640,18 +640,23 @@ func (s *session) destroy(h pkcs11.ObjectHandle) {
 	}
 }
 
-// secretKey imports a session secret key with the given usage attributes set.
-func (s *session) secretKey(kt ck.KeyType, value []byte, usage ...ck.AttributeType) (pkcs11.ObjectHandle, error) {
+// key imports a session key of class and key type kt with the attributes that follow.
+func (s *session) key(class ck.ObjectClass, kt ck.KeyType, attrs ...*pkcs11.Attribute) (pkcs11.ObjectHandle, error) {
 	t := []*pkcs11.Attribute{
-		attr(ck.CKA_CLASS, uint(ck.CKO_SECRET_KEY)),
+		attr(ck.CKA_CLASS, uint(class)),
 		attr(ck.CKA_KEY_TYPE, uint(kt)),
 		attr(ck.CKA_TOKEN, false),
-		attr(ck.CKA_VALUE, value),
 	}
+	return s.create(append(t, attrs...)...)
+}
+
+// secretKey imports a session secret key with the given usage attributes set.
+func (s *session) secretKey(kt ck.KeyType, value []byte, usage ...ck.AttributeType) (pkcs11.ObjectHandle, error) {
+	t := []*pkcs11.Attribute{attr(ck.CKA_VALUE, value)}
 	for _, u := range usage {
 		t = append(t, attr(u, true))
 	}
-	return s.create(t...)
+	return s.key(ck.CKO_SECRET_KEY, kt, t...)
 }
 
 // value reads an object's CKA_VALUE.
@@ -678,51 +683,40 @@ func mechanism(m ck.MechanismType, param any) []*pkcs11.Mechanism {
 	return []*pkcs11.Mechanism{pkcs11.NewMechanism(uint(m), param)}
 }
 
-// encrypt is C_EncryptInit + C_Encrypt.
-func (s *session) encrypt(m []*pkcs11.Mechanism, key pkcs11.ObjectHandle, in []byte) ([]byte, error) {
-	if err := s.e.ctx.EncryptInit(s.h, m, key); err != nil {
-		return nil, fmt.Errorf("C_EncryptInit: %w", err)
+// initThen is an operation's C_<call>Init, whose error is initErr, and then (when it succeeded) its
+// single-part C_<call>; an error names the call that returned it.
+func initThen(call string, initErr error, run func() ([]byte, error)) ([]byte, error) {
+	if initErr != nil {
+		return nil, fmt.Errorf("%sInit: %w", call, initErr)
 	}
-	out, err := s.e.ctx.Encrypt(s.h, in)
+	out, err := run()
 	if err != nil {
-		return nil, fmt.Errorf("C_Encrypt: %w", err)
+		return nil, fmt.Errorf("%s: %w", call, err)
 	}
 	return out, nil
+}
+
+// encrypt is C_EncryptInit + C_Encrypt.
+func (s *session) encrypt(m []*pkcs11.Mechanism, key pkcs11.ObjectHandle, in []byte) ([]byte, error) {
+	return initThen("C_Encrypt", s.e.ctx.EncryptInit(s.h, m, key), func() ([]byte, error) { return s.e.ctx.Encrypt(s.h, in) })
 }
 
 // decrypt is C_DecryptInit + C_Decrypt.
 func (s *session) decrypt(m []*pkcs11.Mechanism, key pkcs11.ObjectHandle, in []byte) ([]byte, error) {
-	if err := s.e.ctx.DecryptInit(s.h, m, key); err != nil {
-		return nil, fmt.Errorf("C_DecryptInit: %w", err)
-	}
-	out, err := s.e.ctx.Decrypt(s.h, in)
-	if err != nil {
-		return nil, fmt.Errorf("C_Decrypt: %w", err)
-	}
-	return out, nil
+	return initThen("C_Decrypt", s.e.ctx.DecryptInit(s.h, m, key), func() ([]byte, error) { return s.e.ctx.Decrypt(s.h, in) })
 }
 
 // sign is C_SignInit + C_Sign.
 func (s *session) sign(m []*pkcs11.Mechanism, key pkcs11.ObjectHandle, in []byte) ([]byte, error) {
-	if err := s.e.ctx.SignInit(s.h, m, key); err != nil {
-		return nil, fmt.Errorf("C_SignInit: %w", err)
-	}
-	out, err := s.e.ctx.Sign(s.h, in)
-	if err != nil {
-		return nil, fmt.Errorf("C_Sign: %w", err)
-	}
-	return out, nil
+	return initThen("C_Sign", s.e.ctx.SignInit(s.h, m, key), func() ([]byte, error) { return s.e.ctx.Sign(s.h, in) })
 }
 
 // verify is C_VerifyInit + C_Verify.
 func (s *session) verify(m []*pkcs11.Mechanism, key pkcs11.ObjectHandle, data, sig []byte) error {
-	if err := s.e.ctx.VerifyInit(s.h, m, key); err != nil {
-		return fmt.Errorf("C_VerifyInit: %w", err)
-	}
-	if err := s.e.ctx.Verify(s.h, data, sig); err != nil {
-		return fmt.Errorf("C_Verify: %w", err)
-	}
-	return nil
+	_, err := initThen("C_Verify", s.e.ctx.VerifyInit(s.h, m, key), func() ([]byte, error) {
+		return nil, s.e.ctx.Verify(s.h, data, sig)
+	})
+	return err
 }
 
 // rejectErr turns an error of the helpers above (which name their call) into a rejection.
@@ -732,6 +726,15 @@ func rejectErr(err error) outcome {
 		call = call[:i]
 	}
 	return reject(call, err)
+}
+
+// checked is the outcome of a call that returned got and err: an error is a rejection (err names its
+// call, as the helpers above do), else got must be want.
+func checked(call string, got []byte, err error, want []byte) outcome {
+	if err != nil {
+		return rejectErr(err)
+	}
+	return compare(call, got, want)
 }
 
 // verifyOutcome runs a verification: success is acceptance, an error a rejection.
