@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -136,7 +134,7 @@ func TestDurabilitySettingErrors(t *testing.T) {
 	d := startDaemon(t, e)
 	d.stop()
 	t.Setenv("KEYWARD_CONF", writeConf(t, "durability: batched\n"))
-	d = startDaemonArgs(t, e, "--durability", "full")
+	d = startDaemonProcess(t, e, "--durability", "full")
 	if err := d.waitReady(5 * time.Second); err != nil {
 		t.Fatalf("keywardd --durability full: %v\n%s", err, tailFile(e.Log, 20))
 	}
@@ -147,7 +145,7 @@ func TestDurabilitySettingErrors(t *testing.T) {
 	}
 
 	// A bad flag: one line on stderr.
-	d = startDaemonArgs(t, e, "--durability", "sometimes")
+	d = startDaemonProcess(t, e, "--durability", "sometimes")
 	if !d.exited(5 * time.Second) {
 		t.Fatal("keywardd --durability sometimes is still running")
 	}
@@ -159,7 +157,7 @@ func TestDurabilitySettingErrors(t *testing.T) {
 	// A bad configuration value: one ERROR line in the log.
 	t.Setenv("KEYWARD_CONF", writeConf(t, "durability: fastest\n"))
 	before := len(logErrors(e.Log))
-	d = startDaemonArgs(t, e)
+	d = startDaemonProcess(t, e)
 	if !d.exited(5 * time.Second) {
 		t.Fatal("keywardd with durability: fastest is still running")
 	}
@@ -167,35 +165,4 @@ func TestDurabilitySettingErrors(t *testing.T) {
 	if d.exitCode() == 0 || len(errs) != 1 || !strings.Contains(errs[0], "durability") || !strings.Contains(errs[0], "full or batched") {
 		t.Errorf("durability: fastest: exit status %d, log errors %q; want non-zero and one line naming the key and values", d.exitCode(), errs)
 	}
-}
-
-// startDaemonArgs is startDaemonProcess with extra keywardd arguments: it starts keywardd on e without waiting
-// for it to serve.
-func startDaemonArgs(t *testing.T, e env, extra ...string) *daemon {
-	t.Helper()
-	args := append([]string{"--user", "--store", e.Store, "--root-key", e.RootKey, "--socket", e.Socket,
-		"--idle-exit", "0", "--log", e.Log}, extra...)
-	cmd := exec.Command(keywarddPath(t), args...)
-	cmd.Env = append(os.Environ(), "KEYWARD_KDF=fast")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting keywardd: %v", err)
-	}
-	d := &daemon{t: t, env: e, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			cmd.Process.Kill()
-			<-d.done
-		}
-	})
-	return d
 }

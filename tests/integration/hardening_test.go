@@ -503,27 +503,7 @@ func startDaemonAsNobody(t testing.TB, e env) *daemon {
 	cmd := exec.Command(setprivPath(t), "--reuid="+strconv.Itoa(nobodyID), "--regid="+strconv.Itoa(nobodyID), "--clear-groups", "--",
 		keywarddPath(t), "--user", "--store", e.Store, "--root-key", e.RootKey,
 		"--socket", e.Socket, "--idle-exit", "0", "--log", e.Log)
-	cmd.Env = append(os.Environ(), "KEYWARD_KDF=fast")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting keywardd under setpriv: %v", err)
-	}
-	d := &daemon{t: t, env: e, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			cmd.Process.Kill()
-			<-d.done
-		}
-	})
+	d, stderr := launchDaemon(t, e, cmd, "keywardd under setpriv")
 	if err := d.waitReady(5 * time.Second); err != nil {
 		t.Fatalf("keywardd (uid %d) did not start serving: %v\nstderr: %s\nlog:\n%s", nobodyID, err, stderr.String(), tailFile(e.Log, 40))
 	}

@@ -158,11 +158,19 @@ type daemon struct {
 	err  error         // Wait's result, valid after done
 }
 
-// startDaemonProcess starts keywardd on e without waiting for it to serve.
-func startDaemonProcess(t testing.TB, e env) *daemon {
+// startDaemonProcess starts keywardd on e, with extra arguments, without waiting for it to serve.
+func startDaemonProcess(t testing.TB, e env, extra ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(keywarddPath(t), "--user", "--store", e.Store, "--root-key", e.RootKey,
-		"--socket", e.Socket, "--idle-exit", "0", "--log", e.Log)
+	args := append([]string{"--user", "--store", e.Store, "--root-key", e.RootKey, "--socket", e.Socket,
+		"--idle-exit", "0", "--log", e.Log}, extra...)
+	d, _ := launchDaemon(t, e, exec.Command(keywarddPath(t), args...), "keywardd")
+	return d
+}
+
+// launchDaemon starts cmd (keywardd, or a wrapper that runs it) for e with the test PIN derivation, keeps its
+// output in the returned buffer, and kills it at the end of the test if it is still running.
+func launchDaemon(t testing.TB, e env, cmd *exec.Cmd, what string) (*daemon, *bytes.Buffer) {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "KEYWARD_KDF=fast")
 	// If the test binary dies without running its cleanups (go test's -timeout panic), take the daemon along.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -170,7 +178,7 @@ func startDaemonProcess(t testing.TB, e env) *daemon {
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting keywardd: %v", err)
+		t.Fatalf("starting %s: %v", what, err)
 	}
 	d := &daemon{t: t, env: e, cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -185,7 +193,7 @@ func startDaemonProcess(t testing.TB, e env) *daemon {
 			<-d.done
 		}
 	})
-	return d
+	return d, &stderr
 }
 
 // startDaemon starts keywardd on e and waits (at most 5 s) until its socket accepts connections.
