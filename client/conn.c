@@ -40,7 +40,7 @@
 #define KW_MAX_IDLE 16
 #define KW_SNDBUF (4 << 20)   /* SO_SNDBUF asked for (docs/performance.md) */
 #define KW_MAX_CONNS 64       /* connections per application (KEYWARD_MAX_CONNECTIONS, 1..1024): callers beyond wait */
-#define KW_WAIT_MIN_US 20     /* a caller waiting for a connection polls from this ... */
+#define KW_WAIT_MIN_US 20     /* a caller waiting (for a connection, kw_wait) polls from this ... */
 #define KW_WAIT_MAX_US 1000   /* ... doubling up to this */
 #define KW_AUTOSTART_WAIT_MS 5000
 #define KW_DEFAULT_TIMEOUT_MS 120000
@@ -753,9 +753,10 @@ static int kw_count(void)
     return n;
 }
 
-/* Wait a little for a busy connection to come back (no lock held); *us grows each time. */
-static void kw_wait(int64_t *us)
+void kw_wait(int64_t *us)
 {
+    if (*us < KW_WAIT_MIN_US)
+        *us = KW_WAIT_MIN_US;
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(*us * 1000)};
     nanosleep(&ts, NULL);
     if (*us < KW_WAIT_MAX_US)
@@ -768,7 +769,7 @@ static void kw_wait(int64_t *us)
 static CK_RV kw_get(struct kw_conn **out, CK_RV noconn)
 {
     char why[160];
-    int64_t wait_us = KW_WAIT_MIN_US, deadline = 0;
+    int64_t wait_us = 0, deadline = 0;
     for (int attempt = 0; attempt < 4;) {
         kw_lock();
         if (!kw_live()) {

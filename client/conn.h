@@ -55,6 +55,10 @@ void kw_lock(void);
 void kw_unlock(void);
 uint64_t kw_gen(void);
 
+/* Sleep a little while waiting for another thread (no lock held): *us starts at 0 and grows from 20 µs,
+ * doubling up to 1 ms. */
+void kw_wait(int64_t *us);
+
 /* What the daemon speaks beyond version 1's first calls (the Features call; docs/protocol.md): asked once per
  * application generation, 0 from an older daemon (or when it cannot be asked now). */
 #define KW_FEATURE_FUSED 1u /* OperationInitData, VerifyInitVerify, FindObjectsFirst */

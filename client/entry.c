@@ -393,6 +393,34 @@ static CK_RV op_init(CK_SESSION_HANDLE h, CK_ULONG op, CK_MECHANISM_PTR mech, CK
     return rv;
 }
 
+/* Build a data call of op on h (OperationSingle or OperationUpdate, ending with the `o` item present/cap): fused
+ * with h's deferred Init of op when there is one (OperationInitData; *fused is then set), else the call alone.
+ * The caller runs it, and calls fused_end when *fused. */
+static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in,
+                        CK_ULONG inlen, int present, uint64_t cap, int *fused)
+{
+    size_t init_end = fused_begin(m, KW_CALL_OperationInitData, h, (int)op);
+    if (init_end) {
+        kw_enc_u(&m->req, call == KW_CALL_OperationSingle ? 1 : 2);
+        enc_data(&m->req, in, inlen);
+        kw_enc_o(&m->req, present, cap);
+        if (fused_ready(m, init_end, h, (int)op)) {
+            m->too_big = CKR_DATA_LEN_RANGE;
+            *fused = 1;
+            return CKR_OK;
+        }
+        flush_init(h, (int)op);
+    }
+    *fused = 0;
+    kw_msg_init(m, call);
+    m->too_big = CKR_DATA_LEN_RANGE;
+    kw_enc_u(&m->req, h);
+    kw_enc_u(&m->req, op);
+    CK_RV rv = enc_data(&m->req, in, inlen);
+    kw_enc_o(&m->req, present, cap);
+    return rv;
+}
+
 /* OperationSingle / OperationUpdate with an output under the length convention. */
 static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen,
                      CK_BYTE_PTR out, CK_ULONG_PTR plen)
@@ -403,30 +431,13 @@ static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void
     if (op >= KW_SESS_OPS)
         flush_init(h, 0); /* a dual-function call uses two operations: both must have started */
     struct kw_msg m;
-    size_t init_end = fused_begin(&m, KW_CALL_OperationInitData, h, (int)op);
-    if (init_end) {
-        kw_enc_u(&m.req, call == KW_CALL_OperationSingle ? 1 : 2);
-        enc_data(&m.req, in, inlen);
-        kw_enc_o(&m.req, out != NULL, *plen);
-        if (fused_ready(&m, init_end, h, (int)op)) {
-            m.too_big = CKR_DATA_LEN_RANGE;
-            CK_RV rv = recv_out(&m, out, plen, S);
-            kw_msg_free(&m);
-            fused_end(h, (int)op, rv);
-            if (rv == CKR_OK && out && call == KW_CALL_OperationSingle)
-                kw_sess_ended(h, (int)op);
-            return rv;
-        }
-        flush_init(h, (int)op);
-    }
-    kw_msg_init(&m, call);
-    m.too_big = CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m.req, h);
-    kw_enc_u(&m.req, op);
-    CK_RV rv = enc_data(&m.req, in, inlen);
+    int fused;
+    CK_RV rv = op_message(&m, call, h, op, in, inlen, out != NULL, *plen, &fused);
     if (rv == CKR_OK)
-        rv = run_out(&m, out, plen, S);
+        rv = recv_out(&m, out, plen, S);
     kw_msg_free(&m);
+    if (fused)
+        fused_end(h, (int)op, rv);
     if (rv == CKR_OK && out && call == KW_CALL_OperationSingle)
         kw_sess_ended(h, (int)op); /* the result was delivered: the operation is over */
     return rv;
@@ -439,29 +450,13 @@ static CK_RV op_update_noout(CK_SESSION_HANDLE h, CK_ULONG op, const void *in, C
     if (!in && inlen > 0)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
-    size_t init_end = fused_begin(&m, KW_CALL_OperationInitData, h, (int)op);
-    if (init_end) {
-        kw_enc_u(&m.req, 2);
-        enc_data(&m.req, in, inlen);
-        kw_enc_o(&m.req, 0, 0);
-        if (fused_ready(&m, init_end, h, (int)op)) {
-            m.too_big = CKR_DATA_LEN_RANGE;
-            CK_RV rv = kw_msg_run(&m, S);
-            kw_msg_free(&m);
-            fused_end(h, (int)op, rv);
-            return rv;
-        }
-        flush_init(h, (int)op);
-    }
-    kw_msg_init(&m, KW_CALL_OperationUpdate);
-    m.too_big = CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m.req, h);
-    kw_enc_u(&m.req, op);
-    CK_RV rv = enc_data(&m.req, in, inlen);
-    kw_enc_o(&m.req, 0, 0);
+    int fused;
+    CK_RV rv = op_message(&m, KW_CALL_OperationUpdate, h, op, in, inlen, 0, 0, &fused);
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
+    if (fused)
+        fused_end(h, (int)op, rv);
     return rv;
 }
 

@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define KW_SESS_BUCKETS0 64u
 
@@ -158,14 +157,13 @@ static void sess_unlink(CK_SESSION_HANDLE h)
     }
 }
 
-void kw_sess_open(CK_SESSION_HANDLE h, CK_SLOT_ID slot)
+/* Add an entry for h (lock held). NULL when out of memory: the session then goes without the shortcuts. */
+static struct kw_sess *sess_insert(CK_SESSION_HANDLE h, CK_SLOT_ID slot)
 {
-    sess_lock();
-    sess_unlink(h); /* a handle reused after a close we did not see */
     if (t.n >= t.nb)
         table_grow();
     struct kw_sess *s = t.nb ? calloc(1, sizeof *s) : NULL;
-    if (s) { /* out of memory: the session simply goes without the shortcuts */
+    if (s) {
         s->h = h;
         s->slot = slot;
         size_t j = bucket(h, t.nb);
@@ -173,6 +171,14 @@ void kw_sess_open(CK_SESSION_HANDLE h, CK_SLOT_ID slot)
         t.b[j] = s;
         t.n++;
     }
+    return s;
+}
+
+void kw_sess_open(CK_SESSION_HANDLE h, CK_SLOT_ID slot)
+{
+    sess_lock();
+    sess_unlink(h); /* a handle reused after a close we did not see */
+    sess_insert(h, slot);
     kw_unlock();
 }
 
@@ -255,14 +261,11 @@ void kw_sess_learn(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t sle
  * h's own must not overtake it on another connection. Returns h's entry, or NULL. */
 static struct kw_sess *sess_settled(CK_SESSION_HANDLE h)
 {
-    long us = 20;
+    int64_t us = 0;
     struct kw_sess *s;
     while ((s = sess_find(h)) != NULL && s->flushing) {
         kw_unlock();
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = us * 1000};
-        nanosleep(&ts, NULL);
-        if (us < 1000)
-            us *= 2;
+        kw_wait(&us);
         sess_lock();
     }
     return s;
@@ -355,20 +358,8 @@ int kw_sess_find_begin(CK_SESSION_HANDLE h, const uint64_t *handles, uint32_t n,
 {
     sess_lock();
     struct kw_sess *s = sess_find(h);
-    if (!s) {
-        /* A session this client did not see open (it cannot happen within one generation): keep the search
-         * anyway, so that C_FindObjects is answered; its slot is unknown. */
-        if (t.n >= t.nb)
-            table_grow();
-        if (t.nb && (s = calloc(1, sizeof *s)) != NULL) {
-            s->h = h;
-            s->slot = (CK_SLOT_ID)-1;
-            size_t j = bucket(h, t.nb);
-            s->next = t.b[j];
-            t.b[j] = s;
-            t.n++;
-        }
-    }
+    if (!s) /* a session this client did not see open (not within one generation): its slot is unknown */
+        s = sess_insert(h, (CK_SLOT_ID)-1);
     int r = -1;
     if (s) {
         sess_find_clear(s);
