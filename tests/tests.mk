@@ -22,3 +22,4 @@ test-go: build
 deps:
 	./scripts/install-deps.sh
 	./scripts/install-interop-deps.sh
+	./scripts/install-test-deps.sh

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# install-test-deps.sh: install the Debian 12 packages the conformance, sealing and embedded tests need:
+# google/pkcs11test's build (g++, libgtest-dev), SoftHSMv2 (a second PKCS#11 module: comparison and the pkcs11
+# seal backend), a software TPM 2.0 (swtpm, swtpm-tools, tpm2-tools), and the cross toolchains with qemu-user for
+# the arm64, armhf, riscv64 and musl builds and their tests under emulation.
+# Installs only what is missing (apt-get needs root); prints what it does. Safe to run again.
+set -euo pipefail
+packages=(
+    g++ libgtest-dev                     # google/pkcs11test (make conformance)
+    softhsm2                             # comparison module (make bench, conformance table) and seal: pkcs11 tests
+    swtpm swtpm-tools tpm2-tools         # a real TPM 2.0 on a Unix socket (seal: tpm2 tests)
+    qemu-user-static                     # run cross-built test binaries (make test-cross)
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+    gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
+    musl-tools                           # the client against musl
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-test-deps: all packages present"
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+echo "install-test-deps: apt-get install ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -qq
+fi
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
