@@ -487,3 +487,67 @@ func testUsageChangeEndsOperations(t *testing.T, open func() ck.Provider) {
 	_, _, err := p.OperationUpdate(s, ck.OpDecrypt, make([]byte, 16), ck.Out{Present: true, Cap: 64})
 	want(t, err, ck.CKR_OPERATION_NOT_INITIALIZED, "decrypt after CKA_DECRYPT was taken away")
 }
+
+// testOneWayAttributes checks that C_CopyObject and C_SetAttributeValue move the protective attributes only
+// towards more protection: CKA_PRIVATE FALSE to TRUE (a public copy of a private key would sign without login
+// and lie at rest under the root key alone), CKA_SENSITIVE FALSE to TRUE, CKA_EXTRACTABLE TRUE to FALSE,
+// CKA_WRAP_WITH_TRUSTED FALSE to TRUE, CKA_MODIFIABLE and CKA_COPYABLE TRUE to FALSE, CKA_TRUSTED by the SO
+// only.
+func testOneWayAttributes(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := policyToken(t, p, "one-way", ck.WrapPolicySpec) // spec: CKA_WRAP_WITH_TRUSTED may start FALSE
+	s := userSession(t, p, slot)
+	_, ecPriv, err := p.GenerateKeyPair(s, &ck.Mechanism{Type: ck.CKM_EC_KEY_PAIR_GEN},
+		[]ck.Attribute{attr(ck.CKA_EC_PARAMS, []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07})},
+		[]ck.Attribute{attr(ck.CKA_EXTRACTABLE, true)})
+	ok(t, err, "GenerateKeyPair")
+	aes := aesKeyGen(t, p, s, attr(ck.CKA_EXTRACTABLE, false))
+	data, err := p.CreateObject(s, dataObject("private data", "secret", attr(ck.CKA_PRIVATE, true)))
+	ok(t, err, "CreateObject private data")
+	fixed, err := p.CreateObject(s, dataObject("fixed", "v", attr(ck.CKA_MODIFIABLE, false), attr(ck.CKA_PRIVATE, true)))
+	ok(t, err, "CreateObject unmodifiable")
+	cases := []struct {
+		name string
+		obj  ck.ObjectHandle
+		a    ck.Attribute
+	}{
+		{"a public copy of a private key", ecPriv, attr(ck.CKA_PRIVATE, false)},
+		{"a public copy of a private secret key", aes, attr(ck.CKA_PRIVATE, false)},
+		{"a public copy of a private data object", data, attr(ck.CKA_PRIVATE, false)},
+		{"a non-sensitive copy", ecPriv, attr(ck.CKA_SENSITIVE, false)},
+		{"an extractable copy", aes, attr(ck.CKA_EXTRACTABLE, true)},
+		{"a trusted copy made by the user", aes, attr(ck.CKA_TRUSTED, true)},
+		{"a modifiable copy of an unmodifiable object", fixed, attr(ck.CKA_MODIFIABLE, true)},
+	}
+	for _, c := range cases {
+		_, err := p.CopyObject(s, c.obj, []ck.Attribute{c.a})
+		want(t, err, ck.CKR_ATTRIBUTE_READ_ONLY, c.name)
+	}
+	want(t, p.SetAttributeValue(s, ecPriv, []ck.Attribute{attr(ck.CKA_PRIVATE, false)}), ck.CKR_ATTRIBUTE_READ_ONLY, "make a private key public")
+	want(t, p.SetAttributeValue(s, ecPriv, []ck.Attribute{attr(ck.CKA_SENSITIVE, false)}), ck.CKR_ATTRIBUTE_READ_ONLY, "make a key not sensitive")
+	want(t, p.SetAttributeValue(s, aes, []ck.Attribute{attr(ck.CKA_EXTRACTABLE, true)}), ck.CKR_ATTRIBUTE_READ_ONLY, "make a key extractable")
+	want(t, p.SetAttributeValue(s, aes, []ck.Attribute{attr(ck.CKA_TRUSTED, true)}), ck.CKR_ATTRIBUTE_READ_ONLY, "trust a key as the user")
+	// CKA_WRAP_WITH_TRUSTED only goes from FALSE to TRUE, in a copy as in a change.
+	if getBool(t, p, s, ecPriv, ck.CKA_WRAP_WITH_TRUSTED) {
+		t.Fatal("spec: a key generated without CKA_WRAP_WITH_TRUSTED has it")
+	}
+	c, err := p.CopyObject(s, ecPriv, []ck.Attribute{attr(ck.CKA_WRAP_WITH_TRUSTED, true)})
+	ok(t, err, "a copy with CKA_WRAP_WITH_TRUSTED")
+	_, err = p.CopyObject(s, c, []ck.Attribute{attr(ck.CKA_WRAP_WITH_TRUSTED, false)})
+	want(t, err, ck.CKR_ATTRIBUTE_READ_ONLY, "a copy without CKA_WRAP_WITH_TRUSTED of a key with it")
+	want(t, p.SetAttributeValue(s, c, []ck.Attribute{attr(ck.CKA_WRAP_WITH_TRUSTED, false)}), ck.CKR_ATTRIBUTE_READ_ONLY, "drop CKA_WRAP_WITH_TRUSTED")
+	// The protective direction is allowed, and a token copy of a private key stays private.
+	tc, err := p.CopyObject(s, ecPriv, []ck.Attribute{attr(ck.CKA_TOKEN, true), attr(ck.CKA_EXTRACTABLE, false)})
+	ok(t, err, "an unextractable token copy")
+	if !getBool(t, p, s, tc, ck.CKA_PRIVATE) || getBool(t, p, s, tc, ck.CKA_EXTRACTABLE) {
+		t.Fatal("the token copy of a private key is public or extractable")
+	}
+	ro := roSession(t, p, slot)
+	_, err = p.CopyObject(ro, ecPriv, []ck.Attribute{attr(ck.CKA_TOKEN, true)})
+	want(t, err, ck.CKR_SESSION_READ_ONLY, "a token copy in a read-only session")
+	// Without a login the private key and its copies are out of reach.
+	ok(t, p.Logout(s), "Logout")
+	_, err = p.CopyObject(ro, ecPriv, []ck.Attribute{attr(ck.CKA_PRIVATE, false)})
+	want(t, err, ck.CKR_OBJECT_HANDLE_INVALID, "copy a private key without login")
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, f Factory) {
 		{"WrapWithTrusted/trusted-only", testWrapWithTrusted(ck.WrapPolicyTrustedOnly)},
 		{"WrapWithTrusted/spec", testWrapWithTrusted(ck.WrapPolicySpec)},
 		{"UsageChangeEndsOperations", testUsageChangeEndsOperations},
+		{"OneWayAttributes", testOneWayAttributes},
 		{"AlwaysAuthenticate", testAlwaysAuthenticate},
 	}
 	for _, tc := range tests {
