@@ -244,6 +244,9 @@ func wipeAttrs(m mech.Attrs) {
 func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
+	if err := a.visibleSlot(slot); err != nil {
+		return nil, err
+	}
 	if _, err := a.e.slotInfo(slot); err != nil {
 		return nil, err
 	}
@@ -253,6 +256,9 @@ func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
 func (a *app) GetMechanismInfo(slot ck.SlotID, m ck.MechanismType) (ck.MechanismInfo, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
+	if err := a.visibleSlot(slot); err != nil {
+		return ck.MechanismInfo{}, err
+	}
 	if _, err := a.e.slotInfo(slot); err != nil {
 		return ck.MechanismInfo{}, err
 	}

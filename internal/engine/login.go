@@ -317,7 +317,11 @@ func (a *app) InitTokenPolicy(slot ck.SlotID, soPIN []byte, label []byte, policy
 	if exists && e.hasSessions(t) {
 		return ck.CKR_SESSION_EXISTS
 	}
-	rec := tokenRecord{Slot: uint64(slot), Label: cleanLabel(label), Serial: newSerial(), SO: so, WrapPolicy: policy}
+	serial := newSerial()
+	if exists {
+		serial = t.rec.Serial // the device's serial number survives a re-initialisation, and so do policies naming it
+	}
+	rec := tokenRecord{Slot: uint64(slot), Label: cleanLabel(label), Serial: serial, SO: so, WrapPolicy: policy}
 	nt := &token{id: id, slot: slot, rec: rec, pubKey: e.root.PublicKey(id), index: newObjIndex(), handles: map[uint64]ck.ObjectHandle{}}
 	err = e.store.Update(func(tx *store.Tx) error {
 		if exists {
