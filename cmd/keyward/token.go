@@ -229,12 +229,17 @@ examples:
 	userSource := f.String("pin-source", "", "file holding the user PIN to set")
 	userValue := f.String("pin", "", "the user PIN to set (insecure; prefer --pin-source)")
 	yes := f.Bool("yes", false, "re-initialise an existing token without asking")
+	wrapPolicy := f.String("wrap-policy", "trusted-only", "how sensitive keys may be wrapped: trusted-only or spec (README.md, \"Wrapping policy\")")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := f.nargs(pos, 0, 0, "keyward token init --label LABEL"); err != nil {
 		return err
+	}
+	policy, known := ck.ParseWrapPolicy(*wrapPolicy)
+	if !known {
+		return usagef("token init: --wrap-policy is trusted-only or spec, not %q", *wrapPolicy)
 	}
 	if *label == "" {
 		return usagef("token init: --label is required")
@@ -299,7 +304,13 @@ examples:
 	}
 	padded := bytes.Repeat([]byte{' '}, 32)
 	copy(padded, *label)
-	if err := cl.InitToken(slot, so, padded); err != nil {
+	var initErr error
+	if policy == ck.WrapPolicyTrustedOnly {
+		initErr = cl.InitToken(slot, so, padded) // the default: a daemon without InitTokenPolicy works too
+	} else {
+		initErr = cl.InitTokenPolicy(slot, so, padded, policy)
+	}
+	if err := initErr; err != nil {
 		clear(so)
 		return ckErr(fmt.Sprintf("initialising the token in slot %d", slot), err)
 	}

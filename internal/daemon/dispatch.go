@@ -342,6 +342,13 @@ var handlers = map[wire.Call]handler{
 		defer clear(pin)
 		return p.DeleteToken(slot, pin)
 	},
+	wire.CallInitTokenPolicy: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		slot := ck.SlotID(d.U())
+		pin := d.B()
+		defer clear(pin)
+		label := d.B()
+		return p.InitTokenPolicy(slot, pin, label, ck.WrapPolicy(d.U()))
+	},
 	wire.CallGetSessionValidationFlags: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
 		s := ck.SessionHandle(d.U())
 		f, err := p.GetSessionValidationFlags(s, d.U())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/engine"
@@ -140,4 +141,96 @@ func TestTokenPolicy(t *testing.T) {
 		t.Fatalf("identity login after a PIN login re-enabled it: %v", err)
 	}
 	done()
+}
+
+// TestHiddenTokenSlotCalls checks that every call naming a slot answers CKR_SLOT_ID_INVALID for a token the
+// policy hides, C_InitToken above all: a stranger can neither learn that the token exists nor guess, lock or
+// use its SO PIN, even the right one. A policy naming the token by serial keeps holding after the token is
+// initialised again under another label.
+func TestHiddenTokenSlotCalls(t *testing.T) {
+	for _, byLabel := range []bool{true, false} {
+		dir := t.TempDir()
+		st, err := store.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := engine.New(st, bytes.Repeat([]byte{5}, 32), engine.Config{KDF: vault.FastKDF, MaxPINFailures: 3,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := e.Open(engine.Peer{UID: 1001, PID: 1})
+		slots, _ := admin.GetSlotList(true)
+		slot := slots[0]
+		if err := admin.InitToken(slot, enginetest.SOPIN, enginetest.Label("hidden")); err != nil {
+			t.Fatal(err)
+		}
+		ti, _ := admin.GetTokenInfo(slot)
+		admin.Close()
+		e.Close()
+		st.Close()
+
+		policy := engine.TokenPolicy{Label: "hidden", AllowUIDs: []uint32{1001}}
+		if !byLabel {
+			policy = engine.TokenPolicy{Serial: ti.SerialNumber, AllowUIDs: []uint32{1001}}
+		}
+		if st, err = store.Open(dir); err != nil {
+			t.Fatal(err)
+		}
+		e, err = engine.New(st, bytes.Repeat([]byte{5}, 32), engine.Config{KDF: vault.FastKDF, MaxPINFailures: 3,
+			Policies: []engine.TokenPolicy{policy}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stranger := e.Open(engine.Peer{UID: 2000, GID: 2000, PID: 2})
+		hidden := func(what string, err error) {
+			t.Helper()
+			if ck.ToRV(err) != ck.CKR_SLOT_ID_INVALID {
+				t.Fatalf("by label %v: %s on a hidden token: %v, want CKR_SLOT_ID_INVALID", byLabel, what, ck.ToRV(err))
+			}
+		}
+		_, err = stranger.GetSlotInfo(slot)
+		hidden("C_GetSlotInfo", err)
+		_, err = stranger.GetTokenInfo(slot)
+		hidden("C_GetTokenInfo", err)
+		_, err = stranger.GetMechanismList(slot)
+		hidden("C_GetMechanismList", err)
+		_, err = stranger.GetMechanismInfo(slot, ck.CKM_AES_KEY_GEN)
+		hidden("C_GetMechanismInfo", err)
+		_, err = stranger.OpenSession(slot, ck.CKF_SERIAL_SESSION)
+		hidden("C_OpenSession", err)
+		hidden("C_CloseAllSessions", stranger.CloseAllSessions(slot))
+		for i := 0; i < 5; i++ { // more than MaxPINFailures wrong guesses
+			hidden("C_InitToken with a wrong SO PIN", stranger.InitToken(slot, []byte("guess-000"+string(rune('0'+i))), enginetest.Label("mine")))
+		}
+		hidden("C_InitToken with the SO PIN", stranger.InitToken(slot, enginetest.SOPIN, enginetest.Label("mine")))
+		hidden("DeleteToken", stranger.DeleteToken(slot, enginetest.SOPIN))
+		if got, err := stranger.WaitForSlotEvent(ck.CKF_DONT_BLOCK); err == nil && got == slot {
+			t.Fatal("C_WaitForSlotEvent reports a hidden token's slot")
+		}
+
+		// The owner's SO PIN is neither counted nor locked, and the token is unchanged.
+		owner := e.Open(engine.Peer{UID: 1001, PID: 3})
+		info, err := owner.GetTokenInfo(slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Flags&(ck.CKF_SO_PIN_COUNT_LOW|ck.CKF_SO_PIN_LOCKED|ck.CKF_SO_PIN_FINAL_TRY) != 0 || strings.TrimRight(info.Label, " ") != "hidden" {
+			t.Fatalf("by label %v: the stranger's attempts reached the token: flags %#x label %q", byLabel, info.Flags, info.Label)
+		}
+		// Re-initialised under another label by its owner, it keeps its serial number: a serial policy still hides it.
+		if err := owner.InitToken(slot, enginetest.SOPIN, enginetest.Label("renamed")); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := owner.GetTokenInfo(slot)
+		if after.SerialNumber != ti.SerialNumber {
+			t.Fatalf("re-initialisation changed the serial number %q -> %q", ti.SerialNumber, after.SerialNumber)
+		}
+		_, err = stranger.GetTokenInfo(slot)
+		if !byLabel {
+			hidden("C_GetTokenInfo after the token was renamed (policy by serial)", err)
+		}
+		e.Close()
+		st.Close()
+	}
 }

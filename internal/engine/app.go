@@ -143,12 +143,14 @@ func (a *app) WaitForSlotEvent(flags uint64) (ck.SlotID, error) {
 	}
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
-	if len(a.e.events) == 0 {
-		return 0, ck.CKR_NO_EVENT
+	for len(a.e.events) > 0 {
+		slot := a.e.events[0]
+		a.e.events = a.e.events[1:]
+		if a.visibleSlot(slot) == nil { // an event of a token the policy hides is not this application's
+			return slot, nil
+		}
 	}
-	slot := a.e.events[0]
-	a.e.events = a.e.events[1:]
-	return slot, nil
+	return 0, ck.CKR_NO_EVENT
 }
 
 func (a *app) OpenSession(slot ck.SlotID, flags uint64) (ck.SessionHandle, error) {

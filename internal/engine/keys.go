@@ -18,9 +18,9 @@ import (
 //     new key is sensitive; CKA_NEVER_EXTRACTABLE only if the base key was never extractable and the new key
 //     is not extractable.
 //
-// Keyward's wrapping policy (wrap.go, wrapAllowed and checkTrust) closes the known ways to get a sensitive
-// key out in clear (the "Tookan" attacks): a sensitive key can be wrapped only by a secret key with
-// CKA_TRUSTED, which only the SO sets and which can never decrypt or unwrap.
+// Keyward's wrapping policy (wrappolicy.go) closes the known ways to get a sensitive key out in clear (the
+// "Tookan" attacks and the cross-mode ones): a sensitive key can be wrapped only by a wrap-only key, with a
+// key-wrap mechanism, and under the default policy only by one the SO marked CKA_TRUSTED.
 
 // keyTypeFromTemplate are the key-generation mechanisms that make a key of whatever secret type the template
 // names (PKCS#5 PBKDF2 derives key material for any symmetric key type).
@@ -244,6 +244,9 @@ func wipeAttrs(m mech.Attrs) {
 func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
+	if err := a.visibleSlot(slot); err != nil {
+		return nil, err
+	}
 	if _, err := a.e.slotInfo(slot); err != nil {
 		return nil, err
 	}
@@ -253,6 +256,9 @@ func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
 func (a *app) GetMechanismInfo(slot ck.SlotID, m ck.MechanismType) (ck.MechanismInfo, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()
+	if err := a.visibleSlot(slot); err != nil {
+		return ck.MechanismInfo{}, err
+	}
 	if _, err := a.e.slotInfo(slot); err != nil {
 		return ck.MechanismInfo{}, err
 	}

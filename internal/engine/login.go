@@ -249,8 +249,15 @@ func (a *app) Logout(h ck.SessionHandle) error {
 }
 
 func (a *app) InitToken(slot ck.SlotID, soPIN []byte, label []byte) error {
+	return a.InitTokenPolicy(slot, soPIN, label, ck.WrapPolicyTrustedOnly)
+}
+
+func (a *app) InitTokenPolicy(slot ck.SlotID, soPIN []byte, label []byte, policy ck.WrapPolicy) error {
 	e := a.e
 	if label == nil || soPIN == nil {
+		return ck.CKR_ARGUMENTS_BAD
+	}
+	if policy != ck.WrapPolicyTrustedOnly && policy != ck.WrapPolicySpec {
 		return ck.CKR_ARGUMENTS_BAD
 	}
 	e.pinMu.Lock()
@@ -260,6 +267,10 @@ func (a *app) InitToken(slot ck.SlotID, soPIN []byte, label []byte) error {
 	if !exists && slot != e.freeSlot {
 		e.mu.Unlock()
 		return ck.CKR_SLOT_ID_INVALID
+	}
+	if exists && !a.mayOpen(t) {
+		e.mu.Unlock()
+		return ck.CKR_SLOT_ID_INVALID // a hidden token: its SO PIN can be neither guessed nor locked
 	}
 	if !e.pinLenOK(soPIN) {
 		e.mu.Unlock()
@@ -306,7 +317,11 @@ func (a *app) InitToken(slot ck.SlotID, soPIN []byte, label []byte) error {
 	if exists && e.hasSessions(t) {
 		return ck.CKR_SESSION_EXISTS
 	}
-	rec := tokenRecord{Slot: uint64(slot), Label: cleanLabel(label), Serial: newSerial(), SO: so}
+	serial := newSerial()
+	if exists {
+		serial = t.rec.Serial // the device's serial number survives a re-initialisation, and so do policies naming it
+	}
+	rec := tokenRecord{Slot: uint64(slot), Label: cleanLabel(label), Serial: serial, SO: so, WrapPolicy: policy}
 	nt := &token{id: id, slot: slot, rec: rec, pubKey: e.root.PublicKey(id), index: newObjIndex(), handles: map[uint64]ck.ObjectHandle{}}
 	err = e.store.Update(func(tx *store.Tx) error {
 		if exists {

@@ -333,7 +333,11 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		if _, ok := attrs[t]; ok {
 			continue
 		}
-		if trusted && (t == ck.CKA_DECRYPT || t == ck.CKA_UNWRAP) {
+		if trusted && key.class == ck.CKO_SECRET_KEY && (t == ck.CKA_UNWRAP || isInverting(t)) {
+			attrs[t] = []byte{0} // a trusted key only wraps (checkTrust)
+			continue
+		}
+		if trusted && t == ck.CKA_DECRYPT {
 			attrs[t] = []byte{0} // a trusted key never decrypts or unwraps (checkTrust)
 			continue
 		}

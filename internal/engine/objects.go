@@ -44,14 +44,20 @@ func (e *Engine) persist(o *object) error {
 	return nil
 }
 
-// checkTrust keeps the invariant behind Keyward's wrapping policy (wrap.go): a trusted key never decrypts
-// or unwraps, so nothing a trusted key wrapped can be brought back in clear inside the token.
+// checkTrust keeps the invariant behind Keyward's wrapping policy (wrappolicy.go): a trusted key never
+// decrypts or unwraps, and a trusted secret key does nothing but wrap (no encrypt, sign, verify or derive
+// either), so nothing a trusted key wrapped can be brought back in clear inside the token.
 func checkTrust(attrs map[ck.AttributeType][]byte, err ck.RV) error {
-	if len(attrs[ck.CKA_TRUSTED]) == 1 && attrs[ck.CKA_TRUSTED][0] == 1 {
-		for _, t := range []ck.AttributeType{ck.CKA_DECRYPT, ck.CKA_UNWRAP} {
-			if v := attrs[t]; len(v) == 1 && v[0] == 1 {
-				return err
-			}
+	if len(attrs[ck.CKA_TRUSTED]) != 1 || attrs[ck.CKA_TRUSTED][0] != 1 {
+		return nil
+	}
+	forbidden := []ck.AttributeType{ck.CKA_DECRYPT, ck.CKA_UNWRAP}
+	if k, _ := schemaKey(attrs); k.class == ck.CKO_SECRET_KEY {
+		forbidden = append(forbidden, wrapInverting...)
+	}
+	for _, t := range forbidden {
+		if v := attrs[t]; len(v) == 1 && v[0] == 1 {
+			return err
 		}
 	}
 	return nil
@@ -72,6 +78,9 @@ func wipeSensitive(attrs map[ck.AttributeType][]byte) {
 // insert adds a newly built object to the session's token, persisting a token object first.
 func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.ObjectHandle, error) {
 	if err := checkTrust(attrs, ck.CKR_TEMPLATE_INCONSISTENT); err != nil {
+		return 0, err
+	}
+	if err := applyWrapPolicy(attrs, s.tok.rec.WrapPolicy, false); err != nil {
 		return 0, err
 	}
 	o := &object{tok: s.tok, attrs: newAttrList(attrs), cache: &mech.Cache{}}
@@ -155,6 +164,11 @@ func checkChange(o *object, a ck.Attribute, copying, so bool) error {
 		if spec.rules&ruleOnlyToFalse != 0 && cur[0] == 0 && v[0] == 1 {
 			return ck.CKR_ATTRIBUTE_READ_ONLY
 		}
+		// A private object's copy is private too: a public copy would be usable, and readable at rest with
+		// the device root key alone, without any login.
+		if a.Type == ck.CKA_PRIVATE && cur[0] == 1 && v[0] == 0 {
+			return ck.CKR_ATTRIBUTE_READ_ONLY
+		}
 	}
 	if spec.rules&ruleSOOnlyTrue != 0 && len(v) == 1 && v[0] == 1 && !so {
 		return ck.CKR_ATTRIBUTE_READ_ONLY
@@ -187,6 +201,12 @@ func (a *app) CopyObject(h ck.SessionHandle, src ck.ObjectHandle, template []ck.
 		attrs[at.Type] = valueOf(at)
 	}
 	attrs[ck.CKA_UNIQUE_ID] = newUniqueID()
+	if err := wrapOnlyChange(o.attrs.attrMap(), attrs); err != nil {
+		return 0, err
+	}
+	if err := applyWrapPolicy(attrs, s.tok.rec.WrapPolicy, true); err != nil {
+		return 0, err
+	}
 	return a.e.insert(s, attrs)
 }
 
@@ -365,7 +385,14 @@ func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template
 	if err := checkTrust(next, ck.CKR_ATTRIBUTE_READ_ONLY); err != nil {
 		return err
 	}
+	if err := wrapOnlyChange(old.attrMap(), next); err != nil {
+		return err
+	}
+	if err := applyWrapPolicy(next, o.tok.rec.WrapPolicy, true); err != nil {
+		return err
+	}
 	e := a.e
+	e.endKeyOperations(o) // an operation begun under the old usages does not outlive them
 	e.removeObject(o)
 	o.setAttrs(newAttrList(next))
 	if err := e.persist(o); err != nil {

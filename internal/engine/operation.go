@@ -157,6 +157,9 @@ func useKey(s *session, h ck.ObjectHandle, spec *mech.Spec, usage ck.AttributeTy
 	if !o.bool(usage) {
 		return nil, ck.CKR_KEY_FUNCTION_NOT_PERMITTED
 	}
+	if err := trustedUse(o, usage); err != nil {
+		return nil, err // a trusted key only wraps, whatever it was stored with (wrappolicy.go)
+	}
 	if !mechanismAllowed(o, spec.Type) {
 		return nil, ck.CKR_MECHANISM_INVALID
 	}

@@ -158,7 +158,7 @@ var privateKeyAttrs = merge(keyAttrs, attrSet{
 	ck.CKA_EXTRACTABLE:         {rules: ruleModifiable | ruleOnlyToFalse, def: bFalse},
 	ck.CKA_ALWAYS_SENSITIVE:    {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
 	ck.CKA_NEVER_EXTRACTABLE:   {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
-	ck.CKA_WRAP_WITH_TRUSTED:   {rules: ruleModifiable | ruleOnlyToTrue, def: bFalse},
+	ck.CKA_WRAP_WITH_TRUSTED:   {rules: ruleModifiable | ruleOnlyToTrue}, // set by the wrap policy: applyWrapPolicy
 	ck.CKA_UNWRAP_TEMPLATE:     {},
 	ck.CKA_ALWAYS_AUTHENTICATE: {def: bFalse},
 	ck.CKA_PUBLIC_KEY_INFO:     {def: empty},
@@ -177,7 +177,7 @@ var secretKeyAttrs = merge(keyAttrs, attrSet{
 	ck.CKA_ALWAYS_SENSITIVE:  {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
 	ck.CKA_NEVER_EXTRACTABLE: {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
 	ck.CKA_CHECK_VALUE:       {},
-	ck.CKA_WRAP_WITH_TRUSTED: {rules: ruleModifiable | ruleOnlyToTrue, def: bFalse},
+	ck.CKA_WRAP_WITH_TRUSTED: {rules: ruleModifiable | ruleOnlyToTrue}, // set by the wrap policy: applyWrapPolicy
 	ck.CKA_TRUSTED:           {rules: ruleSOOnlyTrue, def: bFalse},
 	ck.CKA_WRAP_TEMPLATE:     {},
 	ck.CKA_UNWRAP_TEMPLATE:   {},

@@ -10,7 +10,8 @@ import (
 // control"): which Linux identities may use the token at all, and which are logged in as the user by their
 // identity alone, without a PIN (as OP-TEE's PKCS#11 TA does with its ACL login).
 type TokenPolicy struct {
-	// Label or Serial selects the token (the first that is set).
+	// Label and Serial select the token: the policy applies to a token whose label or serial number is a
+	// set one. A serial number stays when the token is initialised again; a label may change then.
 	Label, Serial string
 	// AllowUIDs and AllowGIDs may open the token; both empty means everyone.
 	AllowUIDs, AllowGIDs []uint32
@@ -20,10 +21,7 @@ type TokenPolicy struct {
 }
 
 func (p *TokenPolicy) matches(t *token) bool {
-	if p.Label != "" {
-		return p.Label == t.rec.Label
-	}
-	return p.Serial != "" && p.Serial == t.rec.Serial
+	return (p.Label != "" && p.Label == t.rec.Label) || (p.Serial != "" && p.Serial == t.rec.Serial)
 }
 
 // inGroupList reports whether the peer's uid is in uids or one of its groups in gids.

@@ -42,6 +42,9 @@ type tokenRecord struct {
 	// Identity is the token key wrapped for identity login (vault.Root.IdentityKey); present only while
 	// the token's policy logs identities in.
 	Identity []byte `json:"identity,omitempty"`
+	// WrapPolicy is the token's wrapping policy (wrappolicy.go), chosen at initialisation; absent in older
+	// records, which are trusted-only.
+	WrapPolicy ck.WrapPolicy `json:"wrap_policy,omitempty"`
 }
 
 // token is an initialised token in memory.

@@ -29,8 +29,9 @@ func keyEncoding(o *object) ([]byte, error) {
 	return nil, ck.CKR_KEY_NOT_WRAPPABLE
 }
 
-// wrapAllowed applies the specification's rules and Keyward's policy to wrapping key o under w.
-func wrapAllowed(w, o *object) error {
+// wrapAllowed applies the specification's rules and Keyward's wrapping policy (wrappolicy.go) to wrapping
+// key o under w with mechanism m.
+func wrapAllowed(w, o *object, m ck.MechanismType) error {
 	if !isKeyClass(o.class) {
 		return ck.CKR_KEY_HANDLE_INVALID
 	}
@@ -43,12 +44,12 @@ func wrapAllowed(w, o *object) error {
 	if !matchesTemplate(o, w.attrs.value(ck.CKA_WRAP_TEMPLATE)) {
 		return ck.CKR_KEY_NOT_WRAPPABLE
 	}
-	// Keyward policy: a sensitive key leaves the token only under a secret wrapping key the SO vouched for
-	// (CKA_TRUSTED). A trusted key can never decrypt or unwrap (checkTrust), so the wrapped blob cannot be
-	// turned back into clear text or into a readable key inside the token; it is only good for another
-	// device holding the same key. A public wrapping key is not enough: its private half could decrypt.
-	if o.bool(ck.CKA_SENSITIVE) && (w.class != ck.CKO_SECRET_KEY || !w.bool(ck.CKA_TRUSTED)) {
-		return ck.CKR_KEY_NOT_WRAPPABLE
+	// Keyward policy: a sensitive key leaves the token only under a wrap-only secret key, with a mechanism
+	// built for wrapping keys, and (trusted-only) a key the SO vouched for (CKA_TRUSTED). Such a key can do
+	// nothing that turns the blob back into clear text or into a readable key inside the token. A public
+	// wrapping key is never enough: its private half could decrypt.
+	if o.bool(ck.CKA_SENSITIVE) {
+		return sensitiveWrapAllowed(w, o, m, w.tok.rec.WrapPolicy)
 	}
 	return nil
 }
@@ -74,7 +75,7 @@ func (a *app) WrapKey(h ck.SessionHandle, m *ck.Mechanism, wrapping, key ck.Obje
 		unlock()
 		return nil, 0, ck.CKR_KEY_HANDLE_INVALID
 	}
-	if err := wrapAllowed(w, o); err != nil {
+	if err := wrapAllowed(w, o, m.Type); err != nil {
 		unlock()
 		return nil, 0, err
 	}
@@ -179,6 +180,13 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 	if err != nil {
 		unlock()
 		return 0, err
+	}
+	if maySensitiveWrap(u, u.tok.rec.WrapPolicy) {
+		// What this key unwraps it may have wrapped from a sensitive key: it comes back sensitive.
+		if template, err = requireSensitive(template); err != nil {
+			unlock()
+			return 0, err
+		}
 	}
 	t, err := templateMap(template)
 	if err != nil {
@@ -289,7 +297,7 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		a.e.mu.Lock()
 		defer a.e.mu.Unlock()
 		o, err := s.object(oh)
-		if err != nil || o.class != ck.CKO_SECRET_KEY || !o.bool(ck.CKA_DERIVE) {
+		if err != nil || o.class != ck.CKO_SECRET_KEY || !o.bool(ck.CKA_DERIVE) || trustedUse(o, ck.CKA_DERIVE) != nil {
 			return nil, ck.CKR_KEY_HANDLE_INVALID
 		}
 		return keyView(o), nil

@@ -157,6 +157,7 @@ var (
 	CallVerifyInitVerify  = mustCall("VerifyInitVerify")
 	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
 	CallFeatures          = mustCall("Features")
+	CallInitTokenPolicy   = mustCall("InitTokenPolicy")
 )
 
 // Feature bits of the Features call.

@@ -368,3 +368,14 @@ func (cl *Client) GetSessionValidationFlags(s ck.SessionHandle, typ uint64) (f u
 func (cl *Client) DeleteToken(slot ck.SlotID, soPIN []byte) error {
 	return cl.call(wire.CallDeleteToken, func(e *wire.Encoder) { e.U(uint64(slot)); e.B(soPIN) }, nil)
 }
+
+// InitTokenPolicy initialises a token as InitToken does and chooses its wrapping policy (a Keyward
+// extension; a daemon without it answers CKR_FUNCTION_NOT_SUPPORTED).
+func (cl *Client) InitTokenPolicy(slot ck.SlotID, soPIN, label []byte, policy ck.WrapPolicy) error {
+	return cl.call(wire.CallInitTokenPolicy, func(e *wire.Encoder) {
+		e.U(uint64(slot))
+		e.B(soPIN)
+		e.B(label)
+		e.U(uint64(policy))
+	}, nil)
+}

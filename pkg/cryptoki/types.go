@@ -274,4 +274,40 @@ type Provider interface {
 	// DeleteToken is a Keyward extension (PKCS#11 has no call for it): it removes an initialised token and
 	// every object on it, given the SO PIN, when no session is open with it. Its slot goes away.
 	DeleteToken(slot SlotID, soPIN []byte) error
+
+	// InitTokenPolicy is a Keyward extension: C_InitToken that also chooses the token's wrapping policy,
+	// which is stored with the token until it is initialised again. C_InitToken (InitToken) chooses
+	// WrapPolicyTrustedOnly.
+	InitTokenPolicy(slot SlotID, soPIN, label []byte, policy WrapPolicy) error
+}
+
+// WrapPolicy is a token's wrapping policy (a Keyward extension; README.md, "Wrapping policy").
+type WrapPolicy uint64
+
+const (
+	// WrapPolicyTrustedOnly (the default): a sensitive key leaves the token only wrapped under a key the SO
+	// marked CKA_TRUSTED, and every sensitive key reports CKA_WRAP_WITH_TRUSTED TRUE.
+	WrapPolicyTrustedOnly WrapPolicy = 0
+	// WrapPolicySpec is the specification's model: CKA_WRAP_WITH_TRUSTED decides whether a trusted key is
+	// needed; otherwise a wrap-only key generated in the token and never revealed may wrap a sensitive key.
+	WrapPolicySpec WrapPolicy = 1
+)
+
+// ParseWrapPolicy reads a wrap policy's name: "trusted-only" or "spec".
+func ParseWrapPolicy(s string) (WrapPolicy, bool) {
+	switch s {
+	case "trusted-only", "":
+		return WrapPolicyTrustedOnly, true
+	case "spec":
+		return WrapPolicySpec, true
+	}
+	return 0, false
+}
+
+// String returns the policy's name.
+func (p WrapPolicy) String() string {
+	if p == WrapPolicySpec {
+		return "spec"
+	}
+	return "trusted-only"
 }

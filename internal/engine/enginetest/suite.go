@@ -56,7 +56,14 @@ func Run(t *testing.T, f Factory) {
 		{"LengthConvention", testLengthConvention},
 		{"KeyGeneration", testKeyGeneration},
 		{"KeyUse", testKeyUse},
-		{"Tookan", testTookan},
+		{"Tookan/trusted-only", testTookan(ck.WrapPolicyTrustedOnly)},
+		{"Tookan/spec", testTookan(ck.WrapPolicySpec)},
+		{"CrossMode/trusted-only", testCrossMode(ck.WrapPolicyTrustedOnly)},
+		{"CrossMode/spec", testCrossMode(ck.WrapPolicySpec)},
+		{"WrapWithTrusted/trusted-only", testWrapWithTrusted(ck.WrapPolicyTrustedOnly)},
+		{"WrapWithTrusted/spec", testWrapWithTrusted(ck.WrapPolicySpec)},
+		{"UsageChangeEndsOperations", testUsageChangeEndsOperations},
+		{"OneWayAttributes", testOneWayAttributes},
 		{"AlwaysAuthenticate", testAlwaysAuthenticate},
 	}
 	for _, tc := range tests {
