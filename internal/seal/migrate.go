@@ -28,6 +28,20 @@ type Status struct {
 
 // GetStatus reports the root key's seal and whether it opens with the options. It never creates a key.
 func GetStatus(o Options) Status {
+	s := describe(o)
+	if s.Err == nil && s.Backend != "" {
+		key, err := Load(o)
+		clear(key)
+		s.Err = err
+	}
+	return s
+}
+
+// Describe is GetStatus without the unseal (Err only reports an unreadable blob): for a root key already
+// loaded with o.
+func Describe(o Options) Status { return describe(o) }
+
+func describe(o Options) Status {
 	s := Status{KeyPath: o.KeyPath, SealPath: SealPath(o.KeyPath)}
 	b, err := readBlobFile(s.SealPath)
 	if err != nil {
@@ -45,11 +59,6 @@ func GetStatus(o Options) Status {
 	}
 	leftover, _ := exists(erasePath(o.KeyPath))
 	s.Incomplete = s.FilePresent && s.SealPresent || leftover
-	if s.Err == nil && s.Backend != "" {
-		key, err := Load(o)
-		clear(key)
-		s.Err = err
-	}
 	return s
 }
 
