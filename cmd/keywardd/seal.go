@@ -77,10 +77,14 @@ func loadRootKey(sf *sealFlags, fc *config.File, keyPath string, log, audit *slo
 			return key, nil
 		}
 	}
-	args := []any{"seal", o.Backend, "path", keyPath, "err", err}
+	path := keyPath
+	if o.Backend != "" && o.Backend != seal.BackendFile {
+		path = seal.SealPath(keyPath)
+	}
+	args := []any{"seal", o.Backend, "path", path, "err", err}
 	var se *seal.Error
 	if errors.As(err, &se) {
-		args = []any{"seal", o.Backend, "path", keyPath, "cause", se.Cause, "fix", se.Action}
+		args = []any{"seal", o.Backend, "path", path, "cause", se.Cause, "fix", se.Action}
 		if se.Err != nil {
 			args = append(args, "detail", se.Err.Error())
 		}
