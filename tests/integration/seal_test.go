@@ -276,3 +276,68 @@ func TestSealMigrateCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceUnitSeal checks keywardd.service for a sealed root key: the TPM is visible (DeviceAllow, not
+// PrivateDevices) while the device policy stays closed, and the first-start step that creates root.key (run
+// here with /etc/keyward replaced by a temporary directory) leaves a sealed key alone: a key file beside
+// root.seal would hold another key, and the daemon would refuse both.
+func TestServiceUnitSeal(t *testing.T) {
+	unit, err := os.ReadFile(filepath.Join(repoRoot(t), "dist", "systemd", "keywardd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pre string
+	settings := map[string][]string{}
+	for _, l := range strings.Split(string(unit), "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if ok && !strings.HasPrefix(l, "#") {
+			settings[k] = append(settings[k], v)
+			if k == "ExecStartPre" && strings.Contains(v, "root.key") {
+				pre = v
+			}
+		}
+	}
+	if !slicesContains(settings["DeviceAllow"], "/dev/tpmrm0 rw") || !slicesContains(settings["DevicePolicy"], "closed") ||
+		slicesContains(settings["PrivateDevices"], "yes") {
+		t.Fatalf("keywardd.service hides the TPM or opens other devices: DeviceAllow=%v DevicePolicy=%v PrivateDevices=%v",
+			settings["DeviceAllow"], settings["DevicePolicy"], settings["PrivateDevices"])
+	}
+	script, ok := strings.CutPrefix(pre, "+/bin/sh -ec '")
+	if !ok {
+		t.Fatalf("unexpected ExecStartPre %q", pre)
+	}
+	script = strings.TrimSuffix(script, "'")
+	script = strings.ReplaceAll(script, "$$", "$")
+	script = strings.ReplaceAll(script, "chown keyward:keyward", "true")
+	run := func(dir string) {
+		t.Helper()
+		s := strings.ReplaceAll(script, "/etc/keyward", dir)
+		if out, err := exec.Command("/bin/sh", "-ec", s).CombinedOutput(); err != nil {
+			t.Fatalf("ExecStartPre: %v\n%s", err, out)
+		}
+	}
+	dir := t.TempDir()
+	run(dir)
+	if k, err := os.ReadFile(filepath.Join(dir, "root.key")); err != nil || len(k) != 32 {
+		t.Fatalf("a first start made no 32-byte root.key: %v", err)
+	}
+	dir = t.TempDir()
+	os.WriteFile(filepath.Join(dir, "root.seal"), []byte("KWSEAL"), 0o600)
+	run(dir)
+	if _, err := os.Stat(filepath.Join(dir, "root.key")); !os.IsNotExist(err) {
+		t.Fatal("ExecStartPre made a root.key beside root.seal")
+	}
+	drop, err := os.ReadFile(filepath.Join(repoRoot(t), "dist", "systemd", "keywardd.service.d", "seal-tpm2.conf"))
+	if err != nil || !strings.Contains(string(drop), "seal migrate --root-key /etc/keyward/root.key --to tpm2") {
+		t.Fatalf("the seal-tpm2 drop-in is missing or does not seal on first boot: %v", err)
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if strings.TrimSpace(x) == v {
+			return true
+		}
+	}
+	return false
+}
