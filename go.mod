@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/cloudflare/circl v1.6.5
 	github.com/golang-fips/openssl/v2 v2.0.3
+	github.com/google/go-tpm v0.9.8
 	github.com/miekg/pkcs11 v1.1.2
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0

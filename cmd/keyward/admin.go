@@ -319,6 +319,9 @@ example:
 	}
 	for _, name := range []string{"store", "root-key"} {
 		p := settings[name].Value
+		if name == "root-key" && c.doctorSeal(p, add) {
+			continue // sealed: root.seal replaces the key file
+		}
 		fi, err := os.Stat(p)
 		switch {
 		case os.IsNotExist(err):

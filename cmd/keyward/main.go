@@ -58,6 +58,7 @@ setup
   p11kit install|uninstall      register libkeyward.so with p11-kit
   config                        the effective configuration and where each value comes from
   doctor                        check the daemon, socket, store and permissions
+  seal status|migrate           how the device root key is sealed; seal it to the TPM (docs/sealing.md)
   completion bash|zsh|fish      print a shell completion script
 
 Every command takes --help (with examples); most take --json.
@@ -121,6 +122,7 @@ func init() {
 		"config":     {(*cli).cmdConfig, "effective configuration"},
 		"doctor":     {(*cli).cmdDoctor, "check the installation"},
 		"completion": {(*cli).cmdCompletion, "completion bash|zsh|fish"},
+		"seal":       {(*cli).cmdSeal, "seal status|migrate (the device root key)"},
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
-	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
 )
@@ -84,7 +83,7 @@ func (c *cli) startOffline() (string, error) {
 	if rootKey == "" {
 		rootKey = defaultRootKey
 	}
-	root, err := seal.LoadOrCreate(rootKey)
+	root, err := c.loadRootKey(rootKey)
 	if err != nil {
 		st.Close()
 		return "", &cliError{code: exitFailed, msg: fmt.Sprintf("cannot load the device root key %s: %v", rootKey, err)}

@@ -31,7 +31,6 @@ import (
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
 	"github.com/keyward/keyward/internal/mech"
-	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
 	"github.com/keyward/keyward/pkg/client"
@@ -60,6 +59,7 @@ type options struct {
 	audit       string
 	config      string
 	durability  string // "" (from the configuration file, else full), full or batched
+	seal        sealFlags
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -83,6 +83,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.config, "config", os.Getenv("KEYWARD_CONF"), "configuration file (YAML: token access policies, identity login, audit); default $KEYWARD_CONF")
 	fs.StringVar(&o.durability, "durability", "", fmt.Sprintf(`store durability: "full" (the default: a write is on disk when it returns) or "batched" (object creations and destructions are fsync'd in the background within %v: faster, but a power loss can undo the last %v of them); overrides the configuration file's durability`, store.DefaultSyncInterval, store.DefaultSyncInterval))
 	fs.StringVar(&o.audit, "audit", "", "append the audit log (JSON lines: logins, PIN changes, key generation, import, destruction, key use) to this file")
+	o.seal.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -285,11 +286,6 @@ func run(args []string, stderr io.Writer) (code int) {
 	default:
 		log.Info("store durability", "mode", string(st.Durability()), "note", "every write is fsync'd before it returns")
 	}
-	root, err := seal.LoadOrCreate(o.rootKey)
-	if err != nil {
-		log.Error("cannot load the device root key", "path", o.rootKey, "err", err)
-		return 1
-	}
 	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
 	if fc != nil {
 		cfg.Policies = fc.Policies()
@@ -313,6 +309,11 @@ func run(args []string, stderr io.Writer) (code int) {
 	if o.kdf == "fast" {
 		cfg.KDF = vault.FastKDF
 		log.Warn("PIN derivation is set to the fast test setting: do not use this store for real keys")
+	}
+	// After the audit log opens, so that a root key that does not unseal is recorded there.
+	root, err := loadRootKey(&o.seal, fc, o.rootKey, log, cfg.Audit)
+	if err != nil {
+		return 1
 	}
 	eng, err := engine.New(st, root, cfg)
 	clear(root)

@@ -3,6 +3,8 @@
 //	max_pin_failures: 10
 //	audit: /var/log/keyward/audit.jsonl
 //	durability: full                 # or batched (object writes fsync'd within 20 ms)
+//	seal: tpm2                       # the device root key's seal: file (default), tpm2, pkcs11, keyring
+//	tpm2: {device: /dev/tpmrm0, pcrs: [7]}
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -22,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -33,6 +36,11 @@ type File struct {
 	// (store.Durability).
 	Durability string        `yaml:"durability,omitempty"`
 	Tokens     []TokenPolicy `yaml:"tokens,omitempty"`
+	// Seal is the device root key's seal backend and its options (internal/seal, docs/sealing.md).
+	Seal    string               `yaml:"seal,omitempty"`
+	TPM2    *seal.TPM2Options    `yaml:"tpm2,omitempty"`
+	PKCS11  *seal.PKCS11Options  `yaml:"pkcs11,omitempty"`
+	Keyring *seal.KeyringOptions `yaml:"keyring,omitempty"`
 }
 
 // TokenPolicy is one token's access policy.
@@ -68,6 +76,9 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if _, err := store.ParseDurability(c.Durability); err != nil {
 		return nil, fmt.Errorf("%s: durability: %q is not full or batched", path, c.Durability)
+	}
+	if err := seal.CheckBackend(c.Seal); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {
@@ -124,6 +135,21 @@ func (c *File) SetPolicy(p TokenPolicy) bool {
 	}
 	c.Tokens = append(c.Tokens, p)
 	return true
+}
+
+// SealOptions are the configuration's seal settings for the root key file keyPath.
+func (c *File) SealOptions(keyPath string) seal.Options {
+	o := seal.Options{Backend: c.Seal, KeyPath: keyPath}
+	if c.TPM2 != nil {
+		o.TPM2 = *c.TPM2
+	}
+	if c.PKCS11 != nil {
+		o.PKCS11 = *c.PKCS11
+	}
+	if c.Keyring != nil {
+		o.Keyring = *c.Keyring
+	}
+	return o
 }
 
 // Policies converts the token policies for the engine.

@@ -76,3 +76,19 @@ func TestDurability(t *testing.T) {
 		t.Errorf("an unset durability was written:\n%s", b)
 	}
 }
+
+func TestSeal(t *testing.T) {
+	c, err := Parse("t", []byte("seal: tpm2\ntpm2:\n  device: swtpm:path=/run/x.sock\n  pcrs: [0, 7]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.SealOptions("/etc/keyward/root.key")
+	if o.Backend != "tpm2" || o.TPM2.Device != "swtpm:path=/run/x.sock" || len(o.TPM2.PCRs) != 2 || o.KeyPath != "/etc/keyward/root.key" {
+		t.Fatalf("seal options %+v", o)
+	}
+	for _, bad := range []string{"seal: tpm\n", "tpm2:\n  pcr: [7]\n", "seal: file\npkcs11:\n  modul: x\n"} {
+		if _, err := Parse("bad", []byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -2,10 +2,14 @@
 // Keyward key hierarchy: every key that protects the store is derived from it
 // or bound to it, so a store copied to another device yields nothing.
 //
-// The default (and, for now, only) backend is a file: 32 random bytes in a
-// file of mode 0600 or stricter owned by the daemon's uid, created on first
-// use. Sealing the key to a TPM 2.0 is a later backend that will implement
-// the same Sealer interface.
+// The key is either a file (root.key: 32 random bytes, mode 0600 or stricter,
+// owned by the daemon's uid, created on first use; the "file" backend) or
+// sealed by hardware into a blob beside it (root.seal, a small versioned
+// header naming the backend): "tpm2" (a TPM 2.0, optionally bound to PCRs),
+// "pkcs11" (wrapped by a key in another PKCS#11 module: OP-TEE, a secure
+// element) or "keyring" (Linux trusted keys). Load chooses by Options and
+// never falls back to a weaker backend; Migrate moves a key between them
+// atomically. docs/sealing.md has the threat model.
 package seal
 
 import (
@@ -22,8 +26,8 @@ import (
 // KeySize is the size in bytes of the device root key.
 const KeySize = 32
 
-// Sealer provides the device root key. Each backend (the key file, later a
-// TPM 2.0) implements it.
+// Sealer provides the device root key. File implements it for a key file,
+// Options for every backend (through Load).
 type Sealer interface {
 	// RootKey returns the KeySize-byte device root key, creating it on
 	// first use where the backend supports that.
@@ -39,6 +43,9 @@ type File struct {
 
 // RootKey implements Sealer by calling LoadOrCreate(f.Path).
 func (f File) RootKey() ([]byte, error) { return LoadOrCreate(f.Path) }
+
+// RootKey implements Sealer by calling Load(o).
+func (o Options) RootKey() ([]byte, error) { return Load(o) }
 
 // LoadOrCreate returns the KeySize-byte root key stored in the file at path.
 //
