@@ -421,13 +421,35 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
     return rv;
 }
 
+/* A data call of op on h failed here, before reaching the daemon (rv): the operation ends all the same, as
+ * PKCS#11 says of C_Encrypt, C_EncryptUpdate, C_EncryptFinal and the decrypt, digest, sign and verify calls
+ * (every error but CKR_BUFFER_TOO_SMALL ends the active operation). A deferred Init of op never reached the
+ * daemon: it is dropped, without a round trip; else the daemon's operation is cancelled (a NULL mechanism). */
+static CK_RV op_fail(CK_SESSION_HANDLE h, CK_ULONG op, CK_RV rv)
+{
+    if (op >= OP_DIGEST_ENCRYPT && op <= OP_DECRYPT_VERIFY)
+        return rv; /* a dual-function call: the two operations go on (the specification ends neither) */
+    if (op < KW_SESS_OPS && kw_sess_drop(h, (int)op))
+        return rv;
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_OperationInit);
+    kw_enc_u(&m.req, h);
+    kw_enc_u(&m.req, op);
+    enc_mech(&m.req, NULL);
+    kw_enc_u(&m.req, 0);
+    if (kw_msg_run(&m, S) == CKR_OK)
+        kw_sess_ended(h, (int)op);
+    kw_msg_free(&m);
+    return rv;
+}
+
 /* OperationSingle / OperationUpdate with an output under the length convention. */
 static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen,
                      CK_BYTE_PTR out, CK_ULONG_PTR plen)
 {
     CHECK_INIT();
     if (!plen || (!in && inlen > 0))
-        return CKR_ARGUMENTS_BAD;
+        return op_fail(h, op, CKR_ARGUMENTS_BAD);
     if (op >= KW_SESS_OPS)
         flush_init(h, 0); /* a dual-function call uses two operations: both must have started */
     struct kw_msg m;
@@ -448,7 +470,7 @@ static CK_RV op_update_noout(CK_SESSION_HANDLE h, CK_ULONG op, const void *in, C
 {
     CHECK_INIT();
     if (!in && inlen > 0)
-        return CKR_ARGUMENTS_BAD;
+        return op_fail(h, op, CKR_ARGUMENTS_BAD);
     struct kw_msg m;
     int fused;
     CK_RV rv = op_message(&m, KW_CALL_OperationUpdate, h, op, in, inlen, 0, 0, &fused);
@@ -464,7 +486,7 @@ static CK_RV op_final(CK_SESSION_HANDLE h, CK_ULONG op, CK_BYTE_PTR out, CK_ULON
 {
     CHECK_INIT();
     if (!plen)
-        return CKR_ARGUMENTS_BAD;
+        return op_fail(h, op, CKR_ARGUMENTS_BAD);
     flush_init(h, op < KW_SESS_OPS ? (int)op : 0);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OperationFinal);
@@ -726,8 +748,13 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 {
     CHECK_INIT();
+    /* Closing a session destroys its session objects: as for C_DestroyObject, the other sessions' deferred
+     * Inits go first (they were made while the keys existed), and no Init shape naming one of them may be
+     * taken for a success again. */
+    flush_all();
     CK_RV rv = call_u(KW_CALL_CloseSession, hSession, S);
     kw_sess_close(hSession);
+    kw_sess_forget_inits();
     return rv;
 }
 
@@ -1212,7 +1239,7 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
 {
     CHECK_INIT();
     if ((!pData && ulDataLen > 0) || (!pSignature && ulSignatureLen > 0))
-        return CKR_ARGUMENTS_BAD;
+        return op_fail(hSession, OP_VERIFY, CKR_ARGUMENTS_BAD);
     struct kw_msg m;
     size_t init_end = fused_begin(&m, KW_CALL_VerifyInitVerify, hSession, OP_VERIFY);
     if (init_end) {
@@ -1250,6 +1277,8 @@ CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulP
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
     CHECK_INIT();
+    if (!pSignature && ulSignatureLen > 0)
+        return op_fail(hSession, OP_VERIFY, CKR_ARGUMENTS_BAD);
     flush_init(hSession, OP_VERIFY);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_VerifyFinal);
@@ -1659,6 +1688,8 @@ CK_RV C_VerifySignatureInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
 CK_RV C_VerifySignature(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen)
 {
     CHECK_INIT();
+    if (!pData && ulDataLen > 0)
+        return op_fail(hSession, OP_VERIFY_SIGNATURE, CKR_ARGUMENTS_BAD);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_VerifySignature);
     m.too_big = CKR_DATA_LEN_RANGE;

@@ -31,6 +31,8 @@ static struct {
     uint64_t gen;
     struct kw_sess **b;
     size_t nb, n;
+    int no_defer;     /* KEYWARD_DEFER_INIT=0: every Init goes to the daemon at once */
+    uint64_t env_gen; /* the generation (+1) no_defer was read in */
 } t;
 
 static void sess_forget_init(struct kw_sess *s, int op)
@@ -89,6 +91,7 @@ static void table_clear(void)
 void kw_sess_clear_locked(void)
 {
     table_clear();
+    t.env_gen = 0; /* the next C_Initialize reads KEYWARD_DEFER_INIT again */
 }
 
 /* Take the lock and drop a table left by an earlier application generation. */
@@ -99,6 +102,11 @@ static void sess_lock(void)
     if (t.gen != gen) {
         table_clear();
         t.gen = gen;
+    }
+    if (t.env_gen != gen + 1) { /* once per generation (a generation may be 0) */
+        const char *v = getenv("KEYWARD_DEFER_INIT");
+        t.no_defer = v && strcmp(v, "0") == 0;
+        t.env_gen = gen + 1;
     }
 }
 
@@ -233,7 +241,7 @@ int kw_sess_defer(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t slen
         return 0;
     sess_lock();
     struct kw_sess *s = sess_find(h);
-    int ok = s && !s->deferred && !(s->active & (1u << op)) && s->known[op] && s->known_len[op] == slen &&
+    int ok = s && !t.no_defer && !s->deferred && !(s->active & (1u << op)) && s->known[op] && s->known_len[op] == slen &&
              memcmp(s->known[op], shape, slen) == 0 && sess_pend(s, op, body, len);
     kw_unlock();
     return ok;
@@ -308,6 +316,21 @@ void kw_sess_ended(CK_SESSION_HANDLE h, int op)
     if (s && s->deferred != op)
         s->active &= ~(1u << op);
     kw_unlock();
+}
+
+int kw_sess_drop(CK_SESSION_HANDLE h, int op)
+{
+    if (!op_ok(op))
+        return 0;
+    sess_lock();
+    struct kw_sess *s = sess_settled(h);
+    int dropped = s && s->deferred == op;
+    if (dropped) {
+        sess_drop_pending(s);
+        s->active &= ~(1u << op);
+    }
+    kw_unlock();
+    return dropped;
 }
 
 void kw_sess_redefer(CK_SESSION_HANDLE h, int op, const uint8_t *body, size_t len)

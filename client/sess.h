@@ -9,6 +9,8 @@
  *  - the first batch of a search: C_FindObjectsInit brings back the first handles (FindObjectsFirst), which
  *    C_FindObjects hands out; C_FindObjectsFinal needs the daemon only when it holds more.
  *
+ * KEYWARD_DEFER_INIT=0 (read once per application generation) turns deferral off: every Init is sent at once.
+ *
  * Every function takes the application lock itself. The state belongs to one application generation
  * (conn.c): a daemon restart, C_Finalize or a fork drops it.
  */
@@ -40,6 +42,9 @@ int kw_sess_defer(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t slen
 void kw_sess_learn(CK_SESSION_HANDLE h, int op, const uint8_t *shape, size_t slen, CK_RV rv);
 /* A call ended op on h for sure (a delivered result, a verification's verdict, a cancel). */
 void kw_sess_ended(CK_SESSION_HANDLE h, int op);
+/* The operation op on h ends before its deferred Init was sent: drop that Init. Returns 1 when one was dropped
+ * (the daemon never saw it), 0 when none of op was deferred on h. */
+int kw_sess_drop(CK_SESSION_HANDLE h, int op);
 /* Which operation's Init is deferred on h (0: none). */
 int kw_sess_deferred(CK_SESSION_HANDLE h);
 /* Take h's deferred Init of op (any op when op is 0): append its request body to dst and return the

@@ -472,7 +472,7 @@ func TestAESSinglePart(t *testing.T) {
 			if n < 17 {
 				continue
 			}
-			// C_EncryptUpdate of a part, then C_Encrypt of the rest: one message.
+			// C_EncryptUpdate of a part, then of the rest, then C_EncryptFinal: one message.
 			if err := p.OperationInit(s, ck.OpEncrypt, md.m, k); err != nil {
 				t.Fatal(err)
 			}
@@ -480,9 +480,13 @@ func TestAESSinglePart(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s update: %v", md.name, err)
 			}
-			rest, _, err := p.OperationSingle(s, ck.OpEncrypt, plain[17:], ck.Out{Present: true, Cap: uint64(n) + 32})
-			if err != nil || !bytes.Equal(append(first, rest...), md.enc(plain)) {
-				t.Fatalf("%s update then single-part of %d bytes: %v, not Go's", md.name, n, err)
+			rest, _, err := p.OperationUpdate(s, ck.OpEncrypt, plain[17:], ck.Out{Present: true, Cap: uint64(n) + 32})
+			if err != nil {
+				t.Fatalf("%s second update: %v", md.name, err)
+			}
+			last, _, err := p.OperationFinal(s, ck.OpEncrypt, ck.Out{Present: true, Cap: uint64(n) + 32})
+			if err != nil || !bytes.Equal(append(append(first, rest...), last...), md.enc(plain)) {
+				t.Fatalf("%s updates then final of %d bytes: %v, not Go's", md.name, n, err)
 			}
 		}
 	}

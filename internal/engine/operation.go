@@ -21,7 +21,8 @@ type operation struct {
 	single   mech.Single    // sign-recover, verify-recover
 	sig      []byte         // the signature given to C_VerifySignatureInit
 	pending  []byte         // output computed but not yet delivered (the length convention)
-	stage    stage          // which call computed pending; a different call discards it
+	stage    stage          // which call computed pending
+	mode     stage          // stageSingle or stageUpdate (multi-part), fixed by the first data call
 	busy     bool           // a call is computing outside the engine lock
 }
 
@@ -29,6 +30,31 @@ type operation struct {
 func (op *operation) end() {
 	clear(op.pending)
 	op.pending = nil
+}
+
+// enter checks that a call of stage st fits the operation's progress, and fixes the operation's mode with its
+// first data call. PKCS#11 3.2: C_Encrypt (C_Decrypt, C_Digest, C_Sign, C_Verify) "must be called after
+// C_EncryptInit without intervening C_EncryptUpdate calls" and cannot "terminate a multi-part operation"; a
+// single-part call after an Update, or an Update or Final after a single-part call (even a length query),
+// answers CKR_OPERATION_ACTIVE. So does a call other than the one whose output waits under the length
+// convention (an Update's length query followed by Final): computing it would work on state the undelivered
+// output already moved. The caller ends the operation on the error, as the specification says of every error
+// of these calls but CKR_BUFFER_TOO_SMALL.
+func (op *operation) enter(st stage) error {
+	m := stageSingle
+	if st != stageSingle {
+		m = stageUpdate
+	}
+	switch {
+	case op.mode == stageNone:
+		op.mode = m
+	case op.mode != m:
+		return ck.CKR_OPERATION_ACTIVE
+	}
+	if op.pending != nil && op.stage != st {
+		return ck.CKR_OPERATION_ACTIVE
+	}
+	return nil
 }
 
 // pendingAuth returns the session's operation that waits for a context-specific login, if any.

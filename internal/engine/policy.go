@@ -165,6 +165,9 @@ var privateKeyAttrs = merge(keyAttrs, attrSet{
 	ck.CKA_DERIVE_TEMPLATE:     {},
 })
 
+// CKA_SENSITIVE defaults to TRUE for secret (and private) keys: the specification's table gives CK_FALSE but
+// also says this default "is token-specific"; Keyward chooses TRUE, every key carries the attribute, and an
+// explicit FALSE wins (docs/conformance.md, "CKA_SENSITIVE").
 var secretKeyAttrs = merge(keyAttrs, attrSet{
 	ck.CKA_SENSITIVE:         {rules: ruleModifiable | ruleOnlyToTrue, def: bTrue},
 	ck.CKA_ENCRYPT:           {rules: ruleModifiable, def: bTrue},

@@ -41,7 +41,11 @@ func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, 
 	if err != nil {
 		return nil, 0, err
 	}
-	fresh := op.pending == nil || op.stage != st
+	if err := op.enter(st); err != nil {
+		s.endOp(kind)
+		return nil, 0, err
+	}
+	fresh := op.pending == nil
 	if fresh {
 		op.busy = true
 		e.mu.Unlock()
@@ -259,6 +263,14 @@ func (a *app) dualUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out c
 	var second *operation
 	if err == nil {
 		second, err = s.activeOp(parts[1])
+	}
+	// Both operations are multi-part from now on; the producer's own check is step's.
+	fed := first
+	if kind == ck.OpDecryptDigest || kind == ck.OpDecryptVerify {
+		fed = second
+	}
+	if err == nil {
+		err = fed.enter(stageUpdate)
 	}
 	e.mu.Unlock()
 	if err != nil {

@@ -207,15 +207,10 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 	}
 	defer clear(plain)
 	if m.Type == ck.CKM_RSA_X_509 {
-		// Raw RSA unwraps a whole modulus-sized block: the key is its last CKA_VALUE_LEN bytes.
+		// Raw RSA unwraps a whole modulus-sized block: the key is its last CKA_VALUE_LEN bytes, whatever
+		// precedes them (PKCS#11 3.x, CKM_RSA_X_509: "the last CKA_VALUE_LEN bytes of the decrypted data").
 		if n, given := mech.GetULong(t, ck.CKA_VALUE_LEN); given && n < uint64(len(plain)) {
-			cut := uint64(len(plain)) - n
-			for _, b := range plain[:cut] {
-				if b != 0 {
-					return 0, ck.CKR_WRAPPED_KEY_INVALID
-				}
-			}
-			plain = plain[cut:]
+			plain = plain[uint64(len(plain))-n:]
 		}
 	}
 	if zeroPadded[m.Type] {

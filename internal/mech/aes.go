@@ -434,16 +434,14 @@ type aesGCMParams struct {
 }
 
 // aesParseGCM reads CK_GCM_PARAMS. Tag lengths are those of NIST SP 800-38D (128, 120, 112, 104, 96, and 64
-// and 32 bits); ulIvBits must be 0 or the IV's length in bits (applications are seen to set either).
+// and 32 bits). The IV is pIv and ulIvLen; ulIvBits is ignored: PKCS#11 3.x says of it "The ulIvBits parameter
+// seems to be for information only and must not be used" (applications set 0, the IV's bits, or other values).
 func aesParseGCM(p Param) (aesGCMParams, error) {
 	if !p.Present || p.S == nil {
 		return aesGCMParams{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
 	g := aesGCMParams{iv: p.S.B("pIv"), aad: p.S.B("pAAD")}
 	if len(g.iv) == 0 || uint64(len(g.iv)) > 1<<32-1 {
-		return g, ck.CKR_MECHANISM_PARAM_INVALID
-	}
-	if bits := p.S.U("ulIvBits"); bits != 0 && bits != uint64(len(g.iv))*8 {
 		return g, ck.CKR_MECHANISM_PARAM_INVALID
 	}
 	switch t := p.S.U("ulTagBits"); t {

@@ -952,6 +952,114 @@ static void test_fused(void)
     RV(f->C_FindObjectsFinal(s), CKR_SESSION_HANDLE_INVALID);
 }
 
+/* PKCS#11: every error of C_Encrypt, C_EncryptUpdate, C_EncryptFinal and the decrypt, digest, sign and verify
+ * calls but CKR_BUFFER_TOO_SMALL ends the operation, the client's own CKR_ARGUMENTS_BAD too (a deferred Init
+ * with it); a single-part call after multi-part ones, or the other way round, is CKR_OPERATION_ACTIVE (and an
+ * error). Closing the session that made a session key forgets other sessions' Inits that name it. */
+static void test_errors_end(void)
+{
+    static const CK_BYTE zero32[32] = {0};
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ATTRIBUTE at[] = {{CKA_CLASS, &sk, sizeof sk}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &no, 1},
+                         {CKA_PRIVATE, &no, 1},       {CKA_ENCRYPT, &yes, 1},        {CKA_DECRYPT, &yes, 1},
+                         {CKA_VALUE, (void *)zero32, 32}};
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0}, sha = {CKM_SHA256, NULL, 0};
+    CK_SESSION_HANDLE s, s2;
+    CK_OBJECT_HANDLE k;
+    CK_BYTE out[64];
+    CK_ULONG l;
+    long n0;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s2), CKR_OK);
+    RV(f->C_CreateObject(s, at, 7, &k), CKR_OK);
+    for (int round = 0; round < 2; round++) { /* the first Init goes alone, the second is deferred */
+        RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+        RV(f->C_Encrypt(s, (CK_BYTE_PTR)zero32, 16, NULL, NULL), CKR_ARGUMENTS_BAD);
+        l = sizeof out;
+        RV(f->C_Encrypt(s, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    }
+    n0 = sends_now();
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Encrypt(s, NULL, 16, out, &l), CKR_ARGUMENTS_BAD);
+    TRUE(sends_now() - n0 == 0); /* the deferred Init is dropped: no round trip */
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    l = sizeof out;
+    RV(f->C_EncryptUpdate(s, NULL, 16, out, &l), CKR_ARGUMENTS_BAD);
+    RV(f->C_EncryptFinal(s, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    RV(f->C_EncryptFinal(s, out, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    RV(f->C_Encrypt(s, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OK);
+    RV(f->C_DecryptInit(s, &ecb, k), CKR_OK);
+    RV(f->C_Decrypt(s, out, 16, NULL, NULL), CKR_ARGUMENTS_BAD);
+    RV(f->C_DecryptInit(s, &ecb, k), CKR_OK);
+    RV(f->C_DecryptInit(s, NULL, 0), CKR_OK);
+    for (int round = 0; round < 2; round++) {
+        RV(f->C_DigestInit(s, &sha), CKR_OK);
+        RV(f->C_DigestFinal(s, out, NULL), CKR_ARGUMENTS_BAD);
+        l = sizeof out;
+        RV(f->C_DigestFinal(s, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+        RV(f->C_DigestInit(s, &sha), CKR_OK);
+        RV(f->C_DigestUpdate(s, NULL, 3), CKR_ARGUMENTS_BAD);
+        RV(f->C_DigestFinal(s, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    }
+    /* Single-part and multi-part do not mix, and the mismatch ends the operation. */
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    l = sizeof out;
+    RV(f->C_EncryptUpdate(s, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Encrypt(s, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OPERATION_ACTIVE);
+    RV(f->C_EncryptFinal(s, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    l = 0;
+    RV(f->C_Encrypt(s, (CK_BYTE_PTR)zero32, 16, NULL, &l), CKR_OK);
+    TRUE(l == 16);
+    l = sizeof out;
+    RV(f->C_EncryptUpdate(s, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OPERATION_ACTIVE);
+    RV(f->C_DigestInit(s, &sha), CKR_OK);
+    RV(f->C_DigestUpdate(s, (CK_BYTE_PTR) "a", 1), CKR_OK);
+    l = 0;
+    RV(f->C_DigestFinal(s, NULL, &l), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Digest(s, (CK_BYTE_PTR) "bc", 2, out, &l), CKR_OPERATION_ACTIVE);
+    RV(f->C_DigestFinal(s, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    /* An Update's output awaits its length query's repeat: a Final instead would work on moved state. */
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    l = 0;
+    RV(f->C_EncryptUpdate(s, (CK_BYTE_PTR)zero32, 32, NULL, &l), CKR_OK);
+    TRUE(l == 32);
+    l = sizeof out;
+    RV(f->C_EncryptFinal(s, out, &l), CKR_OPERATION_ACTIVE);
+    RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+    RV(f->C_EncryptInit(s, NULL, 0), CKR_OK);
+
+    /* s2 learns the Init shape of s's session key k; closing s destroys k. */
+    for (int i = 0; i < 2; i++) {
+        RV(f->C_EncryptInit(s2, &ecb, k), CKR_OK);
+        l = sizeof out;
+        RV(f->C_Encrypt(s2, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OK);
+    }
+    RV(f->C_CloseSession(s), CKR_OK);
+    RV(f->C_EncryptInit(s2, &ecb, k), CKR_KEY_HANDLE_INVALID);
+    /* ... and a deferred Init of s2 made while k lived goes before the close. */
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_CreateObject(s, at, 7, &k), CKR_OK);
+    for (int i = 0; i < 2; i++) {
+        RV(f->C_EncryptInit(s2, &ecb, k), CKR_OK);
+        l = sizeof out;
+        RV(f->C_EncryptUpdate(s2, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OK);
+        RV(f->C_EncryptFinal(s2, out, &l), CKR_OK);
+    }
+    RV(f->C_EncryptInit(s2, &ecb, k), CKR_OK); /* deferred */
+    RV(f->C_CloseSession(s), CKR_OK);
+    l = sizeof out;
+    RV(f->C_EncryptUpdate(s2, (CK_BYTE_PTR)zero32, 16, out, &l), CKR_OK);
+    RV(f->C_EncryptFinal(s2, out, &l), CKR_OK);
+    RV(f->C_CloseSession(s2), CKR_OK);
+}
+
 /* A deferred Init meets another thread's C_DestroyObject, which sends every session's deferred Init first:
  * the signing thread's own call must not overtake its Init (it would find no operation, and the Init would
  * then leave one active). */
@@ -1591,6 +1699,31 @@ static void test_finalize_ends_application(void)
     RV(f->C_GetSessionInfo(a, &(CK_SESSION_INFO){0}), CKR_SESSION_HANDLE_INVALID);
 }
 
+/* KEYWARD_DEFER_INIT=0 (read at C_Initialize): every Init is sent at once. */
+static void test_no_defer(void)
+{
+    CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+    CK_SESSION_HANDLE s;
+    CK_BYTE out[32];
+    CK_ULONG l;
+    RV(f->C_Finalize(NULL), CKR_OK);
+    setenv("KEYWARD_DEFER_INIT", "0", 1);
+    RV(f->C_Initialize(NULL), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    for (int i = 0; i < 3; i++) {
+        long n0 = sends_now();
+        RV(f->C_DigestInit(s, &sha), CKR_OK);
+        TRUE(sends_now() - n0 == 1);
+        l = sizeof out;
+        RV(f->C_Digest(s, (CK_BYTE_PTR) "abc", 3, out, &l), CKR_OK);
+        TRUE(sends_now() - n0 == 2 && l == 32 && out[0] == 0xba);
+    }
+    RV(f->C_CloseSession(s), CKR_OK);
+    RV(f->C_Finalize(NULL), CKR_OK);
+    unsetenv("KEYWARD_DEFER_INIT");
+    RV(f->C_Initialize(NULL), CKR_OK);
+}
+
 /* ---- daemon death ---- */
 
 static void test_daemon_death(void)
@@ -2048,6 +2181,7 @@ int main(int argc, char **argv)
     test_objects();
     test_operations();
     test_fused();
+    test_errors_end();
     test_fused_race();
     test_v32();
     test_params();
@@ -2057,6 +2191,7 @@ int main(int argc, char **argv)
     test_threads();
     test_pool_cap();
     test_finalize_ends_application();
+    test_no_defer();
     test_daemon_death();
     RV(f->C_Finalize(NULL), CKR_OK);
     call_everything(CKR_CRYPTOKI_NOT_INITIALIZED, 1);
