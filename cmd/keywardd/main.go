@@ -339,6 +339,10 @@ func run(args []string, stderr io.Writer) (code int) {
 	srv := daemon.NewServer(eng.Open, log)
 	srv.IdleExit = o.idleExit
 	srv.Legacy = o.legacy
+	if fc != nil {
+		srv.Limits = fc.Connections.Limits()
+	}
+	daemon.RaiseFileLimit() // the connection cap is fitted under it
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
