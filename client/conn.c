@@ -17,6 +17,7 @@
  */
 #include "conn.h"
 #include "sess.h"
+#include "trust.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -76,6 +77,7 @@ static struct {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int autostart;
     int pass_socket;
+    int private_dir; /* the path is the user-mode default: its directory must be ours and private (trust.c) */
     int timeout_ms;
     int max_conns; /* the pool's size: KEYWARD_MAX_CONNECTIONS, lowered when the daemon refuses one more */
     int opening;   /* connections being opened (counted against max_conns) */
@@ -91,7 +93,7 @@ static int g_fork_locked;
 
 int kw_debug(void)
 {
-    const char *v = getenv("KEYWARD_DEBUG");
+    const char *v = kw_getenv("KEYWARD_DEBUG");
     return v && *v && strcmp(v, "0") != 0;
 }
 
@@ -433,7 +435,7 @@ static int kw_hello(struct kw_conn *c, const uint8_t *cookie, uint8_t out[KW_COO
 
 static int kw_env_flag(const char *name)
 {
-    const char *v = getenv(name);
+    const char *v = kw_getenv(name);
     if (!v || !*v)
         return -1;
     return strcmp(v, "0") != 0;
@@ -442,9 +444,9 @@ static int kw_env_flag(const char *name)
 /* Choose the socket and the autostart policy (at C_Initialize). Returns -1 when the path does not fit. */
 static int kw_configure(void)
 {
-    const char *env = getenv("KEYWARD_SOCKET");
+    const char *env = kw_getenv("KEYWARD_SOCKET");
     int as = kw_env_flag("KEYWARD_AUTOSTART");
-    const char *t = getenv("KEYWARD_TIMEOUT_MS");
+    const char *t = kw_getenv("KEYWARD_TIMEOUT_MS");
     g.timeout_ms = KW_DEFAULT_TIMEOUT_MS;
     if (t && *t) {
         char *end;
@@ -452,7 +454,7 @@ static int kw_configure(void)
         if (*end == 0 && v > 0 && v <= INT_MAX)
             g.timeout_ms = (int)v;
     }
-    const char *mc = getenv("KEYWARD_MAX_CONNECTIONS");
+    const char *mc = kw_getenv("KEYWARD_MAX_CONNECTIONS");
     g.max_conns = KW_MAX_CONNS;
     if (mc && *mc) {
         char *end;
@@ -463,6 +465,7 @@ static int kw_configure(void)
     int n;
     struct stat st;
     g.pass_socket = 0;
+    g.private_dir = 0;
     if (env && *env) {
         n = snprintf(g.path, sizeof g.path, "%s", env);
         g.autostart = as == 1;
@@ -471,18 +474,32 @@ static int kw_configure(void)
         n = snprintf(g.path, sizeof g.path, "%s", KW_SYSTEM_SOCKET);
         g.autostart = 0;
     } else {
-        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        const char *xdg = kw_getenv("XDG_RUNTIME_DIR");
         if (xdg && *xdg)
             n = snprintf(g.path, sizeof g.path, "%s/keyward/keyward.sock", xdg);
         else
-            n = snprintf(g.path, sizeof g.path, "/tmp/keyward-%lu/keyward.sock", (unsigned long)getuid());
+            n = snprintf(g.path, sizeof g.path, "/tmp/keyward-%lu/keyward.sock", kw_self_uid());
         g.autostart = as != 0;
+        g.private_dir = 1;
     }
+    if (kw_privileged())
+        g.autostart = 0; /* never run a program on behalf of a setuid, setgid or capable process */
     return n < 0 || (size_t)n >= sizeof g.path ? -1 : 0;
 }
 
-static int kw_connect_once(void)
+/* One connect to the socket. Returns an fd; -1 with errno when connect fails; -2 (why says why) when the socket's
+ * directory or the daemon that answered is not to be trusted (trust.c). */
+static int kw_connect_once(char *why, size_t whylen)
 {
+    if (g.private_dir) {
+        char dir[sizeof g.path];
+        memcpy(dir, g.path, sizeof dir);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        if (kw_check_private_dir(dir, why, whylen) < 0)
+            return -2;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -499,6 +516,10 @@ static int kw_connect_once(void)
         close(fd);
         errno = e;
         return -1;
+    }
+    if (kw_check_peer(fd, g.path, why, whylen) < 0) {
+        close(fd);
+        return -2;
     }
     /* Room for a large request in the socket: a 1 MiB C_Encrypt then goes in one send instead of a ping-pong
      * of 200 KiB pieces (each piece a context switch). Memory is charged only while data is in flight; the
@@ -517,7 +538,7 @@ static int kw_executable(const char *p)
 /* Find keywardd: $KEYWARD_DAEMON, next to this library, the usual libexec places, then PATH. */
 static int kw_find_daemon(char *out, size_t n)
 {
-    const char *env = getenv("KEYWARD_DAEMON");
+    const char *env = kw_getenv("KEYWARD_DAEMON");
     if (env && *env) {
         snprintf(out, n, "%s", env);
         if (kw_executable(out))
@@ -554,7 +575,7 @@ static int kw_find_daemon(char *out, size_t n)
             return 0;
         }
     }
-    const char *path = getenv("PATH");
+    const char *path = kw_getenv("PATH");
     while (path && *path) {
         const char *colon = strchr(path, ':');
         size_t len = colon ? (size_t)(colon - path) : strlen(path);
@@ -616,9 +637,13 @@ static int kw_spawn_daemon(void)
  * says why). */
 static int kw_connect(int *cerr, char *why, size_t whylen)
 {
-    int fd = kw_connect_once();
+    int fd = kw_connect_once(why, whylen);
     if (fd >= 0)
         return fd;
+    if (fd == -2) {
+        *cerr = EPERM; /* refused as untrusted: as if no daemon answered, and never start one there */
+        return -1;
+    }
     int e = errno;
     *cerr = e;
     if (!g.autostart || (e != ENOENT && e != ECONNREFUSED)) {
@@ -633,9 +658,13 @@ static int kw_connect(int *cerr, char *why, size_t whylen)
     int64_t deadline = kw_now_ms() + KW_AUTOSTART_WAIT_MS;
     long delay_ms = 5;
     for (;;) {
-        fd = kw_connect_once();
+        fd = kw_connect_once(why, whylen);
         if (fd >= 0)
             return fd;
+        if (fd == -2) {
+            *cerr = EPERM;
+            return -1;
+        }
         e = errno;
         if ((e != ENOENT && e != ECONNREFUSED) || kw_now_ms() + delay_ms > deadline)
             break;
@@ -658,8 +687,9 @@ static struct kw_conn *kw_open(const uint8_t *cookie, uint8_t out[KW_COOKIE_SIZE
     *res = KW_IO_FAIL;
     int fd = kw_connect(&cerr, why, whylen);
     if (fd < 0) {
-        /* The daemon is gone (ENOENT, ECONNREFUSED); anything else (EMFILE, EAGAIN...) is local. */
-        *res = cerr == ENOENT || cerr == ECONNREFUSED ? KW_IO_FAIL : KW_IO_LOCAL;
+        /* The daemon is gone (ENOENT, ECONNREFUSED) or not to be trusted (EPERM); anything else (EMFILE,
+         * EAGAIN...) is local. */
+        *res = cerr == ENOENT || cerr == ECONNREFUSED || cerr == EPERM ? KW_IO_FAIL : KW_IO_LOCAL;
         return NULL;
     }
     struct kw_conn *c = calloc(1, sizeof *c);

@@ -340,6 +340,10 @@ func run(args []string, stderr io.Writer) (code int) {
 	srv := daemon.NewServer(eng.Open, log)
 	srv.IdleExit = o.idleExit
 	srv.Legacy = o.legacy
+	if fc != nil {
+		srv.Limits = fc.Connections.Limits()
+	}
+	daemon.RaiseFileLimit() // the connection cap is fitted under it
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -389,6 +393,17 @@ func listen(o *options, log *slog.Logger) (ln net.Listener, activated bool, err 
 	dir := filepath.Dir(o.socket)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, err
+	}
+	if o.user {
+		// The user-mode directory may be /tmp/keyward-UID, which another user could have made first: never
+		// serve (and receive PINs) in a directory that is not ours alone.
+		check := client.CheckOwnDir
+		if o.socket == client.UserSocketPath() {
+			check = client.CheckPrivateDir // what the clients require of the default path
+		}
+		if err := check(dir); err != nil {
+			return nil, false, err
+		}
 	}
 	if err := os.Remove(o.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, false, err

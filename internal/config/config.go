@@ -5,6 +5,12 @@
 //	durability: full                 # or batched (object writes fsync'd within 20 ms)
 //	seal: tpm2                       # the device root key's seal: file (default), tpm2, pkcs11, keyring
 //	tpm2: {device: /dev/tpmrm0, pcrs: [7]}
+//	connections:                     # limits of the socket (daemon.Limits)
+//	  max: 4096
+//	  max_per_uid: 1024
+//	  hello_timeout: 5s
+//	  frame_timeout: 30s
+//	  max_receive_bytes: 268435456
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -20,9 +26,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
@@ -41,6 +49,26 @@ type File struct {
 	TPM2    *seal.TPM2Options    `yaml:"tpm2,omitempty"`
 	PKCS11  *seal.PKCS11Options  `yaml:"pkcs11,omitempty"`
 	Keyring *seal.KeyringOptions `yaml:"keyring,omitempty"`
+	// Connections bounds the socket's connections and the frames they send (daemon.Limits).
+	Connections *Connections `yaml:"connections,omitempty"`
+}
+
+// Connections is the connection limits' section (daemon.Limits; 0 or absent: the default).
+type Connections struct {
+	Max             int           `yaml:"max,omitempty"`
+	MaxPerUID       int           `yaml:"max_per_uid,omitempty"`
+	HelloTimeout    time.Duration `yaml:"hello_timeout,omitempty"`
+	FrameTimeout    time.Duration `yaml:"frame_timeout,omitempty"`
+	MaxReceiveBytes int64         `yaml:"max_receive_bytes,omitempty"`
+}
+
+// Limits converts the section for the daemon (the defaults when c is nil).
+func (c *Connections) Limits() daemon.Limits {
+	if c == nil {
+		return daemon.Limits{}
+	}
+	return daemon.Limits{MaxConnections: c.Max, MaxConnectionsPerUID: c.MaxPerUID, HelloTimeout: c.HelloTimeout,
+		FrameTimeout: c.FrameTimeout, MaxReceiveBytes: c.MaxReceiveBytes}
 }
 
 // TokenPolicy is one token's access policy.
@@ -79,6 +107,9 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if err := seal.CheckBackend(c.Seal); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if n := c.Connections; n != nil && (n.Max < 0 || n.MaxPerUID < 0 || n.HelloTimeout < 0 || n.FrameTimeout < 0 || n.MaxReceiveBytes < 0) {
+		return nil, fmt.Errorf("%s: connections: limits must not be negative", path)
 	}
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {

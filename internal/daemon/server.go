@@ -39,13 +39,21 @@ type Server struct {
 	// Legacy makes the server answer as a daemon of version 1's first release: the calls after DeleteToken
 	// (the fused calls and Features) are unknown to it. For tests of a newer client with an older daemon.
 	Legacy bool
+	// Limits bound connections and the frames they send; set before Serve.
+	Limits Limits
+
+	lim     Limits      // Limits in force (effective), set by Serve
+	budget  *byteBudget // bytes of large request frames being received or served
+	refused refusals
 
 	mu      sync.Mutex
 	apps    map[string]*application // by cookie
 	conns   map[net.Conn]struct{}
+	perUID  map[uint32]int // connections by peer uid
 	busy    sync.WaitGroup // connections being served
 	idle    *time.Timer
 	closing bool
+	stop    chan struct{} // closed by Shutdown
 	ln      net.Listener
 }
 
@@ -59,11 +67,9 @@ type application struct {
 
 // NewServer returns a server that opens applications with open.
 func NewServer(open Opener, log *slog.Logger) *Server {
-	return &Server{open: open, log: log, apps: map[string]*application{}, conns: map[net.Conn]struct{}{}}
+	return &Server{open: open, log: log, apps: map[string]*application{}, conns: map[net.Conn]struct{}{},
+		perUID: map[uint32]int{}, stop: make(chan struct{})}
 }
-
-// FrameTimeout bounds the time between the first and the last byte of one request frame.
-const FrameTimeout = 30 * time.Second
 
 // MaxConnectionsPerApplication bounds how many connections one application may hold. libkeyward.so opens one
 // per thread that is inside a call at the same moment, so the bound is far above any real application's
@@ -77,6 +83,11 @@ var ErrIdle = errors.New("daemon: idle")
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
+	s.lim = s.Limits.effective(softFileLimit())
+	s.budget = newByteBudget(s.lim.MaxReceiveBytes)
+	s.log.Info("connection limits", "max_connections", s.lim.MaxConnections,
+		"max_connections_per_uid", s.lim.MaxConnectionsPerUID, "hello_timeout", s.lim.HelloTimeout.String(),
+		"frame_timeout", s.lim.FrameTimeout.String(), "max_receive_bytes", s.lim.MaxReceiveBytes)
 	idled := make(chan struct{})
 	if s.IdleExit > 0 {
 		s.idle = time.AfterFunc(s.IdleExit, func() {
@@ -90,6 +101,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		})
 	}
 	s.mu.Unlock()
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -104,17 +116,35 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closing {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if isTimeout(err) {
 				continue
 			}
-			return fmt.Errorf("daemon: accept: %w", err)
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("daemon: accept: %w", err)
+			}
+			// Out of descriptors (EMFILE, ENFILE), memory or buffers, an aborted connection: none of it is the
+			// listener's end. Wait a little, longer while it lasts, and accept again: connections that end
+			// free what was short.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.refused.note(s.log, "accept failed; backing off", "err", err.Error(), "backoff", backoff.String())
+			select {
+			case <-time.After(backoff):
+			case <-s.stop:
+			}
+			continue
 		}
+		backoff = 0
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			c.Close()
 			return nil
+		}
+		if len(s.conns) >= s.lim.MaxConnections {
+			s.mu.Unlock()
+			c.Close()
+			s.refused.note(s.log, "refusing a connection beyond the daemon's limit", "max_connections", s.lim.MaxConnections)
+			continue
 		}
 		s.conns[c] = struct{}{}
 		if s.idle != nil {
@@ -129,6 +159,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting, lets requests in progress finish, closes every connection and waits for them.
 func (s *Server) Shutdown() {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stop)
+	}
 	s.closing = true
 	if s.ln != nil {
 		s.ln.Close()
@@ -192,12 +225,21 @@ func groupsOf(pid int32) []uint32 {
 
 func (s *Server) serveConn(c net.Conn) {
 	defer s.busy.Done()
+	// The connection must have said Hello by helloBy: a connection that only sits there holds a descriptor.
+	helloBy := time.Now().Add(s.lim.HelloTimeout)
+	c.SetReadDeadline(helloBy)
 	var app *application
+	var counted *engine.Peer // the peer counted in perUID
 	defer func() {
 		c.Close()
 		var ended ck.Provider
 		s.mu.Lock()
 		delete(s.conns, c)
+		if counted != nil {
+			if s.perUID[counted.UID]--; s.perUID[counted.UID] <= 0 {
+				delete(s.perUID, counted.UID)
+			}
+		}
 		if app != nil {
 			app.refs--
 			if app.refs == 0 {
@@ -218,6 +260,16 @@ func (s *Server) serveConn(c net.Conn) {
 		s.log.Warn("connection without peer credentials", "err", err)
 		return
 	}
+	s.mu.Lock()
+	if s.perUID[peer.UID] >= s.lim.MaxConnectionsPerUID {
+		s.mu.Unlock()
+		s.refused.note(s.log, "refusing a connection beyond the uid's limit", "uid", peer.UID,
+			"max_connections_per_uid", s.lim.MaxConnectionsPerUID)
+		return
+	}
+	s.perUID[peer.UID]++
+	counted = &peer
+	s.mu.Unlock()
 	log := s.log.With("peer", peer.String())
 	if uc, ok := c.(*net.UnixConn); ok {
 		// Room for a large response in the socket (see the client's KW_SNDBUF): the kernel caps it at
@@ -227,45 +279,73 @@ func (s *Server) serveConn(c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	w := bufio.NewWriterSize(c, 64<<10)
 	for {
-		// Waiting for the next request has no time limit (an application may sleep between calls), but once
-		// a frame has begun it must arrive within FrameTimeout: a peer cannot pin a half-sent frame forever.
+		// After Hello, waiting for the next request has no time limit (an application may sleep between
+		// calls), but once a frame has begun it must arrive within FrameTimeout: a peer cannot pin a half-sent
+		// frame forever. Before Hello, everything is bounded by helloBy.
 		hdr, err := r.Peek(4)
 		if errors.Is(err, io.EOF) && r.Buffered() > 0 {
 			err = io.ErrUnexpectedEOF // the peer left in the middle of a length field
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+			if app == nil && isTimeout(err) {
+				log.Debug("closing a connection that did not say Hello in time", "hello_timeout", s.lim.HelloTimeout.String())
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				log.Warn("dropping connection", "err", err)
 			}
 			return
 		}
-		deadline := r.Buffered() < 4+int(binary.BigEndian.Uint32(hdr))
+		size := 4 + int64(binary.BigEndian.Uint32(hdr))
+		frameBy := time.Now().Add(s.lim.FrameTimeout)
+		if app == nil {
+			frameBy = helloBy
+		}
+		// A large frame takes its size from the budget of bytes being received before its bytes are read,
+		// and keeps it until its response is out: slow or stalled senders hold at most MaxReceiveBytes.
+		// (A frame beyond MaxFrame is refused by ReadRequest; it counts as MaxFrame meanwhile.)
+		var held int64
+		if size > budgetFloor {
+			held = min(size, maxFrameBytes)
+			if !s.budget.acquire(held, frameBy, s.stop) {
+				s.refused.note(log, "dropping connection: request frames being received exceed the limit", "frame", size,
+					"max_receive_bytes", s.lim.MaxReceiveBytes)
+				return
+			}
+		}
+		deadline := app == nil || int64(r.Buffered()) < size
 		if deadline {
-			c.SetReadDeadline(time.Now().Add(FrameTimeout)) // the rest of the frame is still on its way
+			c.SetReadDeadline(frameBy) // the rest of the frame is still on its way
 		}
 		// What a handler decodes aliases the request's frame, and an operation may keep parts of its input (a
 		// parameter, buffered data) beyond the request: every frame gets a fresh buffer, except the large
 		// frames of the data calls, whose input nothing keeps (reusableFrame).
 		req, pooled, err := frames.ReadRequest(r, reusableFrame)
-		if deadline {
+		if deadline && app != nil {
 			c.SetReadDeadline(time.Time{})
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+			s.budget.release(held)
+			if app == nil && isTimeout(err) {
+				log.Debug("closing a connection that did not say Hello in time", "hello_timeout", s.lim.HelloTimeout.String())
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				log.Warn("dropping connection", "err", err)
 			}
 			return
 		}
 		enc := encoders.Get().(*wire.Encoder)
+		hadApp := app != nil
 		more := s.serveRequest(log, peer, &app, c, w, req, enc)
 		// The response is out: the request's frame and the response's body go back to their pools, cleared
 		// (they may hold plaintext), while the peer reads.
 		frames.Put(pooled)
+		s.budget.release(held)
 		clear(enc.Bytes())
 		enc.Reset()
 		encoders.Put(enc)
 		if !more {
 			return
+		}
+		if !hadApp {
+			c.SetReadDeadline(time.Time{}) // Hello done: the application may wait as long as it likes
 		}
 	}
 }
@@ -329,6 +409,9 @@ func (s *Server) serveRequest(log *slog.Logger, peer engine.Peer, app **applicat
 // writeResponse writes one response frame. A small one goes through w (one write); a large body is sent
 // from where it lies, behind its header, with one writev and no copy.
 func writeResponse(c net.Conn, w *bufio.Writer, req wire.Request, rv ck.RV, body []byte) error {
+	// A peer that stops reading must not hold the daemon's goroutine, buffers and receive budget forever:
+	// the response must be taken within DefaultFrameTimeout.
+	c.SetWriteDeadline(time.Now().Add(DefaultFrameTimeout))
 	var hb [wire.ResponseHeaderSize]byte
 	hdr := wire.AppendResponseHeader(hb[:0], req.ID, req.Call, rv, len(body))
 	if len(hdr)+len(body) > w.Available() && w.Buffered() == 0 {

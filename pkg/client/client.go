@@ -81,8 +81,17 @@ func Dial(path string) (*Client, error) {
 func (cl *Client) SetTimeout(d time.Duration) { cl.timeout = d }
 
 func (cl *Client) connect(cookie []byte) (*conn, error) {
+	if cl.path == UserSocketPath() {
+		if err := CheckPrivateDir(filepath.Dir(cl.path)); err != nil {
+			return nil, fmt.Errorf("client: connecting to keywardd at %s: %w", cl.path, err)
+		}
+	}
 	nc, err := net.DialTimeout("unix", cl.path, 5*time.Second)
 	if err != nil {
+		return nil, fmt.Errorf("client: connecting to keywardd at %s: %w", cl.path, err)
+	}
+	if err := checkPeer(nc, cl.path); err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("client: connecting to keywardd at %s: %w", cl.path, err)
 	}
 	c := &conn{c: nc, r: bufio.NewReaderSize(nc, 64<<10)}
