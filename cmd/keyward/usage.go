@@ -80,11 +80,11 @@ func checkUsages(typeName string, kt ck.KeyType, usages []string) error {
 	can := possibleUsages(kt)
 	for _, u := range usages {
 		if !slices.Contains(can, u) {
-			return usagef("a %s key cannot %s (its usages: %s)", typeName, u, strings.Join(can, ", "))
+			return usagef("key type %s cannot %s (its usages: %s)", typeName, u, strings.Join(can, ", "))
 		}
 	}
 	if len(usages) == 0 {
-		return usagef("a key needs at least one usage (a %s key can: %s)", typeName, strings.Join(can, ", "))
+		return usagef("a key needs at least one usage (key type %s can: %s)", typeName, strings.Join(can, ", "))
 	}
 	return nil
 }
