@@ -59,6 +59,7 @@ setup
   config                        the effective configuration and where each value comes from
   doctor                        check the daemon, socket, store and permissions
   completion bash|zsh|fish      print a shell completion script
+  --version                     print the version
 
 Every command takes --help (with examples); most take --json.
 
@@ -153,6 +154,9 @@ func (c *cli) run(args []string) (code int) {
 			}
 		}
 		fmt.Fprint(c.stdout, usageText)
+		return exitOK
+	case "--version", "version":
+		fmt.Fprintln(c.stdout, versionText())
 		return exitOK
 	}
 	cmd, ok := commands[args[0]]

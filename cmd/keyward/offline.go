@@ -25,6 +25,7 @@ import (
 type offline struct {
 	store, rootKey string
 	stop           func()
+	eng            *engine.Engine // the store's engine while a command runs offline
 }
 
 // defaultRootKey is where a system-mode daemon finds the device root key.
@@ -84,6 +85,13 @@ func (c *cli) startOffline() (string, error) {
 	if rootKey == "" {
 		rootKey = defaultRootKey
 	}
+	if _, serr := os.Stat(rootKey); errors.Is(serr, os.ErrNotExist) {
+		// A new root key would not open an existing store's tokens: a mistyped --root-key must not make one.
+		if ts, err := st.Tokens(); err != nil || len(ts) > 0 {
+			st.Close()
+			return "", &cliError{code: exitFailed, msg: fmt.Sprintf("the root key %s does not exist, but the store %s already holds %d token(s) that only their root key opens: give the right --root-key", rootKey, c.offline.store, len(ts))}
+		}
+	}
 	root, err := seal.LoadOrCreate(rootKey)
 	if err != nil {
 		st.Close()
@@ -116,6 +124,7 @@ func (c *cli) startOffline() (string, error) {
 	srv := daemon.NewServer(eng.Open, cfg.Logger)
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
+	c.offline.eng = eng
 	c.offline.stop = func() {
 		srv.Shutdown()
 		<-done

@@ -334,6 +334,21 @@ func (p *provisioner) policies() error {
 		return os.WriteFile(path, old, 0o644)
 	}})
 	p.rep.Changed = true
-	fmt.Fprintf(p.c.stderr, "keyward: provision: access policies written to %s; restart keywardd or send it SIGHUP to apply them\n", path)
+	fmt.Fprintf(p.c.stderr, "keyward: provision: access policies written to %s\n", p.c.applyPolicies(path, file.Policies()))
+	return p.enableIdentityLogin()
+}
+
+// enableIdentityLogin logs in with the PIN to every token whose policy logs identities in, once the daemon
+// has the policy: that unlock wraps the token key for identity login (internal/engine: without it, identity
+// login would wait for someone's first PIN login).
+func (p *provisioner) enableIdentityLogin() error {
+	for _, t := range p.m.Tokens {
+		if t.Access == nil || len(t.Access.LoginUIDs)+len(t.Access.LoginGIDs) == 0 {
+			continue
+		}
+		if _, err := p.c.sub("list", "--token", t.Label, "--pin-source", t.PINSource, "--json"); err != nil {
+			return fmt.Errorf("token %q: logging in to enable identity login: %w", t.Label, err)
+		}
+	}
 	return nil
 }
