@@ -284,16 +284,17 @@ func (c *cli) dial() (*client.Client, error) {
 	if c.conn != nil {
 		return c.conn, nil
 	}
-	path := c.socketPath()
+	o := client.DefaultOptions(c.getenv) // the socket, autostart and KEYWARD_TIMEOUT_MS, as libkeyward.so
 	if c.offline.store != "" {
 		var err error
-		if path, err = c.startOffline(); err != nil {
+		if o.Path, err = c.startOffline(); err != nil {
 			return nil, err
 		}
+		o.Autostart = false
 	}
-	cl, err := client.Dial(path)
+	cl, err := client.DialWith(o)
 	if err != nil {
-		return nil, &cliError{code: exitDaemon, msg: fmt.Sprintf("cannot reach keywardd at %s (is it running? libkeyward.so starts it on first use; keyward doctor checks the setup)", path)}
+		return nil, dialError(o, err)
 	}
 	c.conn = cl
 	return cl, nil
@@ -304,14 +305,31 @@ func (c *cli) dial() (*client.Client, error) {
 // readSecretFile reads a PIN or passphrase file: its first line, without the line end.
 func readSecretFile(path string) ([]byte, error) {
 	path = strings.TrimPrefix(path, "file:")
-	b, err := os.ReadFile(path)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > maxPINFile {
+		return nil, usagef("the PIN file %s is %d bytes: no PIN is that long (is it the right file?)", path, fi.Size())
+	}
+	b, err := readAtMost(path, maxPINFile+1)
 	if err != nil {
 		return nil, failf("cannot read the PIN file %s: %v", path, unwrapPathErr(err))
+	}
+	if len(b) > maxPINFile {
+		clear(b)
+		return nil, usagef("the PIN file %s is longer than %d bytes: no PIN is that long (is it the right file?)", path, maxPINFile)
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	out := bytes.Clone(bytes.TrimRight(line, "\r"))
 	clear(b)
 	return out, nil
+}
+
+// readAtMost reads up to n bytes of a file (a PIN source may be a pipe or a device).
+func readAtMost(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
 func unwrapPathErr(err error) error {
@@ -572,6 +590,10 @@ func (c *cli) openSession(t token, rw bool) (*session, error) {
 func (s *session) close() { s.cl.CloseSession(s.h) }
 
 func (s *session) login(user ck.UserType, pin []byte) error {
+	if max := s.tok.info.MaxPinLen; max > 0 && uint64(len(pin)) > uint64(max) {
+		clear(pin) // refused here, so that it does not count as a failed attempt
+		return usagef("the PIN is %d bytes, longer than token %q takes (at most %d)", len(pin), s.tok.label, max)
+	}
 	err := s.cl.Login(s.h, user, pin)
 	clear(pin)
 	if err != nil && ck.ToRV(err) != ck.CKR_USER_ALREADY_LOGGED_IN {
@@ -616,7 +638,19 @@ func (c *cli) openOn(f *flags, t token, u *p11uri.URI, rw bool, mode loginMode) 
 		return s, nil
 	}
 	prompt := mode == loginRequired || (f.pin.login != nil && *f.pin.login)
-	pin, err := c.userPIN(f, u, prompt)
+	pin, err := c.userPIN(f, u, false)
+	if err == nil && pin == nil && t.info.Flags&ck.CKF_PROTECTED_AUTHENTICATION_PATH != 0 {
+		// The token's policy logs this user in by identity (C_Login with a NULL PIN): no PIN to ask.
+		if err := s.cl.Login(s.h, ck.CKU_USER, nil); err != nil && ck.ToRV(err) != ck.CKR_USER_ALREADY_LOGGED_IN {
+			s.close()
+			return nil, ckErr(fmt.Sprintf("logging in to token %q by identity", t.label), err)
+		}
+		s.loggedIn = true
+		return s, nil
+	}
+	if err == nil && pin == nil && prompt {
+		pin, err = c.userPIN(f, u, true)
+	}
 	if err != nil {
 		s.close()
 		return nil, err

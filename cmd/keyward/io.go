@@ -404,13 +404,13 @@ func curveOID(c elliptic.Curve) (asn1.ObjectIdentifier, error) {
 
 // keyTemplates returns the type-specific private and public key attributes of a Go key, and its default
 // usages.
-func keyTemplates(priv crypto.PrivateKey, pub crypto.PublicKey) (privT, pubT []ck.Attribute, usages []string, err error) {
+func keyTemplates(priv crypto.PrivateKey, pub crypto.PublicKey) (privT, pubT []ck.Attribute, usages []string, kt ck.KeyType, kind string, err error) {
 	if priv != nil {
 		switch k := priv.(type) {
 		case *rsa.PrivateKey:
 			k.Precompute()
 			if len(k.Primes) != 2 {
-				return nil, nil, nil, failf("import: multi-prime RSA keys are not supported")
+				return nil, nil, nil, 0, "", failf("import: multi-prime RSA keys are not supported")
 			}
 			privT = []ck.Attribute{ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_RSA),
 				ck.NewAttribute(ck.CKA_MODULUS, k.N.Bytes()), ck.NewAttribute(ck.CKA_PUBLIC_EXPONENT, big.NewInt(int64(k.E)).Bytes()),
@@ -421,7 +421,7 @@ func keyTemplates(priv crypto.PrivateKey, pub crypto.PublicKey) (privT, pubT []c
 		case *ecdsa.PrivateKey:
 			oid, err := curveOID(k.Curve)
 			if err != nil {
-				return nil, nil, nil, failf("import: %v", err)
+				return nil, nil, nil, 0, "", failf("import: %v", err)
 			}
 			d := make([]byte, (k.Curve.Params().BitSize+7)/8)
 			k.D.FillBytes(d)
@@ -434,47 +434,47 @@ func keyTemplates(priv crypto.PrivateKey, pub crypto.PublicKey) (privT, pubT []c
 			pub = k.Public()
 		case *ecdh.PrivateKey:
 			if k.Curve() != ecdh.X25519() {
-				return nil, nil, nil, failf("import: ECDH private keys other than X25519 are not supported")
+				return nil, nil, nil, 0, "", failf("import: ECDH private keys other than X25519 are not supported")
 			}
 			privT = []ck.Attribute{ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_EC_MONTGOMERY), ck.NewAttribute(ck.CKA_EC_PARAMS, oidParam(oidX25519)),
 				ck.NewAttribute(ck.CKA_VALUE, k.Bytes())}
 			pub = k.PublicKey()
 		default:
-			return nil, nil, nil, failf("import: private keys of type %T are not supported", priv)
+			return nil, nil, nil, 0, "", failf("import: private keys of type %T are not supported", priv)
 		}
 	}
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		pubT = []ck.Attribute{ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_RSA), ck.NewAttribute(ck.CKA_MODULUS, k.N.Bytes()),
 			ck.NewAttribute(ck.CKA_PUBLIC_EXPONENT, big.NewInt(int64(k.E)).Bytes())}
-		usages = []string{"sign", "verify", "encrypt", "decrypt"}
+		usages, kt, kind = []string{"sign", "verify", "encrypt", "decrypt"}, ck.CKK_RSA, "RSA"
 	case *ecdsa.PublicKey:
 		oid, err := curveOID(k.Curve)
 		if err != nil {
-			return nil, nil, nil, failf("import: %v", err)
+			return nil, nil, nil, 0, "", failf("import: %v", err)
 		}
 		ek, err := k.ECDH()
 		if err != nil {
-			return nil, nil, nil, failf("import: %v", err)
+			return nil, nil, nil, 0, "", failf("import: %v", err)
 		}
 		pubT = []ck.Attribute{ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_EC), ck.NewAttribute(ck.CKA_EC_PARAMS, oidParam(oid)),
 			ck.NewAttribute(ck.CKA_EC_POINT, octetString(ek.Bytes()))}
-		usages = []string{"sign", "verify"}
+		usages, kt, kind = []string{"sign", "verify"}, ck.CKK_EC, "EC"
 	case ed25519.PublicKey:
 		pubT = []ck.Attribute{ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_EC_EDWARDS), ck.NewAttribute(ck.CKA_EC_PARAMS, oidParam(oidEd25519)),
 			ck.NewAttribute(ck.CKA_EC_POINT, octetString(k))}
-		usages = []string{"sign", "verify"}
+		usages, kt, kind = []string{"sign", "verify"}, ck.CKK_EC_EDWARDS, "Ed25519"
 	case *ecdh.PublicKey:
 		if k.Curve() != ecdh.X25519() {
-			return nil, nil, nil, failf("import: ECDH public keys other than X25519 are not supported")
+			return nil, nil, nil, 0, "", failf("import: ECDH public keys other than X25519 are not supported")
 		}
 		pubT = []ck.Attribute{ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_EC_MONTGOMERY), ck.NewAttribute(ck.CKA_EC_PARAMS, oidParam(oidX25519)),
 			ck.NewAttribute(ck.CKA_EC_POINT, octetString(k.Bytes()))}
-		usages = []string{"derive"}
+		usages, kt, kind = []string{"derive"}, ck.CKK_EC_MONTGOMERY, "X25519"
 	default:
-		return nil, nil, nil, failf("import: public keys of type %T are not supported", pub)
+		return nil, nil, nil, 0, "", failf("import: public keys of type %T are not supported", pub)
 	}
-	return privT, pubT, usages, nil
+	return privT, pubT, usages, kt, kind, nil
 }
 
 type importJSON struct {
@@ -606,6 +606,9 @@ examples:
 		if usages == nil {
 			usages = def
 		}
+		if err := checkUsages(map[ck.KeyType]string{ck.CKK_AES: "AES", ck.CKK_GENERIC_SECRET: "generic secret"}[kt], kt, usages); err != nil {
+			return err
+		}
 		id := explicitID
 		if id == nil {
 			if id, err = kf.idBytes(); err != nil {
@@ -615,9 +618,7 @@ examples:
 		t := append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY), ck.NewAttribute(ck.CKA_KEY_TYPE, kt),
 			ck.NewAttribute(ck.CKA_VALUE, bytes.Clone(secret)), ck.NewAttribute(ck.CKA_SENSITIVE, *kf.sensitive),
 			ck.NewAttribute(ck.CKA_EXTRACTABLE, *kf.extractable)}, flagsT(true)...), labelID(*kf.label, id)...)
-		for _, u := range usages {
-			t = append(t, ck.NewAttribute(usageAttrs[u].attr, true))
-		}
+		t = append(t, usageTemplate(ck.CKO_SECRET_KEY, usages)...)
 		if err := create(t, "secret key"); err != nil {
 			return err
 		}
@@ -627,12 +628,15 @@ examples:
 	// keys
 	keyLabel, keyID := *kf.label, explicitID
 	if items.priv != nil || items.pub != nil {
-		privT, pubT, def, err := keyTemplates(items.priv, items.pub)
+		privT, pubT, def, kt, kind, err := keyTemplates(items.priv, items.pub)
 		if err != nil {
 			return err
 		}
 		if usages == nil {
 			usages = def
+		}
+		if err := checkUsages(kind, kt, usages); err != nil {
+			return err
 		}
 		if keyID == nil {
 			if keyID, err = kf.idBytes(); err != nil {
@@ -643,11 +647,7 @@ examples:
 			t := append(append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_PRIVATE_KEY),
 				ck.NewAttribute(ck.CKA_SENSITIVE, *kf.sensitive), ck.NewAttribute(ck.CKA_EXTRACTABLE, *kf.extractable)},
 				flagsT(true)...), labelID(keyLabel, keyID)...), privT...)
-			for _, u := range usages {
-				if !usageAttrs[u].public {
-					t = append(t, ck.NewAttribute(usageAttrs[u].attr, true))
-				}
-			}
+			t = append(t, usageTemplate(ck.CKO_PRIVATE_KEY, usages)...)
 			if err := create(t, "private key"); err != nil {
 				return err
 			}
@@ -655,11 +655,7 @@ examples:
 		if items.pub != nil || (items.priv != nil && !*noPublic) {
 			t := append(append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_PUBLIC_KEY)}, flagsT(false)...),
 				labelID(keyLabel, keyID)...), pubT...)
-			for _, u := range usages {
-				if usageAttrs[u].public {
-					t = append(t, ck.NewAttribute(usageAttrs[u].attr, true))
-				}
-			}
+			t = append(t, usageTemplate(ck.CKO_PUBLIC_KEY, usages)...)
 			if err := create(t, "public key"); err != nil {
 				return err
 			}

@@ -142,31 +142,6 @@ func parseKeyType(s string) (*keySpec, error) {
 	return bad()
 }
 
-// usageAttrs maps usage names to the attribute and whether it belongs on the public half of a pair.
-var usageAttrs = map[string]struct {
-	attr   ck.AttributeType
-	public bool
-}{
-	"sign": {ck.CKA_SIGN, false}, "verify": {ck.CKA_VERIFY, true}, "encrypt": {ck.CKA_ENCRYPT, true},
-	"decrypt": {ck.CKA_DECRYPT, false}, "wrap": {ck.CKA_WRAP, true}, "unwrap": {ck.CKA_UNWRAP, false},
-	"derive": {ck.CKA_DERIVE, false}, "encapsulate": {ck.CKA_ENCAPSULATE, true}, "decapsulate": {ck.CKA_DECAPSULATE, false},
-}
-
-func parseUsages(s string) ([]string, error) {
-	var out []string
-	for _, u := range strings.Split(s, ",") {
-		u = strings.ToLower(strings.TrimSpace(u))
-		if u == "" {
-			continue
-		}
-		if _, ok := usageAttrs[u]; !ok {
-			return nil, usagef("unknown usage %q (sign, verify, encrypt, decrypt, wrap, unwrap, derive, encapsulate, decapsulate)", u)
-		}
-		out = append(out, u)
-	}
-	return out, nil
-}
-
 // keyFlags are the attribute flags shared by key generate and import.
 type keyFlags struct {
 	label, id, usage                *string
@@ -177,7 +152,7 @@ func addKeyFlags(f *flags) *keyFlags {
 	return &keyFlags{
 		label:       f.String("label", "", "the key's label (CKA_LABEL)"),
 		id:          f.String("id", "", "the key's id in hex (CKA_ID; default: random)"),
-		usage:       f.String("usage", "", "comma-separated usages (default by type): sign,verify,encrypt,decrypt,wrap,unwrap,derive,encapsulate,decapsulate"),
+		usage:       f.String("usage", "", "comma-separated usages, exactly the key's (default by type): "+strings.ReplaceAll(usageNames, " ", "")),
 		sensitive:   f.Bool("sensitive", true, "the private or secret value can never be read (CKA_SENSITIVE)"),
 		extractable: f.Bool("extractable", false, "the key may be wrapped out of the token (CKA_EXTRACTABLE)"),
 		private:     f.Bool("private", true, "the private or secret key is visible only after login (CKA_PRIVATE)"),
@@ -263,6 +238,9 @@ examples:
 			return err
 		}
 	}
+	if err := checkUsages(spec.name, spec.keyType, usages); err != nil {
+		return err
+	}
 	id, err := kf.idBytes()
 	if err != nil {
 		return err
@@ -283,14 +261,8 @@ examples:
 	if spec.pair {
 		pub := append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_PRIVATE, false)}, common...), spec.pub...)
 		priv := append(append(append([]ck.Attribute{}, common...), secretAttrs...), spec.priv...)
-		for _, name := range usages {
-			ua := usageAttrs[name]
-			if ua.public {
-				pub = append(pub, ck.NewAttribute(ua.attr, true))
-			} else {
-				priv = append(priv, ck.NewAttribute(ua.attr, true))
-			}
-		}
+		pub = append(pub, usageTemplate(ck.CKO_PUBLIC_KEY, usages)...)
+		priv = append(priv, usageTemplate(ck.CKO_PRIVATE_KEY, usages)...)
 		var prog *progress
 		if slowKeyType(spec) {
 			prog = c.startProgress(fmt.Sprintf("generating a %s key pair on token %q", spec.name, s.tok.label))
@@ -308,9 +280,7 @@ examples:
 		}
 	} else {
 		t := append(append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY), ck.NewAttribute(ck.CKA_KEY_TYPE, spec.keyType)}, common...), secretAttrs...), spec.pub...)
-		for _, name := range usages {
-			t = append(t, ck.NewAttribute(usageAttrs[name].attr, true))
-		}
+		t = append(t, usageTemplate(ck.CKO_SECRET_KEY, usages)...)
 		if _, err := s.cl.GenerateKey(s.h, m, t); err != nil {
 			return ckErr(fmt.Sprintf("generating a %s key on token %q", spec.name, s.tok.label), err)
 		}

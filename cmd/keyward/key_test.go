@@ -6,6 +6,8 @@ import (
 	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -141,4 +143,51 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Listed usages are exactly a key's usages; a usage the key type cannot have is refused.
+func TestKeyUsagesExact(t *testing.T) {
+	env := newToken(t, "tusage")
+	show := func(uri string) map[string][]string {
+		t.Helper()
+		var objs []objectJSON
+		out := ok(t, env, "show", uri, "--json")
+		if err := json.Unmarshal([]byte(out), &objs); err != nil {
+			t.Fatalf("show: %v in %q", err, out)
+		}
+		m := map[string][]string{}
+		for _, o := range objs {
+			m[o.Type] = o.Usages
+		}
+		return m
+	}
+	cases := []struct {
+		typ, usage string
+		want       map[string]string
+	}{
+		{"rsa:2048", "sign", map[string]string{"private": "sign", "public": "verify"}},
+		{"ec:p256", "derive", map[string]string{"private": "derive", "public": ""}},
+		{"ec:p256", "sign", map[string]string{"private": "sign", "public": "verify"}},
+		{"aes:128", "encrypt", map[string]string{"secret-key": "encrypt"}},
+		{"hmac:256", "sign,verify", map[string]string{"secret-key": "sign,verify"}},
+	}
+	for i, tc := range cases {
+		label := fmt.Sprintf("u%d", i)
+		uri := strings.TrimSpace(ok(t, env, "key", "generate", "--token", "tusage", "--type", tc.typ, "--label", label, "--usage", tc.usage))
+		got := show(strings.SplitN(uri, ";type=", 2)[0])
+		for class, want := range tc.want {
+			if strings.Join(got[class], ",") != want {
+				t.Errorf("%s --usage %s: %s usages %v, want %q", tc.typ, tc.usage, class, got[class], want)
+			}
+		}
+	}
+	// the token refuses what the usages leave out: an RSA sign-only key does not decrypt
+	ct := filepath.Join(t.TempDir(), "ct")
+	fails(t, kw(t, env, "decrypt", "pkcs11:token=tusage;object=u0;type=private", "--in", writeFile(t, "in", make([]byte, 256)), "--out", ct), exitFailed, "")
+	fails(t, kw(t, env, "key", "generate", "--token", "tusage", "--type", "ec:p256", "--label", "bad", "--usage", "encrypt"), exitUsage, "cannot encrypt")
+	fails(t, kw(t, env, "key", "generate", "--token", "tusage", "--type", "ed25519", "--label", "bad", "--usage", "derive"), exitUsage, "cannot derive")
+	fails(t, kw(t, env, "key", "generate", "--token", "tusage", "--type", "aes:256", "--label", "bad", "--usage", "encapsulate"), exitUsage, "cannot encapsulate")
+	if out := strings.TrimSpace(ok(t, env, "list", "pkcs11:token=tusage;object=bad", "--json")); out != "[]" {
+		t.Errorf("a refused key was created: %s", out)
+	}
 }

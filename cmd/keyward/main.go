@@ -60,6 +60,7 @@ setup
   doctor                        check the daemon, socket, store and permissions
   seal status|migrate           how the device root key is sealed; seal it to the TPM (docs/sealing.md)
   completion bash|zsh|fish      print a shell completion script
+  --version                     print the version
 
 Every command takes --help (with examples); most take --json.
 
@@ -155,6 +156,9 @@ func (c *cli) run(args []string) (code int) {
 			}
 		}
 		fmt.Fprint(c.stdout, usageText)
+		return exitOK
+	case "--version", "version":
+		fmt.Fprintln(c.stdout, versionText())
 		return exitOK
 	}
 	cmd, ok := commands[args[0]]

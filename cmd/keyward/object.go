@@ -25,6 +25,7 @@ type objectJSON struct {
 	PublicKey string            `json:"public_key_sha256,omitempty"`
 	Cert      *certJSON         `json:"certificate,omitempty"`
 	Extra     map[string]string `json:"attributes,omitempty"`
+	Status    string            `json:"status,omitempty"` // import: created, or exists (the same object was there)
 }
 
 type certJSON struct {

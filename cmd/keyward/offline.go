@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
 )
@@ -24,6 +25,7 @@ import (
 type offline struct {
 	store, rootKey string
 	stop           func()
+	eng            *engine.Engine // the store's engine while a command runs offline
 }
 
 // defaultRootKey is where a system-mode daemon finds the device root key.
@@ -83,6 +85,13 @@ func (c *cli) startOffline() (string, error) {
 	if rootKey == "" {
 		rootKey = defaultRootKey
 	}
+	if !fileExists(rootKey) && !fileExists(seal.SealPath(rootKey)) {
+		// A new root key would not open an existing store's tokens: a mistyped --root-key must not make one.
+		if ts, err := st.Tokens(); err != nil || len(ts) > 0 {
+			st.Close()
+			return "", &cliError{code: exitFailed, msg: fmt.Sprintf("the root key %s does not exist, but the store %s already holds %d token(s) that only their root key opens: give the right --root-key", rootKey, c.offline.store, len(ts))}
+		}
+	}
 	root, err := c.loadRootKey(rootKey)
 	if err != nil {
 		st.Close()
@@ -115,6 +124,7 @@ func (c *cli) startOffline() (string, error) {
 	srv := daemon.NewServer(eng.Open, cfg.Logger)
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
+	c.offline.eng = eng
 	c.offline.stop = func() {
 		srv.Shutdown()
 		<-done
@@ -123,4 +133,10 @@ func (c *cli) startOffline() (string, error) {
 		os.RemoveAll(dir)
 	}
 	return sock, nil
+}
+
+// fileExists reports whether path names something (a missing file, not an unreadable one, is false).
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -21,16 +22,21 @@ func decodeYAML(data []byte, m *manifest) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(m); err != nil {
-		line := 0
+		msgs := []string{err.Error()}
 		var te *yaml.TypeError
-		msg := err.Error()
 		if errors.As(err, &te) && len(te.Errors) > 0 {
-			msg = te.Errors[0]
+			msgs = te.Errors
 		}
-		if sm := yamlLine.FindStringSubmatch(msg); sm != nil {
-			line, _ = strconv.Atoi(sm[1])
+		p := &manifestProblems{file: m.file}
+		for _, msg := range msgs {
+			line := 0
+			if sm := yamlLine.FindStringSubmatch(msg); sm != nil {
+				line, _ = strconv.Atoi(sm[1])
+				msg = strings.TrimPrefix(msg[strings.Index(msg, sm[0])+len(sm[0]):], ":")
+			}
+			p.add(line, "%s", cleanDecodeError(msg))
 		}
-		return manifestErr(m.file, line, "%s", msg)
+		return p.err()
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {

@@ -42,7 +42,7 @@ func TestProvisionAccessPolicy(t *testing.T) {
 		"/user.pin\n    access:\n      allow_uids: [0, 1000]\n      login_uids: [1000]\n      login_gids: [120]\n"
 	p := writeFileIn(t, dir, "m.yaml", []byte(m))
 	r := kw(t, nil, "provision", p)
-	if r.code != 0 || !strings.Contains(r.stdout, `"config": "`+conf+`"`) || !strings.Contains(r.stderr, "restart keywardd") {
+	if r.code != 0 || !strings.Contains(r.stdout, `"config": "`+conf+`"`) || !strings.Contains(r.stderr, "keywardd reloaded them") {
 		t.Fatalf("%+v", r)
 	}
 	f, err := config.Load(conf)

@@ -27,7 +27,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
 	"github.com/keyward/keyward/internal/mech"
@@ -58,8 +57,12 @@ type options struct {
 	pprof       string
 	audit       string
 	config      string
-	durability  string // "" (from the configuration file, else full), full or batched
-	seal        sealFlags
+	// configDefault: config is the system-mode default, which may be missing.
+	configDefault bool
+	showVersion   bool
+	durability    string // "" (from the configuration file, else full), full or batched
+	logOut        *reopenFile
+	seal          sealFlags
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -73,17 +76,18 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.idleExit, "idle-exit", -1, "exit after this long without clients (default: 5m in user mode, never in system mode; 0: never)")
 	fs.BoolVar(&o.legacy, "legacy-protocol", false, "answer as a daemon without the fused calls (compatibility tests of newer clients)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (default: info, or debug with KEYWARD_DEBUG)")
-	fs.StringVar(&o.logFile, "log", "", "append logs to this file instead of stderr")
+	fs.StringVar(&o.logFile, "log", "", "append logs to this file instead of stderr (SIGHUP reopens it; default for a user-mode daemon whose stderr is /dev/null, as when a client starts it: $XDG_STATE_HOME/keyward/keywardd.log)")
 	fs.IntVar(&o.maxFailures, "max-pin-failures", 10, "consecutive wrong PINs before a PIN locks")
 	fs.StringVar(&o.kdf, "kdf", os.Getenv("KEYWARD_KDF"), `PIN derivation cost: "default", or "fast" for tests only`)
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the daemon's pid here (default in user mode: keywardd.pid beside the socket)")
 	// Flag only, never from the environment: the user-mode daemon inherits the environment of whatever
 	// application started it, and no application may switch on a debug endpoint.
 	fs.StringVar(&o.pprof, "pprof", "", "debug only: serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off by default")
-	fs.StringVar(&o.config, "config", os.Getenv("KEYWARD_CONF"), "configuration file (YAML: token access policies, identity login, audit); default $KEYWARD_CONF")
+	fs.StringVar(&o.config, "config", os.Getenv("KEYWARD_CONF"), "configuration file (YAML: token access policies, identity login, audit); default $KEYWARD_CONF, else in system mode "+SystemConfig+" when it exists; SIGHUP reloads its token policies")
 	fs.StringVar(&o.durability, "durability", "", fmt.Sprintf(`store durability: "full" (the default: a write is on disk when it returns) or "batched" (object creations and destructions are fsync'd in the background within %v: faster, but a power loss can undo the last %v of them); overrides the configuration file's durability`, store.DefaultSyncInterval, store.DefaultSyncInterval))
 	fs.StringVar(&o.audit, "audit", "", "append the audit log (JSON lines: logins, PIN changes, key generation, import, destruction, key use) to this file")
 	o.seal.register(fs)
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -123,6 +127,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		if o.rootKey == "" {
 			o.rootKey = "/etc/keyward/root.key"
 		}
+		if o.config == "" {
+			o.config, o.configDefault = SystemConfig, true
+		}
 	}
 	if o.idleExit < 0 {
 		o.idleExit = 0
@@ -156,11 +163,15 @@ func newLogger(o *options, stderr io.Writer) (*slog.Logger, error) {
 		}
 	}
 	w := stderr
+	if o.logFile == "" && o.user {
+		o.logFile = autostartLog(stderr)
+	}
 	if o.logFile != "" {
-		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := openReopenFile(o.logFile)
 		if err != nil {
 			return nil, err
 		}
+		o.logOut = f
 		w = f
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
@@ -233,6 +244,10 @@ func run(args []string, stderr io.Writer) (code int) {
 		fmt.Fprintln(stderr, "keywardd:", err)
 		return 2
 	}
+	if o.showVersion {
+		fmt.Fprintln(stderr, versionText("keywardd"))
+		return 0
+	}
 	log, err := newLogger(o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "keywardd:", err)
@@ -242,12 +257,10 @@ func run(args []string, stderr io.Writer) (code int) {
 	tuneGC()
 
 	// The configuration file first: it may choose the store's durability.
-	var fc *config.File
-	if o.config != "" {
-		if fc, err = config.Load(o.config); err != nil {
-			log.Error("cannot read the configuration", "err", err)
-			return 2
-		}
+	fc, err := loadConfig(o)
+	if err != nil {
+		log.Error("cannot read the configuration", "err", err)
+		return 2
 	}
 	durability := o.durability
 	if durability == "" && fc != nil {
@@ -297,13 +310,18 @@ func run(args []string, stderr io.Writer) (code int) {
 		}
 		log.Info("configuration loaded", "path", o.config, "token_policies", len(cfg.Policies))
 	}
+	hup := &reloader{o: o, log: log}
+	if o.logOut != nil {
+		hup.files = append(hup.files, o.logOut)
+	}
 	if o.audit != "" {
-		f, err := os.OpenFile(o.audit, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := openReopenFile(o.audit)
 		if err != nil {
 			log.Error("cannot open the audit log", "path", o.audit, "err", err)
 			return 1
 		}
 		defer f.Close()
+		hup.files = append(hup.files, f)
 		cfg.Audit = slog.New(slog.NewJSONHandler(f, nil))
 	}
 	if o.kdf == "fast" {
@@ -322,6 +340,7 @@ func run(args []string, stderr io.Writer) (code int) {
 		return 1
 	}
 	defer eng.Close()
+	hup.eng = eng
 
 	ln, activated, err := listen(o, log)
 	if err != nil {
@@ -347,6 +366,13 @@ func run(args []string, stderr io.Writer) (code int) {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	go func() {
+		for range hups {
+			hup.reload()
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	log.Info("keywardd serving", "socket", o.socket, "store", o.storeDir, "user_mode", o.user, "pid", os.Getpid(),

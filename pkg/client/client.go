@@ -63,18 +63,15 @@ type conn struct {
 	out  []byte
 }
 
-// Dial connects to the daemon at path (SocketPath() if empty) and starts an application.
+// Dial connects to the daemon at path and starts an application. With an empty path it goes where
+// DefaultOptions says, starting the per-user daemon as libkeyward.so does; calls are bounded by
+// $KEYWARD_TIMEOUT_MS either way (autostart.go).
 func Dial(path string) (*Client, error) {
-	if path == "" {
-		path = SocketPath()
+	o := DefaultOptions(os.Getenv)
+	if path != "" {
+		o.Path, o.Autostart = path, false
 	}
-	cl := &Client{path: path, timeout: DefaultTimeout}
-	c, err := cl.connect(nil)
-	if err != nil {
-		return nil, err
-	}
-	cl.idle = append(cl.idle, c)
-	return cl, nil
+	return DialWith(o)
 }
 
 // SetTimeout changes the bound on one call's round trip.
