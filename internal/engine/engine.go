@@ -155,8 +155,8 @@ func (e *Engine) load() error {
 	return nil
 }
 
-// loadObjects decrypts and indexes a token's public objects, or (private=true) its private objects, which
-// needs the token key.
+// loadObjects decrypts and indexes a token's public objects, or (private=true) the objects under the token
+// key: its private objects and its sealed public ones.
 func (e *Engine) loadObjects(t *token, private bool) error {
 	objs, err := e.store.Objects(t.id)
 	if err != nil {
@@ -182,6 +182,9 @@ func (e *Engine) loadObjects(t *token, private bool) error {
 			continue
 		}
 		o := &object{id: so.ID, tok: t, attrs: newAttrList(attrs), private: so.Private, onToken: true, cache: &mech.Cache{}}
+		if so.Private && !o.bool(ck.CKA_PRIVATE) {
+			o.private, o.sealed = false, true // a public object sealed under the token key (sealed.go)
+		}
 		for _, v := range attrs {
 			clear(v) // decodeAttrs copied each value; the object holds its own copy now
 		}

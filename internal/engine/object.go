@@ -25,6 +25,7 @@ type object struct {
 	class   ck.ObjectClass
 	private bool
 	onToken bool
+	sealed  bool        // a public token object stored under the token key all the same (sealed.go)
 	cache   *mech.Cache // parsed key material, kept between operations; replaced when attrs change
 }
 

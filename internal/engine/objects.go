@@ -28,16 +28,17 @@ func (e *Engine) persist(o *object) error {
 		return nil
 	}
 	key := o.tok.pubKey
-	if o.private {
+	underTokenKey := o.private || o.sealed
+	if underTokenKey {
 		if o.tok.tokenKey == nil {
 			return ck.CKR_USER_NOT_LOGGED_IN
 		}
 		key = o.tok.tokenKey.Key
 	}
 	pt := o.attrs.encode()
-	blob := key.Seal(pt, vault.ObjectAD(o.tok.id, o.id, o.private))
+	blob := key.Seal(pt, vault.ObjectAD(o.tok.id, o.id, underTokenKey))
 	clear(pt)
-	if err := e.store.PutObject(store.Object{Token: o.tok.id, ID: o.id, Private: o.private, Blob: blob}); err != nil {
+	if err := e.store.PutObject(store.Object{Token: o.tok.id, ID: o.id, Private: underTokenKey, Blob: blob}); err != nil {
 		e.log.Error("writing an object failed", "token", o.tok.id, "object", o.id, "err", err)
 		return storeError(err)
 	}
@@ -96,6 +97,7 @@ func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.Objec
 	if o.private && !s.userLoggedIn() {
 		return 0, ck.CKR_USER_NOT_LOGGED_IN
 	}
+	o.sealed = sealAtRest(o, s.state() == ck.CKS_RW_SO_FUNCTIONS)
 	for {
 		o.id = randomID()
 		if _, used := s.tok.handles[o.id]; !used {

@@ -119,7 +119,7 @@ func (t *token) dropTokenKey(e *Engine) {
 	}
 	if t.privLoaded {
 		for _, o := range t.index.all() {
-			if o.onToken && o.private {
+			if o.onToken && (o.private || o.sealed) {
 				e.removeObject(o)
 				o.attrs.wipe()
 				o.setAttrs(attrList{})
