@@ -38,10 +38,14 @@ func (e *Engine) persist(o *object) error {
 	pt := o.attrs.encode()
 	blob := key.Seal(pt, vault.ObjectAD(o.tok.id, o.id, underTokenKey))
 	clear(pt)
+	if err := e.tokenQuota(o, uint64(len(blob))); err != nil {
+		return err
+	}
 	if err := e.store.PutObject(store.Object{Token: o.tok.id, ID: o.id, Private: underTokenKey, Blob: blob}); err != nil {
 		e.log.Error("writing an object failed", "token", o.tok.id, "object", o.id, "err", err)
 		return storeError(err)
 	}
+	o.tok.recordStored(o, uint64(len(blob)))
 	return nil
 }
 
@@ -106,8 +110,8 @@ func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.Objec
 	}
 	if !o.onToken {
 		o.owner = s
-		if s.app.sessionBytes+o.size() > e.cfg.MaxSessionBytes {
-			return 0, ck.CKR_DEVICE_MEMORY // this application's session objects are at their limit
+		if err := e.sessionQuota(s.app, 0, o.size()); err != nil {
+			return 0, err
 		}
 	}
 	if err := e.persist(o); err != nil {
@@ -240,6 +244,7 @@ func (e *Engine) destroy(o *object) error {
 			return storeError(err)
 		}
 		delete(o.tok.handles, o.id)
+		o.tok.recordStored(o, 0)
 	}
 	e.removeObject(o)
 	o.attrs.wipe()
@@ -394,6 +399,11 @@ func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template
 		return err
 	}
 	e := a.e
+	if o.owner != nil {
+		if err := e.sessionQuota(s.app, o.size(), mapSize(next)); err != nil {
+			return err
+		}
+	}
 	e.endKeyOperations(o) // an operation begun under the old usages does not outlive them
 	e.removeObject(o)
 	o.setAttrs(newAttrList(next))

@@ -60,6 +60,9 @@ type token struct {
 	soLogins   int             // applications logged in as the SO
 	privLoaded bool            // private token objects are decrypted and indexed
 
+	storedBytes uint64 // the token's object records in the store: bytes and number (quota.go)
+	storedCount uint64
+
 	index   *objIndex
 	handles map[uint64]ck.ObjectHandle // object id -> handle, stable for the daemon's life
 }
