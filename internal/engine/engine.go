@@ -209,6 +209,7 @@ func (e *Engine) loadObjects(t *token, private bool) error {
 			e.log.Error("object does not decode; skipped", "token", t.id, "object", so.ID)
 			continue
 		}
+		applyWrapPolicy(attrs, t.rec.WrapPolicy, true) // a key stored before the policy says what is enforced
 		o := &object{id: so.ID, tok: t, attrs: newAttrList(attrs), private: so.Private, onToken: true, cache: &mech.Cache{}}
 		o.stored = uint64(len(so.Blob))
 		if so.Private && !o.bool(ck.CKA_PRIVATE) {

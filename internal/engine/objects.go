@@ -207,6 +207,9 @@ func (a *app) CopyObject(h ck.SessionHandle, src ck.ObjectHandle, template []ck.
 		attrs[at.Type] = valueOf(at)
 	}
 	attrs[ck.CKA_UNIQUE_ID] = newUniqueID()
+	if err := checkTrust(attrs, ck.CKR_ATTRIBUTE_READ_ONLY); err != nil {
+		return 0, err // a copy of a trusted key only wraps too
+	}
 	if err := wrapOnlyChange(o.attrs.attrMap(), attrs); err != nil {
 		return 0, err
 	}

@@ -77,9 +77,14 @@ func wrapOnlyMap(attrs map[ck.AttributeType][]byte) bool {
 	return wrapOnlyAttrs(func(t ck.AttributeType) bool { v := attrs[t]; return len(v) == 1 && v[0] == 1 }, k.class)
 }
 
+// wrapOnlyAttrs decides wrapOnly. A trusted secret key counts as wrap-only whatever usages it was stored with
+// (keys made before rule 3 kept CKA_ENCRYPT TRUE): trustedUse refuses all of them.
 func wrapOnlyAttrs(is func(ck.AttributeType) bool, class ck.ObjectClass) bool {
 	if class != ck.CKO_SECRET_KEY || !is(ck.CKA_WRAP) {
 		return false
+	}
+	if is(ck.CKA_TRUSTED) {
+		return true
 	}
 	for _, u := range wrapInverting {
 		if is(u) {
@@ -119,9 +124,6 @@ func sensitiveWrapAllowed(w, o *object, m ck.MechanismType, policy WrapPolicy) e
 	trusted := w.bool(ck.CKA_TRUSTED)
 	if (wrapOnly(o) || o.bool(ck.CKA_TRUSTED)) && !trusted {
 		return ck.CKR_KEY_NOT_WRAPPABLE // rule 5
-	}
-	if policy != ck.WrapPolicySpec && !trusted {
-		return ck.CKR_KEY_NOT_WRAPPABLE
 	}
 	return nil
 }
