@@ -37,9 +37,10 @@ import (
 //     CKA_WRAP_WITH_TRUSTED, and says so: the attribute is TRUE on every sensitive key of such a token.
 //   - spec: the specification's model, CKA_WRAP_WITH_TRUSTED decides. A key with it needs a trusted key; one
 //     without it may also be wrapped by a wrap-only key whose value was never outside the token (CKA_LOCAL,
-//     CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE TRUE: generated here and never revealed). A key whose
-//     value an application chose or could read (imported, unwrapped, derived) is not enough: the application
-//     could unwrap the blob outside the token (the Tookan attacks).
+//     CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE TRUE, made by CKM_AES_KEY_GEN: drawn at random here and
+//     never revealed). A key whose value an application chose, could compute or could read (imported,
+//     unwrapped, derived, generated from a password by PBKDF2) is not enough: the application could unwrap
+//     the blob outside the token (the Tookan attacks).
 //
 // A non-sensitive key's value can be read anyway: any wrapping key and mechanism may wrap it, subject to
 // CKA_WRAP_WITH_TRUSTED and CKA_WRAP_TEMPLATE.
@@ -102,9 +103,16 @@ func wrapOnlyChange(before, after map[ck.AttributeType][]byte) error {
 	return nil
 }
 
-// neverRevealed reports whether a key's value was made in the token and never left it or was readable.
+// randomKeyGen are the key-generation mechanisms whose keys are random: CKM_PKCS5_PBKD2 also "generates" a
+// key (CKA_LOCAL TRUE), from a password the application knows.
+var randomKeyGen = map[ck.MechanismType]bool{ck.CKM_AES_KEY_GEN: true}
+
+// neverRevealed reports whether a key's value was drawn at random in the token and never left it or was
+// readable.
 func neverRevealed(o *object) bool {
-	return o.bool(ck.CKA_LOCAL) && o.bool(ck.CKA_ALWAYS_SENSITIVE) && o.bool(ck.CKA_NEVER_EXTRACTABLE)
+	m, _ := o.ulong(ck.CKA_KEY_GEN_MECHANISM)
+	return o.bool(ck.CKA_LOCAL) && randomKeyGen[ck.MechanismType(m)] && o.bool(ck.CKA_ALWAYS_SENSITIVE) &&
+		o.bool(ck.CKA_NEVER_EXTRACTABLE)
 }
 
 // maySensitiveWrap reports whether wrapping key w may wrap sensitive keys at all under policy (rule 1 and the

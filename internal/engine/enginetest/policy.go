@@ -406,7 +406,18 @@ func testCrossMode(policy ck.WrapPolicy) func(*testing.T, func() ck.Provider) {
 			attr(ck.CKA_KEY_TYPE, ck.CKK_AES)}, wrapOnlyTemplate()...))
 		ok(t, err, "unwrap a chosen value into a wrap-only key")
 		mixed := aesKeyGen(t, p, s, attr(ck.CKA_WRAP, true), attr(ck.CKA_DECRYPT, true))
-		for name, w := range map[string]ck.ObjectHandle{"an imported": known, "a readable": readable, "a planted": planted, "a wrap-and-decrypt": mixed} {
+		// PBKDF2 "generates" a key (CKA_LOCAL TRUE, always sensitive, never extractable) from a password the
+		// application knows: it recomputes the key, and the blob, outside the token.
+		pbkdf2 := &ck.Mechanism{Type: ck.CKM_PKCS5_PBKD2, Parameter: mustParams(t, ck.CKM_PKCS5_PBKD2, map[string]any{
+			"saltSource": uint64(ck.CKZ_SALT_SPECIFIED), "pSaltSourceData": []byte("salt"), "iterations": uint64(1000),
+			"prf": uint64(ck.CKP_PKCS5_PBKD2_HMAC_SHA256), "pPassword": []byte("known password")})}
+		fromPassword, err := p.GenerateKey(s, pbkdf2, append([]ck.Attribute{attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_VALUE_LEN, 32)}, wrapOnlyTemplate()...))
+		ok(t, err, "PBKDF2 makes a wrap-only AES key from a known password")
+		if !getBool(t, p, s, fromPassword, ck.CKA_LOCAL) || !getBool(t, p, s, fromPassword, ck.CKA_NEVER_EXTRACTABLE) {
+			t.Fatal("the PBKDF2 key does not look generated and never revealed: the case below tests nothing")
+		}
+		for name, w := range map[string]ck.ObjectHandle{"an imported": known, "a readable": readable, "a planted": planted,
+			"a wrap-and-decrypt": mixed, "a password-derived": fromPassword} {
 			_, _, err := p.WrapKey(s, kwp, w, target, out)
 			want(t, err, ck.CKR_KEY_NOT_WRAPPABLE, "wrap a sensitive key under "+name+" key")
 		}
