@@ -59,6 +59,9 @@ func checkTrust(attrs map[ck.AttributeType][]byte, err ck.RV) error {
 	forbidden := []ck.AttributeType{ck.CKA_DECRYPT, ck.CKA_UNWRAP}
 	if k, _ := schemaKey(attrs); k.class == ck.CKO_SECRET_KEY {
 		forbidden = append(forbidden, wrapInverting...)
+		if v := attrs[ck.CKA_SENSITIVE]; len(v) != 1 || v[0] != 1 {
+			return err // a readable trusted key would open everything it wraps outside the token
+		}
 	}
 	for _, t := range forbidden {
 		if v := attrs[t]; len(v) == 1 && v[0] == 1 {

@@ -22,12 +22,14 @@ import (
 //     (CKR_ATTRIBUTE_READ_ONLY). Otherwise a copy made before the change, or the key itself after it, would
 //     decrypt what the wrap-only key wrapped. A change of a key's attributes also ends the operations that
 //     use it (endKeyOperations), so an operation begun under the old usages does not outlive them.
-//  3. A trusted key (CKA_TRUSTED, set only by the SO) does nothing but wrap: it is made wrap-only (its
-//     wrapInverting usages and CKA_UNWRAP default to FALSE and may not be TRUE: CKR_TEMPLATE_INCONSISTENT), and
-//     useKey refuses any other use of it (CKR_KEY_FUNCTION_NOT_PERMITTED), which covers trusted keys stored
-//     with CKA_ENCRYPT TRUE by earlier versions.
-//  4. A key that may wrap sensitive keys unwraps only into sensitive keys (CKR_TEMPLATE_INCONSISTENT for an
-//     explicit CKA_SENSITIVE FALSE), so unwrapping a blob with the same key does not make it readable.
+//  3. A trusted key (CKA_TRUSTED, set only by the SO) is sensitive and does nothing but wrap: it is made
+//     wrap-only (its wrapInverting usages and CKA_UNWRAP default to FALSE and may not be TRUE, nor may
+//     CKA_SENSITIVE be FALSE: CKR_TEMPLATE_INCONSISTENT), and useKey refuses any other use of it
+//     (CKR_KEY_FUNCTION_NOT_PERMITTED), which covers trusted keys stored with CKA_ENCRYPT TRUE by earlier
+//     versions.
+//  4. A wrap-only key unwraps only into sensitive keys (CKR_TEMPLATE_INCONSISTENT for an explicit
+//     CKA_SENSITIVE FALSE), so unwrapping a blob with the key that wrapped it, or with a copy of it, does not
+//     make it readable.
 //  5. A sensitive wrap-only key leaves only under a trusted key (which never unwraps): wrapped under a key
 //     that can unwrap, it could come back with CKA_DECRYPT and open what it wrapped.
 //
@@ -121,7 +123,7 @@ func maySensitiveWrap(w *object, policy WrapPolicy) bool {
 	if !wrapOnly(w) {
 		return false
 	}
-	return w.bool(ck.CKA_TRUSTED) || (policy == ck.WrapPolicySpec && neverRevealed(w))
+	return (w.bool(ck.CKA_TRUSTED) && w.bool(ck.CKA_SENSITIVE)) || (policy == ck.WrapPolicySpec && neverRevealed(w))
 }
 
 // sensitiveWrapAllowed applies the rules above to wrapping sensitive key o under w with mechanism m.

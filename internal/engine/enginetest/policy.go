@@ -371,6 +371,7 @@ func testCrossMode(policy ck.WrapPolicy) func(*testing.T, func() ck.Provider) {
 		soTrustedKey(t, open, slot, attr(ck.CKA_ENCRYPT, true))
 		soTrustedKey(t, open, slot, attr(ck.CKA_SIGN, true))
 		soTrustedKey(t, open, slot, attr(ck.CKA_DERIVE, true))
+		soTrustedKey(t, open, slot, attr(ck.CKA_SENSITIVE, false)) // its value could be read, and every blob opened
 		trusted := soTrustedKey(t, open, slot)
 		s := userSession(t, p, slot)
 		target := aesKeyGen(t, p, s, attr(ck.CKA_EXTRACTABLE, true))
@@ -390,6 +391,14 @@ func testCrossMode(policy ck.WrapPolicy) func(*testing.T, func() ck.Provider) {
 		} else {
 			_, _, err := p.WrapKey(s, kwp, wrapOnly, target, out)
 			want(t, err, ck.CKR_KEY_NOT_WRAPPABLE, "trusted-only: wrap a sensitive key under an untrusted wrap-only key")
+			// A wrap-only key may share its value with a trusted one (an SO's copy): it unwraps only into
+			// sensitive keys as well.
+			readable := aesKeyGen(t, p, s, attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_EXTRACTABLE, true))
+			blob, _, err := p.WrapKey(s, kwp, wrapOnly, readable, out)
+			ok(t, err, "trusted-only: wrap a non-sensitive key under a wrap-only key")
+			_, err = p.UnwrapKey(s, kwp, wrapOnly, blob, []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY),
+				attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_SENSITIVE, false)})
+			want(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "trusted-only: unwrap into a non-sensitive key with a wrap-only key")
 		}
 
 		// Wrap-only keys whose value is or was known outside the token, and keys that can do more.
