@@ -13,7 +13,8 @@ import (
 //
 //  1. A sensitive key is wrapped only by a wrap-only key: a secret key with CKA_WRAP TRUE whose
 //     wrapInverting usages (CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_DERIVE) are all FALSE, and
-//     only with a mechanism built for wrapping keys (sensitiveWrapMechs: RFC 3394 and RFC 5649 key wrap).
+//     only with a mechanism built for wrapping keys (sensitiveWrapMechs: RFC 3394 key wrap, with PKCS #7
+//     padding, and RFC 5649).
 //     ECB and CBC are deterministic and malleable, CTR and GCM with a caller-chosen IV are a keystream the
 //     same key reproduces: none of them wraps a sensitive key. Checked at the wrap (wrapAllowed), so a key
 //     stored before the rule existed is held to it too.
@@ -58,7 +59,8 @@ var wrapInverting = []ck.AttributeType{ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_SI
 // deterministic authenticated encryption that no other operation of a wrap-only key reproduces. (AES-GCM
 // would qualify only with an IV the token chooses and returns; Keyward does not offer that, so GCM does not
 // wrap sensitive keys.)
-var sensitiveWrapMechs = map[ck.MechanismType]bool{ck.CKM_AES_KEY_WRAP: true, ck.CKM_AES_KEY_WRAP_PAD: true}
+var sensitiveWrapMechs = map[ck.MechanismType]bool{ck.CKM_AES_KEY_WRAP: true, ck.CKM_AES_KEY_WRAP_PAD: true,
+	ck.CKM_AES_KEY_WRAP_KWP: true}
 
 func isInverting(t ck.AttributeType) bool {
 	for _, u := range wrapInverting {

@@ -294,6 +294,8 @@ func crossModeAttacks(t *testing.T, p ck.Provider, s ck.SessionHandle, k, target
 		_, _, err := p.WrapKey(s, m, k, target, out)
 		want(t, err, rv, "wrap a sensitive key with "+m.Type.String())
 	}
+	_, _, err := p.WrapKey(s, &ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP_KWP}, k, target, out)
+	ok(t, err, "wrap a sensitive key with CKM_AES_KEY_WRAP_KWP")
 	blob, _, err := p.WrapKey(s, &ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP_PAD}, k, target, out)
 	ok(t, err, "wrap a sensitive key with CKM_AES_KEY_WRAP_PAD")
 
