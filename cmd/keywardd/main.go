@@ -302,6 +302,7 @@ func run(args []string, stderr io.Writer) (code int) {
 	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
 	if fc != nil {
 		cfg.Policies = fc.Policies()
+		fc.Limits.Apply(&cfg)
 		if fc.MaxPINFailures > 0 && !flagSet(args, "max-pin-failures") {
 			cfg.MaxPINFailures = fc.MaxPINFailures
 		}

@@ -11,6 +11,7 @@
 //	  hello_timeout: 5s
 //	  frame_timeout: 30s
 //	  max_receive_bytes: 268435456
+//	limits: {session_bytes: 67108864, uid_session_bytes: 268435456, token_bytes: 268435456, token_objects: 100000}
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -51,6 +52,8 @@ type File struct {
 	Keyring *seal.KeyringOptions `yaml:"keyring,omitempty"`
 	// Connections bounds the socket's connections and the frames they send (daemon.Limits).
 	Connections *Connections `yaml:"connections,omitempty"`
+	// Limits bound the objects applications may make (engine.Config); zero keeps the default.
+	Limits Limits `yaml:"limits,omitempty"`
 }
 
 // Connections is the connection limits' section (daemon.Limits; 0 or absent: the default).
@@ -69,6 +72,28 @@ func (c *Connections) Limits() daemon.Limits {
 	}
 	return daemon.Limits{MaxConnections: c.Max, MaxConnectionsPerUID: c.MaxPerUID, HelloTimeout: c.HelloTimeout,
 		FrameTimeout: c.FrameTimeout, MaxReceiveBytes: c.MaxReceiveBytes}
+}
+
+// Limits are the object quotas: session object bytes per application and per uid, and token objects per
+// token (bytes of their records and their number). Beyond them CKR_DEVICE_MEMORY.
+type Limits struct {
+	SessionBytes    uint64 `yaml:"session_bytes,omitempty"`
+	UIDSessionBytes uint64 `yaml:"uid_session_bytes,omitempty"`
+	TokenBytes      uint64 `yaml:"token_bytes,omitempty"`
+	TokenObjects    uint64 `yaml:"token_objects,omitempty"`
+}
+
+// Apply sets the limits the file gives in cfg.
+func (l Limits) Apply(cfg *engine.Config) {
+	for _, x := range []struct {
+		v   uint64
+		dst *uint64
+	}{{l.SessionBytes, &cfg.MaxSessionBytes}, {l.UIDSessionBytes, &cfg.MaxUIDSessionBytes},
+		{l.TokenBytes, &cfg.MaxTokenBytes}, {l.TokenObjects, &cfg.MaxTokenObjects}} {
+		if x.v != 0 {
+			*x.dst = x.v
+		}
+	}
 }
 
 // TokenPolicy is one token's access policy.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/internal/engine"
 )
 
 func TestLoadSaveSetPolicy(t *testing.T) {
@@ -90,5 +92,20 @@ func TestSeal(t *testing.T) {
 		if _, err := Parse("bad", []byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	c, err := Parse("c", []byte("limits:\n  uid_session_bytes: 1000\n  token_objects: 7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Config{MaxSessionBytes: 5}
+	c.Limits.Apply(&cfg)
+	if cfg.MaxUIDSessionBytes != 1000 || cfg.MaxTokenObjects != 7 || cfg.MaxSessionBytes != 5 || cfg.MaxTokenBytes != 0 {
+		t.Fatalf("limits applied: %+v", cfg)
+	}
+	if _, err := Parse("bad", []byte("limits:\n  token_object: 7\n")); err == nil {
+		t.Error("accepted a misspelt limit")
 	}
 }

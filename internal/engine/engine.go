@@ -42,6 +42,16 @@ type Config struct {
 	// MaxSessionBytes bounds the session objects of one application, in bytes (default 64 MiB): beyond it
 	// CKR_DEVICE_MEMORY. Other applications are not affected.
 	MaxSessionBytes uint64
+	// MaxUIDSessionBytes bounds the session objects of all the applications of one uid together, in bytes
+	// (default 256 MiB): beyond it CKR_DEVICE_MEMORY. One process opening many applications (C_Initialize
+	// in each of its libraries, or many connections) does not get around MaxSessionBytes.
+	MaxUIDSessionBytes uint64
+	// MaxTokenBytes and MaxTokenObjects bound the objects stored on one token: the bytes of their encrypted
+	// records (default 256 MiB) and their number (default 100000). Beyond them, creating, copying or growing a
+	// token object answers CKR_DEVICE_MEMORY. Public token objects need no login: without a bound any
+	// process that can open the token could fill the disk.
+	MaxTokenBytes   uint64
+	MaxTokenObjects uint64
 }
 
 func (c *Config) setDefaults() {
@@ -66,6 +76,15 @@ func (c *Config) setDefaults() {
 	if c.MaxSessionBytes == 0 {
 		c.MaxSessionBytes = 64 << 20
 	}
+	if c.MaxUIDSessionBytes == 0 {
+		c.MaxUIDSessionBytes = 256 << 20
+	}
+	if c.MaxTokenBytes == 0 {
+		c.MaxTokenBytes = 256 << 20
+	}
+	if c.MaxTokenObjects == 0 {
+		c.MaxTokenObjects = 100000
+	}
 }
 
 // Engine is the state of every slot, token, application, session and object of one store.
@@ -80,6 +99,7 @@ type Engine struct {
 	tokens     map[ck.SlotID]*token // initialised tokens by slot
 	freeSlot   ck.SlotID            // the slot that offers a new token
 	apps       map[*app]struct{}
+	uidBytes   map[uint32]uint64 // session object bytes per uid (Config.MaxUIDSessionBytes)
 	sessions   map[ck.SessionHandle]*session
 	objects    map[ck.ObjectHandle]*object
 	nextHandle uint64 // object handles
@@ -104,6 +124,7 @@ func New(st *store.Store, rootKey []byte, cfg Config) (*Engine, error) {
 		tokens:   map[ck.SlotID]*token{},
 		apps:     map[*app]struct{}{},
 		sessions: map[ck.SessionHandle]*session{},
+		uidBytes: map[uint32]uint64{},
 		objects:  map[ck.ObjectHandle]*object{},
 	}
 	// Handles start at a random point so that a handle from before a daemon restart is unlikely to name
@@ -155,8 +176,8 @@ func (e *Engine) load() error {
 	return nil
 }
 
-// loadObjects decrypts and indexes a token's public objects, or (private=true) its private objects, which
-// needs the token key.
+// loadObjects decrypts and indexes a token's public objects, or (private=true) the objects under the token
+// key: its private objects and its sealed public ones.
 func (e *Engine) loadObjects(t *token, private bool) error {
 	objs, err := e.store.Objects(t.id)
 	if err != nil {
@@ -165,6 +186,13 @@ func (e *Engine) loadObjects(t *token, private bool) error {
 	key := t.pubKey
 	if private {
 		key = t.tokenKey.Key
+	}
+	if !private {
+		t.storedBytes, t.storedCount = 0, 0 // the token's quota (quota.go) counts every stored record
+		for _, so := range objs {
+			t.storedBytes += uint64(len(so.Blob))
+			t.storedCount++
+		}
 	}
 	for _, so := range objs {
 		if so.Private != private {
@@ -181,7 +209,12 @@ func (e *Engine) loadObjects(t *token, private bool) error {
 			e.log.Error("object does not decode; skipped", "token", t.id, "object", so.ID)
 			continue
 		}
+		applyWrapPolicy(attrs, t.rec.WrapPolicy, true) // a key stored before the policy says what is enforced
 		o := &object{id: so.ID, tok: t, attrs: newAttrList(attrs), private: so.Private, onToken: true, cache: &mech.Cache{}}
+		o.stored = uint64(len(so.Blob))
+		if so.Private && !o.bool(ck.CKA_PRIVATE) {
+			o.private, o.sealed = false, true // a public object sealed under the token key (sealed.go)
+		}
 		for _, v := range attrs {
 			clear(v) // decodeAttrs copied each value; the object holds its own copy now
 		}
@@ -237,7 +270,9 @@ func (e *Engine) addObject(o *object) {
 	e.objects[o.handle] = o
 	o.tok.index.add(o)
 	if o.owner != nil {
-		o.owner.app.sessionBytes += o.size()
+		n := o.size()
+		o.owner.app.sessionBytes += n
+		e.uidBytes[o.owner.app.peer.UID] += n
 	}
 }
 
@@ -248,7 +283,11 @@ func (e *Engine) removeObject(o *object) {
 	delete(e.objects, o.handle)
 	o.tok.index.remove(o)
 	if o.owner != nil {
-		o.owner.app.sessionBytes -= o.size()
+		n := o.size()
+		o.owner.app.sessionBytes -= n
+		if e.uidBytes[o.owner.app.peer.UID] -= n; e.uidBytes[o.owner.app.peer.UID] == 0 {
+			delete(e.uidBytes, o.owner.app.peer.UID)
+		}
 	}
 }
 

@@ -17,7 +17,16 @@ import (
 
 func newEngineWith(t *testing.T, cfg engine.Config) *engine.Engine {
 	t.Helper()
-	st, err := store.Open(t.TempDir())
+	return newEngineAt(t, t.TempDir(), cfg)
+}
+
+// engineClosers closes the engines newEngineAt opened, by store directory (closeEngineAt).
+var engineClosers = map[string]func(){}
+
+// newEngineAt opens an engine on the store in dir, closed at the test's end or by closeEngineAt.
+func newEngineAt(t *testing.T, dir string, cfg engine.Config) *engine.Engine {
+	t.Helper()
+	st, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +38,23 @@ func newEngineWith(t *testing.T, cfg engine.Config) *engine.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close(); st.Close() })
+	closed := false
+	closer := func() {
+		if !closed {
+			closed = true
+			e.Close()
+			st.Close()
+		}
+	}
+	engineClosers[dir] = closer
+	t.Cleanup(closer)
 	return e
+}
+
+func closeEngineAt(t *testing.T, dir string) {
+	t.Helper()
+	engineClosers[dir]()
+	delete(engineClosers, dir)
 }
 
 // TestPerApplicationLimits checks that one application's sessions and session objects are bounded, and that

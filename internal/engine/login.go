@@ -185,14 +185,16 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 	}
 	if user == ck.CKU_USER {
 		t.userLogins++
-		if !t.privLoaded {
-			if err := e.loadObjects(t, true); err != nil {
-				e.log.Error("loading private objects failed", "token", t.id, "err", err)
-			}
-			t.privLoaded = true
-		}
 	} else {
 		t.soLogins++
+	}
+	if !t.privLoaded {
+		// The SO needs them too: the SO's public objects are sealed under the token key (sealed.go).
+		if err := e.loadObjects(t, true); err != nil {
+			e.log.Error("loading private objects failed", "token", t.id, "err", err)
+		}
+		t.privLoaded = true
+		e.sealTrusted(t)
 	}
 	e.log.Info("login", "token", t.id, "user", roleName(user), "app", a.peer.String())
 	e.auditEvent("login", a, t.id, "user", roleName(user))
@@ -532,6 +534,7 @@ func (a *app) loginByIdentity(s *session, user ck.UserType) error {
 			e.log.Error("loading private objects failed", "token", t.id, "err", err)
 		}
 		t.privLoaded = true
+		e.sealTrusted(t)
 	}
 	e.log.Info("login", "token", t.id, "user", "user", "method", "identity", "app", a.peer.String())
 	e.auditEvent("login", a, t.id, "user", "user", "method", "identity")

@@ -25,6 +25,8 @@ type object struct {
 	class   ck.ObjectClass
 	private bool
 	onToken bool
+	sealed  bool        // a public token object stored under the token key all the same (sealed.go)
+	stored  uint64      // the size of a token object's record in the store; 0 until written (quota.go)
 	cache   *mech.Cache // parsed key material, kept between operations; replaced when attrs change
 }
 

@@ -28,19 +28,24 @@ func (e *Engine) persist(o *object) error {
 		return nil
 	}
 	key := o.tok.pubKey
-	if o.private {
+	underTokenKey := o.private || o.sealed
+	if underTokenKey {
 		if o.tok.tokenKey == nil {
 			return ck.CKR_USER_NOT_LOGGED_IN
 		}
 		key = o.tok.tokenKey.Key
 	}
 	pt := o.attrs.encode()
-	blob := key.Seal(pt, vault.ObjectAD(o.tok.id, o.id, o.private))
+	blob := key.Seal(pt, vault.ObjectAD(o.tok.id, o.id, underTokenKey))
 	clear(pt)
-	if err := e.store.PutObject(store.Object{Token: o.tok.id, ID: o.id, Private: o.private, Blob: blob}); err != nil {
+	if err := e.tokenQuota(o, uint64(len(blob))); err != nil {
+		return err
+	}
+	if err := e.store.PutObject(store.Object{Token: o.tok.id, ID: o.id, Private: underTokenKey, Blob: blob}); err != nil {
 		e.log.Error("writing an object failed", "token", o.tok.id, "object", o.id, "err", err)
 		return storeError(err)
 	}
+	o.tok.recordStored(o, uint64(len(blob)))
 	return nil
 }
 
@@ -54,6 +59,9 @@ func checkTrust(attrs map[ck.AttributeType][]byte, err ck.RV) error {
 	forbidden := []ck.AttributeType{ck.CKA_DECRYPT, ck.CKA_UNWRAP}
 	if k, _ := schemaKey(attrs); k.class == ck.CKO_SECRET_KEY {
 		forbidden = append(forbidden, wrapInverting...)
+		if v := attrs[ck.CKA_SENSITIVE]; len(v) != 1 || v[0] != 1 {
+			return err // a readable trusted key would open everything it wraps outside the token
+		}
 	}
 	for _, t := range forbidden {
 		if v := attrs[t]; len(v) == 1 && v[0] == 1 {
@@ -96,6 +104,7 @@ func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.Objec
 	if o.private && !s.userLoggedIn() {
 		return 0, ck.CKR_USER_NOT_LOGGED_IN
 	}
+	o.sealed = sealAtRest(o, s.state() == ck.CKS_RW_SO_FUNCTIONS)
 	for {
 		o.id = randomID()
 		if _, used := s.tok.handles[o.id]; !used {
@@ -104,8 +113,8 @@ func (e *Engine) insert(s *session, attrs map[ck.AttributeType][]byte) (ck.Objec
 	}
 	if !o.onToken {
 		o.owner = s
-		if s.app.sessionBytes+o.size() > e.cfg.MaxSessionBytes {
-			return 0, ck.CKR_DEVICE_MEMORY // this application's session objects are at their limit
+		if err := e.sessionQuota(s.app, 0, o.size()); err != nil {
+			return 0, err
 		}
 	}
 	if err := e.persist(o); err != nil {
@@ -201,6 +210,9 @@ func (a *app) CopyObject(h ck.SessionHandle, src ck.ObjectHandle, template []ck.
 		attrs[at.Type] = valueOf(at)
 	}
 	attrs[ck.CKA_UNIQUE_ID] = newUniqueID()
+	if err := checkTrust(attrs, ck.CKR_ATTRIBUTE_READ_ONLY); err != nil {
+		return 0, err // a copy of a trusted key only wraps too
+	}
 	if err := wrapOnlyChange(o.attrs.attrMap(), attrs); err != nil {
 		return 0, err
 	}
@@ -238,6 +250,7 @@ func (e *Engine) destroy(o *object) error {
 			return storeError(err)
 		}
 		delete(o.tok.handles, o.id)
+		o.tok.recordStored(o, 0)
 	}
 	e.removeObject(o)
 	o.attrs.wipe()
@@ -392,6 +405,11 @@ func (a *app) SetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, template
 		return err
 	}
 	e := a.e
+	if o.owner != nil {
+		if err := e.sessionQuota(s.app, o.size(), mapSize(next)); err != nil {
+			return err
+		}
+	}
 	e.endKeyOperations(o) // an operation begun under the old usages does not outlive them
 	e.removeObject(o)
 	o.setAttrs(newAttrList(next))

@@ -60,6 +60,9 @@ type token struct {
 	soLogins   int             // applications logged in as the SO
 	privLoaded bool            // private token objects are decrypted and indexed
 
+	storedBytes uint64 // the token's object records in the store: bytes and number (quota.go)
+	storedCount uint64
+
 	index   *objIndex
 	handles map[uint64]ck.ObjectHandle // object id -> handle, stable for the daemon's life
 }
@@ -119,7 +122,7 @@ func (t *token) dropTokenKey(e *Engine) {
 	}
 	if t.privLoaded {
 		for _, o := range t.index.all() {
-			if o.onToken && o.private {
+			if o.onToken && (o.private || o.sealed) {
 				e.removeObject(o)
 				o.attrs.wipe()
 				o.setAttrs(attrList{})

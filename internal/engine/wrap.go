@@ -181,8 +181,9 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		unlock()
 		return 0, err
 	}
-	if maySensitiveWrap(u, u.tok.rec.WrapPolicy) {
-		// What this key unwraps it may have wrapped from a sensitive key: it comes back sensitive.
+	if wrapOnly(u) {
+		// What this key (or a copy of it) unwraps it may have wrapped from a sensitive key: it comes back
+		// sensitive.
 		if template, err = requireSensitive(template); err != nil {
 			unlock()
 			return 0, err

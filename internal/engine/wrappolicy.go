@@ -13,7 +13,8 @@ import (
 //
 //  1. A sensitive key is wrapped only by a wrap-only key: a secret key with CKA_WRAP TRUE whose
 //     wrapInverting usages (CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_DERIVE) are all FALSE, and
-//     only with a mechanism built for wrapping keys (sensitiveWrapMechs: RFC 3394 and RFC 5649 key wrap).
+//     only with a mechanism built for wrapping keys (sensitiveWrapMechs: RFC 3394 key wrap, with PKCS #7
+//     padding, and RFC 5649).
 //     ECB and CBC are deterministic and malleable, CTR and GCM with a caller-chosen IV are a keystream the
 //     same key reproduces: none of them wraps a sensitive key. Checked at the wrap (wrapAllowed), so a key
 //     stored before the rule existed is held to it too.
@@ -22,12 +23,14 @@ import (
 //     (CKR_ATTRIBUTE_READ_ONLY). Otherwise a copy made before the change, or the key itself after it, would
 //     decrypt what the wrap-only key wrapped. A change of a key's attributes also ends the operations that
 //     use it (endKeyOperations), so an operation begun under the old usages does not outlive them.
-//  3. A trusted key (CKA_TRUSTED, set only by the SO) does nothing but wrap: it is made wrap-only (its
-//     wrapInverting usages and CKA_UNWRAP default to FALSE and may not be TRUE: CKR_TEMPLATE_INCONSISTENT), and
-//     useKey refuses any other use of it (CKR_KEY_FUNCTION_NOT_PERMITTED), which covers trusted keys stored
-//     with CKA_ENCRYPT TRUE by earlier versions.
-//  4. A key that may wrap sensitive keys unwraps only into sensitive keys (CKR_TEMPLATE_INCONSISTENT for an
-//     explicit CKA_SENSITIVE FALSE), so unwrapping a blob with the same key does not make it readable.
+//  3. A trusted key (CKA_TRUSTED, set only by the SO) is sensitive and does nothing but wrap: it is made
+//     wrap-only (its wrapInverting usages and CKA_UNWRAP default to FALSE and may not be TRUE, nor may
+//     CKA_SENSITIVE be FALSE: CKR_TEMPLATE_INCONSISTENT), and useKey refuses any other use of it
+//     (CKR_KEY_FUNCTION_NOT_PERMITTED), which covers trusted keys stored with CKA_ENCRYPT TRUE by earlier
+//     versions.
+//  4. A wrap-only key unwraps only into sensitive keys (CKR_TEMPLATE_INCONSISTENT for an explicit
+//     CKA_SENSITIVE FALSE), so unwrapping a blob with the key that wrapped it, or with a copy of it, does not
+//     make it readable.
 //  5. A sensitive wrap-only key leaves only under a trusted key (which never unwraps): wrapped under a key
 //     that can unwrap, it could come back with CKA_DECRYPT and open what it wrapped.
 //
@@ -37,9 +40,10 @@ import (
 //     CKA_WRAP_WITH_TRUSTED, and says so: the attribute is TRUE on every sensitive key of such a token.
 //   - spec: the specification's model, CKA_WRAP_WITH_TRUSTED decides. A key with it needs a trusted key; one
 //     without it may also be wrapped by a wrap-only key whose value was never outside the token (CKA_LOCAL,
-//     CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE TRUE: generated here and never revealed). A key whose
-//     value an application chose or could read (imported, unwrapped, derived) is not enough: the application
-//     could unwrap the blob outside the token (the Tookan attacks).
+//     CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE TRUE, made by CKM_AES_KEY_GEN: drawn at random here and
+//     never revealed). A key whose value an application chose, could compute or could read (imported,
+//     unwrapped, derived, generated from a password by PBKDF2) is not enough: the application could unwrap
+//     the blob outside the token (the Tookan attacks).
 //
 // A non-sensitive key's value can be read anyway: any wrapping key and mechanism may wrap it, subject to
 // CKA_WRAP_WITH_TRUSTED and CKA_WRAP_TEMPLATE.
@@ -55,7 +59,8 @@ var wrapInverting = []ck.AttributeType{ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_SI
 // deterministic authenticated encryption that no other operation of a wrap-only key reproduces. (AES-GCM
 // would qualify only with an IV the token chooses and returns; Keyward does not offer that, so GCM does not
 // wrap sensitive keys.)
-var sensitiveWrapMechs = map[ck.MechanismType]bool{ck.CKM_AES_KEY_WRAP: true, ck.CKM_AES_KEY_WRAP_PAD: true}
+var sensitiveWrapMechs = map[ck.MechanismType]bool{ck.CKM_AES_KEY_WRAP: true, ck.CKM_AES_KEY_WRAP_PAD: true,
+	ck.CKM_AES_KEY_WRAP_KWP: true}
 
 func isInverting(t ck.AttributeType) bool {
 	for _, u := range wrapInverting {
@@ -77,9 +82,14 @@ func wrapOnlyMap(attrs map[ck.AttributeType][]byte) bool {
 	return wrapOnlyAttrs(func(t ck.AttributeType) bool { v := attrs[t]; return len(v) == 1 && v[0] == 1 }, k.class)
 }
 
+// wrapOnlyAttrs decides wrapOnly. A trusted secret key counts as wrap-only whatever usages it was stored with
+// (keys made before rule 3 kept CKA_ENCRYPT TRUE): trustedUse refuses all of them.
 func wrapOnlyAttrs(is func(ck.AttributeType) bool, class ck.ObjectClass) bool {
 	if class != ck.CKO_SECRET_KEY || !is(ck.CKA_WRAP) {
 		return false
+	}
+	if is(ck.CKA_TRUSTED) {
+		return true
 	}
 	for _, u := range wrapInverting {
 		if is(u) {
@@ -97,9 +107,16 @@ func wrapOnlyChange(before, after map[ck.AttributeType][]byte) error {
 	return nil
 }
 
-// neverRevealed reports whether a key's value was made in the token and never left it or was readable.
+// randomKeyGen are the key-generation mechanisms whose keys are random: CKM_PKCS5_PBKD2 also "generates" a
+// key (CKA_LOCAL TRUE), from a password the application knows.
+var randomKeyGen = map[ck.MechanismType]bool{ck.CKM_AES_KEY_GEN: true}
+
+// neverRevealed reports whether a key's value was drawn at random in the token and never left it or was
+// readable.
 func neverRevealed(o *object) bool {
-	return o.bool(ck.CKA_LOCAL) && o.bool(ck.CKA_ALWAYS_SENSITIVE) && o.bool(ck.CKA_NEVER_EXTRACTABLE)
+	m, _ := o.ulong(ck.CKA_KEY_GEN_MECHANISM)
+	return o.bool(ck.CKA_LOCAL) && randomKeyGen[ck.MechanismType(m)] && o.bool(ck.CKA_ALWAYS_SENSITIVE) &&
+		o.bool(ck.CKA_NEVER_EXTRACTABLE)
 }
 
 // maySensitiveWrap reports whether wrapping key w may wrap sensitive keys at all under policy (rule 1 and the
@@ -108,7 +125,7 @@ func maySensitiveWrap(w *object, policy WrapPolicy) bool {
 	if !wrapOnly(w) {
 		return false
 	}
-	return w.bool(ck.CKA_TRUSTED) || (policy == ck.WrapPolicySpec && neverRevealed(w))
+	return (w.bool(ck.CKA_TRUSTED) && w.bool(ck.CKA_SENSITIVE)) || (policy == ck.WrapPolicySpec && neverRevealed(w))
 }
 
 // sensitiveWrapAllowed applies the rules above to wrapping sensitive key o under w with mechanism m.
@@ -119,9 +136,6 @@ func sensitiveWrapAllowed(w, o *object, m ck.MechanismType, policy WrapPolicy) e
 	trusted := w.bool(ck.CKA_TRUSTED)
 	if (wrapOnly(o) || o.bool(ck.CKA_TRUSTED)) && !trusted {
 		return ck.CKR_KEY_NOT_WRAPPABLE // rule 5
-	}
-	if policy != ck.WrapPolicySpec && !trusted {
-		return ck.CKR_KEY_NOT_WRAPPABLE
 	}
 	return nil
 }

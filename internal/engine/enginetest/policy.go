@@ -294,6 +294,8 @@ func crossModeAttacks(t *testing.T, p ck.Provider, s ck.SessionHandle, k, target
 		_, _, err := p.WrapKey(s, m, k, target, out)
 		want(t, err, rv, "wrap a sensitive key with "+m.Type.String())
 	}
+	_, _, err := p.WrapKey(s, &ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP_KWP}, k, target, out)
+	ok(t, err, "wrap a sensitive key with CKM_AES_KEY_WRAP_KWP")
 	blob, _, err := p.WrapKey(s, &ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP_PAD}, k, target, out)
 	ok(t, err, "wrap a sensitive key with CKM_AES_KEY_WRAP_PAD")
 
@@ -371,6 +373,7 @@ func testCrossMode(policy ck.WrapPolicy) func(*testing.T, func() ck.Provider) {
 		soTrustedKey(t, open, slot, attr(ck.CKA_ENCRYPT, true))
 		soTrustedKey(t, open, slot, attr(ck.CKA_SIGN, true))
 		soTrustedKey(t, open, slot, attr(ck.CKA_DERIVE, true))
+		soTrustedKey(t, open, slot, attr(ck.CKA_SENSITIVE, false)) // its value could be read, and every blob opened
 		trusted := soTrustedKey(t, open, slot)
 		s := userSession(t, p, slot)
 		target := aesKeyGen(t, p, s, attr(ck.CKA_EXTRACTABLE, true))
@@ -390,6 +393,14 @@ func testCrossMode(policy ck.WrapPolicy) func(*testing.T, func() ck.Provider) {
 		} else {
 			_, _, err := p.WrapKey(s, kwp, wrapOnly, target, out)
 			want(t, err, ck.CKR_KEY_NOT_WRAPPABLE, "trusted-only: wrap a sensitive key under an untrusted wrap-only key")
+			// A wrap-only key may share its value with a trusted one (an SO's copy): it unwraps only into
+			// sensitive keys as well.
+			readable := aesKeyGen(t, p, s, attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_EXTRACTABLE, true))
+			blob, _, err := p.WrapKey(s, kwp, wrapOnly, readable, out)
+			ok(t, err, "trusted-only: wrap a non-sensitive key under a wrap-only key")
+			_, err = p.UnwrapKey(s, kwp, wrapOnly, blob, []ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY),
+				attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_SENSITIVE, false)})
+			want(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "trusted-only: unwrap into a non-sensitive key with a wrap-only key")
 		}
 
 		// Wrap-only keys whose value is or was known outside the token, and keys that can do more.
@@ -406,7 +417,18 @@ func testCrossMode(policy ck.WrapPolicy) func(*testing.T, func() ck.Provider) {
 			attr(ck.CKA_KEY_TYPE, ck.CKK_AES)}, wrapOnlyTemplate()...))
 		ok(t, err, "unwrap a chosen value into a wrap-only key")
 		mixed := aesKeyGen(t, p, s, attr(ck.CKA_WRAP, true), attr(ck.CKA_DECRYPT, true))
-		for name, w := range map[string]ck.ObjectHandle{"an imported": known, "a readable": readable, "a planted": planted, "a wrap-and-decrypt": mixed} {
+		// PBKDF2 "generates" a key (CKA_LOCAL TRUE, always sensitive, never extractable) from a password the
+		// application knows: it recomputes the key, and the blob, outside the token.
+		pbkdf2 := &ck.Mechanism{Type: ck.CKM_PKCS5_PBKD2, Parameter: mustParams(t, ck.CKM_PKCS5_PBKD2, map[string]any{
+			"saltSource": uint64(ck.CKZ_SALT_SPECIFIED), "pSaltSourceData": []byte("salt"), "iterations": uint64(1000),
+			"prf": uint64(ck.CKP_PKCS5_PBKD2_HMAC_SHA256), "pPassword": []byte("known password")})}
+		fromPassword, err := p.GenerateKey(s, pbkdf2, append([]ck.Attribute{attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_VALUE_LEN, 32)}, wrapOnlyTemplate()...))
+		ok(t, err, "PBKDF2 makes a wrap-only AES key from a known password")
+		if !getBool(t, p, s, fromPassword, ck.CKA_LOCAL) || !getBool(t, p, s, fromPassword, ck.CKA_NEVER_EXTRACTABLE) {
+			t.Fatal("the PBKDF2 key does not look generated and never revealed: the case below tests nothing")
+		}
+		for name, w := range map[string]ck.ObjectHandle{"an imported": known, "a readable": readable, "a planted": planted,
+			"a wrap-and-decrypt": mixed, "a password-derived": fromPassword} {
 			_, _, err := p.WrapKey(s, kwp, w, target, out)
 			want(t, err, ck.CKR_KEY_NOT_WRAPPABLE, "wrap a sensitive key under "+name+" key")
 		}
