@@ -146,6 +146,9 @@ func TestDoSPartialFrames(t *testing.T) {
 	e := newEnv(t)
 	dumpLogOnFailure(t, e)
 	conf := writeConf(t, "connections:\n  frame_timeout: 2s\n  max_receive_bytes: 33554432\n")
+	// Go's default collector: keywardd otherwise lets a small heap gather up to 64 MiB of garbage between
+	// collections (cmd/keywardd, tuneGC), which would blur what the budget holds.
+	t.Setenv("GOGC", "100")
 	d := startDaemonNofile(t, e, 1024, "--config", conf)
 	pid := d.cmd.Process.Pid
 	good := dial(t, e)
@@ -200,8 +203,8 @@ func TestDoSPartialFrames(t *testing.T) {
 	grew := peak - rss0
 	t.Logf("RSS %d KiB before, peak %d KiB while %d frames of 8 MiB stalled (+%d KiB), %v to close them all", rss0, peak,
 		stalled, grew, time.Since(start).Round(time.Millisecond))
-	if grew > 96<<10 {
-		t.Errorf("RSS grew by %d KiB with 24 stalled 8 MiB frames; the 32 MiB receive budget should bound it well below 96 MiB", grew)
+	if grew > 128<<10 {
+		t.Errorf("RSS grew by %d KiB with 24 stalled 8 MiB frames (192 MiB); the 32 MiB receive budget should bound it below 128 MiB", grew)
 	}
 	if b, err := good.GenerateRandom(gs, 32); err != nil || len(b) != 32 {
 		t.Fatalf("after the stalled frames: C_GenerateRandom: %v", err)
