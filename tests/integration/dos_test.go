@@ -138,8 +138,8 @@ func TestDoSConnectionFlood(t *testing.T) {
 }
 
 // TestDoSPartialFrames: 24 connections each say Hello, then send all of an 8 MiB frame but its last byte and stall
-// (the old daemon held all of them: about 200 MiB here, 800 MB in the review). With max_receive_bytes 32 MiB
-// and frame_timeout 2 s the daemon's resident memory grows by well under the 192 MiB sent, every stalled
+// (the old daemon held all of them: about 200 MiB here, 800 MB in the review). With max_receive_bytes 32 MiB (16
+// MiB for one uid) and frame_timeout 2 s the daemon's resident memory grows by well under the 192 MiB sent, every stalled
 // connection is closed within the frame timeout (plus its wait for room), and a connected application's small
 // calls go on meanwhile.
 func TestDoSPartialFrames(t *testing.T) {
@@ -191,8 +191,8 @@ func TestDoSPartialFrames(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Each stalled connection is closed: within frame_timeout of its first frame byte being read, after a wait
-	// of at most frame_timeout for room. 24 frames in a budget of 3 take up to 8 rounds of 2 s at worst; all
-	// end well within 30 s.
+	// of at most frame_timeout for room. a frame waits at most 2 s for room, then
+	// holds it at most 2 s: all end well within 30 s.
 	for i, r := range raws {
 		if err := r.closedByPeerWithin(30*time.Second - time.Since(start)); err != nil {
 			t.Fatalf("stalled connection %d: %v", i, err)
