@@ -190,9 +190,8 @@ func TestDoSPartialFrames(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// Each stalled connection is closed: within frame_timeout of its first frame byte being read, after a wait
-	// of at most frame_timeout for room. a frame waits at most 2 s for room, then
-	// holds it at most 2 s: all end well within 30 s.
+	// Each stalled connection is closed: after a wait of at most frame_timeout (2 s) for room, then within
+	// frame_timeout of holding it; all end well within 30 s.
 	for i, r := range raws {
 		if err := r.closedByPeerWithin(30*time.Second - time.Since(start)); err != nil {
 			t.Fatalf("stalled connection %d: %v", i, err)
