@@ -51,12 +51,20 @@ static CK_VERSION dec_version(struct kw_dec *d)
     return ver;
 }
 
+/* An encoder's refusal also spoils its buffer (oom is sticky, and kw_msg_run never sends a spoiled request):
+ * a frame whose items were refused can never reach the daemon, even where a caller missed the result. */
+static CK_RV enc_refuse(struct kw_buf *b, CK_RV rv)
+{
+    b->oom = 1;
+    return rv;
+}
+
 static CK_RV enc_data(struct kw_buf *b, const void *p, CK_ULONG n)
 {
     if (!p && n > 0)
-        return CKR_ARGUMENTS_BAD;
+        return enc_refuse(b, CKR_ARGUMENTS_BAD);
     if (n > KW_MAX_FRAME)
-        return CKR_DATA_LEN_RANGE;
+        return enc_refuse(b, CKR_DATA_LEN_RANGE);
     kw_enc_b(b, p, n);
     return CKR_OK;
 }
@@ -64,9 +72,9 @@ static CK_RV enc_data(struct kw_buf *b, const void *p, CK_ULONG n)
 static CK_RV enc_pin(struct kw_buf *b, const CK_UTF8CHAR *pin, CK_ULONG n)
 {
     if (!pin && n > 0)
-        return CKR_ARGUMENTS_BAD;
+        return enc_refuse(b, CKR_ARGUMENTS_BAD);
     if (n > KW_MAX_FRAME)
-        return CKR_PIN_LEN_RANGE;
+        return enc_refuse(b, CKR_PIN_LEN_RANGE);
     kw_enc_p(b, pin, n, pin != NULL);
     return CKR_OK;
 }
@@ -78,9 +86,9 @@ static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
         return CKR_OK;
     }
     if (!m->pParameter && m->ulParameterLen > 0)
-        return CKR_MECHANISM_PARAM_INVALID;
+        return enc_refuse(b, CKR_MECHANISM_PARAM_INVALID);
     if (m->ulParameterLen > KW_MAX_FRAME)
-        return CKR_MECHANISM_PARAM_INVALID;
+        return enc_refuse(b, CKR_MECHANISM_PARAM_INVALID);
     const struct kw_param_layout *l = kw_param_layout(m->mechanism);
     if (!l || !m->pParameter) {
         /* Raw bytes (a pointer-free structure or a byte string), or the NULL parameter. */
@@ -89,7 +97,7 @@ static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
     }
     /* A structure with pointers (params.def): its fields, marshalled as items, are the parameter. */
     if (m->ulParameterLen != l->size)
-        return CKR_MECHANISM_PARAM_INVALID;
+        return enc_refuse(b, CKR_MECHANISM_PARAM_INVALID);
     struct kw_buf p = {0};
     CK_RV rv = kw_param_encode(l, m->pParameter, &p);
     if (rv == CKR_OK && p.oom)
@@ -97,11 +105,19 @@ static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
     if (rv == CKR_OK)
         kw_enc_M(b, 1, m->mechanism, 1, p.p, p.len);
     kw_buf_free(&p);
-    return rv;
+    return rv == CKR_OK ? rv : enc_refuse(b, rv);
 }
 
 /* A template sent to the token: kinds 1 and 2. */
+static CK_RV enc_template_items(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n);
+
 static CK_RV enc_template(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    CK_RV rv = enc_template_items(b, t, n);
+    return rv == CKR_OK ? rv : enc_refuse(b, rv);
+}
+
+static CK_RV enc_template_items(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
     if (!t && n > 0)
         return CKR_ARGUMENTS_BAD;
@@ -393,6 +409,30 @@ static CK_RV op_init(CK_SESSION_HANDLE h, CK_ULONG op, CK_MECHANISM_PTR mech, CK
     return rv;
 }
 
+/* Whether a built request can go: CKR_HOST_MEMORY when memory ran out (or an encoder refused an item),
+ * m->too_big when it does not fit a frame (what kw_msg_run would answer, without sending). */
+static CK_RV req_fits(const struct kw_msg *m)
+{
+    if (m->req.oom)
+        return CKR_HOST_MEMORY;
+    return m->req.len - 4 > KW_MAX_FRAME ? m->too_big : CKR_OK;
+}
+
+/* A data call of op on h refused here, before anything was sent (its input does not fit a frame, memory ran
+ * out): returns rv. The specification has an error end the operation, and the application keeps its
+ * connection, sessions and login: op ends on h, in the daemon too (a cancel) when its Init went there
+ * (init_sent). A dual-function update (op >= KW_SESS_OPS) leaves its two operations as they are. */
+static CK_RV op_refused(CK_SESSION_HANDLE h, CK_ULONG op, int init_sent, CK_RV rv)
+{
+    if (op >= KW_SESS_OPS)
+        return rv;
+    if (init_sent)
+        (void)op_init(h, op, NULL, 0); /* the cancel: kw_sess_ended on success */
+    else
+        kw_sess_ended(h, (int)op);
+    return rv;
+}
+
 /* Build a data call of op on h (OperationSingle or OperationUpdate, ending with the `o` item present/cap): fused
  * with h's deferred Init of op when there is one (OperationInitData; *fused is then set), else the call alone.
  * The caller runs it, and calls fused_end when *fused. */
@@ -402,7 +442,13 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
     size_t init_end = fused_begin(m, KW_CALL_OperationInitData, h, (int)op);
     if (init_end) {
         kw_enc_u(&m->req, call == KW_CALL_OperationSingle ? 1 : 2);
-        enc_data(&m->req, in, inlen);
+        CK_RV rv = enc_data(&m->req, in, inlen);
+        if (rv != CKR_OK) {
+            kw_msg_free(m); /* the Init never left: the operation ends here */
+            kw_msg_init(m, call);
+            *fused = 0;
+            return op_refused(h, op, 0, rv);
+        }
         kw_enc_o(&m->req, present, cap);
         if (fused_ready(m, init_end, h, (int)op)) {
             m->too_big = CKR_DATA_LEN_RANGE;
@@ -418,7 +464,9 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
     kw_enc_u(&m->req, op);
     CK_RV rv = enc_data(&m->req, in, inlen);
     kw_enc_o(&m->req, present, cap);
-    return rv;
+    if (rv == CKR_OK)
+        rv = req_fits(m);
+    return rv == CKR_OK ? rv : op_refused(h, op, 1, rv);
 }
 
 /* A data call of op on h failed here, before reaching the daemon (rv): the operation ends all the same, as
@@ -1243,8 +1291,13 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
     struct kw_msg m;
     size_t init_end = fused_begin(&m, KW_CALL_VerifyInitVerify, hSession, OP_VERIFY);
     if (init_end) {
-        enc_data(&m.req, pData, ulDataLen);
-        enc_data(&m.req, pSignature, ulSignatureLen);
+        CK_RV refused = enc_data(&m.req, pData, ulDataLen);
+        if (refused == CKR_OK && enc_data(&m.req, pSignature, ulSignatureLen) != CKR_OK)
+            refused = CKR_SIGNATURE_LEN_RANGE;
+        if (refused != CKR_OK) {
+            kw_msg_free(&m); /* the Init never left: the operation ends here */
+            return op_refused(hSession, OP_VERIFY, 0, refused);
+        }
         if (fused_ready(&m, init_end, hSession, OP_VERIFY)) {
             CK_RV rv = kw_msg_run(&m, S);
             kw_msg_free(&m);
@@ -1256,13 +1309,19 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
         flush_init(hSession, OP_VERIFY);
     }
     kw_msg_init(&m, KW_CALL_Verify);
-    m.too_big = CKR_DATA_LEN_RANGE;
+    /* Too large for a frame: the larger of the two inputs is the one out of range. */
+    m.too_big = ulSignatureLen > ulDataLen ? CKR_SIGNATURE_LEN_RANGE : CKR_DATA_LEN_RANGE;
     kw_enc_u(&m.req, hSession);
     CK_RV rv = enc_data(&m.req, pData, ulDataLen);
+    if (rv == CKR_OK && enc_data(&m.req, pSignature, ulSignatureLen) != CKR_OK)
+        rv = CKR_SIGNATURE_LEN_RANGE;
     if (rv == CKR_OK)
-        rv = enc_data(&m.req, pSignature, ulSignatureLen);
-    if (rv == CKR_OK)
-        rv = kw_msg_run(&m, S);
+        rv = req_fits(&m);
+    if (rv != CKR_OK) {
+        kw_msg_free(&m);
+        return op_refused(hSession, OP_VERIFY, 1, rv);
+    }
+    rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
     if (verdict(rv))
         kw_sess_ended(hSession, OP_VERIFY);

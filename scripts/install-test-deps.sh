@@ -2,7 +2,7 @@
 # install-test-deps.sh: install the Debian 12 packages the conformance, sealing and embedded tests need:
 # google/pkcs11test's build (g++, libgtest-dev), SoftHSMv2 (a second PKCS#11 module: comparison and the pkcs11
 # seal backend), a software TPM 2.0 (swtpm, swtpm-tools, tpm2-tools), and the cross toolchains with qemu-user for
-# the arm64, armhf, riscv64 and musl builds and their tests under emulation.
+# the arm64, armhf, riscv64 and musl builds and their tests under emulation, and clang's libFuzzer (make fuzz).
 # Installs only what is missing (apt-get needs root); prints what it does. Safe to run again.
 set -euo pipefail
 packages=(
@@ -14,6 +14,7 @@ packages=(
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     musl-tools                           # the client against musl
+    clang libclang-rt-dev                # libFuzzer for the C codec's fuzz target (make fuzz, tests/fuzz.mk)
 )
 missing=()
 for p in "${packages[@]}"; do

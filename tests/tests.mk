@@ -4,12 +4,14 @@
 #                   scenarios), then the C client's golden-vector and ABI tests under ASan/UBSan.
 #   make test-go    only the Go tests (and internal/mech again with the openssl tag, when cgo works)
 #   make test-c     only the C tests
+#   make fuzz       the fuzz targets, 60 s each (make test runs them for about 40 s in all: tests/fuzz.mk)
 include tests/c.mk
+include tests/fuzz.mk
 
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 test: deps build
-	$(MAKE) --no-print-directory test-go test-c
+	$(MAKE) --no-print-directory test-go test-c fuzz-short
 	@echo "keyward: all tests passed"
 
 test-go: build

@@ -11,6 +11,7 @@
 //	  hello_timeout: 5s
 //	  frame_timeout: 30s
 //	  max_receive_bytes: 268435456
+//	  max_receive_bytes_per_uid: 134217728
 //	limits: {session_bytes: 67108864, uid_session_bytes: 268435456, token_bytes: 268435456, token_objects: 100000}
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
@@ -58,11 +59,12 @@ type File struct {
 
 // Connections is the connection limits' section (daemon.Limits; 0 or absent: the default).
 type Connections struct {
-	Max             int           `yaml:"max,omitempty"`
-	MaxPerUID       int           `yaml:"max_per_uid,omitempty"`
-	HelloTimeout    time.Duration `yaml:"hello_timeout,omitempty"`
-	FrameTimeout    time.Duration `yaml:"frame_timeout,omitempty"`
-	MaxReceiveBytes int64         `yaml:"max_receive_bytes,omitempty"`
+	Max                   int           `yaml:"max,omitempty"`
+	MaxPerUID             int           `yaml:"max_per_uid,omitempty"`
+	HelloTimeout          time.Duration `yaml:"hello_timeout,omitempty"`
+	FrameTimeout          time.Duration `yaml:"frame_timeout,omitempty"`
+	MaxReceiveBytes       int64         `yaml:"max_receive_bytes,omitempty"`
+	MaxReceiveBytesPerUID int64         `yaml:"max_receive_bytes_per_uid,omitempty"`
 }
 
 // Limits converts the section for the daemon (the defaults when c is nil).
@@ -71,7 +73,7 @@ func (c *Connections) Limits() daemon.Limits {
 		return daemon.Limits{}
 	}
 	return daemon.Limits{MaxConnections: c.Max, MaxConnectionsPerUID: c.MaxPerUID, HelloTimeout: c.HelloTimeout,
-		FrameTimeout: c.FrameTimeout, MaxReceiveBytes: c.MaxReceiveBytes}
+		FrameTimeout: c.FrameTimeout, MaxReceiveBytes: c.MaxReceiveBytes, MaxReceiveBytesPerUID: c.MaxReceiveBytesPerUID}
 }
 
 // Limits are the object quotas: session object bytes per application and per uid, and token objects per
@@ -133,7 +135,7 @@ func Parse(path string, data []byte) (*File, error) {
 	if err := seal.CheckBackend(c.Seal); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if n := c.Connections; n != nil && (n.Max < 0 || n.MaxPerUID < 0 || n.HelloTimeout < 0 || n.FrameTimeout < 0 || n.MaxReceiveBytes < 0) {
+	if n := c.Connections; n != nil && (n.Max < 0 || n.MaxPerUID < 0 || n.HelloTimeout < 0 || n.FrameTimeout < 0 || n.MaxReceiveBytes < 0 || n.MaxReceiveBytesPerUID < 0) {
 		return nil, fmt.Errorf("%s: connections: limits must not be negative", path)
 	}
 	for i, t := range c.Tokens {

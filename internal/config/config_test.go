@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
 )
 
@@ -107,5 +108,26 @@ func TestLimits(t *testing.T) {
 	}
 	if _, err := Parse("bad", []byte("limits:\n  token_object: 7\n")); err == nil {
 		t.Error("accepted a misspelt limit")
+	}
+}
+// TestConnections: the connections section becomes the daemon's limits (durations in Go syntax), an absent one
+// the defaults, and a negative limit is an error.
+func TestConnections(t *testing.T) {
+	c, err := Parse("k.yaml", []byte("connections:\n  max: 100\n  max_per_uid: 10\n  hello_timeout: 2s\n  frame_timeout: 1m\n  max_receive_bytes: 16777216\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Connections.Limits()
+	if l.MaxConnections != 100 || l.MaxConnectionsPerUID != 10 || l.HelloTimeout.String() != "2s" ||
+		l.FrameTimeout.String() != "1m0s" || l.MaxReceiveBytes != 16<<20 {
+		t.Fatalf("limits %+v", l)
+	}
+	if c, err := Parse("k.yaml", []byte("max_pin_failures: 3\n")); err != nil || c.Connections.Limits() != (daemon.Limits{}) {
+		t.Fatalf("no section: %+v, %v", c, err)
+	}
+	for _, bad := range []string{"connections:\n  max: -1\n", "connections:\n  hello_timeout: -1s\n", "connections:\n  maxx: 1\n"} {
+		if _, err := Parse("k.yaml", []byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

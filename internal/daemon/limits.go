@@ -30,6 +30,17 @@ type Limits struct {
 	// connections (DefaultMaxReceiveBytes, at least wire.MaxFrame plus its header). A frame that does not fit
 	// waits (within FrameTimeout) for others to finish.
 	MaxReceiveBytes int64
+	// MaxReceiveBytesPerUID is MaxReceiveBytes for one uid's connections (default half of MaxReceiveBytes,
+	// between one largest frame and MaxReceiveBytes), so that one user stalling large frames leaves room for
+	// the others.
+	MaxReceiveBytesPerUID int64
+}
+
+// uidState is what the server keeps of a uid while it has connections.
+type uidState struct {
+	id     uint32
+	conns  int
+	budget *byteBudget // its share of the receive budget
 }
 
 // The defaults of Limits.
@@ -93,6 +104,10 @@ func (l Limits) effective(nofile uint64) Limits {
 		l.MaxReceiveBytes = DefaultMaxReceiveBytes
 	}
 	l.MaxReceiveBytes = max(l.MaxReceiveBytes, maxFrameBytes)
+	if l.MaxReceiveBytesPerUID <= 0 {
+		l.MaxReceiveBytesPerUID = l.MaxReceiveBytes / 2
+	}
+	l.MaxReceiveBytesPerUID = min(max(l.MaxReceiveBytesPerUID, maxFrameBytes), l.MaxReceiveBytes)
 	return l
 }
 

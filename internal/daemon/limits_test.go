@@ -10,11 +10,13 @@ import (
 func TestLimitsEffective(t *testing.T) {
 	l := Limits{}.effective(0)
 	if l.MaxConnections != DefaultMaxConnections || l.MaxConnectionsPerUID != DefaultMaxConnectionsPerUID ||
-		l.HelloTimeout != DefaultHelloTimeout || l.FrameTimeout != DefaultFrameTimeout || l.MaxReceiveBytes != DefaultMaxReceiveBytes {
+		l.HelloTimeout != DefaultHelloTimeout || l.FrameTimeout != DefaultFrameTimeout || l.MaxReceiveBytes != DefaultMaxReceiveBytes ||
+		l.MaxReceiveBytesPerUID != DefaultMaxReceiveBytes/2 {
 		t.Fatalf("defaults: %+v", l)
 	}
 	l = Limits{MaxReceiveBytes: 1}.effective(256)
-	if l.MaxConnections != 256-fdReserve || l.MaxConnectionsPerUID != 256-fdReserve || l.MaxReceiveBytes != maxFrameBytes {
+	if l.MaxConnections != 256-fdReserve || l.MaxConnectionsPerUID != 256-fdReserve || l.MaxReceiveBytes != maxFrameBytes ||
+		l.MaxReceiveBytesPerUID != maxFrameBytes {
 		t.Fatalf("under nofile 256: %+v", l)
 	}
 	if l := (Limits{MaxConnections: 10}).effective(20); l.MaxConnections != 1 {

@@ -49,8 +49,8 @@ type Server struct {
 	mu      sync.Mutex
 	apps    map[string]*application // by cookie
 	conns   map[net.Conn]struct{}
-	perUID  map[uint32]int // connections by peer uid
-	busy    sync.WaitGroup // connections being served
+	perUID  map[uint32]*uidState // by peer uid, while it has connections
+	busy    sync.WaitGroup       // connections being served
 	idle    *time.Timer
 	closing bool
 	stop    chan struct{} // closed by Shutdown
@@ -68,7 +68,7 @@ type application struct {
 // NewServer returns a server that opens applications with open.
 func NewServer(open Opener, log *slog.Logger) *Server {
 	return &Server{open: open, log: log, apps: map[string]*application{}, conns: map[net.Conn]struct{}{},
-		perUID: map[uint32]int{}, stop: make(chan struct{})}
+		perUID: map[uint32]*uidState{}, stop: make(chan struct{})}
 }
 
 // MaxConnectionsPerApplication bounds how many connections one application may hold. libkeyward.so opens one
@@ -87,7 +87,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.budget = newByteBudget(s.lim.MaxReceiveBytes)
 	s.log.Info("connection limits", "max_connections", s.lim.MaxConnections,
 		"max_connections_per_uid", s.lim.MaxConnectionsPerUID, "hello_timeout", s.lim.HelloTimeout.String(),
-		"frame_timeout", s.lim.FrameTimeout.String(), "max_receive_bytes", s.lim.MaxReceiveBytes)
+		"frame_timeout", s.lim.FrameTimeout.String(), "max_receive_bytes", s.lim.MaxReceiveBytes,
+		"max_receive_bytes_per_uid", s.lim.MaxReceiveBytesPerUID)
 	idled := make(chan struct{})
 	if s.IdleExit > 0 {
 		s.idle = time.AfterFunc(s.IdleExit, func() {
@@ -229,15 +230,15 @@ func (s *Server) serveConn(c net.Conn) {
 	helloBy := time.Now().Add(s.lim.HelloTimeout)
 	c.SetReadDeadline(helloBy)
 	var app *application
-	var counted *engine.Peer // the peer counted in perUID
+	var uid *uidState // the peer's uid's state, once counted
 	defer func() {
 		c.Close()
 		var ended ck.Provider
 		s.mu.Lock()
 		delete(s.conns, c)
-		if counted != nil {
-			if s.perUID[counted.UID]--; s.perUID[counted.UID] <= 0 {
-				delete(s.perUID, counted.UID)
+		if uid != nil {
+			if uid.conns--; uid.conns == 0 {
+				delete(s.perUID, uid.id)
 			}
 		}
 		if app != nil {
@@ -261,14 +262,19 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	s.mu.Lock()
-	if s.perUID[peer.UID] >= s.lim.MaxConnectionsPerUID {
+	uid = s.perUID[peer.UID]
+	if uid == nil {
+		uid = &uidState{id: peer.UID, budget: newByteBudget(s.lim.MaxReceiveBytesPerUID)}
+		s.perUID[peer.UID] = uid
+	}
+	if uid.conns >= s.lim.MaxConnectionsPerUID { // (at least 1: uid is not new)
+		uid = nil
 		s.mu.Unlock()
 		s.refused.note(s.log, "refusing a connection beyond the uid's limit", "uid", peer.UID,
 			"max_connections_per_uid", s.lim.MaxConnectionsPerUID)
 		return
 	}
-	s.perUID[peer.UID]++
-	counted = &peer
+	uid.conns++
 	s.mu.Unlock()
 	log := s.log.With("peer", peer.String())
 	if uc, ok := c.(*net.UnixConn); ok {
@@ -299,13 +305,20 @@ func (s *Server) serveConn(c net.Conn) {
 		if app == nil {
 			frameBy = helloBy
 		}
-		// A large frame takes its size from the budget of bytes being received before its bytes are read,
-		// and keeps it until its response is out: slow or stalled senders hold at most MaxReceiveBytes.
-		// (A frame beyond MaxFrame is refused by ReadRequest; it counts as MaxFrame meanwhile.)
+		// A large frame takes its size from the budgets of bytes being received (its uid's, then everyone's)
+		// before its bytes are read, and keeps it until its response is out: slow or stalled senders hold at
+		// most MaxReceiveBytes, one uid at most MaxReceiveBytesPerUID. (A frame beyond MaxFrame is refused by
+		// ReadRequest; it counts as MaxFrame meanwhile.)
 		var held int64
 		if size > budgetFloor {
 			held = min(size, maxFrameBytes)
+			if !uid.budget.acquire(held, frameBy, s.stop) {
+				s.refused.note(log, "dropping connection: request frames being received exceed the uid's limit", "frame", size,
+					"max_receive_bytes_per_uid", s.lim.MaxReceiveBytesPerUID)
+				return
+			}
 			if !s.budget.acquire(held, frameBy, s.stop) {
+				uid.budget.release(held)
 				s.refused.note(log, "dropping connection: request frames being received exceed the limit", "frame", size,
 					"max_receive_bytes", s.lim.MaxReceiveBytes)
 				return
@@ -324,6 +337,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		if err != nil {
 			s.budget.release(held)
+			uid.budget.release(held)
 			if app == nil && isTimeout(err) {
 				log.Debug("closing a connection that did not say Hello in time", "hello_timeout", s.lim.HelloTimeout.String())
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
@@ -338,6 +352,7 @@ func (s *Server) serveConn(c net.Conn) {
 		// (they may hold plaintext), while the peer reads.
 		frames.Put(pooled)
 		s.budget.release(held)
+		uid.budget.release(held)
 		clear(enc.Bytes())
 		enc.Reset()
 		encoders.Put(enc)

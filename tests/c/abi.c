@@ -1102,6 +1102,78 @@ static void *race_destroyer(void *p)
     return NULL;
 }
 
+/* Inputs beyond a frame (issue 16, item 7): a single-part call whose input does not fit in a frame (9 MiB; and 8
+ * MiB, whose frame is over the limit by its header) answers CKR_DATA_LEN_RANGE without sending anything, and the
+ * error ends the operation, as the specification has errors end single-part and multi-part operations: on a
+ * fresh session (the Init went alone) and with the Init deferred (it would have gone with the data). The
+ * application keeps its connection, sessions and login throughout. */
+static void test_large_input(void)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES, gen = CKK_GENERIC_SECRET;
+    CK_BYTE kv[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    CK_ATTRIBUTE ta[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &no, 1},
+                         {CKA_PRIVATE, &yes, 1},        {CKA_ENCRYPT, &yes, 1},         {CKA_VALUE, kv, 16}};
+    CK_ATTRIBUTE th[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &gen, sizeof gen}, {CKA_TOKEN, &no, 1},
+                         {CKA_PRIVATE, &yes, 1},        {CKA_VERIFY, &yes, 1},          {CKA_VALUE, kv, 16}};
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0}, hm = {CKM_SHA256_HMAC, NULL, 0};
+    size_t big = 9u << 20;
+    CK_BYTE *in = calloc(1, big), *out = malloc(big + 64), mac[32];
+    if (!in || !out) {
+        TRUE(!"out of memory");
+        free(in);
+        free(out);
+        return;
+    }
+    CK_SESSION_HANDLE s, other;
+    CK_OBJECT_HANDLE k, hk;
+    CK_SESSION_INFO si;
+    CK_ULONG l;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &other), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV2(f->C_Login(s, CKU_USER, PIN(user_pin)), CKR_OK, CKR_USER_ALREADY_LOGGED_IN);
+    RV(f->C_CreateObject(s, ta, 6, &k), CKR_OK);
+    RV(f->C_CreateObject(s, th, 6, &hk), CKR_OK);
+    /* Three rounds: the first Init goes alone (a fresh session), the next ones are deferred; 9 MiB, then 8 MiB. */
+    for (int i = 0; i < 3; i++) {
+        CK_ULONG n = i == 2 ? 8u << 20 : (CK_ULONG)big;
+        RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+        l = (CK_ULONG)big + 64;
+        RV(f->C_Encrypt(s, in, n, out, &l), CKR_DATA_LEN_RANGE);
+        /* The operation ended: a data call finds none, and a new Init succeeds. */
+        l = sizeof mac;
+        RV(f->C_Encrypt(s, in, 16, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+        RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+        l = 16;
+        RV(f->C_Encrypt(s, in, 16, out, &l), CKR_OK);
+        TRUE(l == 16);
+        /* Multi-part: an oversized part ends the operation too. */
+        RV(f->C_EncryptInit(s, &ecb, k), CKR_OK);
+        l = (CK_ULONG)big + 64;
+        RV(f->C_EncryptUpdate(s, in, n, out, &l), CKR_DATA_LEN_RANGE);
+        l = sizeof mac;
+        RV(f->C_EncryptFinal(s, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+        /* C_Verify, fused (VerifyInitVerify) after the first round: data, then a signature, too large. */
+        RV(f->C_VerifyInit(s, &hm, hk), CKR_OK);
+        RV(f->C_Verify(s, in, n, mac, 32), CKR_DATA_LEN_RANGE);
+        RV(f->C_VerifyFinal(s, mac, 32), CKR_OPERATION_NOT_INITIALIZED);
+        RV(f->C_VerifyInit(s, &hm, hk), CKR_OK);
+        RV(f->C_Verify(s, in, 16, in, n), CKR_SIGNATURE_LEN_RANGE);
+        RV(f->C_VerifyFinal(s, mac, 32), CKR_OPERATION_NOT_INITIALIZED);
+        /* The sessions and the login survived. */
+        RV(f->C_GetSessionInfo(s, &si), CKR_OK);
+        TRUE(si.state == CKS_RW_USER_FUNCTIONS);
+        RV(f->C_GetSessionInfo(other, &si), CKR_OK);
+        TRUE(si.state == CKS_RW_USER_FUNCTIONS);
+    }
+    RV(f->C_DestroyObject(s, k), CKR_OK);
+    RV(f->C_DestroyObject(s, hk), CKR_OK);
+    RV(f->C_CloseSession(s), CKR_OK);
+    RV(f->C_CloseSession(other), CKR_OK);
+    free(in);
+    free(out);
+}
+
 static void test_fused_race(void)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -2182,6 +2254,7 @@ int main(int argc, char **argv)
     test_operations();
     test_fused();
     test_errors_end();
+    test_large_input();
     test_fused_race();
     test_v32();
     test_params();

@@ -88,23 +88,31 @@ func TestDoSConnectionFlood(t *testing.T) {
 	// Every flood connection is closed by the daemon: at once beyond the cap, within the Hello timeout otherwise.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	open := 0
+	open, early := 0, 0
+	var last time.Duration
 	for _, c := range conns {
 		wg.Add(1)
 		go func(c net.Conn) {
 			defer wg.Done()
 			c.SetReadDeadline(start.Add(10 * time.Second))
 			var b [1]byte
-			if _, err := c.Read(b[:]); err != nil {
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					mu.Lock()
-					open++
-					mu.Unlock()
-				}
+			_, err := c.Read(b[:])
+			mu.Lock()
+			defer mu.Unlock()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				open++
+				return
+			}
+			if at := time.Since(start); at < time.Second {
+				early++
+			} else {
+				last = max(last, at)
 			}
 		}(c)
 	}
 	wg.Wait()
+	t.Logf("%d of %d connections made under a limit of 256 descriptors: %d closed within 1 s (beyond the cap), the others by %v (Hello timeout 5 s)",
+		len(conns), flood, early, last.Round(10*time.Millisecond))
 	if open > 0 {
 		t.Errorf("%d of %d connections without Hello still open after 10 s (Hello timeout 5 s)", open, len(conns))
 	}
@@ -130,14 +138,17 @@ func TestDoSConnectionFlood(t *testing.T) {
 }
 
 // TestDoSPartialFrames: 24 connections each say Hello, then send all of an 8 MiB frame but its last byte and stall
-// (the old daemon held all of them: about 200 MiB here, 800 MB in the review). With max_receive_bytes 32 MiB
-// and frame_timeout 2 s the daemon's resident memory grows by well under the 192 MiB sent, every stalled
+// (the old daemon held all of them: about 200 MiB here, 800 MB in the review). With max_receive_bytes 32 MiB (16
+// MiB for one uid) and frame_timeout 2 s the daemon's resident memory grows by well under the 192 MiB sent, every stalled
 // connection is closed within the frame timeout (plus its wait for room), and a connected application's small
 // calls go on meanwhile.
 func TestDoSPartialFrames(t *testing.T) {
 	e := newEnv(t)
 	dumpLogOnFailure(t, e)
 	conf := writeConf(t, "connections:\n  frame_timeout: 2s\n  max_receive_bytes: 33554432\n")
+	// Go's default collector: keywardd otherwise lets a small heap gather up to 64 MiB of garbage between
+	// collections (cmd/keywardd, tuneGC), which would blur what the budget holds.
+	t.Setenv("GOGC", "100")
 	d := startDaemonNofile(t, e, 1024, "--config", conf)
 	pid := d.cmd.Process.Pid
 	good := dial(t, e)
@@ -179,9 +190,8 @@ func TestDoSPartialFrames(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// Each stalled connection is closed: within frame_timeout of its first frame byte being read, after a wait
-	// of at most frame_timeout for room. 24 frames in a budget of 3 take up to 8 rounds of 2 s at worst; all
-	// end well within 30 s.
+	// Each stalled connection is closed: after a wait of at most frame_timeout (2 s) for room, then within
+	// frame_timeout of holding it; all end well within 30 s.
 	for i, r := range raws {
 		if err := r.closedByPeerWithin(30*time.Second - time.Since(start)); err != nil {
 			t.Fatalf("stalled connection %d: %v", i, err)
@@ -192,8 +202,8 @@ func TestDoSPartialFrames(t *testing.T) {
 	grew := peak - rss0
 	t.Logf("RSS %d KiB before, peak %d KiB while %d frames of 8 MiB stalled (+%d KiB), %v to close them all", rss0, peak,
 		stalled, grew, time.Since(start).Round(time.Millisecond))
-	if grew > 96<<10 {
-		t.Errorf("RSS grew by %d KiB with 24 stalled 8 MiB frames; the 32 MiB receive budget should bound it well below 96 MiB", grew)
+	if grew > 128<<10 {
+		t.Errorf("RSS grew by %d KiB with 24 stalled 8 MiB frames (192 MiB); the 32 MiB receive budget should bound it below 128 MiB", grew)
 	}
 	if b, err := good.GenerateRandom(gs, 32); err != nil || len(b) != 32 {
 		t.Fatalf("after the stalled frames: C_GenerateRandom: %v", err)
