@@ -60,6 +60,7 @@ type options struct {
 	audit       string
 	config      string
 	durability  string // "" (from the configuration file, else full), full or batched
+	minRSABits  int    // 0: from the configuration file, else 2048
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -83,6 +84,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.config, "config", os.Getenv("KEYWARD_CONF"), "configuration file (YAML: token access policies, identity login, audit); default $KEYWARD_CONF")
 	fs.StringVar(&o.durability, "durability", "", fmt.Sprintf(`store durability: "full" (the default: a write is on disk when it returns) or "batched" (object creations and destructions are fsync'd in the background within %v: faster, but a power loss can undo the last %v of them); overrides the configuration file's durability`, store.DefaultSyncInterval, store.DefaultSyncInterval))
 	fs.StringVar(&o.audit, "audit", "", "append the audit log (JSON lines: logins, PIN changes, key generation, import, destruction, key use) to this file")
+	fs.IntVar(&o.minRSABits, "min-rsa-bits", 0, "smallest RSA modulus key generation makes, 1024 to 4096 (default: the configuration file's min_rsa_bits, else 2048)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -135,6 +137,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	case "", "default", "fast":
 	default:
 		return nil, fmt.Errorf("unknown --kdf %q", o.kdf)
+	}
+	if o.minRSABits != 0 {
+		if err := mech.CheckRSAGenMinBits(o.minRSABits); err != nil {
+			return nil, fmt.Errorf("--min-rsa-bits: %w", err)
+		}
 	}
 	if o.durability != "" {
 		if _, err := store.ParseDurability(o.durability); err != nil {
@@ -300,6 +307,16 @@ func run(args []string, stderr io.Writer) (code int) {
 			o.audit = fc.Audit
 		}
 		log.Info("configuration loaded", "path", o.config, "token_policies", len(cfg.Policies))
+	}
+	if bits := o.minRSABits; bits != 0 || (fc != nil && fc.MinRSABits != 0) {
+		if bits == 0 {
+			bits = fc.MinRSABits
+		}
+		if err := mech.SetRSAGenMinBits(bits); err != nil {
+			log.Error("cannot set the RSA key-generation minimum", "err", err)
+			return 1
+		}
+		log.Info("RSA key generation", "min_rsa_bits", bits)
 	}
 	if o.audit != "" {
 		f, err := os.OpenFile(o.audit, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)

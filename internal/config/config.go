@@ -3,6 +3,7 @@
 //	max_pin_failures: 10
 //	audit: /var/log/keyward/audit.jsonl
 //	durability: full                 # or batched (object writes fsync'd within 20 ms)
+//	min_rsa_bits: 2048               # smallest RSA modulus key generation makes (1024 ... 4096)
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -22,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/mech"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -33,6 +35,8 @@ type File struct {
 	// (store.Durability).
 	Durability string        `yaml:"durability,omitempty"`
 	Tokens     []TokenPolicy `yaml:"tokens,omitempty"`
+	// MinRSABits is the smallest RSA modulus key generation makes (0: the default, 2048).
+	MinRSABits int `yaml:"min_rsa_bits,omitempty"`
 }
 
 // TokenPolicy is one token's access policy.
@@ -68,6 +72,11 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if _, err := store.ParseDurability(c.Durability); err != nil {
 		return nil, fmt.Errorf("%s: durability: %q is not full or batched", path, c.Durability)
+	}
+	if c.MinRSABits != 0 {
+		if err := mech.CheckRSAGenMinBits(c.MinRSABits); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {

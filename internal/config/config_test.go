@@ -76,3 +76,15 @@ func TestDurability(t *testing.T) {
 		t.Errorf("an unset durability was written:\n%s", b)
 	}
 }
+
+func TestMinRSABits(t *testing.T) {
+	c, err := Parse("ok", []byte("min_rsa_bits: 1024\n"))
+	if err != nil || c.MinRSABits != 1024 {
+		t.Fatalf("min_rsa_bits 1024: %+v, %v", c, err)
+	}
+	for _, bad := range []string{"min_rsa_bits: 512\n", "min_rsa_bits: 1025\n", "min_rsa_bits: 8192\n", "min_rsa_bits: x\n"} {
+		if _, err := Parse("bad", []byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
