@@ -502,6 +502,9 @@ type aesAEADOp struct {
 	fin func(in []byte) ([]byte, error)
 }
 
+// Buffers implements Buffering.
+func (o *aesAEADOp) Buffers() bool { return true }
+
 func (o *aesAEADOp) Update(in []byte) ([]byte, error) {
 	if len(in) > cap(o.buf)-len(o.buf) {
 		// Grown by hand so that the buffer left behind, which may hold plaintext, is cleared.
