@@ -5,7 +5,8 @@
 # three lines is disabled, one at a time (COND becomes `false && (COND)`, so the code still compiles), and
 # `go test ./internal/engine/...` is run (TestObjectMemory, a memory measurement, skipped). A mutant the tests
 # do not catch "survives": that check has no test. Prints one line per mutant (killed / SURVIVED / no-build)
-# and the survivors at the end; the sources are restored whatever happens.
+# and the survivors at the end; the sources are restored whatever happens. It edits the sources in place: run
+# it in a copy of the tree to keep working meanwhile (a full run takes about 150 test runs).
 #   scripts/mutate-engine.sh                           # every engine file
 #   scripts/mutate-engine.sh internal/engine/login.go  # some
 set -u
@@ -14,9 +15,14 @@ export PATH=$PATH:/usr/local/go/bin
 files=("$@")
 [ ${#files[@]} -gt 0 ] || mapfile -t files < <(ls internal/engine/*.go | grep -v _test.go)
 backup=$(mktemp -d)
-restore() { for f in "${files[@]}"; do cp "$backup/$(basename "$f")" "$f"; done; rm -rf "$backup"; }
+restore() {
+    [ -d "$backup" ] || return 0
+    for f in "${files[@]}"; do cp "$backup/$(basename "$f")" "$f"; done
+    rm -rf "$backup"
+}
 for f in "${files[@]}"; do cp "$f" "$backup/$(basename "$f")"; done
-trap restore EXIT INT TERM
+trap restore EXIT
+trap 'restore; exit 130' INT TERM
 survivors=()
 killed=0 nobuild=0 total=0
 for f in "${files[@]}"; do
