@@ -10,7 +10,7 @@ CFLAGS    ?= -O2 -g
 CLIENT_SRC := $(wildcard client/*.c)
 CLIENT_HDR := $(wildcard client/*.h) include/keyward/pkcs11.h internal/wire/calls.def internal/wire/params.def
 
-.PHONY: all build go-build client test test-go test-c deps demo clean fmt vet
+.PHONY: all build go-build client test test-go test-c deps demo clean fmt vet conformance
 
 all: build
 

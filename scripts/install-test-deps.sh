@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
     g++ libgtest-dev                     # google/pkcs11test (make conformance)
     softhsm2                             # comparison module (make bench, conformance table) and seal: pkcs11 tests
+    libcmocka-dev libssl-dev             # OpenSC's p11test, built by hand outside the repository (docs/conformance.md)
     swtpm swtpm-tools tpm2-tools         # a real TPM 2.0 on a Unix socket (seal: tpm2 tests)
     qemu-user-static                     # run cross-built test binaries (make test-cross)
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross

@@ -5,13 +5,14 @@
 #   make test-go    only the Go tests (and internal/mech again with the openssl tag, when cgo works)
 #   make test-c     only the C tests
 #   make fuzz       the fuzz targets, 60 s each (make test runs them for about 40 s in all: tests/fuzz.mk)
+#   make conformance  google/pkcs11test against libkeyward.so (docs/conformance.md)
 include tests/c.mk
 include tests/fuzz.mk
 
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 test: deps build
-	$(MAKE) --no-print-directory test-go test-c fuzz-short
+	$(MAKE) --no-print-directory test-go test-c fuzz-short conformance
 	@echo "keyward: all tests passed"
 
 test-go: build
@@ -25,3 +26,8 @@ deps:
 	./scripts/install-deps.sh
 	./scripts/install-interop-deps.sh
 	./scripts/install-test-deps.sh
+
+# google/pkcs11test, both variants, against build/libkeyward.so; failures beyond tests/conformance/not-applicable.txt
+# fail (tests/conformance/run.sh; docs/conformance.md). The suite's two builds are cached in build/conformance.
+conformance: build
+	tests/conformance/run.sh $(BUILD)

@@ -63,6 +63,7 @@ type options struct {
 	durability    string // "" (from the configuration file, else full), full or batched
 	logOut        *reopenFile
 	seal          sealFlags
+	minRSABits    int // 0: from the configuration file, else 2048
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -88,6 +89,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.audit, "audit", "", "append the audit log (JSON lines: logins, PIN changes, key generation, import, destruction, key use) to this file")
 	o.seal.register(fs)
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.IntVar(&o.minRSABits, "min-rsa-bits", 0, "smallest RSA modulus key generation makes, 1024 to 4096 (default: the configuration file's min_rsa_bits, else 2048)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -143,6 +145,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	case "", "default", "fast":
 	default:
 		return nil, fmt.Errorf("unknown --kdf %q", o.kdf)
+	}
+	if o.minRSABits != 0 {
+		if err := mech.CheckRSAGenMinBits(o.minRSABits); err != nil {
+			return nil, fmt.Errorf("--min-rsa-bits: %w", err)
+		}
 	}
 	if o.durability != "" {
 		if _, err := store.ParseDurability(o.durability); err != nil {
@@ -310,6 +317,16 @@ func run(args []string, stderr io.Writer) (code int) {
 			o.audit = fc.Audit
 		}
 		log.Info("configuration loaded", "path", o.config, "token_policies", len(cfg.Policies))
+	}
+	if bits := o.minRSABits; bits != 0 || (fc != nil && fc.MinRSABits != 0) {
+		if bits == 0 {
+			bits = fc.MinRSABits
+		}
+		if err := mech.SetRSAGenMinBits(bits); err != nil {
+			log.Error("cannot set the RSA key-generation minimum", "err", err)
+			return 1
+		}
+		log.Info("RSA key generation", "min_rsa_bits", bits)
 	}
 	hup := &reloader{o: o, log: log}
 	if o.logOut != nil {

@@ -59,3 +59,13 @@ func TestGCPercentFor(t *testing.T) {
 		}
 	}
 }
+
+func TestMinRSABitsFlag(t *testing.T) {
+	base := []string{"--user", "--store", t.TempDir(), "--socket", "/tmp/x.sock", "--root-key", "/tmp/x.key"}
+	if o, err := parse(append(base, "--min-rsa-bits", "1024"), &bytes.Buffer{}); err != nil || o.minRSABits != 1024 {
+		t.Errorf("--min-rsa-bits 1024: %+v, %v", o, err)
+	}
+	if _, err := parse(append(base, "--min-rsa-bits", "1000"), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--min-rsa-bits") {
+		t.Errorf("--min-rsa-bits 1000: %v, want an error naming the flag", err)
+	}
+}

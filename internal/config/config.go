@@ -13,6 +13,7 @@
 //	  max_receive_bytes: 268435456
 //	  max_receive_bytes_per_uid: 134217728
 //	limits: {session_bytes: 67108864, uid_session_bytes: 268435456, token_bytes: 268435456, token_objects: 100000}
+//	min_rsa_bits: 2048               # smallest RSA modulus key generation makes (1024 ... 4096)
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -34,6 +35,7 @@ import (
 
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/mech"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -55,6 +57,8 @@ type File struct {
 	Connections *Connections `yaml:"connections,omitempty"`
 	// Limits bound the objects applications may make (engine.Config); zero keeps the default.
 	Limits Limits `yaml:"limits,omitempty"`
+	// MinRSABits is the smallest RSA modulus key generation makes (0: the default, 2048).
+	MinRSABits int `yaml:"min_rsa_bits,omitempty"`
 }
 
 // Connections is the connection limits' section (daemon.Limits; 0 or absent: the default).
@@ -137,6 +141,11 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if n := c.Connections; n != nil && (n.Max < 0 || n.MaxPerUID < 0 || n.HelloTimeout < 0 || n.FrameTimeout < 0 || n.MaxReceiveBytes < 0 || n.MaxReceiveBytesPerUID < 0) {
 		return nil, fmt.Errorf("%s: connections: limits must not be negative", path)
+	}
+	if c.MinRSABits != 0 {
+		if err := mech.CheckRSAGenMinBits(c.MinRSABits); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {

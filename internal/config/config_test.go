@@ -110,6 +110,7 @@ func TestLimits(t *testing.T) {
 		t.Error("accepted a misspelt limit")
 	}
 }
+
 // TestConnections: the connections section becomes the daemon's limits (durations in Go syntax), an absent one
 // the defaults, and a negative limit is an error.
 func TestConnections(t *testing.T) {
@@ -128,6 +129,18 @@ func TestConnections(t *testing.T) {
 	for _, bad := range []string{"connections:\n  max: -1\n", "connections:\n  hello_timeout: -1s\n", "connections:\n  maxx: 1\n"} {
 		if _, err := Parse("k.yaml", []byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestMinRSABits(t *testing.T) {
+	c, err := Parse("ok", []byte("min_rsa_bits: 1024\n"))
+	if err != nil || c.MinRSABits != 1024 {
+		t.Fatalf("min_rsa_bits 1024: %+v, %v", c, err)
+	}
+	for _, bad := range []string{"min_rsa_bits: 512\n", "min_rsa_bits: 1025\n", "min_rsa_bits: 8192\n", "min_rsa_bits: x\n"} {
+		if _, err := Parse("bad", []byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
 		}
 	}
 }

@@ -30,6 +30,8 @@ type app struct {
 	closed   bool
 	// sessionBytes is the size of the application's session objects (Config.MaxSessionBytes).
 	sessionBytes uint64
+	// buffered is what the application's buffering multi-part operations hold (buffer.go).
+	buffered uint64
 }
 
 // Open starts an application for a peer. The caller must Close it when the application ends (its last

@@ -23,6 +23,7 @@ type operation struct {
 	pending  []byte         // output computed but not yet delivered (the length convention)
 	stage    stage          // which call computed pending
 	mode     stage          // stageSingle or stageUpdate (multi-part), fixed by the first data call
+	held     uint64         // input a buffering mechanism keeps (buffer.go)
 	busy     bool           // a call is computing outside the engine lock
 }
 
@@ -95,6 +96,7 @@ func (s *session) cancelMatching(flags uint64) {
 
 func (s *session) endOp(k ck.Operation) {
 	if op, ok := s.ops[k]; ok {
+		s.release(op)
 		op.end()
 		delete(s.ops, k)
 	}

@@ -46,6 +46,12 @@ func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, 
 		return nil, 0, err
 	}
 	fresh := op.pending == nil
+	if fresh && st == stageUpdate {
+		if err := s.hold(op, len(in)); err != nil {
+			s.endOp(kind)
+			return nil, 0, err
+		}
+	}
 	if fresh {
 		op.busy = true
 		e.mu.Unlock()

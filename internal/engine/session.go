@@ -54,6 +54,7 @@ func (s *session) canSee(o *object) bool {
 func (s *session) cancelOperations() {
 	s.find = nil
 	for k, op := range s.ops {
+		s.release(op)
 		op.end()
 		delete(s.ops, k)
 	}

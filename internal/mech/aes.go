@@ -434,8 +434,9 @@ type aesGCMParams struct {
 }
 
 // aesParseGCM reads CK_GCM_PARAMS. Tag lengths are those of NIST SP 800-38D (128, 120, 112, 104, 96, and 64
-// and 32 bits). The IV is pIv and ulIvLen; ulIvBits is ignored: PKCS#11 3.x says of it "The ulIvBits parameter
-// seems to be for information only and must not be used" (applications set 0, the IV's bits, or other values).
+// and 32 bits). The IV is pIv and ulIvLen; ulIvBits is ignored: PKCS#11 3.0 (current mechanisms, 2.13.5) says
+// "Do no use ulIvBits to specify the length of the initialization vector, but ulIvLen instead" (applications
+// set 0, the IV's bits, or other values: OpenSC's p11test sends ulIvLen 16 with ulIvBits 64).
 func aesParseGCM(p Param) (aesGCMParams, error) {
 	if !p.Present || p.S == nil {
 		return aesGCMParams{}, ck.CKR_MECHANISM_PARAM_INVALID
@@ -501,6 +502,9 @@ type aesAEADOp struct {
 	buf []byte
 	fin func(in []byte) ([]byte, error)
 }
+
+// Buffers implements Buffering.
+func (o *aesAEADOp) Buffers() bool { return true }
 
 func (o *aesAEADOp) Update(in []byte) ([]byte, error) {
 	if len(in) > cap(o.buf)-len(o.buf) {

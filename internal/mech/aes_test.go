@@ -719,8 +719,8 @@ func TestAESGCMTagLengths(t *testing.T) {
 	aesWantRV(t, err, ck.CKR_MECHANISM_PARAM_INVALID, "no parameter")
 	_, err = Lookup(ck.CKM_AES_GCM).Encrypt(aesGCMParam(t, nil, nil, 128), aesTestKey(key))
 	aesWantRV(t, err, ck.CKR_MECHANISM_PARAM_INVALID, "empty IV")
-	// ulIvBits "must not be used" (PKCS#11 3.x): the IV is ulIvLen bytes whatever ulIvBits says (OpenSC's
-	// p11test sets ulIvLen 16 and ulIvBits 64).
+	// "Do no use ulIvBits to specify the length of the initialization vector, but ulIvLen instead" (PKCS#11
+	// 3.0): the IV is ulIvLen bytes whatever ulIvBits says (OpenSC's p11test sets ulIvLen 16 and ulIvBits 64).
 	want, _ := aesCrypt(ck.CKM_AES_GCM, true, aesGCMParam(t, iv, nil, 128), key, []byte("plaintext"), nil)
 	for _, bits := range []int{0, 64, 96, 1} {
 		p := aesParam(t, ck.CKM_AES_GCM, nil, map[string]any{"pIv": iv, "ulIvBits": bits, "ulTagBits": 128})

@@ -589,7 +589,10 @@ func (o *eddsaOp) Single(in []byte) ([]byte, error) { return o.sign(nonNil(in)) 
 
 type eddsaVerifier struct{ *eddsaOp }
 
-func (v eddsaVerifier) Update(in []byte) error        { return v.add(in) }
+func (v eddsaVerifier) Update(in []byte) error { return v.add(in) }
+
+// Buffers implements Buffering: pure EdDSA and Ed448ph keep the message, Ed25519ph hashes it.
+func (o *eddsaOp) Buffers() bool                      { return o.h == nil }
 func (v eddsaVerifier) Final(sig []byte) error        { return v.verify(v.buffered(), sig) }
 func (v eddsaVerifier) Verify(data, sig []byte) error { return v.verify(nonNil(data), sig) }
 

@@ -219,6 +219,13 @@ func RegisterKeyType(k *KeyTypeSpec) {
 	keyTypes[k.Type] = k
 }
 
+// Buffering is implemented by the operations that keep their multi-part input until Final (AES-GCM and
+// AES-CCM, pure EdDSA and Ed448ph, ML-DSA): the engine bounds what they hold (engine, buffer.go).
+type Buffering interface {
+	// Buffers reports whether the operation keeps what its Updates are given.
+	Buffers() bool
+}
+
 // Lookup returns a mechanism's registration, or nil.
 func Lookup(m ck.MechanismType) *Spec { return mechs[m] }
 

@@ -629,6 +629,9 @@ type mldsaSigner struct {
 	msg        []byte
 }
 
+// Buffers implements Buffering.
+func (o *mldsaSigner) Buffers() bool { return true }
+
 func (o *mldsaSigner) Update(in []byte) ([]byte, error) {
 	o.msg = append(o.msg, in...)
 	return nil, nil
@@ -667,6 +670,9 @@ type mldsaVerifier struct {
 	ctx []byte
 	msg []byte
 }
+
+// Buffers implements Buffering.
+func (o *mldsaVerifier) Buffers() bool { return true }
 
 func (o *mldsaVerifier) Update(in []byte) error {
 	o.msg = append(o.msg, in...)

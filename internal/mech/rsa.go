@@ -38,7 +38,8 @@ const (
 	// key generation) and that an imported key may have.
 	rsaMinBits = 1024
 	rsaMaxBits = 16384
-	// Modulus sizes key generation makes (any multiple of 8 in this range).
+	// Modulus sizes key generation makes (any multiple of 8 in this range); the minimum is the default of
+	// the daemon's min_rsa_bits (rsa_policy.go).
 	rsaGenMinBits = 2048
 	rsaGenMaxBits = 4096
 	// crypto/rsa takes public exponents up to 2^31-1.
@@ -599,7 +600,7 @@ func rsaGenerateKeyPair(p Param, public, private Attrs) (Attrs, Attrs, error) {
 	if !ok {
 		return nil, nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
-	if bits < rsaGenMinBits || bits > rsaGenMaxBits || bits%8 != 0 {
+	if bits < rsaGenMinNow() || bits > rsaGenMaxBits || bits%8 != 0 {
 		return nil, nil, ck.CKR_KEY_SIZE_RANGE
 	}
 	e := big.NewInt(rsaGenExponent).Bytes()

@@ -41,6 +41,7 @@ func Run(t *testing.T, f Factory) {
 		{"Login", testLogin},
 		{"PINLockout", testPINLockout},
 		{"SetPIN", testSetPIN},
+		{"SetPINLocked", testSetPINLocked},
 		{"DeleteToken", testDeleteToken},
 		{"CreateObject", testCreateObject},
 		{"AttributeRules", testAttributeRules},
