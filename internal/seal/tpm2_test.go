@@ -334,3 +334,18 @@ func recordingProxy(t *testing.T, target string) (path string, traffic func() []
 		return bytes.Clone(rec.Bytes())
 	}
 }
+
+// BenchmarkTPM2Unseal is what a daemon start spends on the root key (swtpm: re-create the storage key, load,
+// unseal with a salted, encrypted PCR policy session).
+func BenchmarkTPM2Unseal(b *testing.B) {
+	tp := swtpmtest.Start(b)
+	o := Options{Backend: BackendTPM2, KeyPath: filepath.Join(b.TempDir(), "root.key"), TPM2: TPM2Options{Device: tp.Device(), PCRs: []int{7}}}
+	if _, err := Load(o); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Load(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
