@@ -84,6 +84,8 @@ func (c *cli) cmdSeal(args []string) error {
 	if *tpm != "" {
 		o.TPM2.Device = *tpm
 	}
+	// Root (a first-boot unit) works on the daemon user's files, and keeps their owner.
+	o.ForeignOwner = os.Getuid() == 0
 	if sub == "status" {
 		return c.sealStatus(o, *f.json)
 	}
@@ -217,6 +219,7 @@ func (c *cli) doctorSeal(keyPath string, add func(name, status, format string, a
 		add("seal", "warn", "%v", err)
 		return false
 	}
+	o.ForeignOwner = os.Getuid() == 0
 	sealPath := seal.SealPath(keyPath)
 	if _, err := os.Stat(sealPath); err != nil {
 		if o.Backend != "" && o.Backend != seal.BackendFile {

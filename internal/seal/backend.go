@@ -21,6 +21,10 @@ type Options struct {
 	Backend string
 	// KeyPath is the root key file (root.key). The sealed blob is SealPath(KeyPath), beside it.
 	KeyPath string
+	// ForeignOwner, for a process running as root (keyward seal migrate in a
+	// first-boot unit), accepts root key files owned by another uid (the
+	// daemon's user). The daemon never sets it.
+	ForeignOwner bool
 	// TPM2, PKCS11 and Keyring are the backends' options.
 	TPM2    TPM2Options
 	PKCS11  PKCS11Options

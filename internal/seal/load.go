@@ -29,7 +29,7 @@ func Load(o Options) ([]byte, error) {
 		return nil, err
 	}
 	sealPath := SealPath(o.KeyPath)
-	b, err := readBlobFile(sealPath)
+	b, err := readBlobFile(sealPath, o.ForeignOwner)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func Load(o Options) ([]byte, error) {
 			return nil, sealErr(ErrConfig, nil, fmt.Sprintf("the root key is sealed with %s (%s) but seal: file is configured", b.backend, sealPath),
 				fmt.Sprintf("configure seal: %s; to go back to a key file run keyward seal migrate --to file", b.backend))
 		}
-		key, err := load(o.KeyPath)
+		key, err := loadFile(o.KeyPath, o.ForeignOwner)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +62,7 @@ func Load(o Options) ([]byte, error) {
 			return nil, err
 		}
 		if haveFile {
-			fileKey, err := load(o.KeyPath)
+			fileKey, err := loadFile(o.KeyPath, o.ForeignOwner)
 			if err != nil {
 				clear(key)
 				return nil, err
@@ -76,7 +76,7 @@ func Load(o Options) ([]byte, error) {
 		}
 		return key, nil
 	case haveFile && (o.Backend == "" || o.Backend == BackendFile):
-		return load(o.KeyPath)
+		return loadFile(o.KeyPath, o.ForeignOwner)
 	case haveFile:
 		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("seal: %s is configured but the root key is still the plain file %s", o.Backend, o.KeyPath),
 			fmt.Sprintf("seal it with keyward seal migrate --to %s while keywardd is stopped", o.Backend))
