@@ -2,6 +2,7 @@ package seal
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -48,8 +49,14 @@ type backend interface {
 
 // backends maps the hardware backends' names to their constructors; the file backend has no blob.
 var backends = map[string]func(o *Options) (backend, error){
-	BackendFile:    nil,
-	BackendTPM2:    func(o *Options) (backend, error) { return newTPM2(o.TPM2) },
+	BackendFile: nil,
+	BackendTPM2: func(o *Options) (backend, error) {
+		t := o.TPM2
+		if t.Policies == "" {
+			t.Policies = filepath.Join(filepath.Dir(o.KeyPath), "root.policies")
+		}
+		return newTPM2(t)
+	},
 	BackendPKCS11:  func(o *Options) (backend, error) { return newPKCS11(o.PKCS11) },
 	BackendKeyring: func(o *Options) (backend, error) { return newKeyring(o.Keyring) },
 }
