@@ -158,9 +158,9 @@ func authorizedPolicy(signer *tpm2.TPMTPublic) ([]byte, error) {
 // approvedPolicy finds a signed policy in dir that matches the current PCR values and verifies under signer.
 func approvedPolicy(tpm transport.TPM, dir string, signer *tpm2.TPMTPublic) (*SignedPolicy, []byte, []byte, error) {
 	ents, _ := os.ReadDir(dir)
-	ec, err := tpm2.ECDSAPub(must(signer.Parameters.ECCDetail()), must(signer.Unique.ECC()))
+	ec, err := signerECDSA(signer)
 	if err != nil {
-		return nil, nil, nil, sealErr(ErrCorrupt, err, "the sealed blob's policy key is malformed", "restore root.seal")
+		return nil, nil, nil, sealErr(ErrCorrupt, err, "the sealed blob's policy key is malformed", "restore root.seal from a backup")
 	}
 	checked := 0
 	for _, e := range ents {
@@ -201,12 +201,23 @@ func approvedPolicy(tpm transport.TPM, dir string, signer *tpm2.TPMTPublic) (*Si
 		"install the signed PCR policy for this firmware (keyward seal sign-policy), or boot a firmware that has one")
 }
 
-func must[T any](v T, err error) T {
-	if err != nil {
-		var zero T
-		return zero
+// signerECDSA is the policy key of a blob as an ECDSA P-256 key; anything else is an error.
+func signerECDSA(pub *tpm2.TPMTPublic) (*ecdsa.PublicKey, error) {
+	if pub.Type != tpm2.TPMAlgECC {
+		return nil, fmt.Errorf("policy key of type %v, want ECC", pub.Type)
 	}
-	return v
+	parms, err := pub.Parameters.ECCDetail()
+	if err != nil {
+		return nil, err
+	}
+	pt, err := pub.Unique.ECC()
+	if err != nil {
+		return nil, err
+	}
+	if parms.CurveID != tpm2.TPMECCNistP256 {
+		return nil, fmt.Errorf("policy key on curve %v, want P-256", parms.CurveID)
+	}
+	return tpm2.ECDSAPub(parms, pt)
 }
 
 // authorizeCallback runs PolicyPCR for sp's PCRs, then PolicyAuthorize with the TPM-verified signature.
