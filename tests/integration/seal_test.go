@@ -260,8 +260,11 @@ func TestSealMigrateCLI(t *testing.T) {
 	if out, code := e.cli(t, "seal", "migrate", "--root-key", e.RootKey, "--to", "tpm2", "--tpm", tp.Device(), "--pcrs", "7"); code != 0 || !strings.Contains(out, "already sealed") {
 		t.Fatalf("seal migrate again: exit %d\n%s", code, out)
 	}
-	// Refused while a daemon owns the store.
-	d = e.start(t)
+	// keywardd configured by keywardd.yaml alone (seal: tpm2, tpm2.device); refused while it owns the store.
+	d = startDaemonProcess(t, e.env, "--config", e.config)
+	if err := d.waitReady(10 * time.Second); err != nil || !strings.Contains(tailFile(e.Log, 5), "seal=tpm2") {
+		t.Fatalf("keywardd --config (seal: tpm2): %v\n%s", err, tailFile(e.Log, 5))
+	}
 	if out, code := e.cli(t, "--store", e.Store, "--root-key", e.RootKey, "seal", "migrate", "--to", "file"); code != 1 || !strings.Contains(out, "in use by a running keywardd") {
 		t.Fatalf("seal migrate with the daemon running: exit %d\n%s", code, out)
 	}
