@@ -83,7 +83,7 @@ func (c *cli) startOffline() (string, error) {
 	if rootKey == "" {
 		rootKey = defaultRootKey
 	}
-	root, err := c.loadRootKey(rootKey)
+	root, err := c.loadRootKey(rootKey, st)
 	if err != nil {
 		st.Close()
 		return "", &cliError{code: exitFailed, msg: fmt.Sprintf("cannot load the device root key %s: %v", rootKey, err)}

@@ -213,12 +213,15 @@ func (c *cli) sealOptions(cfgPath, keyPath string) (seal.Options, error) {
 	return fc.SealOptions(keyPath), nil
 }
 
-// loadRootKey loads the root key for offline mode with the configuration's seal settings ($KEYWARD_CONF).
-func (c *cli) loadRootKey(keyPath string) ([]byte, error) {
+// loadRootKey loads the root key for offline mode with the configuration's seal settings ($KEYWARD_CONF);
+// it creates one only for a store without tokens.
+func (c *cli) loadRootKey(keyPath string, st *store.Store) ([]byte, error) {
 	o, err := c.sealOptions(c.getenv("KEYWARD_CONF"), keyPath)
 	if err != nil {
 		return nil, err
 	}
+	toks, err := st.Tokens()
+	o.NoCreate = err != nil || len(toks) > 0
 	return seal.Load(o)
 }
 

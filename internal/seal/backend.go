@@ -26,6 +26,9 @@ type Options struct {
 	// first-boot unit), accepts root key files owned by another uid (the
 	// daemon's user). The daemon never sets it.
 	ForeignOwner bool
+	// NoCreate refuses to make a new root key when there is none: the store already holds data made with
+	// one, which a new key would not open (restore the key from a backup instead).
+	NoCreate bool
 	// TPM2, PKCS11 and Keyring are the backends' options.
 	TPM2    TPM2Options
 	PKCS11  PKCS11Options

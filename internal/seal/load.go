@@ -21,7 +21,8 @@ import (
 //   - only root.key exists: with `file` or auto it is the key (LoadOrCreate's checks); a configured hardware
 //     backend refuses (run `keyward seal migrate`), never using the file silently.
 //   - neither exists (first start): `file` or auto creates root.key; a hardware backend creates a new key and
-//     installs only its sealed blob (never a clear copy on disk).
+//     installs only its sealed blob (never a clear copy on disk). With NoCreate (the store already has
+//     tokens) Load refuses instead: a new key would not open them.
 //
 // Load never modifies an existing file. Failures are *Error values naming the cause and what to do.
 func Load(o Options) ([]byte, error) {
@@ -80,6 +81,9 @@ func Load(o Options) ([]byte, error) {
 	case haveFile:
 		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("seal: %s is configured but the root key is still the plain file %s", o.Backend, o.KeyPath),
 			fmt.Sprintf("seal it with keyward seal migrate --to %s while keywardd is stopped", o.Backend))
+	case o.NoCreate:
+		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("there is no root key (%s or %s), but the store already holds tokens made with one", o.KeyPath, sealPath),
+			"restore root.seal or root.key from a backup (a new key would not open the store), or check --root-key")
 	case o.Backend == "" || o.Backend == BackendFile:
 		return LoadOrCreate(o.KeyPath)
 	default:

@@ -422,3 +422,30 @@ func TestSealAuthorizedPolicyCLI(t *testing.T) {
 		t.Fatal("root.seal changed across the update")
 	}
 }
+
+// TestLostRootKey: the root key file of a store with tokens is gone (deleted, or the wrong --root-key): the
+// daemon refuses, naming the fix, and does not create a new key that would not open the store (and would
+// then stand in the way of the restored one).
+func TestLostRootKey(t *testing.T) {
+	e := newEnv(t)
+	dumpLogOnFailure(t, e)
+	d := startDaemon(t, e)
+	c := dial(t, e)
+	initToken(t, c, 0, "lost", sealSOPIN, sealPIN)
+	c.Close()
+	d.stop()
+	key, _ := os.ReadFile(e.RootKey)
+	os.Remove(e.RootKey)
+	for _, extra := range [][]string{nil, {"--seal", "file"}} {
+		d = startDaemonProcess(t, e, extra...)
+		if !d.exited(10*time.Second) || d.exitCode() != 1 || !strings.Contains(tailFile(e.Log, 3), "restore root.seal or root.key from a backup") {
+			t.Fatalf("%v: keywardd without the store's root key:\n%s", extra, tailFile(e.Log, 5))
+		}
+		if _, err := os.Stat(e.RootKey); !os.IsNotExist(err) {
+			t.Fatalf("%v: keywardd created a new root key for a store with tokens", extra)
+		}
+	}
+	os.WriteFile(e.RootKey, key, 0o600)
+	d = startDaemon(t, e)
+	d.stop()
+}
