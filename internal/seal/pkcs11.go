@@ -88,6 +88,10 @@ func (b *pkcs11Backend) open(create bool) (*pkcs11Session, error) {
 	}
 	s := &pkcs11Session{ctx: ctx, sh: sh}
 	if b.opts.PINFile != "" {
+		if fi, err := os.Stat(b.opts.PINFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			s.close()
+			return nil, sealErr(ErrConfig, nil, fmt.Sprintf("pkcs11: the PIN file %s has mode %#o: others may read it", b.opts.PINFile, fi.Mode().Perm()), "chmod 600 it")
+		}
 		pin, err := os.ReadFile(b.opts.PINFile)
 		if err != nil {
 			s.close()

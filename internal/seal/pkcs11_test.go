@@ -88,6 +88,10 @@ func TestPKCS11SealUnseal(t *testing.T) {
 	if _, err := Load(o2); err == nil || !strings.Contains(err.Error(), "login to token") {
 		t.Fatalf("wrong PIN: %v", err)
 	}
+	os.Chmod(wrong, 0o644)
+	if _, err := Load(o2); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "others may read it") {
+		t.Fatalf("a readable PIN file: %v", err)
+	}
 	o2 = o
 	o2.PKCS11.Key = "other"
 	if _, err := Load(o2); !errors.Is(err, ErrConfig) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -101,7 +102,12 @@ func openTPMDevice(path string) (transport.TPMCloser, error) {
 		f.Close()
 		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("%s is not a character device", path), "point tpm2.device at /dev/tpmrm0")
 	}
-	return &deviceTPM{f: f}, nil
+	d := &deviceTPM{f: f}
+	if !strings.Contains(filepath.Base(path), "tpmrm") {
+		// /dev/tpm0 has no resource manager either (and is exclusive: what is loaded is a killed keywardd's).
+		flushLeftovers(d)
+	}
+	return d, nil
 }
 
 // tctiAddress parses "path=SOCKET" or "host=H,port=P" (default localhost:2321).
