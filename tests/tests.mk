@@ -21,6 +21,8 @@ test-go: build
 	@cat $(BUILD)/reports/*.txt 2>/dev/null || true
 	@# The optional libcrypto-backed RSA (build tag openssl; cgo): the same mechanism tests, Wycheproof included.
 	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then $(GO) test $(GOTEST_FLAGS) -tags openssl ./internal/mech/; fi
+	@# The pkcs11 seal backend (build tag seal_pkcs11; cgo) against SoftHSMv2.
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then $(GO) test $(GOTEST_FLAGS) -tags seal_pkcs11 -run PKCS11 ./internal/seal/; fi
 
 deps:
 	./scripts/install-deps.sh

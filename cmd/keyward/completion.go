@@ -22,6 +22,7 @@ var subcommands = map[string][]string{
 	"p11kit":     {"install", "uninstall"},
 	"cert":       {"self-sign"},
 	"completion": {"bash", "zsh", "fish"},
+	"seal":       {"status", "migrate", "sign-policy"},
 }
 
 // completionKeyTypes are the --type values offered for key generate (each one parseKeyType accepts).

@@ -11,7 +11,6 @@ import (
 
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
-	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
 )
@@ -85,14 +84,7 @@ func (c *cli) startOffline() (string, error) {
 	if rootKey == "" {
 		rootKey = defaultRootKey
 	}
-	if !fileExists(rootKey) && !fileExists(seal.SealPath(rootKey)) {
-		// A new root key would not open an existing store's tokens: a mistyped --root-key must not make one.
-		if ts, err := st.Tokens(); err != nil || len(ts) > 0 {
-			st.Close()
-			return "", &cliError{code: exitFailed, msg: fmt.Sprintf("the root key %s does not exist, but the store %s already holds %d token(s) that only their root key opens: give the right --root-key", rootKey, c.offline.store, len(ts))}
-		}
-	}
-	root, err := c.loadRootKey(rootKey)
+	root, err := c.loadRootKey(rootKey, st)
 	if err != nil {
 		st.Close()
 		return "", &cliError{code: exitFailed, msg: fmt.Sprintf("cannot load the device root key %s: %v", rootKey, err)}
@@ -133,10 +125,4 @@ func (c *cli) startOffline() (string, error) {
 		os.RemoveAll(dir)
 	}
 	return sock, nil
-}
-
-// fileExists reports whether path names something (a missing file, not an unreadable one, is false).
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return !errors.Is(err, os.ErrNotExist)
 }

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,7 +25,8 @@ import (
 // store's lock while it works, so it refuses while a keywardd runs on it).
 
 const sealUsage = `usage: keyward seal status [--root-key FILE | --user] [--tpm DEV] [--config FILE] [--json]
-       keyward seal migrate --to file|tpm2|pkcs11|keyring [--pcrs 7] [--root-key FILE | --user] [--tpm DEV] [--config FILE]
+       keyward seal migrate --to file|tpm2|pkcs11|keyring [--pcrs 7 | --policy-key PUB.pem] [--root-key FILE | --user] [--tpm DEV] [--config FILE]
+       keyward seal sign-policy --key SIGNER.pem --pcrs 7 [--value 7=HEX ...] [--tpm DEV] [--out FILE]
 
 status says how the device root key is sealed (a key file, or root.seal: TPM 2.0 and its PCR policy, ...)
 and whether it opens here; exit 1 if it does not.
@@ -29,6 +36,12 @@ with a key file, first boot seals it to the device's TPM (the key file is then o
 Run again with other --pcrs to re-seal after a policy change (the current seal must still open), or
 --to file to unseal it back. Atomic: a crash at any moment leaves a root key that opens with the old or
 the new seal; running the command again finishes the job. It is idempotent (already sealed: exit 0).
+With --policy-key (or tpm2.policy_key) the seal is an authorized policy: it opens under any PCR policy the
+signer signed (JSON files in root.policies beside the root key, or tpm2.policies), so a firmware update
+ships a signed policy instead of re-sealing.
+
+sign-policy (the vendor's side) signs the PCR policy of the given PCR values (--value, else the TPM's
+current ones) with an ECDSA P-256 private key (PEM) and prints the JSON file to install in root.policies.
 
 The root key is --root-key, else the global --root-key, else /etc/keyward/root.key (--user: the user-mode
 daemon's, $XDG_CONFIG_HOME/keyward/root.key). The backends' options (tpm2.device, pkcs11.module ...) come
@@ -40,12 +53,15 @@ examples:
   keyward seal migrate --to tpm2 --user --tpm swtpm:path=/run/swtpm.sock`
 
 func (c *cli) cmdSeal(args []string) error {
+	if len(args) > 0 && args[0] == "sign-policy" {
+		return c.sealSignPolicy(args[1:])
+	}
 	if len(args) == 0 || (args[0] != "status" && args[0] != "migrate") {
 		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
 			fmt.Fprintln(c.stdout, sealUsage)
 			return errHelpShown
 		}
-		return usagef("seal: want status or migrate (see keyward seal --help)")
+		return usagef("seal: want status, migrate or sign-policy (see keyward seal --help)")
 	}
 	sub := args[0]
 	f := c.newFlags("seal "+sub, sealUsage)
@@ -53,9 +69,10 @@ func (c *cli) cmdSeal(args []string) error {
 	user := f.Bool("user", false, "the user-mode daemon's root key")
 	tpm := f.String("tpm", "", "the TPM: /dev/tpmrm0 (default), swtpm:path=SOCKET, mssim:host=H,port=P")
 	cfgPath := f.String("config", c.getenv("KEYWARD_CONF"), "keywardd's configuration file (backend options)")
-	var to, pcrs *string
+	var to, pcrs, policyKey *string
 	if sub == "migrate" {
 		to = f.String("to", "", "the backend to seal with: file, tpm2, pkcs11, keyring")
+		policyKey = f.String("policy-key", "", "tpm2: seal to an authorized policy of this ECDSA P-256 public key (PEM)")
 		pcrs = f.String("pcrs", "", `PCRs to bind a tpm2 seal to, e.g. "7" or "0,7" (default: the configuration's tpm2.pcrs; "none": none)`)
 	} else {
 		f.withJSON()
@@ -84,6 +101,8 @@ func (c *cli) cmdSeal(args []string) error {
 	if *tpm != "" {
 		o.TPM2.Device = *tpm
 	}
+	// Root (a first-boot unit) works on the daemon user's files, and keeps their owner.
+	o.ForeignOwner = os.Getuid() == 0
 	if sub == "status" {
 		return c.sealStatus(o, *f.json)
 	}
@@ -105,6 +124,9 @@ func (c *cli) cmdSeal(args []string) error {
 			}
 			o.TPM2.PCRs = append(o.TPM2.PCRs, n)
 		}
+	}
+	if *policyKey != "" {
+		o.TPM2.PolicyKey = *policyKey
 	}
 	if c.offline.store != "" {
 		st, err := store.Open(c.offline.store)
@@ -191,12 +213,15 @@ func (c *cli) sealOptions(cfgPath, keyPath string) (seal.Options, error) {
 	return fc.SealOptions(keyPath), nil
 }
 
-// loadRootKey loads the root key for offline mode with the configuration's seal settings ($KEYWARD_CONF).
-func (c *cli) loadRootKey(keyPath string) ([]byte, error) {
+// loadRootKey loads the root key for offline mode with the configuration's seal settings ($KEYWARD_CONF);
+// it creates one only for a store without tokens.
+func (c *cli) loadRootKey(keyPath string, st *store.Store) ([]byte, error) {
 	o, err := c.sealOptions(c.getenv("KEYWARD_CONF"), keyPath)
 	if err != nil {
 		return nil, err
 	}
+	toks, err := st.Tokens()
+	o.NoCreate = err != nil || len(toks) > 0
 	return seal.Load(o)
 }
 
@@ -217,6 +242,7 @@ func (c *cli) doctorSeal(keyPath string, add func(name, status, format string, a
 		add("seal", "warn", "%v", err)
 		return false
 	}
+	o.ForeignOwner = os.Getuid() == 0
 	sealPath := seal.SealPath(keyPath)
 	if _, err := os.Stat(sealPath); err != nil {
 		if o.Backend != "" && o.Backend != seal.BackendFile {
@@ -236,4 +262,98 @@ func (c *cli) doctorSeal(keyPath string, add func(name, status, format string, a
 		add("seal", "ok", "%s: %s, opens", sealPath, st.Detail)
 	}
 	return true
+}
+
+// sealSignPolicy is `keyward seal sign-policy`: the vendor signs the PCR policy of a firmware.
+func (c *cli) sealSignPolicy(args []string) error {
+	f := c.newFlags("seal sign-policy", sealUsage)
+	keyPath := f.String("key", "", "the policy signer's ECDSA P-256 private key (PEM)")
+	pcrList := f.String("pcrs", "7", "the PCRs of the policy")
+	bank := f.String("bank", "sha256", "the PCR bank")
+	tpm := f.String("tpm", "", "read the PCR values not given with --value from this TPM")
+	out := f.String("out", "", "write the signed policy here (default: standard output)")
+	var values []string
+	f.Func("value", "a PCR's value, INDEX=HEX (repeatable; default: the TPM's current value)", func(v string) error {
+		values = append(values, v)
+		return nil
+	})
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.nargs(pos, 0, 0, "keyward seal sign-policy"); err != nil {
+		return err
+	}
+	if *keyPath == "" {
+		return usagef("seal sign-policy: --key is required")
+	}
+	var pcrs []int
+	for p := range strings.SplitSeq(*pcrList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 0 || n > 23 {
+			return usagef("seal sign-policy: --pcrs: %q is not a PCR index (0-23)", p)
+		}
+		pcrs = append(pcrs, n)
+	}
+	slices.Sort(pcrs)
+	pcrs = slices.Compact(pcrs)
+	given := map[int][]byte{}
+	for _, v := range values {
+		i, h, ok := strings.Cut(v, "=")
+		n, err := strconv.Atoi(i)
+		b, herr := hex.DecodeString(strings.TrimPrefix(h, "0x"))
+		if !ok || err != nil || herr != nil || !slices.Contains(pcrs, n) {
+			return usagef("seal sign-policy: --value %q: want INDEX=HEX for one of --pcrs", v)
+		}
+		given[n] = b
+	}
+	vals := make([][]byte, len(pcrs))
+	var missing []int
+	for i, p := range pcrs {
+		if v, ok := given[p]; ok {
+			vals[i] = v
+		} else {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		cur, err := seal.CurrentPCRValues(*tpm, *bank, missing)
+		if err != nil {
+			return failf("seal sign-policy: reading PCRs %v: %v", missing, strings.TrimPrefix(err.Error(), "seal: "))
+		}
+		for i, p := range pcrs {
+			if vals[i] == nil {
+				vals[i], cur = cur[0], cur[1:]
+				_ = p
+			}
+		}
+	}
+	data, err := os.ReadFile(*keyPath)
+	if err != nil {
+		return failf("seal sign-policy: %v", unwrapPathErr(err))
+	}
+	blk, _ := pem.Decode(data)
+	if blk == nil {
+		return failf("seal sign-policy: %s is not PEM", *keyPath)
+	}
+	var key *ecdsa.PrivateKey
+	if k, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err == nil {
+		key, _ = k.(*ecdsa.PrivateKey)
+	} else if k, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
+		key = k
+	}
+	if key == nil {
+		return failf("seal sign-policy: %s is not an ECDSA private key", *keyPath)
+	}
+	sp, err := seal.SignPCRPolicy(key, *bank, pcrs, vals)
+	if err != nil {
+		return failf("seal sign-policy: %v", strings.TrimPrefix(err.Error(), "seal: "))
+	}
+	js, _ := json.MarshalIndent(sp, "", "  ")
+	js = append(js, '\n')
+	if *out == "" {
+		_, err = c.stdout.Write(js)
+		return err
+	}
+	return os.WriteFile(*out, js, 0o644)
 }

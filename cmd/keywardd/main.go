@@ -347,7 +347,7 @@ func run(args []string, stderr io.Writer) (code int) {
 		log.Warn("PIN derivation is set to the fast test setting: do not use this store for real keys")
 	}
 	// After the audit log opens, so that a root key that does not unseal is recorded there.
-	root, err := loadRootKey(&o.seal, fc, o.rootKey, log, cfg.Audit)
+	root, err := loadRootKey(&o.seal, fc, o.rootKey, st, log, cfg.Audit)
 	if err != nil {
 		return 1
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/internal/config"
 	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/store"
 )
 
 // sealFlags are the command-line settings of the device root key's seal; they override the configuration
@@ -64,8 +65,11 @@ func parsePCRs(s string) ([]int, error) {
 // loadRootKey loads (or on first start creates) the device root key. On failure it logs one line naming the
 // cause and what to do, records it in the audit log if one is open, and the daemon does not serve; the store
 // is not touched.
-func loadRootKey(sf *sealFlags, fc *config.File, keyPath string, log, audit *slog.Logger) ([]byte, error) {
+func loadRootKey(sf *sealFlags, fc *config.File, keyPath string, st *store.Store, log, audit *slog.Logger) ([]byte, error) {
 	o, err := sf.options(fc, keyPath)
+	// A store with tokens was made with a root key: never create another one for it.
+	toks, terr := st.Tokens()
+	o.NoCreate = terr != nil || len(toks) > 0
 	if err == nil {
 		var key []byte
 		if key, err = seal.Load(o); err == nil {

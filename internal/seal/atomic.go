@@ -136,8 +136,9 @@ func fileOwner(path string) (uid, gid int) {
 }
 
 // readBlobFile reads and decodes the sealed blob at path. A missing file yields (nil, nil). The file must be
-// a regular file owned by the current uid or root, writable by no one else.
-func readBlobFile(path string) (*blob, error) {
+// a regular file owned by the current uid or root (or, with foreignOwner and running as root, anyone),
+// writable by no one else.
+func readBlobFile(path string, foreignOwner bool) (*blob, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -156,7 +157,7 @@ func readBlobFile(path string) (*blob, error) {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("%s has mode %#o: others may replace it", path, perm), "chmod 600 it")
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || (int(st.Uid) != os.Getuid() && st.Uid != 0) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || (int(st.Uid) != os.Getuid() && st.Uid != 0 && !(foreignOwner && os.Getuid() == 0)) {
 		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("%s is owned by another user", path), "chown it to the daemon's user")
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxBlobSize+1))

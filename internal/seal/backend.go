@@ -2,6 +2,7 @@ package seal
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -21,6 +22,13 @@ type Options struct {
 	Backend string
 	// KeyPath is the root key file (root.key). The sealed blob is SealPath(KeyPath), beside it.
 	KeyPath string
+	// ForeignOwner, for a process running as root (keyward seal migrate in a
+	// first-boot unit), accepts root key files owned by another uid (the
+	// daemon's user). The daemon never sets it.
+	ForeignOwner bool
+	// NoCreate refuses to make a new root key when there is none: the store already holds data made with
+	// one, which a new key would not open (restore the key from a backup instead).
+	NoCreate bool
 	// TPM2, PKCS11 and Keyring are the backends' options.
 	TPM2    TPM2Options
 	PKCS11  PKCS11Options
@@ -44,8 +52,14 @@ type backend interface {
 
 // backends maps the hardware backends' names to their constructors; the file backend has no blob.
 var backends = map[string]func(o *Options) (backend, error){
-	BackendFile:    nil,
-	BackendTPM2:    func(o *Options) (backend, error) { return newTPM2(o.TPM2) },
+	BackendFile: nil,
+	BackendTPM2: func(o *Options) (backend, error) {
+		t := o.TPM2
+		if t.Policies == "" {
+			t.Policies = filepath.Join(filepath.Dir(o.KeyPath), "root.policies")
+		}
+		return newTPM2(t)
+	},
 	BackendPKCS11:  func(o *Options) (backend, error) { return newPKCS11(o.PKCS11) },
 	BackendKeyring: func(o *Options) (backend, error) { return newKeyring(o.Keyring) },
 }

@@ -21,7 +21,8 @@ import (
 //   - only root.key exists: with `file` or auto it is the key (LoadOrCreate's checks); a configured hardware
 //     backend refuses (run `keyward seal migrate`), never using the file silently.
 //   - neither exists (first start): `file` or auto creates root.key; a hardware backend creates a new key and
-//     installs only its sealed blob (never a clear copy on disk).
+//     installs only its sealed blob (never a clear copy on disk). With NoCreate (the store already has
+//     tokens) Load refuses instead: a new key would not open them.
 //
 // Load never modifies an existing file. Failures are *Error values naming the cause and what to do.
 func Load(o Options) ([]byte, error) {
@@ -29,7 +30,7 @@ func Load(o Options) ([]byte, error) {
 		return nil, err
 	}
 	sealPath := SealPath(o.KeyPath)
-	b, err := readBlobFile(sealPath)
+	b, err := readBlobFile(sealPath, o.ForeignOwner)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,7 @@ func Load(o Options) ([]byte, error) {
 			return nil, sealErr(ErrConfig, nil, fmt.Sprintf("the root key is sealed with %s (%s) but seal: file is configured", b.backend, sealPath),
 				fmt.Sprintf("configure seal: %s; to go back to a key file run keyward seal migrate --to file", b.backend))
 		}
-		key, err := load(o.KeyPath)
+		key, err := loadFile(o.KeyPath, o.ForeignOwner)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +63,7 @@ func Load(o Options) ([]byte, error) {
 			return nil, err
 		}
 		if haveFile {
-			fileKey, err := load(o.KeyPath)
+			fileKey, err := loadFile(o.KeyPath, o.ForeignOwner)
 			if err != nil {
 				clear(key)
 				return nil, err
@@ -76,10 +77,13 @@ func Load(o Options) ([]byte, error) {
 		}
 		return key, nil
 	case haveFile && (o.Backend == "" || o.Backend == BackendFile):
-		return load(o.KeyPath)
+		return loadFile(o.KeyPath, o.ForeignOwner)
 	case haveFile:
 		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("seal: %s is configured but the root key is still the plain file %s", o.Backend, o.KeyPath),
 			fmt.Sprintf("seal it with keyward seal migrate --to %s while keywardd is stopped", o.Backend))
+	case o.NoCreate:
+		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("there is no root key (%s or %s), but the store already holds tokens made with one", o.KeyPath, sealPath),
+			"restore root.seal or root.key from a backup (a new key would not open the store), or check --root-key")
 	case o.Backend == "" || o.Backend == BackendFile:
 		return LoadOrCreate(o.KeyPath)
 	default:

@@ -43,7 +43,7 @@ func Describe(o Options) Status { return describe(o) }
 
 func describe(o Options) Status {
 	s := Status{KeyPath: o.KeyPath, SealPath: SealPath(o.KeyPath)}
-	b, err := readBlobFile(s.SealPath)
+	b, err := readBlobFile(s.SealPath, o.ForeignOwner)
 	if err != nil {
 		s.SealPresent, s.Err = true, err
 	}
@@ -74,7 +74,7 @@ func Migrate(o Options, to string) (string, error) {
 		return "", sealErr(ErrConfig, err, fmt.Sprintf("cannot migrate to %q", to), "name a backend: "+strings.Join(Backends(), ", "))
 	}
 	sealPath := SealPath(o.KeyPath)
-	b, err := readBlobFile(sealPath)
+	b, err := readBlobFile(sealPath, o.ForeignOwner)
 	if err != nil {
 		return "", err
 	}

@@ -226,3 +226,33 @@ func listDir(path string) []string {
 	}
 	return names
 }
+
+// TestMigrateAsRoot is the first-boot unit's case: root migrates the daemon user's key file; the blob keeps
+// that owner, and only the root-run tool (ForeignOwner) accepts the foreign files, never the daemon's load.
+func TestMigrateAsRoot(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to own files as another uid")
+	}
+	tp := swtpmtest.Start(t)
+	o := tpmOptions(t, tp, 7)
+	key := bytes.Repeat([]byte{0x17}, KeySize)
+	os.WriteFile(o.KeyPath, key, 0o600)
+	os.Chown(o.KeyPath, 65534, 65534)
+	if _, err := Migrate(o, BackendTPM2); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("migrate of a foreign key file without ForeignOwner: %v", err)
+	}
+	o.ForeignOwner = true
+	if _, err := Migrate(o, BackendTPM2); err != nil {
+		t.Fatal(err)
+	}
+	if uid, gid := fileOwner(SealPath(o.KeyPath)); uid != 65534 || gid != 65534 {
+		t.Fatalf("root.seal owned by %d:%d, want the key file's 65534:65534", uid, gid)
+	}
+	if got, err := Load(o); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("load as root with ForeignOwner: %v", err)
+	}
+	o.ForeignOwner = false
+	if _, err := Load(o); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "owned by another user") {
+		t.Fatalf("load of a foreign blob: %v", err)
+	}
+}

@@ -77,7 +77,11 @@ func LoadOrCreate(path string) ([]byte, error) {
 
 // load reads and checks an existing key file. A missing file yields an
 // error wrapping fs.ErrNotExist.
-func load(path string) ([]byte, error) {
+func load(path string) ([]byte, error) { return loadFile(path, false) }
+
+// loadFile is load; foreignOwner (root only) accepts a file owned by another
+// uid.
+func loadFile(path string, foreignOwner bool) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("seal: open root key: %w", err)
@@ -97,7 +101,7 @@ func load(path string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("seal: root key %s: cannot read file owner", path)
 	}
-	if uid := os.Getuid(); int(st.Uid) != uid {
+	if uid := os.Getuid(); int(st.Uid) != uid && !(foreignOwner && uid == 0) {
 		return nil, fmt.Errorf("seal: root key %s is owned by uid %d, not by the current uid %d", path, st.Uid, uid)
 	}
 	if fi.Size() != KeySize {

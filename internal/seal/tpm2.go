@@ -23,6 +23,13 @@ type TPM2Options struct {
 	PCRs []int `yaml:"pcrs,omitempty,flow"`
 	// PCRBank is the PCR bank of the policy: sha256 (default), sha384 or sha1.
 	PCRBank string `yaml:"pcr_bank,omitempty"`
+	// PolicyKey, if set, is the PEM public key (ECDSA P-256) of the PCR policy signer: a new seal gets an
+	// authorized policy (TPM2_PolicyAuthorize) instead of fixed PCR values, and unseals under any PCR
+	// policy the signer signed (tpm2_authorize.go). Firmware updates then need a signed policy, not a re-seal.
+	PolicyKey string `yaml:"policy_key,omitempty"`
+	// Policies is the directory of signed PCR policies (*.json) for an authorized seal (default: root.policies
+	// beside the root key).
+	Policies string `yaml:"policies,omitempty"`
 }
 
 // DefaultTPMDevice is the TPM the tpm2 backend uses unless told otherwise.
@@ -36,9 +43,10 @@ const DefaultTPMDevice = "/dev/tpmrm0"
 // authPolicy is TPM2_PolicyPCR over their values at sealing time, so the TPM unseals it only while they hold
 // the same values.
 type tpm2Backend struct {
-	opts TPM2Options
-	bank tpm2.TPMIAlgHash
-	pcrs []uint
+	opts   TPM2Options
+	bank   tpm2.TPMIAlgHash
+	pcrs   []uint
+	signer *tpm2.TPMTPublic // the policy key, for a new authorized seal
 }
 
 func newTPM2(o TPM2Options) (backend, error) {
@@ -62,6 +70,13 @@ func newTPM2(o TPM2Options) (backend, error) {
 		}
 	}
 	slices.Sort(t.pcrs)
+	if o.PolicyKey != "" {
+		pub, err := readPolicyKey(o.PolicyKey)
+		if err != nil {
+			return nil, err
+		}
+		t.signer = pub
+	}
 	return t, nil
 }
 
@@ -72,18 +87,28 @@ type tpm2Payload struct {
 	srkName []byte // the storage key's name: another TPM (or a cleared owner hierarchy) has another
 	public  []byte // TPM2B_PUBLIC of the sealed object
 	private []byte // TPM2B_PRIVATE of the sealed object
+	signer  []byte // TPMT_PUBLIC of the policy key of an authorized policy (version 2), else empty
 }
 
-const tpm2PayloadVersion = 1
+// Payload versions: 1 PCR or no policy, 2 authorized policy (one more field, the signer).
+const (
+	tpm2PayloadVersion    = 1
+	tpm2PayloadAuthorized = 2
+)
 
 func (p *tpm2Payload) encode() []byte {
 	out := []byte{tpm2PayloadVersion}
+	fields := [][]byte{p.srkName, p.public, p.private}
+	if len(p.signer) > 0 {
+		out[0] = tpm2PayloadAuthorized
+		fields = append(fields, p.signer)
+	}
 	out = binary.BigEndian.AppendUint16(out, uint16(p.bank))
 	out = append(out, byte(len(p.pcrs)))
 	for _, i := range p.pcrs {
 		out = append(out, byte(i))
 	}
-	for _, f := range [][]byte{p.srkName, p.public, p.private} {
+	for _, f := range fields {
 		out = binary.BigEndian.AppendUint16(out, uint16(len(f)))
 		out = append(out, f...)
 	}
@@ -92,9 +117,10 @@ func (p *tpm2Payload) encode() []byte {
 
 func decodeTPM2Payload(data []byte) (*tpm2Payload, error) {
 	bad := sealErr(ErrCorrupt, nil, "the sealed root key's TPM part is malformed", "restore root.seal from a backup")
-	if len(data) < 4 || data[0] != tpm2PayloadVersion {
+	if len(data) < 4 || (data[0] != tpm2PayloadVersion && data[0] != tpm2PayloadAuthorized) {
 		return nil, bad
 	}
+	authorized := data[0] == tpm2PayloadAuthorized
 	p := &tpm2Payload{bank: tpm2.TPMIAlgHash(binary.BigEndian.Uint16(data[1:]))}
 	n := int(data[3])
 	data = data[4:]
@@ -108,7 +134,11 @@ func decodeTPM2Payload(data []byte) (*tpm2Payload, error) {
 		p.pcrs = append(p.pcrs, uint(i))
 	}
 	data = data[n:]
-	for _, f := range []*[]byte{&p.srkName, &p.public, &p.private} {
+	fields := []*[]byte{&p.srkName, &p.public, &p.private}
+	if authorized {
+		fields = append(fields, &p.signer)
+	}
+	for _, f := range fields {
 		if len(data) < 2 || len(data) < 2+int(binary.BigEndian.Uint16(data)) {
 			return nil, bad
 		}
@@ -116,7 +146,7 @@ func decodeTPM2Payload(data []byte) (*tpm2Payload, error) {
 		*f = data[2 : 2+l]
 		data = data[2+l:]
 	}
-	if len(data) != 0 {
+	if len(data) != 0 || (authorized && len(p.signer) == 0) {
 		return nil, bad
 	}
 	return p, nil
@@ -127,6 +157,9 @@ func (t *tpm2Backend) describe(payload []byte) string {
 	if err != nil {
 		return "TPM 2.0 (malformed)"
 	}
+	if len(p.signer) > 0 {
+		return "TPM 2.0, authorized PCR policy (signed policies in " + t.policyDir() + ")"
+	}
 	if len(p.pcrs) == 0 {
 		return "TPM 2.0, no PCR policy"
 	}
@@ -135,8 +168,16 @@ func (t *tpm2Backend) describe(payload []byte) string {
 
 func (t *tpm2Backend) sameSeal(payload []byte) bool {
 	p, err := decodeTPM2Payload(payload)
-	return err == nil && p.bank == t.bank && slices.Equal(p.pcrs, t.pcrs)
+	if err != nil || (len(p.signer) > 0) != (t.signer != nil) {
+		return false
+	}
+	if t.signer != nil {
+		return slices.Equal(p.signer, tpm2.Marshal(*t.signer))
+	}
+	return p.bank == t.bank && slices.Equal(p.pcrs, t.pcrs)
 }
+
+func (t *tpm2Backend) policyDir() string { return t.opts.Policies }
 
 func pcrString(bank tpm2.TPMIAlgHash, pcrs []uint) string {
 	s := make([]string, len(pcrs))
@@ -159,7 +200,12 @@ func (t *tpm2Backend) seal(key []byte) ([]byte, error) {
 	}
 	defer flush(tpm, srk.handle)
 	var policy []byte
-	if len(t.pcrs) > 0 {
+	switch {
+	case t.signer != nil:
+		if policy, err = authorizedPolicy(t.signer); err != nil {
+			return nil, err
+		}
+	case len(t.pcrs) > 0:
 		if policy, err = PCRPolicyDigest(tpm, t.bank, t.pcrs); err != nil {
 			return nil, err
 		}
@@ -178,6 +224,9 @@ func (t *tpm2Backend) seal(key []byte) ([]byte, error) {
 	}
 	p := tpm2Payload{bank: t.bank, pcrs: t.pcrs, srkName: srk.name.Buffer,
 		public: tpm2.Marshal(rsp.OutPublic), private: tpm2.Marshal(rsp.OutPrivate)}
+	if t.signer != nil {
+		p.signer = tpm2.Marshal(*t.signer)
+	}
 	return p.encode(), nil
 }
 
@@ -237,9 +286,21 @@ func (t *tpm2Backend) unseal(payload []byte) ([]byte, error) {
 	}
 	defer flush(tpm, lr.ObjectHandle)
 	var auth tpm2.Session
-	if len(p.pcrs) == 0 {
+	switch {
+	case len(p.signer) > 0:
+		signer, err := tpm2.Unmarshal[tpm2.TPMTPublic](p.signer)
+		if err != nil {
+			return nil, sealErr(ErrCorrupt, err, "the sealed blob's policy key is malformed", "restore root.seal from a backup")
+		}
+		sp, digest, sig, err := approvedPolicy(tpm, t.policyDir(), signer)
+		if err != nil {
+			return nil, err
+		}
+		auth = tpm2.Policy(tpm2.TPMAlgSHA256, 16, authorizeCallback(sp, digest, sig, signer),
+			tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Salted(srk.handle, *srk.public))
+	case len(p.pcrs) == 0:
 		auth = tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Salted(srk.handle, *srk.public))
-	} else {
+	default:
 		sel := pcrSelection(p.bank, p.pcrs)
 		auth = tpm2.Policy(tpm2.TPMAlgSHA256, 16, func(tpm transport.TPM, h tpm2.TPMISHPolicy, _ tpm2.TPM2BNonce) error {
 			_, err := tpm2.PolicyPCR{PolicySession: h, Pcrs: sel}.Execute(tpm)
@@ -292,7 +353,16 @@ func pcrSelection(bank tpm2.TPMIAlgHash, pcrs []uint) tpm2.TPMLPCRSelection {
 // PCRPolicyDigest is the SHA-256 policy digest of TPM2_PolicyPCR over the PCRs' current values: what
 // `tpm2_createpolicy --policy-pcr -l BANK:PCRS` prints. It reads the PCRs one at a time, in ascending order.
 func PCRPolicyDigest(tpm transport.TPM, bank tpm2.TPMIAlgHash, pcrs []uint) ([]byte, error) {
-	var values []byte
+	vals, err := readPCRs(tpm, bank, pcrs)
+	if err != nil {
+		return nil, err
+	}
+	return pcrPolicyFromValues(bank, pcrs, slices.Concat(vals...))
+}
+
+// readPCRs reads the PCRs' values one at a time (a TPM returns at most 8 per PCR_Read).
+func readPCRs(tpm transport.TPM, bank tpm2.TPMIAlgHash, pcrs []uint) ([][]byte, error) {
+	var values [][]byte
 	for _, i := range pcrs {
 		rsp, err := tpm2.PCRRead{PCRSelectionIn: pcrSelection(bank, []uint{i})}.Execute(tpm)
 		if err != nil {
@@ -301,18 +371,7 @@ func PCRPolicyDigest(tpm transport.TPM, bank tpm2.TPMIAlgHash, pcrs []uint) ([]b
 		if len(rsp.PCRValues.Digests) != 1 {
 			return nil, sealErr(ErrConfig, nil, fmt.Sprintf("the TPM has no PCR %d in bank %s", i, pcrString(bank, nil)), "choose another pcr_bank or PCR")
 		}
-		values = append(values, rsp.PCRValues.Digests[0].Buffer...)
+		values = append(values, bytes.Clone(rsp.PCRValues.Digests[0].Buffer))
 	}
-	h := tpm2.TPMAlgSHA256
-	hf, _ := h.Hash()
-	sum := hf.New()
-	sum.Write(values)
-	calc, err := tpm2.NewPolicyCalculator(h)
-	if err != nil {
-		return nil, fmt.Errorf("seal: policy: %w", err)
-	}
-	if err := (tpm2.PolicyPCR{PcrDigest: tpm2.TPM2BDigest{Buffer: sum.Sum(nil)}, Pcrs: pcrSelection(bank, pcrs)}).Update(calc); err != nil {
-		return nil, fmt.Errorf("seal: policy: %w", err)
-	}
-	return calc.Hash().Digest, nil
+	return values, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -23,8 +24,38 @@ const tpmTimeout = 30 * time.Second
 // maxTPMResponse bounds a response (TPM responses are at most a few KiB).
 const maxTPMResponse = 64 << 10
 
-// openTPM opens the TPM named by device (TPM2Options.Device).
+// openTPM opens the TPM named by device (TPM2Options.Device), retrying commands the TPM did not start.
 func openTPM(device string) (transport.TPMCloser, error) {
+	t, err := openTPMRaw(device)
+	if err != nil {
+		return nil, err
+	}
+	return retryTPM{t}, nil
+}
+
+// retryTPM resends a command the TPM answered with TPM_RC_RETRY, TPM_RC_YIELDED or TPM_RC_TESTING: the TPM
+// did not start it (no session state moved), so the same bytes are sent again, as TCG's TSS does, after a
+// growing pause (10 ms, doubling, 2 s in all at most).
+type retryTPM struct{ transport.TPMCloser }
+
+func (r retryTPM) Send(cmd []byte) ([]byte, error) {
+	delay := 10 * time.Millisecond
+	for waited := time.Duration(0); ; waited += delay {
+		rsp, err := r.TPMCloser.Send(cmd)
+		if err != nil || len(rsp) < 10 || waited >= 2*time.Second {
+			return rsp, err
+		}
+		switch tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10])) {
+		case tpm2.TPMRCRetry, tpm2.TPMRCYielded, tpm2.TPMRCTesting:
+			time.Sleep(delay)
+			delay = min(2*delay, 500*time.Millisecond)
+		default:
+			return rsp, nil
+		}
+	}
+}
+
+func openTPMRaw(device string) (transport.TPMCloser, error) {
 	if device == "" {
 		device = DefaultTPMDevice
 	}
@@ -71,7 +102,12 @@ func openTPMDevice(path string) (transport.TPMCloser, error) {
 		f.Close()
 		return nil, sealErr(ErrConfig, nil, fmt.Sprintf("%s is not a character device", path), "point tpm2.device at /dev/tpmrm0")
 	}
-	return &deviceTPM{f: f}, nil
+	d := &deviceTPM{f: f}
+	if !strings.Contains(filepath.Base(path), "tpmrm") {
+		// /dev/tpm0 has no resource manager either (and is exclusive: what is loaded is a killed keywardd's).
+		flushLeftovers(d)
+	}
+	return d, nil
 }
 
 // tctiAddress parses "path=SOCKET" or "host=H,port=P" (default localhost:2321).

@@ -2,8 +2,10 @@ package seal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -216,7 +218,7 @@ func TestTPM2PolicyDigest(t *testing.T) {
 
 func sealedAuthPolicy(t *testing.T, path string) []byte {
 	t.Helper()
-	b, err := readBlobFile(path)
+	b, err := readBlobFile(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,4 +335,148 @@ func recordingProxy(t *testing.T, target string) (path string, traffic func() []
 		defer mu.Unlock()
 		return bytes.Clone(rec.Bytes())
 	}
+}
+
+// BenchmarkTPM2Unseal is what a daemon start spends on the root key (swtpm: re-create the storage key, load,
+// unseal with a salted, encrypted PCR policy session).
+func BenchmarkTPM2Unseal(b *testing.B) {
+	tp := swtpmtest.Start(b)
+	o := Options{Backend: BackendTPM2, KeyPath: filepath.Join(b.TempDir(), "root.key"), TPM2: TPM2Options{Device: tp.Device(), PCRs: []int{7}}}
+	if _, err := Load(o); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Load(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestTPM2Lockout puts the TPM into dictionary-attack lockout (tpm2_dictionarylockout, then a wrong password on
+// a DA-protected object): the error is ErrLockout with its fix, and the root key still unseals, since its
+// objects are noDA (another user's guessing must not lock the device's key store).
+func TestTPM2Lockout(t *testing.T) {
+	tp := swtpmtest.Start(t)
+	o := tpmOptions(t, tp, 7)
+	key, err := Load(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpm2Tool(t, tp, "tpm2_dictionarylockout", "--setup-parameters", "--max-tries=1", "--recovery-time=600", "--lockout-recovery-time=600")
+	tpm, err := openTPM(tp.Device())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srk, err := createSRK(tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := sealedTemplate(nil)
+	pub.ObjectAttributes.NoDA = false
+	cr, err := tpm2.Create{
+		ParentHandle: tpm2.AuthHandle{Handle: srk.handle, Name: srk.name, Auth: tpm2.PasswordAuth(nil)},
+		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
+			UserAuth: tpm2.TPM2BAuth{Buffer: []byte("right")},
+			Data:     tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: []byte("x")}),
+		}},
+		InPublic: tpm2.New2B(pub),
+	}.Execute(tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr, err := tpm2.Load{ParentHandle: tpm2.AuthHandle{Handle: srk.handle, Name: srk.name, Auth: tpm2.PasswordAuth(nil)},
+		InPrivate: cr.OutPrivate, InPublic: cr.OutPublic}.Execute(tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for range 3 {
+		_, last = tpm2.Unseal{ItemHandle: tpm2.AuthHandle{Handle: lr.ObjectHandle, Name: lr.Name, Auth: tpm2.PasswordAuth([]byte("wrong"))}}.Execute(tpm)
+	}
+	tpm.Close()
+	e := tpmErr(last, "unsealing")
+	if !errors.Is(e, ErrLockout) || !strings.Contains(e.Error(), "--clear-lockout") {
+		t.Fatalf("after wrong passwords: %v, want ErrLockout with the fix", e)
+	}
+	got, err := Load(o)
+	if err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("the root key in DA lockout: %v", err)
+	}
+}
+
+// TestTPMErrKinds maps TPM response codes to the failure kinds the daemon reports.
+func TestTPMErrKinds(t *testing.T) {
+	for _, c := range []struct {
+		rc   error
+		kind error
+	}{
+		{tpm2.TPMRCRetry, ErrBusy}, {tpm2.TPMRCYielded, ErrBusy}, {tpm2.TPMRCTesting, ErrBusy}, {tpm2.TPMRCObjectMemory, ErrBusy},
+		{tpm2.TPMRCLockout, ErrLockout}, {tpm2.TPMRCPolicyFail, ErrPolicy}, {tpm2.TPMRCIntegrity, ErrCorrupt},
+		{tpm2.TPMRCInitialize, ErrNoDevice}, {os.ErrClosed, ErrNoDevice},
+	} {
+		if e := tpmErr(c.rc, "unsealing the root key"); !errors.Is(e, c.kind) || e.Action == "" {
+			t.Errorf("%v: %v, want kind %v with an action", c.rc, e, c.kind)
+		}
+	}
+}
+
+// TestTPM2MSSim speaks the Microsoft/IBM simulator's protocol (mssim:host=H,port=P) through a relay that
+// implements its command framing (TPM_SEND_COMMAND, locality, size, command; size, response, status) in
+// front of swtpm.
+func TestTPM2MSSim(t *testing.T) {
+	tp := swtpmtest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("unix", tp.Socket())
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				for {
+					var hdr [9]byte
+					if _, err := io.ReadFull(c, hdr[:]); err != nil || binary.BigEndian.Uint32(hdr[:4]) != 8 {
+						return
+					}
+					cmd := make([]byte, binary.BigEndian.Uint32(hdr[5:]))
+					if _, err := io.ReadFull(c, cmd); err != nil {
+						return
+					}
+					u.Write(cmd)
+					rh := make([]byte, 10)
+					if _, err := io.ReadFull(u, rh); err != nil {
+						return
+					}
+					rsp := make([]byte, binary.BigEndian.Uint32(rh[2:6]))
+					copy(rsp, rh)
+					io.ReadFull(u, rsp[10:])
+					out := binary.BigEndian.AppendUint32(nil, uint32(len(rsp)))
+					out = append(append(out, rsp...), 0, 0, 0, 0)
+					c.Write(out)
+				}
+			}()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	o := tpmOptions(t, tp, 7)
+	o.TPM2.Device = "mssim:host=127.0.0.1,port=" + port
+	k1, err := Load(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.TPM2.Device = tp.Device()
+	if k2, err := Load(o); err != nil || !bytes.Equal(k1, k2) {
+		t.Fatalf("sealed over mssim, unsealed over swtpm: %v", err)
+	}
+	ln.Close()
 }

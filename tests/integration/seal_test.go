@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -259,8 +260,11 @@ func TestSealMigrateCLI(t *testing.T) {
 	if out, code := e.cli(t, "seal", "migrate", "--root-key", e.RootKey, "--to", "tpm2", "--tpm", tp.Device(), "--pcrs", "7"); code != 0 || !strings.Contains(out, "already sealed") {
 		t.Fatalf("seal migrate again: exit %d\n%s", code, out)
 	}
-	// Refused while a daemon owns the store.
-	d = e.start(t)
+	// keywardd configured by keywardd.yaml alone (seal: tpm2, tpm2.device); refused while it owns the store.
+	d = startDaemonProcess(t, e.env, "--config", e.config)
+	if err := d.waitReady(10 * time.Second); err != nil || !strings.Contains(tailFile(e.Log, 5), "seal=tpm2") {
+		t.Fatalf("keywardd --config (seal: tpm2): %v\n%s", err, tailFile(e.Log, 5))
+	}
 	if out, code := e.cli(t, "--store", e.Store, "--root-key", e.RootKey, "seal", "migrate", "--to", "file"); code != 1 || !strings.Contains(out, "in use by a running keywardd") {
 		t.Fatalf("seal migrate with the daemon running: exit %d\n%s", code, out)
 	}
@@ -340,4 +344,108 @@ func slicesContains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestSealAuthorizedPolicyCLI: a firmware update without re-sealing. The vendor's key is made with openssl;
+// keyward seal sign-policy signs the PCR 7 policy of the shipped firmware and keyward seal migrate
+// --policy-key seals to it; after the update (PCR 7 extended) keywardd refuses until the new firmware's
+// policy is installed, here computed by tpm2_createpolicy and signed by openssl dgst, the format a vendor's
+// own tooling produces; then the same root.seal serves again.
+func TestSealAuthorizedPolicyCLI(t *testing.T) {
+	for _, tool := range []string{"openssl", "tpm2_createpolicy", "tpm2_pcrextend"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed", tool)
+		}
+	}
+	tp := swtpmtest.Start(t)
+	e := newSealEnv(t, tp)
+	dumpLogOnFailure(t, e.env)
+	dir := t.TempDir()
+	vendor, vendorPub := filepath.Join(dir, "vendor.pem"), filepath.Join(dir, "vendor.pub")
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), tp.ToolsEnv())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	run("openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", vendor)
+	run("openssl", "ec", "-in", vendor, "-pubout", "-out", vendorPub)
+	policies := filepath.Join(filepath.Dir(e.RootKey), "root.policies")
+	os.MkdirAll(policies, 0o700)
+	if out, code := e.cli(t, "seal", "sign-policy", "--key", vendor, "--pcrs", "7", "--tpm", tp.Device(), "--out", filepath.Join(policies, "fw1.json")); code != 0 {
+		t.Fatalf("sign-policy: exit %d\n%s", code, out)
+	}
+	os.WriteFile(e.RootKey, bytes.Repeat([]byte{9}, 32), 0o600)
+	if out, code := e.cli(t, "seal", "migrate", "--root-key", e.RootKey, "--to", "tpm2", "--tpm", tp.Device(), "--policy-key", vendorPub); code != 0 || !strings.Contains(out, "authorized PCR policy") {
+		t.Fatalf("migrate --policy-key: exit %d\n%s", code, out)
+	}
+	blob, _ := os.ReadFile(strings.TrimSuffix(e.RootKey, ".key") + ".seal")
+	start := func() *daemon {
+		t.Helper()
+		d := startDaemonProcess(t, e.env, "--seal", "tpm2", "--tpm", tp.Device())
+		if err := d.waitReady(10 * time.Second); err != nil {
+			t.Fatalf("keywardd: %v\n%s", err, tailFile(e.Log, 10))
+		}
+		return d
+	}
+	d := start()
+	newP11Tool(t, e.env).ok("--slot", "0", "--init-token", "--label", sealLabel, "--so-pin", sealSOPIN)
+	d.stop()
+	// The update.
+	run("tpm2_pcrextend", "7:sha256="+strings.Repeat("5a", 32))
+	d = startDaemonProcess(t, e.env, "--seal", "tpm2", "--tpm", tp.Device())
+	if !d.exited(10*time.Second) || d.exitCode() != 1 || !strings.Contains(tailFile(e.Log, 3), "matches the current PCR values") {
+		t.Fatalf("after the update without its policy:\n%s", tailFile(e.Log, 5))
+	}
+	// The vendor's policy for the new firmware, made with tpm2-tools and openssl.
+	pol := filepath.Join(dir, "fw2.policy")
+	run("tpm2_createpolicy", "--policy-pcr", "-l", "sha256:7", "-L", pol)
+	digest, _ := os.ReadFile(pol)
+	msg := filepath.Join(dir, "fw2.msg")
+	os.WriteFile(msg, append(bytes.Clone(digest), "keyward root key"...), 0o600)
+	sig := filepath.Join(dir, "fw2.sig")
+	run("openssl", "dgst", "-sha256", "-sign", vendor, "-out", sig, msg)
+	sigDER, _ := os.ReadFile(sig)
+	js, _ := json.Marshal(map[string]any{"version": 1, "bank": "sha256", "pcrs": []int{7},
+		"policy": hex.EncodeToString(digest), "signature": hex.EncodeToString(sigDER)})
+	os.WriteFile(filepath.Join(policies, "fw2.json"), js, 0o644)
+	d = start()
+	if out := newP11Tool(t, e.env).ok("-L"); !strings.Contains(out, sealLabel) {
+		t.Fatalf("the token is gone after the update:\n%s", out)
+	}
+	d.stop()
+	if after, _ := os.ReadFile(strings.TrimSuffix(e.RootKey, ".key") + ".seal"); !bytes.Equal(after, blob) {
+		t.Fatal("root.seal changed across the update")
+	}
+}
+
+// TestLostRootKey: the root key file of a store with tokens is gone (deleted, or the wrong --root-key): the
+// daemon refuses, naming the fix, and does not create a new key that would not open the store (and would
+// then stand in the way of the restored one).
+func TestLostRootKey(t *testing.T) {
+	e := newEnv(t)
+	dumpLogOnFailure(t, e)
+	d := startDaemon(t, e)
+	c := dial(t, e)
+	initToken(t, c, 0, "lost", sealSOPIN, sealPIN)
+	c.Close()
+	d.stop()
+	key, _ := os.ReadFile(e.RootKey)
+	os.Remove(e.RootKey)
+	for _, extra := range [][]string{nil, {"--seal", "file"}} {
+		d = startDaemonProcess(t, e, extra...)
+		if !d.exited(10*time.Second) || d.exitCode() != 1 || !strings.Contains(tailFile(e.Log, 3), "restore root.seal or root.key from a backup") {
+			t.Fatalf("%v: keywardd without the store's root key:\n%s", extra, tailFile(e.Log, 5))
+		}
+		if _, err := os.Stat(e.RootKey); !os.IsNotExist(err) {
+			t.Fatalf("%v: keywardd created a new root key for a store with tokens", extra)
+		}
+	}
+	os.WriteFile(e.RootKey, key, 0o600)
+	d = startDaemon(t, e)
+	d.stop()
 }

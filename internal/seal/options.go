@@ -17,7 +17,3 @@ type KeyringOptions struct {
 	// Trusted is the kernel trusted key's description (default keyward-root).
 	Trusted string `yaml:"trusted,omitempty"`
 }
-
-func newKeyring(KeyringOptions) (backend, error) {
-	return nil, sealErr(ErrUnsupported, nil, "the keyring backend is not implemented in this build", "use tpm2 or file")
-}
