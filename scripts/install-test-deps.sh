@@ -14,6 +14,7 @@ packages=(
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     musl-tools                           # the client against musl
+    systemd                              # systemd-socket-activate (socket activation test, tests/integration)
 )
 missing=()
 for p in "${packages[@]}"; do

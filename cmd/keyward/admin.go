@@ -271,6 +271,10 @@ example:
 		settings[s.Name] = s
 	}
 	sock := settings["socket"].Value
+	// Connect first: that starts the per-user daemon when nothing listens, as any client would.
+	c2 := *c
+	c2.conn = nil
+	cl, err := c2.dial()
 	if !isSocket(sock) {
 		if _, err := os.Stat(sock); err == nil {
 			add("socket", "fail", "%s exists but is not a socket", sock)
@@ -283,11 +287,8 @@ example:
 			add("socket directory", "warn", "%s is world-writable: another user could replace the socket", filepath.Dir(sock))
 		}
 	}
-	c2 := *c
-	c2.conn = nil
-	cl, err := c2.dial()
 	if err != nil {
-		add("daemon", "fail", "cannot connect to keywardd at %s", sock)
+		add("daemon", "fail", "%v", strings.TrimPrefix(err.Error(), "keyward: "))
 	} else {
 		defer cl.Close()
 		if info, err := cl.GetInfo(); err != nil {

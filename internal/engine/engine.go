@@ -267,9 +267,9 @@ func (e *Engine) audit(what string, a *app, o *object, m ck.MechanismType) {
 	if e.cfg.Audit == nil {
 		return
 	}
-	e.cfg.Audit.Info(what, "token", o.tok.id, "object", o.id, "class", o.class.String(),
+	e.cfg.Audit.Info(what, append(o.tok.auditNames(), "object", o.id, "class", o.class.String(),
 		"label", string(o.attrs.value(ck.CKA_LABEL)), "mechanism", m.String(), "on_token", o.onToken,
-		"uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
+		"uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)...)
 }
 
 // auditEvent records an event that concerns a token rather than a key (login, PIN change, initialisation).
@@ -277,7 +277,7 @@ func (e *Engine) auditEvent(what string, a *app, tokenID uint64, args ...any) {
 	if e.cfg.Audit == nil {
 		return
 	}
-	args = append(args, "token", tokenID, "uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
+	args = append(append(args, e.tokenNames(tokenID)...), "uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
 	e.cfg.Audit.Info(what, args...)
 }
 
