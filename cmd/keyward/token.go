@@ -43,6 +43,9 @@ type tokenJSON struct {
 	Initialised  bool   `json:"initialised"`
 	UserPINSet   bool   `json:"user_pin_set"`
 	UserPINLock  bool   `json:"user_pin_locked"`
+	// UserPINLow: a wrong user PIN was given since the last good one; UserPINFinal: one more locks it.
+	UserPINLow   bool   `json:"user_pin_count_low"`
+	UserPINFinal bool   `json:"user_pin_final_try"`
 	SOPINLock    bool   `json:"so_pin_locked"`
 	State        string `json:"state"`
 	URI          string `json:"uri,omitempty"`
@@ -56,7 +59,7 @@ func tokenToJSON(t token) tokenJSON {
 	f := t.info.Flags
 	j := tokenJSON{Slot: uint64(t.slot), Label: t.label, Serial: t.serial, Manufacturer: trimPad(t.info.ManufacturerID),
 		Model: trimPad(t.info.Model), Initialised: f&ck.CKF_TOKEN_INITIALIZED != 0, UserPINSet: f&ck.CKF_USER_PIN_INITIALIZED != 0,
-		UserPINLock: f&ck.CKF_USER_PIN_LOCKED != 0, SOPINLock: f&ck.CKF_SO_PIN_LOCKED != 0, State: tokenState(f),
+		UserPINLock: f&ck.CKF_USER_PIN_LOCKED != 0, UserPINLow: f&ck.CKF_USER_PIN_COUNT_LOW != 0, UserPINFinal: f&ck.CKF_USER_PIN_FINAL_TRY != 0, SOPINLock: f&ck.CKF_SO_PIN_LOCKED != 0, State: tokenState(f),
 		MinPINLen: t.info.MinPinLen, MaxPINLen: t.info.MaxPinLen, Sessions: t.info.SessionCount, Firmware: t.info.FirmwareVersion.String()}
 	if j.Initialised {
 		j.URI = (&p11uri.URI{Token: &t.label, Serial: &t.serial}).String()
