@@ -356,6 +356,7 @@ examples:
   keyward set 'pkcs11:token=dev;object=device-id;type=cert' --id 01`).withJSON().withToken().withPIN()
 	label := f.String("label", "", "the new label")
 	id := f.String("id", "", "the new id, in hex")
+	force := f.Bool("force", false, "give the id even when another object of the same kind has it")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -404,6 +405,11 @@ examples:
 	}
 	if len(objs) == 0 {
 		return notFound(s, u)
+	}
+	if idSet {
+		if err := s.idClash(objs, newID, *force); err != nil {
+			return err
+		}
 	}
 	var uris []string
 	for _, o := range objs {
