@@ -58,6 +58,7 @@ setup
   p11kit install|uninstall      register libkeyward.so with p11-kit
   config                        the effective configuration and where each value comes from
   doctor                        check the daemon, socket, store and permissions
+  backup FILE / restore FILE    a consistent snapshot of the store (also while keywardd runs) / put it back
   completion bash|zsh|fish      print a shell completion script
   --version                     print the version
 
@@ -122,6 +123,8 @@ func init() {
 		"config":     {(*cli).cmdConfig, "effective configuration"},
 		"doctor":     {(*cli).cmdDoctor, "check the installation"},
 		"completion": {(*cli).cmdCompletion, "completion bash|zsh|fish"},
+		"backup":     {(*cli).cmdBackup, "snapshot the store"},
+		"restore":    {(*cli).cmdRestore, "restore the store from a backup"},
 	}
 }
 
