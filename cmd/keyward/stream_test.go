@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Inputs larger than one call: sign, verify, digest and AES-GCM stream them (the old 4 MiB AES cap is gone,
+// tampering and truncation still fail, nothing is left at --out); Ed25519 says why it cannot; --pss on EC
+// and --hash on Ed25519 are refused instead of ignored.
+func TestLargeInputs(t *testing.T) {
+	env := newToken(t, "tbig")
+	dir := t.TempDir()
+	ok(t, env, "key", "generate", "--token", "tbig", "--type", "ec:p256", "--label", "fw")
+	ok(t, env, "key", "generate", "--token", "tbig", "--type", "aes:256", "--label", "dk")
+	ok(t, env, "key", "generate", "--token", "tbig", "--type", "ed25519", "--label", "ed")
+	data := make([]byte, 6<<20+123)
+	rand.Read(data)
+	img := filepath.Join(dir, "img")
+	os.WriteFile(img, data, 0o600)
+
+	sig := filepath.Join(dir, "sig")
+	ok(t, env, "sign", "pkcs11:token=tbig;object=fw;type=private", "--in", img, "--out", sig)
+	b, _ := pem.Decode([]byte(ok(t, env, "export", "pkcs11:token=tbig;object=fw;type=public")))
+	pub, _ := x509.ParsePKIXPublicKey(b.Bytes)
+	sigBytes, _ := os.ReadFile(sig)
+	h := sha256.Sum256(data)
+	if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), h[:], sigBytes) {
+		t.Error("the streamed signature does not verify")
+	}
+	ok(t, env, "verify", "pkcs11:token=tbig;object=fw;type=public", "--in", img, "--signature", sig)
+	if got := strings.TrimSpace(ok(t, env, "digest", "--in", img)); got != hex.EncodeToString(h[:]) {
+		t.Errorf("streamed digest %s, want %x", got, h)
+	}
+
+	enc, dec := filepath.Join(dir, "enc"), filepath.Join(dir, "dec")
+	ok(t, env, "encrypt", "pkcs11:token=tbig;object=dk", "--in", img, "--out", enc)
+	ok(t, env, "decrypt", "pkcs11:token=tbig;object=dk", "--in", enc, "--out", dec)
+	if got, _ := os.ReadFile(dec); !bytes.Equal(got, data) {
+		t.Fatal("AES-GCM round trip of 6 MiB differs")
+	}
+	ct, _ := os.ReadFile(enc)
+	for name, bad := range map[string][]byte{
+		"tampered":           append(append([]byte(nil), ct[:3<<20]...), append([]byte{ct[3<<20] ^ 1}, ct[3<<20+1:]...)...),
+		"cut at a segment":   ct[:len(gcmStreamMagic)+gcmPrefixLen+2*(partSize+16)],
+		"a segment dropped":  append(append([]byte(nil), ct[:len(gcmStreamMagic)+gcmPrefixLen]...), ct[len(gcmStreamMagic)+gcmPrefixLen+partSize+16:]...),
+		"cut inside the end": ct[:len(ct)-5],
+	} {
+		out := filepath.Join(dir, "out-"+strings.ReplaceAll(name, " ", "-"))
+		fails(t, kw(t, env, "decrypt", "pkcs11:token=tbig;object=dk", "--in", writeFile(t, "bad", bad), "--out", out), exitFailed, "")
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: decrypt left %s behind", name, out)
+		}
+	}
+	// a small message keeps the one-message format IV || ciphertext || tag
+	small := writeFile(t, "small", []byte("hello"))
+	ok(t, env, "encrypt", "pkcs11:token=tbig;object=dk", "--in", small, "--out", enc)
+	if fi, _ := os.Stat(enc); fi.Size() != gcmIVLen+5+16 {
+		t.Errorf("a 5-byte message encrypts to %d bytes, want %d", fi.Size(), gcmIVLen+5+16)
+	}
+
+	fails(t, kw(t, env, "sign", "pkcs11:token=tbig;object=ed;type=private", "--in", img, "--out", sig), exitFailed, "signs the whole message in one call")
+	fails(t, kw(t, env, "sign", "pkcs11:token=tbig;object=ed;type=private", "--in", small, "--hash", "sha512"), exitUsage, "--hash does not apply")
+	fails(t, kw(t, env, "sign", "pkcs11:token=tbig;object=fw;type=private", "--in", small, "--pss"), exitUsage, "--pss is for RSA keys")
+}
