@@ -1,10 +1,10 @@
 package main
 
 import (
-	"errors"
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
