@@ -83,6 +83,7 @@ examples:
 		}
 	}
 	var out []objectJSON
+	var hidden []string // tokens listed without a login: their private objects are not shown
 	for _, t := range ts {
 		mode := loginIfPIN
 		if t.info.Flags&ck.CKF_USER_PIN_INITIALIZED == 0 {
@@ -100,6 +101,9 @@ examples:
 		var listed []objectJSON
 		for _, o := range objs {
 			listed = append(listed, s.summary(o, false))
+		}
+		if !s.loggedIn && mode != loginNever {
+			hidden = append(hidden, t.label)
 		}
 		s.close()
 		// A stable order whatever the handles are: by label, then id, then type.
@@ -130,7 +134,21 @@ examples:
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Type, kt, o.Label, o.ID, o.URI)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(hidden) > 0 {
+		fmt.Fprintf(c.stderr, "keyward: note: not logged in to %s: private objects (private and secret keys) are not shown; give the PIN (--pin-source FILE, $KEYWARD_PIN) or --login\n", quoteList(hidden))
+	}
+	return nil
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("token %q", n)
+	}
+	return strings.Join(q, ", ")
 }
 
 var flagAttrs = []struct {

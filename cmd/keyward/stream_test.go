@@ -72,3 +72,17 @@ func TestLargeInputs(t *testing.T) {
 	fails(t, kw(t, env, "sign", "pkcs11:token=tbig;object=ed;type=private", "--in", small, "--hash", "sha512"), exitUsage, "--hash does not apply")
 	fails(t, kw(t, env, "sign", "pkcs11:token=tbig;object=fw;type=private", "--in", small, "--pss"), exitUsage, "--pss is for RSA keys")
 }
+
+// list without a login says that private objects are hidden; with one, it does not.
+func TestListSaysPrivateObjectsHidden(t *testing.T) {
+	env := newToken(t, "thide")
+	ok(t, env, "key", "generate", "--token", "thide", "--type", "ec:p256", "--label", "k")
+	r := kw(t, map[string]string{}, "list", "--token", "thide")
+	if r.code != 0 || !strings.Contains(r.stderr, "private objects") || strings.Contains(r.stdout, "private") {
+		t.Errorf("list without a PIN: %+v", r)
+	}
+	r = kw(t, env, "list", "--token", "thide")
+	if r.code != 0 || strings.Contains(r.stderr, "not shown") || !strings.Contains(r.stdout, "private") {
+		t.Errorf("list with a PIN: %+v", r)
+	}
+}
