@@ -86,3 +86,21 @@ func TestListSaysPrivateObjectsHidden(t *testing.T) {
 		t.Errorf("list with a PIN: %+v", r)
 	}
 }
+
+// cert self-sign --eku codeSigning and --key-usage give the certificate those extensions.
+func TestCertSelfSignUsages(t *testing.T) {
+	env := newToken(t, "tcs")
+	ok(t, env, "key", "generate", "--token", "tcs", "--type", "ec:p256", "--label", "fw")
+	out := ok(t, env, "cert", "self-sign", "pkcs11:token=tcs;object=fw", "--subject", "CN=fw-signer", "--eku", "codeSigning",
+		"--key-usage", "digitalSignature,nonRepudiation")
+	b, _ := pem.Decode([]byte(out))
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.ExtKeyUsage) != 1 || cert.ExtKeyUsage[0] != x509.ExtKeyUsageCodeSigning ||
+		cert.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment {
+		t.Errorf("certificate usages: eku %v, key usage %b", cert.ExtKeyUsage, cert.KeyUsage)
+	}
+	fails(t, kw(t, env, "cert", "self-sign", "pkcs11:token=tcs;object=fw", "--subject", "CN=x", "--eku", "codesign"), exitUsage, "unknown extended key usage")
+}
