@@ -46,10 +46,12 @@ keys and objects
   delete URI [--yes]            delete objects (asks first)
   import FILE                   import certificates, private/public keys (PEM/DER), raw secrets
   export URI                    export a public key or certificate (PEM or DER)
+  data put|get                  store a file as a data object, read one back
 crypto for scripts
   sign|verify URI               sign data / verify a signature with a token key
   encrypt|decrypt URI           RSA-OAEP or AES-GCM with a token key
   digest                        hash data on the token
+  random N                      random bytes from the token
 certificates
   csr URI --subject S           a PKCS#10 request signed by a token key
   cert self-sign URI            a self-signed certificate (optionally stored on the token)
@@ -124,6 +126,8 @@ func init() {
 		"doctor":     {(*cli).cmdDoctor, "check the installation"},
 		"completion": {(*cli).cmdCompletion, "completion bash|zsh|fish"},
 		"backup":     {(*cli).cmdBackup, "snapshot the store"},
+		"random":     {(*cli).cmdRandom, "random bytes from the token"},
+		"data":       {(*cli).cmdData, "data put|get"},
 		"restore":    {(*cli).cmdRestore, "restore the store from a backup"},
 	}
 }

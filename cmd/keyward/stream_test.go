@@ -104,3 +104,22 @@ func TestCertSelfSignUsages(t *testing.T) {
 	}
 	fails(t, kw(t, env, "cert", "self-sign", "pkcs11:token=tcs;object=fw", "--subject", "CN=x", "--eku", "codesign"), exitUsage, "unknown extended key usage")
 }
+
+// Data objects and random bytes from the CLI.
+func TestDataAndRandom(t *testing.T) {
+	env := newToken(t, "tdata")
+	uri := strings.TrimSpace(ok(t, env, "data", "put", writeFile(t, "cfg", []byte("serial=42\n")), "--token", "tdata", "--label", "cfg", "--private"))
+	if uri != "pkcs11:token=tdata;object=cfg;type=data" {
+		t.Fatalf("data put printed %q", uri)
+	}
+	if got := ok(t, env, "data", "get", uri); got != "serial=42\n" {
+		t.Errorf("data get: %q", got)
+	}
+	fails(t, kw(t, map[string]string{}, "data", "get", uri), exitNotFound, "")
+	fails(t, kw(t, env, "data", "put", writeFile(t, "cfg2", []byte("x")), "--token", "tdata", "--label", "cfg"), exitFailed, "already has a different data object")
+	a, b := strings.TrimSpace(ok(t, env, "random", "32", "--hex", "--token", "tdata")), strings.TrimSpace(ok(t, env, "random", "32", "--hex"))
+	if len(a) != 64 || len(b) != 64 || a == b {
+		t.Errorf("random: %q %q", a, b)
+	}
+	fails(t, kw(t, env, "random", "0"), exitUsage, "N must be")
+}
