@@ -84,6 +84,11 @@ examples:
 		return err
 	}
 	d := *dir
+	if d == "" && !*system && os.Geteuid() == 0 {
+		// p11-kit reads no user configuration for root: a file in root's ~/.config would be ignored.
+		*system = true
+		fmt.Fprintln(c.stderr, "keyward: p11kit: running as root, so system-wide (p11-kit ignores root's user configuration): /etc/pkcs11/modules")
+	}
 	if d == "" {
 		d = c.moduleDir(*system)
 	}
@@ -342,7 +347,8 @@ example:
 	if settings["p11kit-user"].Value == "" && settings["p11kit-system"].Value == "" {
 		add("p11-kit", "warn", "Keyward is not registered with p11-kit (keyward p11kit install)")
 	} else {
-		add("p11-kit", "ok", "registered")
+		st, detail := p11kitListed()
+		add("p11-kit", st, "%s", detail)
 	}
 	failures := 0
 	for _, ch := range checks {

@@ -95,6 +95,16 @@ func TestCLIAutostartsDaemon(t *testing.T) {
 	if code != 0 || strings.Contains(out, "FAIL") {
 		t.Errorf("doctor on a healthy fresh install: exit %d\n%s%s", code, out, stderr)
 	}
+	// as root, p11-kit reads no user configuration: a user-level registration must not pass as OK
+	if _, err := os.Stat("/etc/pkcs11/modules/keyward.module"); os.Getuid() == 0 && os.IsNotExist(err) {
+		if _, err := exec.LookPath("p11-kit"); err == nil {
+			runKeyward(t, environ, "p11kit", "install", "--dir", filepath.Join(dir, "cfg", "pkcs11", "modules"), "--module", modulePath(t))
+			out, _, code := runKeyward(t, environ, "doctor")
+			if code == 0 || !strings.Contains(out, "p11-kit list-modules does not show it") {
+				t.Errorf("doctor with a registration p11-kit ignores: exit %d\n%s", code, out)
+			}
+		}
+	}
 	// the Go client autostarts too: stop the daemon, then Dial("") brings it back
 	stopUserDaemon(t, dir)
 	for _, kv := range environ {
