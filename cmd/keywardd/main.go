@@ -306,6 +306,7 @@ func run(args []string, stderr io.Writer) (code int) {
 	cfg := engine.Config{MaxPINFailures: o.maxFailures, Logger: log}
 	if fc != nil {
 		cfg.Policies = fc.Policies()
+		cfg.Views = fc.KeyViews()
 		if fc.MaxPINFailures > 0 && !flagSet(args, "max-pin-failures") {
 			cfg.MaxPINFailures = fc.MaxPINFailures
 		}

@@ -37,6 +37,8 @@ type Config struct {
 	Audit *slog.Logger
 	// Policies are the tokens' access policies (identity login and who may open a token).
 	Policies []TokenPolicy
+	// Views are per-application views of the key types (view.go).
+	Views []KeyView
 	// MaxSessions bounds the sessions of one application (default 4096): beyond it CKR_SESSION_COUNT.
 	MaxSessions int
 	// MaxSessionBytes bounds the session objects of one application, in bytes (default 64 MiB): beyond it
