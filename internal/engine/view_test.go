@@ -32,7 +32,7 @@ func TestKeyView(t *testing.T) {
 			t.Fatalf("%s: %v", label, err)
 		}
 	}
-	gen(ck.CKM_EC_EDWARDS_KEY_PAIR_GEN, []byte{0x06, 0x03, 0x2b, 0x65, 0x70}, "ed")                         // Ed25519
+	gen(ck.CKM_EC_EDWARDS_KEY_PAIR_GEN, []byte{0x06, 0x03, 0x2b, 0x65, 0x70}, "ed")                       // Ed25519
 	gen(ck.CKM_EC_KEY_PAIR_GEN, []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}, "ec") // P-256
 	count := func(p ck.Provider) (int, []ck.ObjectHandle) {
 		t.Helper()
