@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -122,4 +123,17 @@ func TestDataAndRandom(t *testing.T) {
 		t.Errorf("random: %q %q", a, b)
 	}
 	fails(t, kw(t, env, "random", "0"), exitUsage, "N must be")
+}
+
+// CKA_START_DATE and CKA_END_DATE: set and shown.
+func TestObjectDates(t *testing.T) {
+	env := newToken(t, "tdate")
+	ok(t, env, "key", "generate", "--token", "tdate", "--type", "ec:p256", "--label", "k")
+	ok(t, env, "set", "pkcs11:token=tdate;object=k", "--start-date", "2026-01-01", "--end-date", "2031-12-31")
+	var objs []objectJSON
+	json.Unmarshal([]byte(ok(t, env, "show", "pkcs11:token=tdate;object=k", "--json")), &objs)
+	if len(objs) != 2 || objs[0].StartDate != "2026-01-01" || objs[1].EndDate != "2031-12-31" {
+		t.Errorf("dates after set: %+v", objs)
+	}
+	fails(t, kw(t, env, "set", "pkcs11:token=tdate;object=k", "--end-date", "31/12/2031"), exitUsage, "not a date")
 }
