@@ -52,6 +52,8 @@ crypto for scripts
   encrypt|decrypt URI           RSA-OAEP or AES-GCM with a token key
   digest                        hash data on the token
   random N                      random bytes from the token
+  derive URI --peer PUB         ECDH with a peer's public key into a new secret key on the token
+  wrap URI --with URI           wrap a key under an AES key (RFC 5649); unwrap FILE --with URI makes it back
 certificates
   csr URI --subject S           a PKCS#10 request signed by a token key
   cert self-sign URI            a self-signed certificate (optionally stored on the token)
@@ -128,6 +130,9 @@ func init() {
 		"backup":     {(*cli).cmdBackup, "snapshot the store"},
 		"random":     {(*cli).cmdRandom, "random bytes from the token"},
 		"data":       {(*cli).cmdData, "data put|get"},
+		"derive":     {(*cli).cmdDerive, "ECDH into a token key"},
+		"wrap":       {(*cli).cmdWrap, "wrap a key"},
+		"unwrap":     {(*cli).cmdUnwrap, "unwrap a key"},
 		"restore":    {(*cli).cmdRestore, "restore the store from a backup"},
 	}
 }

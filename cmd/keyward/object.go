@@ -25,7 +25,7 @@ type objectJSON struct {
 	PublicKey string            `json:"public_key_sha256,omitempty"`
 	Cert      *certJSON         `json:"certificate,omitempty"`
 	Extra     map[string]string `json:"attributes,omitempty"`
-	Status    string            `json:"status,omitempty"` // import: created, or exists (the same object was there)
+	Status    string            `json:"status,omitempty"`     // import: created, or exists (the same object was there)
 	StartDate string            `json:"start_date,omitempty"` // CKA_START_DATE, YYYY-MM-DD
 	EndDate   string            `json:"end_date,omitempty"`   // CKA_END_DATE, YYYY-MM-DD
 }

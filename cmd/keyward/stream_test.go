@@ -137,3 +137,32 @@ func TestObjectDates(t *testing.T) {
 	}
 	fails(t, kw(t, env, "set", "pkcs11:token=tdate;object=k", "--end-date", "31/12/2031"), exitUsage, "not a date")
 }
+
+// ECDH between two token keys gives both sides the same AES key; a key wrapped and unwrapped is the same key.
+func TestDeriveWrapUnwrap(t *testing.T) {
+	env := newToken(t, "tkx")
+	dir := t.TempDir()
+	for _, l := range []string{"a", "b"} {
+		ok(t, env, "key", "generate", "--token", "tkx", "--type", "ec:p256", "--label", l, "--usage", "derive")
+		os.WriteFile(filepath.Join(dir, l+".pub"), []byte(ok(t, env, "export", "pkcs11:token=tkx;object="+l+";type=public")), 0o600)
+	}
+	ok(t, env, "derive", "pkcs11:token=tkx;object=a;type=private", "--peer", filepath.Join(dir, "b.pub"), "--label", "ab", "--type", "aes:256", "--usage", "encrypt,decrypt")
+	ok(t, env, "derive", "pkcs11:token=tkx;object=b;type=private", "--peer", filepath.Join(dir, "a.pub"), "--label", "ba", "--type", "aes:256", "--usage", "encrypt,decrypt")
+	msg := writeFile(t, "msg", []byte("agreed"))
+	ct := filepath.Join(dir, "ct")
+	ok(t, env, "encrypt", "pkcs11:token=tkx;object=ab", "--in", msg, "--out", ct)
+	if got := ok(t, env, "decrypt", "pkcs11:token=tkx;object=ba", "--in", ct); got != "agreed" {
+		t.Errorf("the two sides' ECDH keys differ: %q", got)
+	}
+	fails(t, kw(t, env, "derive", "pkcs11:token=tkx;object=a;type=private", "--peer", msg, "--label", "x"), exitFailed, "not a PEM or DER public key")
+
+	ok(t, env, "key", "generate", "--token", "tkx", "--type", "aes:256", "--label", "transport", "--usage", "wrap,unwrap")
+	ok(t, env, "key", "generate", "--token", "tkx", "--type", "aes:256", "--label", "dk", "--extractable", "--sensitive=false")
+	blob := filepath.Join(dir, "dk.wrapped")
+	ok(t, env, "wrap", "pkcs11:token=tkx;object=dk", "--with", "pkcs11:token=tkx;object=transport", "--out", blob)
+	ok(t, env, "unwrap", blob, "--with", "pkcs11:token=tkx;object=transport", "--label", "dk-copy", "--type", "aes:256")
+	ok(t, env, "encrypt", "pkcs11:token=tkx;object=dk", "--in", msg, "--out", ct)
+	if got := ok(t, env, "decrypt", "pkcs11:token=tkx;object=dk-copy", "--in", ct); got != "agreed" {
+		t.Errorf("the unwrapped key differs from the wrapped one: %q", got)
+	}
+}
