@@ -16,6 +16,7 @@ packages=(
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     musl-tools                           # the client against musl
     clang libclang-rt-dev                # libFuzzer for the C codec's fuzz target (make fuzz, tests/fuzz.mk)
+    systemd                              # systemd-socket-activate (socket activation test, tests/integration)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -84,6 +84,11 @@ examples:
 		return err
 	}
 	d := *dir
+	if d == "" && !*system && os.Geteuid() == 0 {
+		// p11-kit reads no user configuration for root: a file in root's ~/.config would be ignored.
+		*system = true
+		fmt.Fprintln(c.stderr, "keyward: p11kit: running as root, so system-wide (p11-kit ignores root's user configuration): /etc/pkcs11/modules")
+	}
 	if d == "" {
 		d = c.moduleDir(*system)
 	}
@@ -271,6 +276,10 @@ example:
 		settings[s.Name] = s
 	}
 	sock := settings["socket"].Value
+	// Connect first: that starts the per-user daemon when nothing listens, as any client would.
+	c2 := *c
+	c2.conn = nil
+	cl, err := c2.dial()
 	if !isSocket(sock) {
 		if _, err := os.Stat(sock); err == nil {
 			add("socket", "fail", "%s exists but is not a socket", sock)
@@ -283,11 +292,8 @@ example:
 			add("socket directory", "warn", "%s is world-writable: another user could replace the socket", filepath.Dir(sock))
 		}
 	}
-	c2 := *c
-	c2.conn = nil
-	cl, err := c2.dial()
 	if err != nil {
-		add("daemon", "fail", "cannot connect to keywardd at %s", sock)
+		add("daemon", "fail", "%v", strings.TrimPrefix(err.Error(), "keyward: "))
 	} else {
 		defer cl.Close()
 		if info, err := cl.GetInfo(); err != nil {
@@ -344,7 +350,8 @@ example:
 	if settings["p11kit-user"].Value == "" && settings["p11kit-system"].Value == "" {
 		add("p11-kit", "warn", "Keyward is not registered with p11-kit (keyward p11kit install)")
 	} else {
-		add("p11-kit", "ok", "registered")
+		st, detail := p11kitListed()
+		add("p11-kit", st, "%s", detail)
 	}
 	failures := 0
 	for _, ch := range checks {

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -14,12 +14,8 @@ import (
 	"github.com/keyward/keyward/pkg/p11uri"
 )
 
-// Single-part operations take inputs up to this size; larger inputs go in parts (hash-and-sign, HMAC,
-// digest).
-const (
-	singlePartMax = 4 << 20
-	partSize      = 1 << 20
-)
+// partSize is the part size of streamed inputs (stream.go): an input of at most one part goes in one call.
+const partSize = 1 << 20
 
 type hashInfo struct {
 	name               string
@@ -71,31 +67,6 @@ func loginHint(s *session) string {
 	return " (private keys need the PIN: --pin-source FILE or $KEYWARD_PIN)"
 }
 
-// run performs a whole operation: init, then a single part, or updates and a final for large inputs.
-func (s *session) run(op ck.Operation, m *ck.Mechanism, key ck.ObjectHandle, in []byte) ([]byte, error) {
-	if err := s.cl.OperationInit(s.h, op, m, key); err != nil {
-		return nil, err
-	}
-	if len(in) <= singlePartMax {
-		out, n, err := s.cl.OperationSingle(s.h, op, in, ck.Out{Present: true, Cap: uint64(len(in)) + 64<<10})
-		if ck.ToRV(err) == ck.CKR_BUFFER_TOO_SMALL {
-			out, _, err = s.cl.OperationSingle(s.h, op, in, ck.Out{Present: true, Cap: n})
-		}
-		return out, err
-	}
-	for off := 0; off < len(in); off += partSize {
-		end := min(off+partSize, len(in))
-		if _, _, err := s.cl.OperationUpdate(s.h, op, in[off:end], ck.Out{Present: true, Cap: 0}); err != nil {
-			return nil, err
-		}
-	}
-	out, n, err := s.cl.OperationFinal(s.h, op, ck.Out{Present: true, Cap: 64 << 10})
-	if ck.ToRV(err) == ck.CKR_BUFFER_TOO_SMALL {
-		out, _, err = s.cl.OperationFinal(s.h, op, ck.Out{Present: true, Cap: n})
-	}
-	return out, err
-}
-
 // signMechanism chooses the signing mechanism for a key: the --mechanism, else by key type and hash.
 func (s *session) signMechanism(o *object, mechName, hashName string, pss bool) (*ck.Mechanism, error) {
 	kt, _ := o.keyType()
@@ -109,6 +80,12 @@ func (s *session) signMechanism(o *object, mechName, hashName string, pss bool) 
 			return nil, usagef("unknown mechanism %q (keyward mechanisms lists them)", mechName)
 		}
 		return &ck.Mechanism{Type: mt}, nil
+	}
+	if pss && kt != ck.CKK_RSA {
+		return nil, usagef("--pss is for RSA keys; %s is a %s key", o.uri(), keyTypeName(kt))
+	}
+	if hashName != "" && (kt == ck.CKK_EC_EDWARDS || kt == ck.CKK_ML_DSA) {
+		return nil, usagef("--hash does not apply to %s keys: they sign the message itself", keyTypeName(kt))
 	}
 	if hashName == "" {
 		hashName = "sha256"
@@ -213,10 +190,11 @@ examples:
 	if err != nil {
 		return err
 	}
-	data, err := c.readInput(*in)
+	data, err := c.openInput(*in)
 	if err != nil {
 		return err
 	}
+	defer data.Close()
 	s, err := c.openFor(f, u, false, loginRequired)
 	if err != nil {
 		return err
@@ -230,7 +208,11 @@ examples:
 	if err != nil {
 		return err
 	}
-	sig, err := s.run(ck.OpSign, m, o.h, data)
+	kt, _ := o.keyType()
+	sig, err := s.stream(ck.OpSign, func() error { return s.cl.OperationInit(s.h, ck.OpSign, m, o.h) }, data, nil, *mech == "" && singlePartOnly(kt))
+	if mp, ok := err.(errMultiPart); ok {
+		return failf("sign: %s signs the whole message in one call, and keyward sends at most %s in one call: sign a digest of the file instead (for example: keyward digest --hash sha512 --binary FILE, then sign that)", keyTypeName(kt), mibText(mp.size))
+	}
 	if err != nil {
 		return ckErr(fmt.Sprintf("signing with %s (%v)", o.uri(), m.Type), err)
 	}
@@ -270,10 +252,11 @@ example:
 	if err != nil {
 		return err
 	}
-	data, err := c.readInput(*in)
+	data, err := c.openInput(*in)
 	if err != nil {
 		return err
 	}
+	defer data.Close()
 	s, err := c.openFor(f, u, false, loginIfPIN)
 	if err != nil {
 		return err
@@ -292,18 +275,38 @@ example:
 			sig = raw
 		}
 	}
+	kt, _ := o.keyType()
+	single := false
+	buf := make([]byte, partSize)
+	n, eof, err := readPart(data, buf)
+	if err != nil {
+		return err
+	}
+	if !eof && *mech == "" && singlePartOnly(kt) {
+		return failf("verify: %s verifies the whole message in one call, and keyward sends at most %s in one call", keyTypeName(kt), mibText(partSize))
+	}
 	if err := s.cl.OperationInit(s.h, ck.OpVerify, m, o.h); err != nil {
 		return ckErr(fmt.Sprintf("verifying with %s (%v)", o.uri(), m.Type), err)
 	}
-	if len(data) <= singlePartMax {
-		err = s.cl.Verify(s.h, data, sig)
-	} else {
-		for off := 0; off < len(data) && err == nil; off += partSize {
-			_, _, err = s.cl.OperationUpdate(s.h, ck.OpVerify, data[off:min(off+partSize, len(data))], ck.Out{Present: true})
+	if eof {
+		single = true
+		err = s.cl.Verify(s.h, buf[:n], sig)
+	}
+	for !single && err == nil {
+		if n > 0 {
+			_, _, err = s.cl.OperationUpdate(s.h, ck.OpVerify, buf[:n], ck.Out{Present: true})
 		}
-		if err == nil {
-			err = s.cl.VerifyFinal(s.h, sig)
+		if err != nil || eof {
+			break
 		}
+		n, eof, err = readPart(data, buf)
+	}
+	if !single && err == nil {
+		err = s.cl.VerifyFinal(s.h, sig)
+	}
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return err
 	}
 	if err != nil {
 		return ckErr(fmt.Sprintf("verifying with %s", o.uri()), err)
@@ -378,10 +381,11 @@ func (c *cli) crypt(f *flags, args []string, encrypt bool, in, out, hash, aad *s
 	if err != nil {
 		return err
 	}
-	data, err := c.readInput(*in)
+	data, err := c.openInput(*in)
 	if err != nil {
 		return err
 	}
+	defer data.Close()
 	var aadData []byte
 	if *aad != "" {
 		if aadData, err = c.readInput(*aad); err != nil {
@@ -410,7 +414,6 @@ func (c *cli) crypt(f *flags, args []string, encrypt bool, in, out, hash, aad *s
 		op = ck.OpEncrypt
 	}
 	var m *ck.Mechanism
-	var prefix []byte
 	switch kt {
 	case ck.CKK_RSA:
 		m = &ck.Mechanism{Type: ck.CKM_RSA_PKCS}
@@ -422,34 +425,51 @@ func (c *cli) crypt(f *flags, args []string, encrypt bool, in, out, hash, aad *s
 			m = &ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, Parameter: p}
 		}
 	case ck.CKK_AES:
-		iv := make([]byte, gcmIVLen)
-		if encrypt {
-			rand.Read(iv)
-			prefix = iv
-		} else {
-			if len(data) < gcmIVLen+16 {
-				return failf("decrypt: the input is too short for IV || ciphertext || tag")
-			}
-			copy(iv, data)
-			data = data[gcmIVLen:]
-		}
-		p, err := gcmParams(iv, aadData)
+		w, err := c.createOutput(*out, !encrypt)
 		if err != nil {
-			return failf("%s: %v", verb, err)
+			return err
 		}
-		m = &ck.Mechanism{Type: ck.CKM_AES_GCM, Parameter: p}
+		defer w.abort()
+		if encrypt {
+			err = s.gcmEncrypt(o.h, aadData, data, w.Write)
+		} else {
+			err = s.gcmDecrypt(o.h, aadData, data, w.Write)
+		}
+		var ce *cliError
+		if errors.As(err, &ce) {
+			return err
+		}
+		if err != nil {
+			return ckErr(fmt.Sprintf("%sing with %s (CKM_AES_GCM)", strings.TrimSuffix(verb, "t")+"t", o.uri()), err)
+		}
+		return w.commit()
 	default:
 		return failf("%s: keys of type %s do not %s (RSA and AES do)", verb, keyTypeName(kt), verb)
 	}
-	if len(data) > singlePartMax {
-		return failf("%s: the input is larger than %d bytes", verb, singlePartMax)
+	w, err := c.createOutput(*out, !encrypt)
+	if err != nil {
+		return err
 	}
-	res, err := s.run(op, m, o.h, data)
+	defer w.abort()
+	res, err := s.stream(op, func() error { return s.cl.OperationInit(s.h, op, m, o.h) }, data, w.Write, kt == ck.CKK_RSA)
+	if mp, ok := err.(errMultiPart); ok {
+		return failf("%s: RSA %ss one block (a few hundred bytes), and this input is %s: encrypt it with an AES key, and the AES key with RSA", verb, verb, "larger than "+mibText(mp.size))
+	}
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return err
+	}
 	if err != nil {
 		return ckErr(fmt.Sprintf("%sing with %s (%v)", strings.TrimSuffix(verb, "t")+"t", o.uri(), m.Type), err)
 	}
-	return c.writeOutput(*out, append(prefix, res...), !encrypt)
+	if err := w.Write(res); err != nil {
+		return err
+	}
+	return w.commit()
 }
+
+// mibText says a size in MiB.
+func mibText(n int) string { return fmt.Sprintf("%d MiB", n>>20) }
 
 func (c *cli) cmdDigest(args []string) error {
 	f := c.newFlags("digest", `usage: keyward digest [--hash H] [--in FILE] [--binary] [--token LABEL]
@@ -475,10 +495,11 @@ example:
 	if err != nil {
 		return err
 	}
-	data, err := c.readInput(*in)
+	data, err := c.openInput(*in)
 	if err != nil {
 		return err
 	}
+	defer data.Close()
 	var t token
 	if *f.token != "" {
 		if t, err = c.oneToken(*f.token, nil); err != nil {
@@ -499,7 +520,7 @@ example:
 		return err
 	}
 	defer s.close()
-	d, err := s.run(ck.OpDigest, &ck.Mechanism{Type: h.digest}, 0, data)
+	d, err := s.stream(ck.OpDigest, func() error { return s.cl.OperationInit(s.h, ck.OpDigest, &ck.Mechanism{Type: h.digest}, 0) }, data, nil, false)
 	if err != nil {
 		return ckErr("hashing with "+h.name, err)
 	}

@@ -249,11 +249,14 @@ also stores it on the token with the key's label and id (and prints its URI on s
 
 examples:
   keyward cert self-sign 'pkcs11:token=dev;object=tls' --subject CN=device-42 --san dns:device-42.local --days 825 --import --out tls.crt
+  keyward cert self-sign 'pkcs11:token=dev;object=fw-sign' --subject CN=fw-signer --eku codeSigning --out signer.crt
   openssl x509 -in tls.crt -noout -text`).withToken().withPIN()
 	subject, san, out, format, pss := certFlags(f)
 	days := f.Int("days", 365, "validity in days")
 	isCA := f.Bool("ca", false, "a CA certificate (basic constraints CA, key usage cert sign)")
 	doImport := f.Bool("import", false, "store the certificate on the token with the key's label and id")
+	kuFlag := f.String("key-usage", "", "key usages, comma-separated ("+names(keyUsageNames)+"); default digitalSignature (+keyEncipherment for RSA, +keyCertSign,cRLSign with --ca)")
+	ekuFlag := f.String("eku", "", "extended key usages, comma-separated ("+names(extKeyUsageNames)+"), e.g. codeSigning for RAUC and swupdate signers")
 	pos, err := f.parse(args[1:])
 	if err != nil {
 		return err
@@ -279,6 +282,14 @@ examples:
 	if err != nil {
 		return err
 	}
+	ku, err := parseKeyUsage(*kuFlag)
+	if err != nil {
+		return err
+	}
+	eku, err := parseEKU(*ekuFlag)
+	if err != nil {
+		return err
+	}
 	s, o, signer, err := c.tokenSigner(f, u, *doImport)
 	if err != nil {
 		return err
@@ -298,6 +309,10 @@ examples:
 	if *isCA {
 		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	}
+	if *kuFlag != "" {
+		tmpl.KeyUsage = ku
+	}
+	tmpl.ExtKeyUsage = eku
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
 	if err != nil {
 		return ckErr("creating the certificate", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
@@ -510,6 +511,7 @@ examples:
 	passSource := f.String("passphrase-source", "", "file holding the passphrase of an encrypted private key")
 	pwSource := f.String("password-source", "", "file holding the password of a PKCS#12 bundle (same as --passphrase-source)")
 	kf := addKeyFlags(f)
+	force := f.Bool("force", false, "import even when a different object of the same kind has the label or id")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -556,6 +558,11 @@ examples:
 	}
 	defer s.close()
 	var created []*object
+	existing := map[ck.ObjectHandle]bool{}
+	have := func(o *object) {
+		existing[o.h] = true
+		created = append(created, o)
+	}
 	create := func(t []ck.Attribute, what string) error {
 		h, err := s.cl.CreateObject(s.h, t)
 		if err != nil {
@@ -619,10 +626,13 @@ examples:
 			ck.NewAttribute(ck.CKA_VALUE, bytes.Clone(secret)), ck.NewAttribute(ck.CKA_SENSITIVE, *kf.sensitive),
 			ck.NewAttribute(ck.CKA_EXTRACTABLE, *kf.extractable)}, flagsT(true)...), labelID(*kf.label, id)...)
 		t = append(t, usageTemplate(ck.CKO_SECRET_KEY, usages)...)
+		if err := s.clash(ck.CKO_SECRET_KEY, *kf.label, explicitID, "secret key", *force); err != nil {
+			return err
+		}
 		if err := create(t, "secret key"); err != nil {
 			return err
 		}
-		return c.printCreated(s, created, *f.json)
+		return c.printCreated(s, created, existing, *f.json)
 	}
 
 	// keys
@@ -643,7 +653,32 @@ examples:
 				return err
 			}
 		}
+		pub := items.pub
+		if pub == nil {
+			pub = items.priv.(interface{ Public() crypto.PublicKey }).Public()
+		}
+		spki := goSPKI(pub)
+		var samePriv, samePub *object
 		if items.priv != nil {
+			if samePriv, err = s.sameKey(ck.CKO_PRIVATE_KEY, spki); err != nil {
+				return err
+			}
+		}
+		if samePub, err = s.sameKey(ck.CKO_PUBLIC_KEY, spki); err != nil {
+			return err
+		}
+		if same := cmp.Or(samePriv, samePub); same != nil && explicitID == nil {
+			keyID = same.id // the new half, and the certificate, pair with the key that is there
+			if keyLabel == "" {
+				keyLabel = same.label
+			}
+		}
+		if samePriv != nil {
+			have(samePriv)
+		} else if items.priv != nil {
+			if err := s.clash(ck.CKO_PRIVATE_KEY, keyLabel, explicitID, "private key", *force); err != nil {
+				return err
+			}
 			t := append(append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_PRIVATE_KEY),
 				ck.NewAttribute(ck.CKA_SENSITIVE, *kf.sensitive), ck.NewAttribute(ck.CKA_EXTRACTABLE, *kf.extractable)},
 				flagsT(true)...), labelID(keyLabel, keyID)...), privT...)
@@ -652,7 +687,12 @@ examples:
 				return err
 			}
 		}
-		if items.pub != nil || (items.priv != nil && !*noPublic) {
+		if samePub != nil && (items.pub != nil || !*noPublic) {
+			have(samePub)
+		} else if items.pub != nil || (items.priv != nil && !*noPublic) {
+			if err := s.clash(ck.CKO_PUBLIC_KEY, keyLabel, explicitID, "public key", *force); err != nil {
+				return err
+			}
 			t := append(append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_PUBLIC_KEY)}, flagsT(false)...),
 				labelID(keyLabel, keyID)...), pubT...)
 			t = append(t, usageTemplate(ck.CKO_PUBLIC_KEY, usages)...)
@@ -685,6 +725,19 @@ examples:
 				label = cert.Subject.String()
 			}
 		}
+		if o, err := s.sameCert(cert.Raw); err != nil {
+			return err
+		} else if o != nil {
+			have(o)
+			continue
+		}
+		var clashID []byte
+		if i == 0 {
+			clashID = explicitID
+		}
+		if err := s.clash(ck.CKO_CERTIFICATE, label, clashID, "certificate", *force); err != nil {
+			return err
+		}
 		serial, _ := asn1.Marshal(cert.SerialNumber)
 		t := append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_CERTIFICATE),
 			ck.NewAttribute(ck.CKA_CERTIFICATE_TYPE, ck.CKC_X_509), ck.NewAttribute(ck.CKA_VALUE, cert.Raw),
@@ -694,18 +747,26 @@ examples:
 			return err
 		}
 	}
-	return c.printCreated(s, created, *f.json)
+	return c.printCreated(s, created, existing, *f.json)
 }
 
-func (c *cli) printCreated(s *session, objs []*object, asJSON bool) error {
+func (c *cli) printCreated(s *session, objs []*object, existing map[ck.ObjectHandle]bool, asJSON bool) error {
 	if asJSON {
 		out := importJSON{Imported: []objectJSON{}}
 		for _, o := range objs {
-			out.Imported = append(out.Imported, s.summary(o, false))
+			j := s.summary(o, false)
+			j.Status = "created"
+			if existing[o.h] {
+				j.Status = "exists"
+			}
+			out.Imported = append(out.Imported, j)
 		}
 		return c.printJSON(out)
 	}
 	for _, o := range objs {
+		if existing[o.h] {
+			fmt.Fprintln(c.stderr, "keyward: import: already on the token, not imported again:", o.uri())
+		}
 		fmt.Fprintln(c.stdout, o.uri())
 	}
 	return nil

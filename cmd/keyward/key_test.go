@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/json"
@@ -190,4 +192,39 @@ func TestKeyUsagesExact(t *testing.T) {
 	if out := strings.TrimSpace(ok(t, env, "list", "pkcs11:token=tusage;object=bad", "--json")); out != "[]" {
 		t.Errorf("a refused key was created: %s", out)
 	}
+}
+
+// Importing the same key or certificate twice reports the object that is there; a different key with the same
+// label or id is refused unless --force; set --id refuses another key pair's id.
+func TestImportDuplicates(t *testing.T) {
+	env := newToken(t, "tdup")
+	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pemOf := func(k *ecdsa.PrivateKey) string {
+		der, _ := x509.MarshalPKCS8PrivateKey(k)
+		return writeFile(t, "k.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	}
+	f1 := pemOf(k1)
+	first := ok(t, env, "import", f1, "--token", "tdup", "--label", "dev", "--id", "01", "--json")
+	r := kw(t, env, "import", f1, "--token", "tdup", "--label", "dev", "--id", "01", "--json")
+	var imp importJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &imp) != nil || len(imp.Imported) != 2 ||
+		imp.Imported[0].Status != "exists" || imp.Imported[1].Status != "exists" {
+		t.Fatalf("second import of the same key: %+v (first: %s)", r, first)
+	}
+	var objs []objectJSON
+	json.Unmarshal([]byte(ok(t, env, "list", "pkcs11:token=tdup", "--json")), &objs)
+	if len(objs) != 2 {
+		t.Fatalf("after importing one key twice the token holds %d objects, want 2", len(objs))
+	}
+	f2 := pemOf(k2)
+	fails(t, kw(t, env, "import", f2, "--token", "tdup", "--label", "dev", "--id", "02"), exitFailed, `different private key with label "dev"`)
+	fails(t, kw(t, env, "import", f2, "--token", "tdup", "--label", "other", "--id", "01"), exitFailed, "different private key with id 01")
+	ok(t, env, "import", f2, "--token", "tdup", "--label", "second", "--id", "02")
+	fails(t, kw(t, env, "set", "pkcs11:token=tdup;object=second", "--id", "01"), exitFailed, "already has id 01")
+	json.Unmarshal([]byte(ok(t, env, "list", "pkcs11:token=tdup;id=%01", "--json")), &objs)
+	if len(objs) != 2 {
+		t.Fatalf("a refused set changed ids: %d objects with id 01", len(objs))
+	}
+	ok(t, env, "set", "pkcs11:token=tdup;object=second", "--id", "01", "--force")
 }

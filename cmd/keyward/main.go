@@ -46,10 +46,14 @@ keys and objects
   delete URI [--yes]            delete objects (asks first)
   import FILE                   import certificates, private/public keys (PEM/DER), raw secrets
   export URI                    export a public key or certificate (PEM or DER)
+  data put|get                  store a file as a data object, read one back
 crypto for scripts
   sign|verify URI               sign data / verify a signature with a token key
   encrypt|decrypt URI           RSA-OAEP or AES-GCM with a token key
   digest                        hash data on the token
+  random N                      random bytes from the token
+  derive URI --peer PUB         ECDH with a peer's public key into a new secret key on the token
+  wrap URI --with URI           wrap a key under an AES key (RFC 5649); unwrap FILE --with URI makes it back
 certificates
   csr URI --subject S           a PKCS#10 request signed by a token key
   cert self-sign URI            a self-signed certificate (optionally stored on the token)
@@ -59,6 +63,7 @@ setup
   config                        the effective configuration and where each value comes from
   doctor                        check the daemon, socket, store and permissions
   seal status|migrate           how the device root key is sealed; seal it to the TPM (docs/sealing.md)
+  backup FILE / restore FILE    a consistent snapshot of the store (also while keywardd runs) / put it back
   completion bash|zsh|fish      print a shell completion script
   --version                     print the version
 
@@ -124,6 +129,13 @@ func init() {
 		"doctor":     {(*cli).cmdDoctor, "check the installation"},
 		"completion": {(*cli).cmdCompletion, "completion bash|zsh|fish"},
 		"seal":       {(*cli).cmdSeal, "seal status|migrate (the device root key)"},
+		"backup":     {(*cli).cmdBackup, "snapshot the store"},
+		"random":     {(*cli).cmdRandom, "random bytes from the token"},
+		"data":       {(*cli).cmdData, "data put|get"},
+		"derive":     {(*cli).cmdDerive, "ECDH into a token key"},
+		"wrap":       {(*cli).cmdWrap, "wrap a key"},
+		"unwrap":     {(*cli).cmdUnwrap, "unwrap a key"},
+		"restore":    {(*cli).cmdRestore, "restore the store from a backup"},
 	}
 }
 

@@ -25,7 +25,9 @@ type objectJSON struct {
 	PublicKey string            `json:"public_key_sha256,omitempty"`
 	Cert      *certJSON         `json:"certificate,omitempty"`
 	Extra     map[string]string `json:"attributes,omitempty"`
-	Status    string            `json:"status,omitempty"` // import: created, or exists (the same object was there)
+	Status    string            `json:"status,omitempty"`     // import: created, or exists (the same object was there)
+	StartDate string            `json:"start_date,omitempty"` // CKA_START_DATE, YYYY-MM-DD
+	EndDate   string            `json:"end_date,omitempty"`   // CKA_END_DATE, YYYY-MM-DD
 }
 
 type certJSON struct {
@@ -83,6 +85,7 @@ examples:
 		}
 	}
 	var out []objectJSON
+	var hidden []string // tokens listed without a login: their private objects are not shown
 	for _, t := range ts {
 		mode := loginIfPIN
 		if t.info.Flags&ck.CKF_USER_PIN_INITIALIZED == 0 {
@@ -100,6 +103,9 @@ examples:
 		var listed []objectJSON
 		for _, o := range objs {
 			listed = append(listed, s.summary(o, false))
+		}
+		if !s.loggedIn && mode != loginNever {
+			hidden = append(hidden, t.label)
 		}
 		s.close()
 		// A stable order whatever the handles are: by label, then id, then type.
@@ -130,7 +136,21 @@ examples:
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Type, kt, o.Label, o.ID, o.URI)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(hidden) > 0 {
+		fmt.Fprintf(c.stderr, "keyward: note: not logged in to %s: private objects (private and secret keys) are not shown; give the PIN (--pin-source FILE, $KEYWARD_PIN) or --login\n", quoteList(hidden))
+	}
+	return nil
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("token %q", n)
+	}
+	return strings.Join(q, ", ")
 }
 
 var flagAttrs = []struct {
@@ -168,8 +188,10 @@ func (s *session) summary(o *object, detail bool) objectJSON {
 	for _, ua := range usageList {
 		types = append(types, ua.attr)
 	}
+	types = append(types, ck.CKA_START_DATE, ck.CKA_END_DATE)
 	a, err := s.attrs(o.h, types...)
 	if err == nil {
+		j.StartDate, j.EndDate = ckDateText(a[ck.CKA_START_DATE]), ckDateText(a[ck.CKA_END_DATE])
 		for _, fa := range flagAttrs {
 			if v := a[fa.attr]; len(v) == 1 && v[0] != 0 {
 				j.Flags = append(j.Flags, fa.name)
@@ -346,9 +368,10 @@ examples:
 }
 
 func (c *cli) cmdSet(args []string) error {
-	f := c.newFlags("set", `usage: keyward set URI [--label LABEL] [--id HEX] [--pin-source FILE]
+	f := c.newFlags("set", `usage: keyward set URI [--label LABEL] [--id HEX] [--start-date D] [--end-date D] [--pin-source FILE]
 
-Changes the label and/or id of the objects the URI selects (both halves of a key pair when the URI has
+Changes the label, id and validity dates (CKA_START_DATE, CKA_END_DATE: informational, the token does not
+enforce them) of the objects the URI selects (both halves of a key pair when the URI has
 no type=). Prints the objects' new URIs.
 
 examples:
@@ -356,6 +379,9 @@ examples:
   keyward set 'pkcs11:token=dev;object=device-id;type=cert' --id 01`).withJSON().withToken().withPIN()
 	label := f.String("label", "", "the new label")
 	id := f.String("id", "", "the new id, in hex")
+	startDate := f.String("start-date", "", "CKA_START_DATE, YYYY-MM-DD (\"none\" clears it)")
+	endDate := f.String("end-date", "", "CKA_END_DATE, YYYY-MM-DD (\"none\" clears it)")
+	force := f.Bool("force", false, "give the id even when another object of the same kind has it")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -390,8 +416,22 @@ examples:
 		}
 		t = append(t, ck.NewAttribute(ck.CKA_ID, newID))
 	}
+	for _, d := range []struct {
+		value *string
+		attr  ck.AttributeType
+		name  string
+	}{{startDate, ck.CKA_START_DATE, "start-date"}, {endDate, ck.CKA_END_DATE, "end-date"}} {
+		if *d.value == "" {
+			continue
+		}
+		v, err := parseCKDate(*d.value)
+		if err != nil {
+			return usagef("set: --%s: %v", d.name, err)
+		}
+		t = append(t, ck.NewAttribute(d.attr, v))
+	}
 	if len(t) == 0 {
-		return usagef("set: nothing to change (give --label and/or --id)")
+		return usagef("set: nothing to change (give --label, --id, --start-date or --end-date)")
 	}
 	s, err := c.openFor(f, u, true, loginRequired)
 	if err != nil {
@@ -404,6 +444,11 @@ examples:
 	}
 	if len(objs) == 0 {
 		return notFound(s, u)
+	}
+	if idSet {
+		if err := s.idClash(objs, newID, *force); err != nil {
+			return err
+		}
 	}
 	var uris []string
 	for _, o := range objs {

@@ -195,10 +195,16 @@ example:
 		fmt.Fprintf(c.stdout, "%s: valid (%d token(s))\n", pos[0], len(m.Tokens))
 		return nil
 	}
+	rep := report{Manifest: pos[0], Tokens: []reportToken{}}
 	if err := m.validate(); err != nil {
+		// The report says so too, when the manifest names one that can be written: nothing was changed.
+		if m.Report != "" && checkWritable(m.Report) == nil {
+			rep.Error = strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			c.writeOutput(m.Report, append(b, '\n'), false)
+		}
 		return err
 	}
-	rep := report{Manifest: pos[0], Tokens: []reportToken{}}
 	runErr := c.provisionRun(m, &rep)
 	if runErr == nil && !rep.Changed && rep.Drift == 0 {
 		fmt.Fprintln(c.stderr, "keyward: provision: everything is already as the manifest says; nothing changed")

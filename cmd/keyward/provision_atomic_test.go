@@ -30,12 +30,12 @@ func TestProvisionChecksEverything(t *testing.T) {
 		"      - label: enc\n" + // line 12
 		"        type: ec:p256\n" +
 		"        usage: [encrypt]\n"
-	p := writeFileIn(t, dir, "m.yaml", []byte(m))
+	p := writeFileIn(t, dir, "m.yaml", []byte("report: "+dir+"/report.json\n"+m))
 	for _, args := range [][]string{{"provision", p, "--dry-run"}, {"provision", p}} {
 		r := kw(t, nil, args...)
 		fails(t, r, exitUsage, "3 problems")
-		for _, want := range []string{"m.yaml:6: key \"storage\": a CSR needs a key pair that signs; key type aes:256 cannot",
-			"m.yaml:9: key \"dev\": csr out /nonexistent/dir/dev.csr: its directory", "m.yaml:12: key \"enc\": key type ec:p256 cannot encrypt"} {
+		for _, want := range []string{"m.yaml:7: key \"storage\": a CSR needs a key pair that signs; key type aes:256 cannot",
+			"m.yaml:10: key \"dev\": csr out /nonexistent/dir/dev.csr: its directory", "m.yaml:13: key \"enc\": key type ec:p256 cannot encrypt"} {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("%v: stderr %q lacks %q", args, r.stderr, want)
 			}
@@ -43,6 +43,11 @@ func TestProvisionChecksEverything(t *testing.T) {
 	}
 	if out := ok(t, nil, "token", "list", "--json"); strings.Contains(out, `"chk"`) {
 		t.Fatal("a refused manifest created the token")
+	}
+	var rep report
+	if data, err := os.ReadFile(filepath.Join(dir, "report.json")); err != nil || json.Unmarshal(data, &rep) != nil ||
+		!strings.Contains(rep.Error, "3 problems") || rep.Changed {
+		t.Errorf("the report of a refused manifest: %v %+v", err, rep)
 	}
 	// decoder messages speak of the manifest, not of Go types
 	for name, text := range map[string]string{

@@ -43,6 +43,9 @@ type tokenJSON struct {
 	Initialised  bool   `json:"initialised"`
 	UserPINSet   bool   `json:"user_pin_set"`
 	UserPINLock  bool   `json:"user_pin_locked"`
+	// UserPINLow: a wrong user PIN was given since the last good one; UserPINFinal: one more locks it.
+	UserPINLow   bool   `json:"user_pin_count_low"`
+	UserPINFinal bool   `json:"user_pin_final_try"`
 	SOPINLock    bool   `json:"so_pin_locked"`
 	State        string `json:"state"`
 	URI          string `json:"uri,omitempty"`
@@ -50,13 +53,17 @@ type tokenJSON struct {
 	MaxPINLen    uint64 `json:"max_pin_len"`
 	Sessions     uint64 `json:"sessions"`
 	Firmware     string `json:"firmware_version"`
+	// Objects counts the token's objects by type (token info only); PrivateCounted says whether private
+	// objects are in the counts (only after a login).
+	Objects        map[string]int `json:"objects,omitempty"`
+	PrivateCounted *bool          `json:"private_objects_counted,omitempty"`
 }
 
 func tokenToJSON(t token) tokenJSON {
 	f := t.info.Flags
 	j := tokenJSON{Slot: uint64(t.slot), Label: t.label, Serial: t.serial, Manufacturer: trimPad(t.info.ManufacturerID),
 		Model: trimPad(t.info.Model), Initialised: f&ck.CKF_TOKEN_INITIALIZED != 0, UserPINSet: f&ck.CKF_USER_PIN_INITIALIZED != 0,
-		UserPINLock: f&ck.CKF_USER_PIN_LOCKED != 0, SOPINLock: f&ck.CKF_SO_PIN_LOCKED != 0, State: tokenState(f),
+		UserPINLock: f&ck.CKF_USER_PIN_LOCKED != 0, UserPINLow: f&ck.CKF_USER_PIN_COUNT_LOW != 0, UserPINFinal: f&ck.CKF_USER_PIN_FINAL_TRY != 0, SOPINLock: f&ck.CKF_SO_PIN_LOCKED != 0, State: tokenState(f),
 		MinPINLen: t.info.MinPinLen, MaxPINLen: t.info.MaxPinLen, Sessions: t.info.SessionCount, Firmware: t.info.FirmwareVersion.String()}
 	if j.Initialised {
 		j.URI = (&p11uri.URI{Token: &t.label, Serial: &t.serial}).String()
@@ -165,11 +172,12 @@ example:
 func (c *cli) cmdTokenInfo(args []string) error {
 	f := c.newFlags("token info", `usage: keyward token info [URI] [--token LABEL] [--json]
 
-Shows a token's details: label, serial, PIN state, sessions, limits.
+Shows a token's details: label, serial, PIN state (locked, or a wrong PIN given since the last good one),
+sessions, limits, and its objects by type (private ones only when a PIN is given).
 
 examples:
   keyward token info --token dev
-  keyward token info pkcs11:token=dev --json`).withJSON().withToken()
+  keyward token info pkcs11:token=dev --json --pin-source user.pin`).withJSON().withToken().withLogin()
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -188,14 +196,61 @@ examples:
 		return err
 	}
 	j := tokenToJSON(t)
+	if j.Initialised {
+		mode := loginIfPIN
+		if !j.UserPINSet {
+			mode = loginNever
+		}
+		s, err := c.openOn(f, t, nil, false, mode)
+		if err != nil {
+			return err
+		}
+		objs, err := s.find(nil)
+		if err != nil {
+			s.close()
+			return err
+		}
+		j.Objects = map[string]int{}
+		for _, o := range objs {
+			j.Objects[typeName(o.class)]++
+		}
+		counted := s.loggedIn
+		j.PrivateCounted = &counted
+		s.close()
+	}
 	if *f.json {
 		return c.printJSON(j)
+	}
+	pinState := "ok"
+	switch {
+	case j.UserPINLock:
+		pinState = "locked (the SO resets it: keyward pin unlock)"
+	case j.UserPINFinal:
+		pinState = "one more wrong PIN locks it"
+	case j.UserPINLow:
+		pinState = "a wrong PIN was given since the last good one"
+	case !j.UserPINSet:
+		pinState = "not set (keyward pin init)"
+	}
+	var counts []string
+	for _, k := range []string{"private", "public", "secret-key", "cert", "data"} {
+		if n := j.Objects[k]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	objects := strings.Join(counts, ", ")
+	if objects == "" {
+		objects = "none"
+	}
+	if j.PrivateCounted != nil && !*j.PrivateCounted {
+		objects += " (private objects not counted: give the PIN)"
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	for _, row := range [][2]string{
 		{"label", j.Label}, {"serial", j.Serial}, {"slot", fmt.Sprint(j.Slot)}, {"uri", j.URI},
 		{"manufacturer", j.Manufacturer}, {"model", j.Model}, {"state", j.State},
 		{"PIN length", fmt.Sprintf("%d to %d", j.MinPINLen, j.MaxPINLen)},
+		{"user PIN", pinState}, {"objects", objects},
 		{"sessions", fmt.Sprint(j.Sessions)}, {"firmware", j.Firmware},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])

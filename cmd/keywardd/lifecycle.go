@@ -149,9 +149,11 @@ func (r *reloader) reload() {
 		return
 	}
 	var policies []engine.TokenPolicy
+	var views []engine.KeyView
 	if fc != nil {
-		policies = fc.Policies()
+		policies, views = fc.Policies(), fc.KeyViews()
 	}
 	r.eng.SetPolicies(policies)
+	r.eng.SetViews(views)
 	r.log.Info("configuration reloaded", "path", r.o.config, "token_policies", len(policies))
 }

@@ -252,9 +252,12 @@ func run(args []string, stderr io.Writer) (code int) {
 		return 2
 	}
 	if o.showVersion {
-		fmt.Fprintln(stderr, versionText("keywardd"))
+		fmt.Println(versionText("keywardd"))
 		return 0
 	}
+	// SIGHUP from here on is a reload (handled once the engine runs), never the default exit.
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
 	log, err := newLogger(o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "keywardd:", err)
@@ -310,6 +313,7 @@ func run(args []string, stderr io.Writer) (code int) {
 	if fc != nil {
 		cfg.Policies = fc.Policies()
 		fc.Limits.Apply(&cfg)
+		cfg.Views = fc.KeyViews()
 		if fc.MaxPINFailures > 0 && !flagSet(args, "max-pin-failures") {
 			cfg.MaxPINFailures = fc.MaxPINFailures
 		}
@@ -384,8 +388,6 @@ func run(args []string, stderr io.Writer) (code int) {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
 	go func() {
 		for range hups {
 			hup.reload()

@@ -38,6 +38,7 @@ import (
 	"github.com/keyward/keyward/internal/mech"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
 // File is the configuration file's content.
@@ -59,6 +60,9 @@ type File struct {
 	Limits Limits `yaml:"limits,omitempty"`
 	// MinRSABits is the smallest RSA modulus key generation makes (0: the default, 2048).
 	MinRSABits int `yaml:"min_rsa_bits,omitempty"`
+	// Views are per-application key views (engine.KeyView): the programs named see only key pairs of the
+	// listed key types.
+	Views []View `yaml:"views,omitempty"`
 }
 
 // Connections is the connection limits' section (daemon.Limits; 0 or absent: the default).
@@ -100,6 +104,12 @@ func (l Limits) Apply(cfg *engine.Config) {
 			*x.dst = x.v
 		}
 	}
+}
+
+// View is one per-application key view.
+type View struct {
+	Programs []string `yaml:"programs,flow"`
+	KeyTypes []string `yaml:"key_types,flow"`
 }
 
 // TokenPolicy is one token's access policy.
@@ -150,6 +160,16 @@ func Parse(path string, data []byte) (*File, error) {
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {
 			return nil, fmt.Errorf("%s: tokens[%d]: name the token by exactly one of label and serial", path, i)
+		}
+	}
+	for i, v := range c.Views {
+		if len(v.Programs) == 0 || len(v.KeyTypes) == 0 {
+			return nil, fmt.Errorf("%s: views[%d]: a view needs programs and key_types", path, i)
+		}
+		for _, n := range v.KeyTypes {
+			if _, ok := viewKeyTypes[n]; !ok {
+				return nil, fmt.Errorf("%s: views[%d]: unknown key type %q (rsa, ec, ec-edwards, ec-montgomery, ml-dsa, ml-kem)", path, i, n)
+			}
 		}
 	}
 	return &c, nil
@@ -225,6 +245,23 @@ func (c *File) Policies() []engine.TokenPolicy {
 	for _, t := range c.Tokens {
 		out = append(out, engine.TokenPolicy{Label: t.Label, Serial: t.Serial, AllowUIDs: t.AllowUIDs,
 			AllowGIDs: t.AllowGIDs, LoginUIDs: t.LoginUIDs, LoginGIDs: t.LoginGIDs})
+	}
+	return out
+}
+
+// viewKeyTypes are the key type names of views.
+var viewKeyTypes = map[string]ck.KeyType{"rsa": ck.CKK_RSA, "ec": ck.CKK_EC, "ec-edwards": ck.CKK_EC_EDWARDS,
+	"ec-montgomery": ck.CKK_EC_MONTGOMERY, "ml-dsa": ck.CKK_ML_DSA, "ml-kem": ck.CKK_ML_KEM}
+
+// KeyViews converts the views for the engine.
+func (c *File) KeyViews() []engine.KeyView {
+	var out []engine.KeyView
+	for _, v := range c.Views {
+		kv := engine.KeyView{Programs: v.Programs}
+		for _, n := range v.KeyTypes {
+			kv.KeyTypes = append(kv.KeyTypes, viewKeyTypes[n])
+		}
+		out = append(out, kv)
 	}
 	return out
 }

@@ -32,6 +32,8 @@ type app struct {
 	sessionBytes uint64
 	// buffered is what the application's buffering multi-part operations hold (buffer.go).
 	buffered uint64
+	// keyTypes are the only key types of key pairs this application sees (nil: all; view.go).
+	keyTypes []ck.KeyType
 }
 
 // Open starts an application for a peer. The caller must Close it when the application ends (its last
@@ -40,6 +42,7 @@ func (e *Engine) Open(peer Peer) ck.Provider {
 	a := &app{e: e, peer: peer, sessions: map[ck.SessionHandle]*session{}, logins: map[*token]ck.UserType{}}
 	e.mu.Lock()
 	e.apps[a] = struct{}{}
+	a.keyTypes = e.viewOf(peer)
 	e.mu.Unlock()
 	return a
 }

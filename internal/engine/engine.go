@@ -37,6 +37,8 @@ type Config struct {
 	Audit *slog.Logger
 	// Policies are the tokens' access policies (identity login and who may open a token).
 	Policies []TokenPolicy
+	// Views are per-application views of the key types (view.go).
+	Views []KeyView
 	// MaxSessions bounds the sessions of one application (default 4096): beyond it CKR_SESSION_COUNT.
 	MaxSessions int
 	// MaxSessionBytes bounds the session objects of one application, in bytes (default 64 MiB): beyond it
@@ -306,9 +308,9 @@ func (e *Engine) audit(what string, a *app, o *object, m ck.MechanismType) {
 	if e.cfg.Audit == nil {
 		return
 	}
-	e.cfg.Audit.Info(what, "token", o.tok.id, "object", o.id, "class", o.class.String(),
+	e.cfg.Audit.Info(what, append(o.tok.auditNames(), "object", o.id, "class", o.class.String(),
 		"label", string(o.attrs.value(ck.CKA_LABEL)), "mechanism", m.String(), "on_token", o.onToken,
-		"uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
+		"uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)...)
 }
 
 // auditEvent records an event that concerns a token rather than a key (login, PIN change, initialisation).
@@ -316,7 +318,7 @@ func (e *Engine) auditEvent(what string, a *app, tokenID uint64, args ...any) {
 	if e.cfg.Audit == nil {
 		return
 	}
-	args = append(args, "token", tokenID, "uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
+	args = append(append(args, e.tokenNames(tokenID)...), "uid", a.peer.UID, "gid", a.peer.GID, "pid", a.peer.PID, "exe", a.peer.Exe)
 	e.cfg.Audit.Info(what, args...)
 }
 

@@ -48,7 +48,7 @@ func (s *session) canSee(o *object) bool {
 	if !o.onToken && o.owner.app != s.app {
 		return false
 	}
-	return !o.private || s.userLoggedIn()
+	return (!o.private || s.userLoggedIn()) && !s.app.viewHides(o)
 }
 
 func (s *session) cancelOperations() {

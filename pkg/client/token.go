@@ -210,14 +210,8 @@ type inDoubt struct{ error }
 func (e inDoubt) Unwrap() error { return e.error }
 
 // KeyRef selects a key on a token by its CKA_LABEL, its CKA_ID, or both. At least one must be set; an
-// empty Label or a nil ID matches any.
-//
-// P11URI: when pkg/p11uri (RFC 7512) lands, add a constructor here that turns a "pkcs11:" URI into a token
-// label, a PIN source and a KeyRef (token=, object=, id=, type=private), e.g.
-//
-//	func (cl *Client) OpenURI(uri string, pin []byte) (*Token, KeyRef, error)
-//
-// and let Signer and Decrypter take the KeyRef as they do now.
+// empty Label or a nil ID matches any. Client.OpenURI turns a "pkcs11:" URI (RFC 7512) into a token and a
+// KeyRef.
 type KeyRef struct {
 	Label string // CKA_LABEL
 	ID    []byte // CKA_ID

@@ -19,6 +19,7 @@ func TestCurl(t *testing.T) {
 	openssl := program(t, "openssl")
 	version := func() string { return progVersion("curl", "--version") }
 	tk := newToken(t, "curl")
+	tk.addUnusualKeys(t) // a mixed token
 	keys := []struct{ label, id, kind, keyType string }{
 		{"curl-rsa", "61", "RSA", "rsa:2048"},
 		{"curl-ec", "62", "EC", "EC:prime256v1"},

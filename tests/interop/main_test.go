@@ -98,8 +98,13 @@ func startDaemon(dir string) (stop func(), err error) {
 	}
 	daemonSocket = filepath.Join(dir, "kw.sock")
 	daemonLog = filepath.Join(dir, "keywardd.log")
+	conf, err := writeDaemonConfig(dir)
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(filepath.Join(buildPath, "keywardd"), "--user", "--store", filepath.Join(dir, "store"),
-		"--root-key", filepath.Join(dir, "root.key"), "--socket", daemonSocket, "--idle-exit", "0", "--log", daemonLog)
+		"--root-key", filepath.Join(dir, "root.key"), "--socket", daemonSocket, "--idle-exit", "0", "--log", daemonLog,
+		"--config", conf)
 	cmd.Env = append(os.Environ(), "KEYWARD_KDF=fast")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	var out bytes.Buffer

@@ -61,6 +61,7 @@ func TestOpenSSL(t *testing.T) {
 		return v
 	}
 	tk := newToken(t, "openssl")
+	tk.addUnusualKeys(t) // a mixed token: libp11 must still find its RSA and EC keys
 	tk.genKey(t, "rsa:2048", "ossl-rsa", "41")
 	tk.genKey(t, "EC:prime256v1", "ossl-ec", "42")
 	rsaKey := rsaPub(t, tk.public(t, "ossl-rsa"))

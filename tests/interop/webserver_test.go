@@ -49,6 +49,7 @@ func TestWebServers(t *testing.T) {
 	const sc = "7 web servers"
 	daemon(t)
 	tk := newToken(t, "websrv")
+	tk.addUnusualKeys(t) // a mixed token
 	keys := []struct{ label, id, kind, keyType string }{
 		{"web-rsa", "71", "RSA", "rsa:2048"},
 		{"web-ec", "72", "EC", "EC:prime256v1"},

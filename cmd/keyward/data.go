@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+	"github.com/keyward/keyward/pkg/p11uri"
+)
+
+// keyward random and keyward data: random bytes from the token, and data objects (CKO_DATA).
+
+// maxRandom bounds one keyward random.
+const maxRandom = 1 << 20
+
+func (c *cli) cmdRandom(args []string) error {
+	f := c.newFlags("random", `usage: keyward random N [--hex] [--out FILE] [--token LABEL]
+
+Writes N random bytes from the token's generator (C_GenerateRandom), at most 1 MiB.
+
+examples:
+  keyward random 32 --hex
+  keyward random 16 --out nonce.bin`).withToken()
+	hexOut := f.Bool("hex", false, "write hexadecimal and a newline")
+	out := f.String("out", "-", "the output file, or - for standard output")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.nargs(pos, 1, 1, "keyward random N"); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(pos[0])
+	if err != nil || n < 1 || n > maxRandom {
+		return usagef("random: N must be a number of bytes from 1 to %d", maxRandom)
+	}
+	t, err := c.anyToken(*f.token)
+	if err != nil {
+		return err
+	}
+	s, err := c.openSession(t, false)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	b, err := s.cl.GenerateRandom(s.h, uint64(n))
+	if err != nil {
+		return ckErr("generating random bytes", err)
+	}
+	if *hexOut {
+		b = []byte(hex.EncodeToString(b) + "\n")
+	}
+	return c.writeOutput(*out, b, true)
+}
+
+// anyToken is the named token, else the first slot's token (initialised or not).
+func (c *cli) anyToken(label string) (token, error) {
+	if label != "" {
+		return c.oneToken(label, nil)
+	}
+	all, err := c.tokens(true)
+	if err != nil {
+		return token{}, err
+	}
+	if len(all) == 0 {
+		return token{}, notFoundf("keywardd has no slot")
+	}
+	return all[0], nil
+}
+
+func (c *cli) cmdData(args []string) error {
+	if len(args) == 0 {
+		return usagef("data: missing subcommand (put, get)")
+	}
+	switch args[0] {
+	case "put":
+		return c.cmdDataPut(args[1:])
+	case "get":
+		return c.cmdDataGet(args[1:])
+	case "-h", "--help", "help":
+		fmt.Fprintln(c.stdout, "usage: keyward data put FILE --label LABEL [--application A] [--private] | keyward data get URI [--out FILE]")
+		return nil
+	}
+	return usagef("data: unknown subcommand %q (put, get)", args[0])
+}
+
+func (c *cli) cmdDataPut(args []string) error {
+	f := c.newFlags("data put", `usage: keyward data put FILE --label LABEL [--application A] [--private] [--token LABEL]
+
+Stores FILE (or - for standard input, at most 1 MiB) as a data object (CKO_DATA) and prints its URI. With
+--private it is a private object: only a logged-in user reads it. A data object with the label is refused
+unless --force.
+
+example:
+  keyward data put device-config.json --label device-config --application acme`).withJSON().withToken().withPIN()
+	label := f.String("label", "", "the object's label (CKA_LABEL, required)")
+	app := f.String("application", "", "CKA_APPLICATION")
+	private := f.Bool("private", false, "a private object (CKA_PRIVATE): readable only after login")
+	force := f.Bool("force", false, "store it even when a data object has the label")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.nargs(pos, 1, 1, "keyward data put FILE --label LABEL"); err != nil {
+		return err
+	}
+	if *label == "" {
+		return usagef("data put: --label is required")
+	}
+	data, err := c.readInput(pos[0])
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	if len(data) > maxRandom {
+		return usagef("data put: %d bytes is larger than a data object may be here (1 MiB)", len(data))
+	}
+	s, err := c.openFor(f, nil, true, loginRequired)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.clash(ck.CKO_DATA, *label, nil, "data object", *force); err != nil {
+		return err
+	}
+	t := []ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_DATA), ck.NewAttribute(ck.CKA_TOKEN, true),
+		ck.NewAttribute(ck.CKA_PRIVATE, *private), ck.NewAttribute(ck.CKA_LABEL, *label), ck.NewAttribute(ck.CKA_VALUE, append([]byte(nil), data...))}
+	if *app != "" {
+		t = append(t, ck.NewAttribute(ck.CKA_APPLICATION, *app))
+	}
+	if _, err := s.cl.CreateObject(s.h, t); err != nil {
+		return ckErr(fmt.Sprintf("storing the data object on token %q", s.tok.label), err)
+	}
+	uri := objectURI(s.tok, *label, p11uri.TypeData, nil)
+	if *f.json {
+		return c.printJSON(map[string]string{"uri": uri})
+	}
+	fmt.Fprintln(c.stdout, uri)
+	return nil
+}
+
+func (c *cli) cmdDataGet(args []string) error {
+	f := c.newFlags("data get", `usage: keyward data get URI [--out FILE]
+
+Writes the value of the data object the URI selects (a private one needs the PIN).
+
+example:
+  keyward data get 'pkcs11:token=dev;object=device-config;type=data' --out device-config.json`).withToken().withLogin()
+	out := f.String("out", "-", "the output file, or - for standard output")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.nargs(pos, 1, 1, "keyward data get URI"); err != nil {
+		return err
+	}
+	u, err := parseURI(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := c.openFor(f, u, false, loginIfPIN)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	o, err := s.oneKey(u, "data object", ck.CKO_DATA)
+	if err != nil {
+		return err
+	}
+	a, err := s.attrs(o.h, ck.CKA_VALUE)
+	if err != nil {
+		return err
+	}
+	return c.writeOutput(*out, a[ck.CKA_VALUE], o.bool(ck.CKA_PRIVATE))
+}
