@@ -39,6 +39,7 @@ go-build:
 include tests/tests.mk
 include tests/interop.mk
 include bench.mk
+include cross.mk
 
 demo: deps build
 	./scripts/demo.sh $(BUILD)

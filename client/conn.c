@@ -15,11 +15,11 @@
  * CKR_CRYPTOKI_NOT_INITIALIZED until the child's C_Initialize, which closes the inherited descriptors without
  * sending anything on them.
  */
+#include "compat.h"
 #include "conn.h"
 #include "sess.h"
 #include "trust.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -86,7 +86,7 @@ static struct {
 
 /* The fork guard: serialises C_Initialize/C_Finalize; reinitialised in a forked child. */
 static pthread_mutex_t g_init = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_once;
 static int g_fork_locked;
 
 /* ---- diagnostics ---- */
@@ -463,14 +463,14 @@ static int kw_configure(void)
             g.max_conns = (int)v;
     }
     int n;
-    struct stat st;
+    mode_t mode;
     g.pass_socket = 0;
     g.private_dir = 0;
     if (env && *env) {
         n = snprintf(g.path, sizeof g.path, "%s", env);
         g.autostart = as == 1;
         g.pass_socket = 1;
-    } else if (stat(KW_SYSTEM_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    } else if (kw_stat_mode(KW_SYSTEM_SOCKET, &mode) == 0 && S_ISSOCK(mode)) {
         n = snprintf(g.path, sizeof g.path, "%s", KW_SYSTEM_SOCKET);
         g.autostart = 0;
     } else {
@@ -531,8 +531,8 @@ static int kw_connect_once(char *why, size_t whylen)
 
 static int kw_executable(const char *p)
 {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+    mode_t mode;
+    return kw_stat_mode(p, &mode) == 0 && S_ISREG(mode) && access(p, X_OK) == 0;
 }
 
 /* Find keywardd: $KEYWARD_DAEMON, next to this library, the usual libexec places, then PATH. */
@@ -546,13 +546,13 @@ static int kw_find_daemon(char *out, size_t n)
         errno = ENOENT;
         return -1;
     }
-    Dl_info info;
     /* Any address inside the library locates it (an object: ISO C has no function-to-object pointer cast). */
-    if (dladdr(&g_once, &info) && info.dli_fname && strchr(info.dli_fname, '/')) {
+    const char *self = kw_object_path(&g_once);
+    if (self && strchr(self, '/')) {
         char dir[PATH_MAX];
-        char *real = realpath(info.dli_fname, NULL);
+        char *real = realpath(self, NULL);
         for (int pass = 0; pass < 2; pass++) {
-            const char *f = pass == 0 ? info.dli_fname : real;
+            const char *f = pass == 0 ? self : real;
             if (!f)
                 continue;
             snprintf(dir, sizeof dir, "%s", f);
@@ -588,7 +588,7 @@ static int kw_find_daemon(char *out, size_t n)
 }
 
 /* Start keywardd --user, double-forked so that it is not our child. Only async-signal-safe calls between fork
- * and exec (_Fork does not run atfork handlers). */
+ * and exec (kw_fork, like _Fork, does not run atfork handlers). */
 static int kw_spawn_daemon(void)
 {
     char exe[PATH_MAX];
@@ -599,12 +599,12 @@ static int kw_spawn_daemon(void)
         argv[2] = (char *)"--socket";
         argv[3] = g.path;
     }
-    pid_t pid = _Fork();
+    pid_t pid = kw_fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
         setsid();
-        pid_t p2 = _Fork();
+        pid_t p2 = kw_fork();
         if (p2 != 0)
             _exit(p2 < 0 ? 1 : 0);
         int fd = open("/dev/null", O_RDWR);
@@ -613,9 +613,7 @@ static int kw_spawn_daemon(void)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        if (close_range(3, ~0u, 0) < 0)
-            for (int i = 3; i < 1024; i++)
-                close(i);
+        kw_close_from(3);
         sigset_t empty;
         sigemptyset(&empty);
         sigprocmask(SIG_SETMASK, &empty, NULL);
@@ -1019,7 +1017,7 @@ static void kw_forget_all(void)
 
 CK_RV kw_initialize(const CK_C_INITIALIZE_ARGS *args)
 {
-    pthread_once(&g_once, kw_register_atfork);
+    kw_once(&g_once, kw_register_atfork);
     pthread_mutex_lock(&g_init);
     int st = atomic_load(&g.state);
     if (st == KW_LIVE && g.pid == getpid()) {

@@ -13,8 +13,6 @@
 
 #include "codec.h"
 
-_Static_assert(sizeof(CK_ULONG) == 8, "Keyward targets LP64: CK_ULONG is 64 bits");
-
 /* Which error a call returns when no connection to the daemon can be had. */
 enum { KW_SLOT_CALL = 0, KW_SESSION_CALL = 1 };
 

@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "params.h"
 #include "sess.h"
+#include "width.h"
 
 #define CHECK_INIT()                                                                                           \
     do {                                                                                                       \
@@ -91,9 +92,16 @@ static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
         return enc_refuse(b, CKR_MECHANISM_PARAM_INVALID);
     const struct kw_param_layout *l = kw_param_layout(m->mechanism);
     if (!l || !m->pParameter) {
-        /* Raw bytes (a pointer-free structure or a byte string), or the NULL parameter. */
-        kw_enc_M(b, 1, m->mechanism, m->pParameter != NULL, m->pParameter, m->ulParameterLen);
-        return CKR_OK;
+        /* Raw bytes (a pointer-free structure or a byte string), or the NULL parameter; CK_ULONG fields in the
+         * wire's width (width.h). */
+        struct kw_buf tmp = {0};
+        const void *wp;
+        size_t wn;
+        CK_RV rv = kw_param_raw(m->mechanism, m->pParameter, m->ulParameterLen, &tmp, &wp, &wn);
+        if (rv == CKR_OK)
+            kw_enc_M(b, 1, m->mechanism, m->pParameter != NULL, wp, wn);
+        kw_buf_free(&tmp);
+        return rv;
     }
     /* A structure with pointers (params.def): its fields, marshalled as items, are the parameter. */
     if (m->ulParameterLen != l->size)
@@ -131,7 +139,9 @@ static CK_RV enc_template_items(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULON
         if (a->ulValueLen > KW_MAX_FRAME)
             return CKR_ATTRIBUTE_VALUE_INVALID;
         if (!is_template_attr(a->type)) {
-            kw_enc_attr_val(b, a->type, a->pValue, a->ulValueLen);
+            CK_RV rv = kw_enc_attr_value(b, a->type, a->pValue, a->ulValueLen);
+            if (rv != CKR_OK)
+                return rv;
             continue;
         }
         if (a->ulValueLen % sizeof(CK_ATTRIBUTE) != 0)
@@ -145,7 +155,9 @@ static CK_RV enc_template_items(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULON
                 return CKR_ARGUMENTS_BAD;
             if (is_template_attr(x->type) || x->ulValueLen > KW_MAX_FRAME)
                 return CKR_ATTRIBUTE_VALUE_INVALID; /* templates nest once at most */
-            kw_enc_attr_val(b, x->type, x->pValue, x->ulValueLen);
+            CK_RV rv = kw_enc_attr_value(b, x->type, x->pValue, x->ulValueLen);
+            if (rv != CKR_OK)
+                return rv;
         }
     }
     return CKR_OK;
@@ -168,6 +180,10 @@ static CK_RV recv_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int 
         memcpy(out, d, dlen);
     } else if (dlen != 0) {
         return CKR_DEVICE_ERROR;
+    }
+    if (!kw_ulong_fits(len)) { /* a length this word size cannot express (width.h) */
+        *plen = CK_UNAVAILABLE_INFORMATION;
+        return CKR_BUFFER_TOO_SMALL;
     }
     *plen = (CK_ULONG)len;
     return rv;
@@ -194,8 +210,12 @@ static CK_RV list_out(struct kw_dec *d, CK_ULONG_PTR list, CK_ULONG_PTR pcount)
         *pcount = n;
         return CKR_BUFFER_TOO_SMALL;
     }
-    for (uint32_t i = 0; i < n; i++)
-        list[i] = kw_dec_raw_u64(d);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v = kw_dec_raw_u64(d);
+        if (!kw_ulong_fits(v))
+            return CKR_DEVICE_ERROR; /* a slot or mechanism this word size cannot express (width.h) */
+        list[i] = (CK_ULONG)v;
+    }
     *pcount = n;
     return CKR_OK;
 }
@@ -226,8 +246,11 @@ static CK_RV call_uu(uint32_t call, CK_ULONG a, CK_ULONG b)
 static CK_RV run_handle(struct kw_msg *m, CK_ULONG_PTR out, int kind)
 {
     CK_RV rv = kw_msg_run(m, kind);
-    if (rv == CKR_OK)
-        *out = kw_dec_u(&m->body);
+    if (rv == CKR_OK) {
+        *out = kw_dec_handle(&m->body);
+        if (m->body.err)
+            rv = CKR_DEVICE_ERROR; /* a handle this word size cannot express (width.h) */
+    }
     kw_msg_free(m);
     return rv;
 }
@@ -584,7 +607,7 @@ static CK_RV get_info(CK_INFO_PTR p, CK_BYTE major, CK_BYTE minor)
         p->cryptokiVersion.major = major;
         p->cryptokiVersion.minor = minor;
         pad_string(&m.body, p->manufacturerID, sizeof p->manufacturerID);
-        p->flags = kw_dec_u(&m.body);
+        p->flags = kw_dec_ul(&m.body);
         pad_string(&m.body, p->libraryDescription, sizeof p->libraryDescription);
         p->libraryVersion = dec_version(&m.body);
     }
@@ -638,7 +661,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     if (rv == CKR_OK) {
         pad_string(&m.body, pInfo->slotDescription, sizeof pInfo->slotDescription);
         pad_string(&m.body, pInfo->manufacturerID, sizeof pInfo->manufacturerID);
-        pInfo->flags = kw_dec_u(&m.body);
+        pInfo->flags = kw_dec_ul(&m.body);
         pInfo->hardwareVersion = dec_version(&m.body);
         pInfo->firmwareVersion = dec_version(&m.body);
     }
@@ -661,17 +684,17 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         pad_string(d, pInfo->manufacturerID, sizeof pInfo->manufacturerID);
         pad_string(d, pInfo->model, sizeof pInfo->model);
         pad_string(d, pInfo->serialNumber, sizeof pInfo->serialNumber);
-        pInfo->flags = kw_dec_u(d);
-        pInfo->ulMaxSessionCount = kw_dec_u(d);
-        pInfo->ulSessionCount = kw_dec_u(d);
-        pInfo->ulMaxRwSessionCount = kw_dec_u(d);
-        pInfo->ulRwSessionCount = kw_dec_u(d);
-        pInfo->ulMaxPinLen = kw_dec_u(d);
-        pInfo->ulMinPinLen = kw_dec_u(d);
-        pInfo->ulTotalPublicMemory = kw_dec_u(d);
-        pInfo->ulFreePublicMemory = kw_dec_u(d);
-        pInfo->ulTotalPrivateMemory = kw_dec_u(d);
-        pInfo->ulFreePrivateMemory = kw_dec_u(d);
+        pInfo->flags = kw_dec_ul(d);
+        pInfo->ulMaxSessionCount = kw_dec_ul(d);
+        pInfo->ulSessionCount = kw_dec_ul(d);
+        pInfo->ulMaxRwSessionCount = kw_dec_ul(d);
+        pInfo->ulRwSessionCount = kw_dec_ul(d);
+        pInfo->ulMaxPinLen = kw_dec_ul(d);
+        pInfo->ulMinPinLen = kw_dec_ul(d);
+        pInfo->ulTotalPublicMemory = kw_dec_ul(d);
+        pInfo->ulFreePublicMemory = kw_dec_ul(d);
+        pInfo->ulTotalPrivateMemory = kw_dec_ul(d);
+        pInfo->ulFreePrivateMemory = kw_dec_ul(d);
         pInfo->hardwareVersion = dec_version(d);
         pInfo->firmwareVersion = dec_version(d);
         pad_string(d, pInfo->utcTime, sizeof pInfo->utcTime);
@@ -706,9 +729,9 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
     kw_enc_u(&m.req, type);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
-        pInfo->ulMinKeySize = kw_dec_u(&m.body);
-        pInfo->ulMaxKeySize = kw_dec_u(&m.body);
-        pInfo->flags = kw_dec_u(&m.body);
+        pInfo->ulMinKeySize = kw_dec_ul(&m.body);
+        pInfo->ulMaxKeySize = kw_dec_ul(&m.body);
+        pInfo->flags = kw_dec_ul(&m.body);
     }
     kw_msg_free(&m);
     return rv;
@@ -825,10 +848,10 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
     kw_enc_u(&m.req, hSession);
     CK_RV rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
-        pInfo->slotID = kw_dec_u(&m.body);
-        pInfo->state = kw_dec_u(&m.body);
-        pInfo->flags = kw_dec_u(&m.body);
-        pInfo->ulDeviceError = kw_dec_u(&m.body);
+        pInfo->slotID = kw_dec_ul(&m.body);
+        pInfo->state = kw_dec_ul(&m.body);
+        pInfo->flags = kw_dec_ul(&m.body);
+        pInfo->ulDeviceError = kw_dec_ul(&m.body);
     }
     kw_msg_free(&m);
     return rv;
@@ -983,12 +1006,13 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_U
 static void enc_query(struct kw_buf *b, const CK_ATTRIBUTE *a)
 {
     if (a->pValue)
-        kw_enc_attr_num(b, a->type, KW_ATTR_BUFFER, a->ulValueLen);
+        kw_enc_attr_num(b, a->type, KW_ATTR_BUFFER, kw_attr_len_out(a->type, a->ulValueLen));
     else
-        kw_enc_attr_num(b, a->type, KW_ATTR_LENGTH, a->ulValueLen);
+        kw_enc_attr_num(b, a->type, KW_ATTR_LENGTH, kw_attr_len_out(a->type, a->ulValueLen));
 }
 
-/* Fill one caller attribute from a result attribute. nested is 1 when a was sent as an array query. */
+/* Fill one caller attribute from a result attribute. nested is 1 when a was sent as an array query. Returns 0,
+ * 1 when a value does not fit the caller's word size (width.h: CKR_BUFFER_TOO_SMALL), or -1. */
 static int dec_result(struct kw_dec *d, CK_ATTRIBUTE *a, int nested_query)
 {
     uint64_t type, num;
@@ -998,24 +1022,28 @@ static int dec_result(struct kw_dec *d, CK_ATTRIBUTE *a, int nested_query)
     if (kind < 0 || type != a->type)
         return -1;
     switch (kind) {
-    case KW_ATTR_LENGTH:
-        a->ulValueLen = num;
-        return 0;
+    case KW_ATTR_LENGTH: {
+        int fits;
+        a->ulValueLen = kw_attr_len_in(a->type, num, &fits);
+        return fits ? 0 : 1;
+    }
     case KW_ATTR_VALUE:
-        if (nested_query || !a->pValue || vlen > a->ulValueLen)
+        if (nested_query || !a->pValue)
             return -1;
-        memcpy(a->pValue, val, vlen);
-        a->ulValueLen = vlen;
-        return 0;
+        return kw_attr_value_in(a->type, val, vlen, a->pValue, a->ulValueLen, &a->ulValueLen);
     case KW_ATTR_ARRAY: {
         if (!nested_query || num != a->ulValueLen / sizeof(CK_ATTRIBUTE))
             return -1;
         CK_ATTRIBUTE *arr = a->pValue;
-        for (uint64_t j = 0; j < num; j++)
-            if (dec_result(d, &arr[j], 0) < 0)
+        int r = 0;
+        for (uint64_t j = 0; j < num; j++) {
+            int rj = dec_result(d, &arr[j], 0);
+            if (rj < 0)
                 return -1;
+            r |= rj;
+        }
         a->ulValueLen = num * sizeof(CK_ATTRIBUTE);
-        return 0;
+        return r;
     }
     default:
         return -1;
@@ -1058,10 +1086,13 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
         } else {
             for (CK_ULONG i = 0; i < ulCount; i++) {
                 CK_ATTRIBUTE *a = &pTemplate[i];
-                if (dec_result(&m.body, a, is_template_attr(a->type) && a->pValue) < 0) {
+                int r = dec_result(&m.body, a, is_template_attr(a->type) && a->pValue);
+                if (r < 0) {
                     rv = CKR_DEVICE_ERROR;
                     break;
                 }
+                if (r > 0 && rv == CKR_OK)
+                    rv = CKR_BUFFER_TOO_SMALL;
             }
         }
     }
@@ -1113,10 +1144,13 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
     if (rv == CKR_OK) {
         uint64_t found[KW_FIND_BATCH];
         uint32_t n = kw_dec_U_begin(&m.body);
-        for (uint32_t i = 0; i < n && i < KW_FIND_BATCH; i++)
+        int wide = 0;
+        for (uint32_t i = 0; i < n && i < KW_FIND_BATCH; i++) {
             found[i] = kw_dec_raw_u64(&m.body);
+            wide |= !kw_ulong_fits(found[i]); /* a handle this word size cannot express (width.h) */
+        }
         int more = kw_dec_u(&m.body) != 0;
-        if (n > KW_FIND_BATCH || m.body.err)
+        if (n > KW_FIND_BATCH || m.body.err || wide)
             rv = CKR_DEVICE_ERROR;
         else if (kw_sess_find_begin(hSession, found, n, more) < 0)
             rv = CKR_HOST_MEMORY;
@@ -1149,9 +1183,13 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, C
         if (n > ulMaxObjectCount) {
             rv = CKR_DEVICE_ERROR;
         } else {
-            for (uint32_t i = 0; i < n; i++)
-                phObject[i] = kw_dec_raw_u64(&m.body);
-            *pulObjectCount = n;
+            for (uint32_t i = 0; i < n; i++) {
+                uint64_t v = kw_dec_raw_u64(&m.body);
+                if (!kw_ulong_fits(v))
+                    rv = CKR_DEVICE_ERROR; /* a handle this word size cannot express (width.h) */
+                phObject[i] = (CK_OBJECT_HANDLE)v;
+            }
+            *pulObjectCount = rv == CKR_OK ? n : 0;
         }
     }
     kw_msg_free(&m);
@@ -1431,8 +1469,10 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
-        *phPublicKey = kw_dec_u(&m.body);
-        *phPrivateKey = kw_dec_u(&m.body);
+        *phPublicKey = kw_dec_handle(&m.body);
+        *phPrivateKey = kw_dec_handle(&m.body);
+        if (m.body.err)
+            rv = CKR_DEVICE_ERROR; /* a handle this word size cannot express (width.h) */
     }
     kw_msg_free(&m);
     return rv;
@@ -1685,7 +1725,7 @@ CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
     if (rv == CKR_OK)
         rv = run_out(&m, pCiphertext, pulCiphertextLen, S);
     if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        CK_OBJECT_HANDLE h = kw_dec_u(&m.body);
+        CK_OBJECT_HANDLE h = kw_dec_handle(&m.body);
         if (m.body.err)
             rv = CKR_DEVICE_ERROR;
         else if (rv == CKR_OK && pCiphertext)

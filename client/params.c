@@ -5,6 +5,7 @@
  * (so a wrong line in params.def does not compile), once for the field lists, once for the mechanisms.
  */
 #include "params.h"
+#include "width.h"
 
 #include <string.h>
 
@@ -173,7 +174,15 @@ CK_RV kw_param_encode(const struct kw_param_layout *l, const void *param, struct
             for (CK_ULONG j = 0; j < n; j++) {
                 if ((!p[j].pValue && p[j].ulValueLen > 0) || p[j].ulValueLen > KW_MAX_FRAME)
                     return CKR_MECHANISM_PARAM_INVALID;
-                kw_enc_attr_val(out, p[j].type, p[j].pValue, p[j].ulValueLen);
+                struct kw_buf tmp = {0};
+                const void *wp;
+                size_t wn;
+                CK_RV rv = kw_prf_data_raw(p[j].type, p[j].pValue, p[j].ulValueLen, &tmp, &wp, &wn);
+                if (rv == CKR_OK)
+                    kw_enc_attr_val(out, p[j].type, wp, wn);
+                kw_buf_free(&tmp);
+                if (rv != CKR_OK)
+                    return rv;
             }
             break;
         }

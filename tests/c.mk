@@ -1,15 +1,17 @@
 # C client tests, included from the top Makefile: `make test-c`.
 #   golden: the C codec against internal/wire/testdata/golden.txt and the parameter layouts against
-#           internal/wire/testdata/params.txt (built against client/codec.c and client/params.c directly).
+#           internal/wire/testdata/params.txt (built against client/codec.c, params.c and width.c directly).
 #   abi:    the C ABI of build/asan/libkeyward.so (dlopen) against a private keywardd (tests/c/run-abi.sh).
 C_TEST_DIR    := $(BUILD)/tests
 C_TEST_CFLAGS := $(CSTD) $(CWARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=all
 
-$(C_TEST_DIR)/golden: tests/c/golden.c client/codec.c client/codec.h client/params.c client/params.h \
+C_GOLDEN_SRC  := client/codec.c client/params.c client/width.c
+
+$(C_TEST_DIR)/golden: tests/c/golden.c $(C_GOLDEN_SRC) client/codec.h client/params.h client/width.h \
 		internal/wire/calls.def internal/wire/params.def include/keyward/pkcs11.h
 	@mkdir -p $(C_TEST_DIR)
-	$(CC) $(C_TEST_CFLAGS) -Iinclude -Iclient -Iinternal/wire -o $@ tests/c/golden.c client/codec.c client/params.c
+	$(CC) $(C_TEST_CFLAGS) -Iinclude -Iclient -Iinternal/wire -o $@ tests/c/golden.c $(C_GOLDEN_SRC)
 
 $(C_TEST_DIR)/abi: tests/c/abi.c client/codec.c client/codec.h include/keyward/pkcs11.h internal/wire/calls.def
 	@mkdir -p $(C_TEST_DIR)

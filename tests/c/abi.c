@@ -13,6 +13,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -530,8 +531,8 @@ static void test_objects(void)
     RV(make_data(rw, "t", &yes, &yes, &h), CKR_USER_NOT_LOGGED_IN);
 
     /* Bad templates. */
-    CK_ULONG four = 0;
-    CK_ATTRIBUTE bad_class[] = {{CKA_CLASS, &four, 4}, {CKA_TOKEN, &no, 1}};
+    CK_ULONG four[2] = {0, 0}; /* a CK_ULONG attribute of the other word size's length */
+    CK_ATTRIBUTE bad_class[] = {{CKA_CLASS, four, sizeof(CK_ULONG) == 8 ? 4 : 8}, {CKA_TOKEN, &no, 1}};
     RV(f->C_CreateObject(rw, bad_class, 2, &h), CKR_ATTRIBUTE_VALUE_INVALID);
     CK_ATTRIBUTE null_value[] = {{CKA_CLASS, NULL, sizeof(CK_ULONG)}};
     RV(f->C_CreateObject(rw, null_value, 1, &h), CKR_ARGUMENTS_BAD);
@@ -539,7 +540,7 @@ static void test_objects(void)
     RV(f->C_CreateObject(rw, bad_class, 2, NULL), CKR_ARGUMENTS_BAD);
     CK_ATTRIBUTE wrap_tmpl[] = {{CKA_WRAP_TEMPLATE, bad_class, sizeof(CK_ATTRIBUTE) + 1}};
     RV(f->C_CreateObject(rw, wrap_tmpl, 1, &h), CKR_ATTRIBUTE_VALUE_INVALID);
-    RV(f->C_CreateObject(BAD_SESSION, bad_class, 2, &h), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_CreateObject(BAD_SESSION, &bad_class[1], 1, &h), CKR_SESSION_HANDLE_INVALID);
 
     /* A session object. */
     RV(make_data(rw, "abi", &no, &no, &h), CKR_OK);
@@ -1844,7 +1845,7 @@ static void test_daemon_death(void)
 enum {
     FAKE_OK, FAKE_BAD_ID, FAKE_BAD_CALL, FAKE_BAD_TAG, FAKE_TRAILING, FAKE_NO_BODY, FAKE_ERROR_BODY, FAKE_HUGE,
     FAKE_CLOSE, FAKE_OVERFLOW, FAKE_LEN_MISMATCH, FAKE_ATTR_COUNT, FAKE_ATTR_TYPE, FAKE_ATTR_TOO_LONG,
-    FAKE_TOO_MANY, FAKE_SHORT_RANDOM, FAKE_LONG_STRINGS, FAKE_SILENT
+    FAKE_TOO_MANY, FAKE_SHORT_RANDOM, FAKE_LONG_STRINGS, FAKE_SILENT, FAKE_WIDE
 };
 static atomic_int fake_mode;
 static int fake_lfd = -1;
@@ -1955,7 +1956,10 @@ static void fake_serve(int c)
             break;
         case KW_CALL_GetAttributeValue:
             kw_enc_A_begin(&out, mode == FAKE_ATTR_COUNT ? 2 : 1);
-            if (mode == FAKE_ATTR_TOO_LONG) {
+            if (mode == FAKE_WIDE) {
+                uint64_t wide = ((uint64_t)1 << 40) + 5; /* a CK_ULONG value beyond 32 bits, host order */
+                kw_enc_attr_val(&out, CKA_VALUE_LEN, &wide, sizeof wide);
+            } else if (mode == FAKE_ATTR_TOO_LONG) {
                 kw_enc_attr_val(&out, CKA_LABEL, "0123456789", 10);
             } else {
                 kw_enc_attr_num(&out, mode == FAKE_ATTR_TYPE ? CKA_VALUE : CKA_LABEL, KW_ATTR_LENGTH, 3);
@@ -1966,7 +1970,7 @@ static void fake_serve(int c)
         case KW_CALL_FindObjects:
             kw_enc_U_begin(&out, 3);
             for (int i = 0; i < 3; i++)
-                kw_put_u64(&out, (uint64_t)i + 1);
+                kw_put_u64(&out, (uint64_t)i + 1 + (mode == FAKE_WIDE && i == 1 ? (uint64_t)1 << 40 : 0));
             break;
         case KW_CALL_GenerateRandom:
             kw_enc_b(&out, "abcd", 4);
@@ -2061,6 +2065,23 @@ static void test_protocol(void)
     q.pValue = NULL;
     RV(f->C_GetAttributeValue(1, 1, &q, 1), CKR_OK);
     TRUE(q.ulValueLen == 3);
+
+    /* Values beyond 32 bits (client/width.h): a 32-bit client refuses them, never truncates. */
+    atomic_store(&fake_mode, FAKE_WIDE);
+    CK_ULONG vlen = 0;
+    CK_ATTRIBUTE wq = {CKA_VALUE_LEN, &vlen, sizeof vlen};
+    CK_OBJECT_HANDLE wobjs[3];
+#if ULONG_MAX == 0xffffffffUL
+    RV(f->C_GetAttributeValue(1, 1, &wq, 1), CKR_BUFFER_TOO_SMALL);
+    TRUE(wq.ulValueLen == CK_UNAVAILABLE_INFORMATION && vlen == 0);
+    RV(f->C_FindObjects(1, wobjs, 3, &n), CKR_DEVICE_ERROR);
+#else
+    RV(f->C_GetAttributeValue(1, 1, &wq, 1), CKR_OK);
+    TRUE(wq.ulValueLen == sizeof vlen && vlen == ((CK_ULONG)1 << 40) + 5);
+    RV(f->C_FindObjects(1, wobjs, 3, &n), CKR_OK);
+    TRUE(n == 3 && wobjs[1] == ((CK_ULONG)1 << 40) + 2);
+#endif
+    atomic_store(&fake_mode, FAKE_OK);
 
     CK_OBJECT_HANDLE objs[2];
     RV(f->C_FindObjects(1, objs, 2, &n), CKR_DEVICE_ERROR); /* more than ulMaxObjectCount */

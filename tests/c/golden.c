@@ -18,6 +18,7 @@
 
 #include "codec.h"
 #include "params.h"
+#include "width.h"
 
 static int failures;
 static const char *cur_file = "golden.txt";
@@ -507,6 +508,35 @@ static void set_ptr(uint8_t *s, size_t off, const void *p)
     memcpy(s + off, &p, sizeof p);
 }
 
+/* params.txt writes SP 800-108 PRF data values in the LP64 layout (the wire's); on ILP32 the caller's structure
+ * is the narrow one: CK_SP800_108_COUNTER_FORMAT {bool, pad 3, ulong}, CK_SP800_108_DKM_LENGTH_FORMAT {ulong,
+ * bool, pad 3, ulong}. */
+static void narrow_prf_value(CK_PRF_DATA_PARAM *p)
+{
+    uint8_t *v = p->pValue;
+    uint64_t w;
+    CK_ULONG u;
+    if ((p->type == CK_SP800_108_ITERATION_VARIABLE || p->type == CK_SP800_108_OPTIONAL_COUNTER) &&
+        p->ulValueLen == 16) {
+        memcpy(&w, v + 8, 8);
+        u = (CK_ULONG)w;
+        memset(v + 1, 0, 7);
+        memcpy(v + sizeof u, &u, sizeof u);
+        p->ulValueLen = 2 * sizeof u;
+    } else if (p->type == CK_SP800_108_DKM_LENGTH && p->ulValueLen == 24) {
+        uint8_t b = v[8];
+        memcpy(&w, v, 8);
+        u = (CK_ULONG)w;
+        memcpy(v, &u, sizeof u);
+        memset(v + sizeof u, 0, sizeof u);
+        v[sizeof u] = b;
+        memcpy(&w, v + 16, 8);
+        u = (CK_ULONG)w;
+        memcpy(v + 2 * sizeof u, &u, sizeof u);
+        p->ulValueLen = 3 * sizeof u;
+    }
+}
+
 /* PRF data: TYPE:HEX,TYPE:HEX... (empty: none). */
 static int set_prf_data(struct allocs *a, uint8_t *s, const struct kw_param_field *f, const char *val)
 {
@@ -529,6 +559,8 @@ static int set_prf_data(struct allocs *a, uint8_t *s, const struct kw_param_fiel
         if (parse_num(e, &type) || hex_alloc(a, hex, &arr[i].pValue, &arr[i].ulValueLen))
             return -1;
         arr[i].type = type;
+        if (KW_NARROW)
+            narrow_prf_value(&arr[i]);
     }
     if (i != n)
         return -1;
@@ -751,6 +783,105 @@ static int each_line(const char *path, line_fn fn, int *passed)
     return 0;
 }
 
+/* CK_ULONG on the wire (client/width.h): whatever the client's word size, a CK_ULONG attribute or parameter
+ * field is 8 bytes in host order, and a daemon value that does not fit is refused, never truncated. */
+static void expect_bytes(const char *what, const struct kw_buf *b, const void *want, size_t n)
+{
+    if (b->oom || b->len != n || memcmp(b->p, want, n) != 0)
+        fail(0, what, "wire bytes differ from the LP64 layout");
+}
+
+static void check_width(void)
+{
+    struct kw_buf b = {0};
+    /* A CKA_CLASS template value. */
+    CK_ULONG cls = CKO_PRIVATE_KEY;
+    uint64_t cls64 = CKO_PRIVATE_KEY;
+    uint8_t want[8 + 1 + 4 + 8];
+    memset(want, 0, 7);
+    want[7] = (uint8_t)CKA_CLASS;
+    want[8] = KW_ATTR_VALUE;
+    want[9] = want[10] = want[11] = 0;
+    want[12] = 8;
+    memcpy(want + 13, &cls64, 8);
+    if (kw_enc_attr_value(&b, CKA_CLASS, &cls, sizeof cls) != CKR_OK)
+        fail(0, "CKA_CLASS", "kw_enc_attr_value refused a CK_ULONG");
+    expect_bytes("CKA_CLASS template value", &b, want, sizeof want);
+    b.len = 0;
+    CK_ULONG two[2] = {cls, 0};
+    if (KW_NARROW && kw_enc_attr_value(&b, CKA_CLASS, two, sizeof two) != CKR_ATTRIBUTE_VALUE_INVALID)
+        fail(0, "CKA_CLASS", "a CK_ULONG attribute of the wrong size is not CKR_ATTRIBUTE_VALUE_INVALID");
+    /* CKA_ALLOWED_MECHANISMS: an array. */
+    b.len = 0;
+    CK_MECHANISM_TYPE mechs[2] = {CKM_ECDSA, CKM_SHA256_RSA_PKCS_PSS};
+    uint64_t mechs64[2] = {CKM_ECDSA, CKM_SHA256_RSA_PKCS_PSS};
+    if (kw_enc_attr_value(&b, CKA_ALLOWED_MECHANISMS, mechs, sizeof mechs) != CKR_OK || b.len != 13 + 16 ||
+        memcmp(b.p + 13, mechs64, 16) != 0)
+        fail(0, "CKA_ALLOWED_MECHANISMS", "wire bytes differ from the LP64 layout");
+    /* A byte attribute is left alone. */
+    b.len = 0;
+    if (kw_enc_attr_value(&b, CKA_LABEL, "abc", 3) != CKR_OK || b.len != 13 + 3)
+        fail(0, "CKA_LABEL", "a byte attribute was changed");
+    kw_buf_free(&b);
+
+    /* Results: a daemon value that fits is narrowed; one beyond 32 bits on ILP32 is CKR_BUFFER_TOO_SMALL's case. */
+    CK_ULONG got = 0, len = 0;
+    uint64_t v = CKK_EC;
+    if (kw_attr_value_in(CKA_KEY_TYPE, (const uint8_t *)&v, 8, &got, sizeof got, &len) != 0 || got != CKK_EC ||
+        len != sizeof(CK_ULONG))
+        fail(0, "CKA_KEY_TYPE", "result not narrowed to a CK_ULONG");
+    v = (uint64_t)1 << 40;
+    int r = kw_attr_value_in(CKA_VALUE_LEN, (const uint8_t *)&v, 8, &got, sizeof got, &len);
+    if (KW_NARROW ? (r != 1 || len != CK_UNAVAILABLE_INFORMATION) : (r != 0 || got != (CK_ULONG)v))
+        fail(0, "CKA_VALUE_LEN", "a value beyond the word size is not refused (or one within it is)");
+    int fits;
+    if (kw_attr_len_in(CKA_CLASS, 8, &fits) != sizeof(CK_ULONG) || !fits)
+        fail(0, "CKA_CLASS", "length query not in the caller's word size");
+    if (kw_attr_len_in(CKA_LABEL, UINT64_MAX, &fits) != CK_UNAVAILABLE_INFORMATION || !fits)
+        fail(0, "CKA_LABEL", "CK_UNAVAILABLE_INFORMATION not kept");
+    if (kw_attr_len_out(CKA_CLASS, sizeof(CK_ULONG)) != 8)
+        fail(0, "CKA_CLASS", "query capacity not in the wire's width");
+
+    /* Info fields and handles. */
+    struct kw_buf e = {0};
+    kw_enc_u(&e, UINT64_MAX);
+    kw_enc_u(&e, (uint64_t)1 << 33);
+    kw_enc_u(&e, (uint64_t)1 << 33);
+    struct kw_dec d;
+    kw_dec_init(&d, e.p, e.len);
+    if (kw_dec_ul(&d) != CK_UNAVAILABLE_INFORMATION)
+        fail(0, "kw_dec_ul", "CK_UNAVAILABLE_INFORMATION not kept");
+    CK_ULONG big = kw_dec_ul(&d);
+    if (KW_NARROW ? big != CK_UNAVAILABLE_INFORMATION : big != (CK_ULONG)((uint64_t)1 << 33))
+        fail(0, "kw_dec_ul", "a counter beyond the word size is not CK_UNAVAILABLE_INFORMATION");
+    (void)kw_dec_handle(&d);
+    if (d.err != KW_NARROW)
+        fail(0, "kw_dec_handle", "a handle beyond the word size is not a decoding error");
+    kw_buf_free(&e);
+
+    /* Pointer-free parameters: CK_RSA_PKCS_PSS_PARAMS, CK_AES_CTR_PARAMS in the LP64 layout. */
+    CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    uint64_t pss64[3] = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    struct kw_buf tmp = {0};
+    const void *wp;
+    size_t wn;
+    if (kw_param_raw(CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof pss, &tmp, &wp, &wn) != CKR_OK || wn != 24 ||
+        memcmp(wp, pss64, 24) != 0)
+        fail(0, "CK_RSA_PKCS_PSS_PARAMS", "not in the LP64 layout");
+    if (KW_NARROW && kw_param_raw(CKM_SHA256_RSA_PKCS_PSS, &pss, 24, &tmp, &wp, &wn) != CKR_MECHANISM_PARAM_INVALID)
+        fail(0, "CK_RSA_PKCS_PSS_PARAMS", "a wrong size is not CKR_MECHANISM_PARAM_INVALID");
+    CK_AES_CTR_PARAMS ctr = {.ulCounterBits = 128};
+    memset(ctr.cb, 0xab, sizeof ctr.cb);
+    uint8_t ctr64[24];
+    uint64_t bits = 128;
+    memcpy(ctr64, &bits, 8);
+    memset(ctr64 + 8, 0xab, 16);
+    if (kw_param_raw(CKM_AES_CTR, &ctr, sizeof ctr, &tmp, &wp, &wn) != CKR_OK || wn != 24 ||
+        memcmp(wp, ctr64, 24) != 0)
+        fail(0, "CK_AES_CTR_PARAMS", "not in the LP64 layout");
+    kw_buf_free(&tmp);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "internal/wire/testdata/golden.txt";
@@ -767,6 +898,7 @@ int main(int argc, char **argv)
             fail(0, ci->name, "call table lookup");
     }
     check_param_table();
+    check_width();
     printf("golden: %d passed, %d params passed, %d failed\n", passed, ppassed, failures);
     return failures || passed == 0 || ppassed == 0 ? 1 : 0;
 }

@@ -9,7 +9,9 @@
 # "RESTARTED <pid>" on the test's stdin. Every other line of the test's stdout is passed through.
 # Then "abi legacy" runs against a daemon started with --legacy-protocol (an older daemon: no fused calls).
 # Exits non-zero when the test fails, crashes, or takes longer than KEYWARD_TEST_TIMEOUT (default 60 s).
+# KEYWARD_TEST_EXEC prefixes the test program (tests/cross.sh: a foreign build under qemu-user, the daemon native).
 set -u
+run=${KEYWARD_TEST_EXEC:-}
 build=${1:-build}
 abi=${2:-$build/tests/abi}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/keyward-abi.XXXXXX")
@@ -51,7 +53,7 @@ KEYWARD_TEST_DAEMON_PID=$(cat "$pidfile")
 unset KEYWARD_AUTOSTART KEYWARD_DEBUG
 
 (
-    timeout -k 5 "${KEYWARD_TEST_TIMEOUT:-60}" "$abi" <"$tmp/to-test"
+    timeout -k 5 "${KEYWARD_TEST_TIMEOUT:-60}" $run "$abi" <"$tmp/to-test"
     echo $? >"$tmp/status"
 ) | (
     exec 3>"$tmp/to-test"
@@ -81,7 +83,7 @@ KEYWARD_KDF=fast "$build/keywardd" --user --store "$tmp/store-legacy" --root-key
 echo $! >"$pidfile"
 disown $! 2>/dev/null
 for _ in $(seq 1 200); do [ -S "$legacy_sock" ] && break; sleep 0.05; done
-if ! KEYWARD_SOCKET=$legacy_sock timeout -k 5 30 "$abi" legacy </dev/null; then
+if ! KEYWARD_SOCKET=$legacy_sock timeout -k 5 30 $run "$abi" legacy </dev/null; then
     echo "run-abi: legacy-daemon test failed; daemon log:" >&2
     tail -n 30 "$tmp/daemon-legacy.log" >&2
     exit 1
@@ -92,7 +94,7 @@ fi
 mkdir -m 700 "$tmp/xdg" "$tmp/home"
 if ! env -u KEYWARD_SOCKET -u KEYWARD_TEST_DAEMON_PID XDG_RUNTIME_DIR="$tmp/xdg" HOME="$tmp/home" \
     XDG_DATA_HOME="$tmp/home/data" XDG_CONFIG_HOME="$tmp/home/config" KEYWARD_DAEMON="$PWD/$build/keywardd" \
-    KEYWARD_KDF=fast timeout -k 5 30 "$abi" autostart </dev/null; then
+    KEYWARD_KDF=fast timeout -k 5 30 $run "$abi" autostart </dev/null; then
     echo "run-abi: autostart test failed" >&2
     exit 1
 fi
