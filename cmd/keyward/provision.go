@@ -28,9 +28,11 @@ type manifest struct {
 }
 
 type manifestToken struct {
-	Label        string         `json:"label" yaml:"label"`
-	SOPINSource  string         `json:"so-pin-source" yaml:"so-pin-source"`
-	PINSource    string         `json:"pin-source" yaml:"pin-source"`
+	Label       string `json:"label" yaml:"label"`
+	SOPINSource string `json:"so-pin-source" yaml:"so-pin-source"`
+	PINSource   string `json:"pin-source" yaml:"pin-source"`
+	// WrapPolicy is the token's wrap policy when the manifest creates it: trusted-only (default) or spec.
+	WrapPolicy   string         `json:"wrap-policy,omitempty" yaml:"wrap-policy,omitempty"`
 	Keys         []manifestKey  `json:"keys,omitempty" yaml:"keys,omitempty"`
 	Certificates []manifestCert `json:"certificates,omitempty" yaml:"certificates,omitempty"`
 	// Access is the token's policy: who may open it, who is logged in by identity (keywardd --config).
@@ -125,6 +127,9 @@ func (m *manifest) validate() error {
 		}
 		if labels[t.Label] {
 			return manifestErr(m.file, t.Line, "token %q is listed twice", t.Label)
+		}
+		if _, known := ck.ParseWrapPolicy(t.WrapPolicy); !known {
+			return manifestErr(m.file, t.Line, "token %q: wrap-policy is trusted-only or spec, not %q", t.Label, t.WrapPolicy)
 		}
 		labels[t.Label] = true
 		for _, src := range []struct{ name, path string }{{"so-pin-source", t.SOPINSource}, {"pin-source", t.PINSource}} {
@@ -287,7 +292,11 @@ example:
 			return err
 		}
 		if len(existing) == 0 {
-			if _, err := c.sub("token", "init", "--label", mt.Label, "--so-pin-source", mt.SOPINSource, "--pin-source", mt.PINSource); err != nil {
+			args := []string{"token", "init", "--label", mt.Label, "--so-pin-source", mt.SOPINSource, "--pin-source", mt.PINSource}
+			if mt.WrapPolicy != "" {
+				args = append(args, "--wrap-policy", mt.WrapPolicy)
+			}
+			if _, err := c.sub(args...); err != nil {
 				return fmt.Errorf("token %q: %w", mt.Label, err)
 			}
 			rt.Status, rep.Changed = "created", true
