@@ -21,9 +21,11 @@ type manifest struct {
 }
 
 type manifestToken struct {
-	Label        string         `json:"label" yaml:"label"`
-	SOPINSource  string         `json:"so-pin-source" yaml:"so-pin-source"`
-	PINSource    string         `json:"pin-source" yaml:"pin-source"`
+	Label       string `json:"label" yaml:"label"`
+	SOPINSource string `json:"so-pin-source" yaml:"so-pin-source"`
+	PINSource   string `json:"pin-source" yaml:"pin-source"`
+	// WrapPolicy is the token's wrap policy when the manifest creates it: trusted-only (default) or spec.
+	WrapPolicy   string         `json:"wrap-policy,omitempty" yaml:"wrap-policy,omitempty"`
 	Keys         []manifestKey  `json:"keys,omitempty" yaml:"keys,omitempty"`
 	Certificates []manifestCert `json:"certificates,omitempty" yaml:"certificates,omitempty"`
 	// Access is the token's policy: who may open it, who is logged in by identity (keywardd --config).

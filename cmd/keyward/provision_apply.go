@@ -79,7 +79,11 @@ func (p *provisioner) token(mt manifestToken) error {
 		return err
 	}
 	if len(existing) == 0 {
-		if _, err := c.sub("token", "init", "--label", mt.Label, "--so-pin-source", mt.SOPINSource, "--pin-source", mt.PINSource); err != nil {
+		args := []string{"token", "init", "--label", mt.Label, "--so-pin-source", mt.SOPINSource, "--pin-source", mt.PINSource}
+		if mt.WrapPolicy != "" {
+			args = append(args, "--wrap-policy", mt.WrapPolicy)
+		}
+		if _, err := c.sub(args...); err != nil {
 			return fmt.Errorf("token %q: %w", mt.Label, err)
 		}
 		rt.Status, p.rep.Changed = "created", true

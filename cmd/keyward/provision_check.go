@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
 // The manifest check: everything a run needs is checked before the token changes, and every problem is
@@ -69,6 +71,9 @@ func (m *manifest) validate() error {
 		}
 		if labels[t.Label] {
 			p.add(t.Line, "token %q is listed twice", t.Label)
+		}
+		if _, known := ck.ParseWrapPolicy(t.WrapPolicy); !known {
+			p.add(t.Line, "token %q: wrap-policy is trusted-only or spec, not %q", t.Label, t.WrapPolicy)
 		}
 		labels[t.Label] = true
 		for _, src := range []struct{ name, path string }{{"so-pin-source", t.SOPINSource}, {"pin-source", t.PINSource}} {

@@ -109,7 +109,7 @@ func (c *cli) cmdToken(args []string) error {
 
   token list [--json]                    the initialised tokens
   token info [--token LABEL] [--json]    one token's details
-  token init --label LABEL [--so-pin-source FILE] [--pin-source FILE]
+  token init --label LABEL [--so-pin-source FILE] [--pin-source FILE] [--wrap-policy trusted-only|spec]
                                          initialise the free slot's token (sets the SO PIN, and the
                                          user PIN too when --pin-source or --pin is given)
   token delete --token LABEL [--yes]     remove a token and all its objects (needs the SO PIN)`
