@@ -86,3 +86,26 @@ func TestProvisionIdentityLogin(t *testing.T) {
 	env["KEYWARD_SOCKET"] = sock
 	private("after a restart, before any PIN login")
 }
+
+// The factory case: provisioning an image offline (keyward --store) with an identity policy; the device's
+// first keywardd logs the listed uid in without anyone having used the PIN since.
+func TestOfflineProvisionIdentityLogin(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "so.pin"), []byte("off-so-pin\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "user.pin"), []byte("off-user\n"), 0o600)
+	conf := filepath.Join(dir, "keywardd.yaml")
+	m := fmt.Sprintf("config: %s\ntokens:\n  - label: img\n    so-pin-source: %s/so.pin\n    pin-source: %s/user.pin\n"+
+		"    keys:\n      - {label: agent, id: \"01\", type: ec:p256}\n    access:\n      login_uids: [%d]\n", conf, dir, dir, os.Getuid())
+	env := map[string]string{"KEYWARD_SOCKET": filepath.Join(dir, "none.sock"), "KEYWARD_KDF": "fast"}
+	r := kwIn(t, env, nil, "--store", filepath.Join(dir, "store"), "--root-key", filepath.Join(dir, "root.key"), "provision",
+		writeFileIn(t, dir, "m.yaml", []byte(m)))
+	if r.code != 0 || !strings.Contains(r.stderr, "identity login is enabled") {
+		t.Fatalf("offline provision: %+v", r)
+	}
+	sock, _ := startDaemon(t, dir, "--config", conf)
+	r = kwIn(t, map[string]string{"KEYWARD_SOCKET": sock}, nil, "list", "pkcs11:token=img;type=private", "--json")
+	var objs []objectJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &objs) != nil || len(objs) != 1 {
+		t.Fatalf("first boot, no PIN: %+v", r)
+	}
+}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,8 +54,13 @@ func daemonPID(sock string) (int, error) {
 	if cerr != nil {
 		return 0, cerr
 	}
-	if cred.Pid <= 0 || int(cred.Pid) == os.Getpid() {
-		return 0, os.ErrNotExist
+	if cred.Pid <= 1 || int(cred.Pid) == os.Getpid() {
+		return 0, errors.New("the socket's owner is not a keywardd process (socket activation: systemctl reload keywardd)")
+	}
+	// Under socket activation the listening socket is systemd's: signal only a keywardd.
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cred.Pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "keywardd" {
+		return 0, fmt.Errorf("the socket's owner (pid %d) is not keywardd", cred.Pid)
 	}
 	return int(cred.Pid), nil
 }
