@@ -212,9 +212,10 @@ func (s *socketTPM) Send(cmd []byte) ([]byte, error) {
 
 func (s *socketTPM) Close() error { return s.conn.Close() }
 
-// flushLeftovers flushes every transient object and loaded session (a simulator only).
+// flushLeftovers flushes every transient object and loaded session (a TPM without a resource manager). For
+// TPM_CAP_HANDLES, 0x02000000 lists the loaded sessions, HMAC (0x02…) and policy (0x03…) alike.
 func flushLeftovers(tpm transport.TPM) {
-	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000, 0x03000000} {
+	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000} {
 		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(tpm)
 		if err != nil {
 			continue
@@ -224,7 +225,7 @@ func flushLeftovers(tpm transport.TPM) {
 			continue
 		}
 		for _, h := range hs.Handle {
-			if h>>24 == first>>24 {
+			if top := h >> 24; top == first>>24 || (first == 0x02000000 && top == 0x03) {
 				flush(tpm, h)
 			}
 		}
