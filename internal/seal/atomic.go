@@ -115,8 +115,10 @@ func eraseLeftover(path string) error {
 	return syncDir(filepath.Dir(path))
 }
 
+// zeroReader reads zeros.
 type zeroReader struct{}
 
+// Read implements io.Reader.
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil

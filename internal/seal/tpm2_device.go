@@ -38,6 +38,7 @@ func openTPM(device string) (transport.TPMCloser, error) {
 // growing pause (10 ms, doubling, 2 s in all at most).
 type retryTPM struct{ transport.TPMCloser }
 
+// Send implements transport.TPM.
 func (r retryTPM) Send(cmd []byte) ([]byte, error) {
 	delay := 10 * time.Millisecond
 	for waited := time.Duration(0); ; waited += delay {
@@ -141,6 +142,7 @@ func tctiAddress(conf string) (network, addr string, err error) {
 // deviceTPM is a TPM character device: one write is one command, one read one response.
 type deviceTPM struct{ f *os.File }
 
+// Send implements transport.TPM.
 func (d *deviceTPM) Send(cmd []byte) ([]byte, error) {
 	if _, err := d.f.Write(cmd); err != nil {
 		return nil, fmt.Errorf("tpm write: %w", err)
@@ -153,6 +155,7 @@ func (d *deviceTPM) Send(cmd []byte) ([]byte, error) {
 	return buf[:n], nil
 }
 
+// Close implements io.Closer.
 func (d *deviceTPM) Close() error { return d.f.Close() }
 
 // socketTPM is a TPM simulator on a socket: swtpm's data channel (raw commands and responses) or the
@@ -164,6 +167,7 @@ type socketTPM struct {
 
 const mssimSendCommand = 8
 
+// Send implements transport.TPM.
 func (s *socketTPM) Send(cmd []byte) ([]byte, error) {
 	if err := s.conn.SetDeadline(time.Now().Add(tpmTimeout)); err != nil {
 		return nil, err
@@ -210,11 +214,13 @@ func (s *socketTPM) Send(cmd []byte) ([]byte, error) {
 	return rsp, nil
 }
 
+// Close implements io.Closer.
 func (s *socketTPM) Close() error { return s.conn.Close() }
 
-// flushLeftovers flushes every transient object and loaded session (a simulator only).
+// flushLeftovers flushes every transient object and loaded session (a TPM without a resource manager). For
+// TPM_CAP_HANDLES, 0x02000000 lists the loaded sessions, HMAC (0x02…) and policy (0x03…) alike.
 func flushLeftovers(tpm transport.TPM) {
-	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000, 0x03000000} {
+	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000} {
 		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(tpm)
 		if err != nil {
 			continue
@@ -224,7 +230,7 @@ func flushLeftovers(tpm transport.TPM) {
 			continue
 		}
 		for _, h := range hs.Handle {
-			if h>>24 == first>>24 {
+			if top := h >> 24; top == first>>24 || (first == 0x02000000 && top == 0x03) {
 				flush(tpm, h)
 			}
 		}

@@ -480,3 +480,34 @@ func TestTPM2MSSim(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// TestTPM2LeftoverSessions: a process killed mid-unseal leaves its sessions and objects loaded in a TPM
+// without a resource manager (here swtpm; also /dev/tpm0); the next start flushes them instead of failing
+// with TPM_RC_SESSION_MEMORY or TPM_RC_OBJECT_MEMORY.
+func TestTPM2LeftoverSessions(t *testing.T) {
+	tp := swtpmtest.Start(t)
+	o := tpmOptions(t, tp, 7)
+	if _, err := Load(o); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		tpm, err := openTPMRaw(tp.Device())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Flushed on the next connection, so leave fresh ones behind on each.
+		if _, _, err := tpm2.PolicySession(tpm, tpm2.TPMAlgSHA256, 16); err != nil {
+			t.Fatalf("policy session: %v", err)
+		}
+		if _, _, err := tpm2.HMACSession(tpm, tpm2.TPMAlgSHA256, 16); err != nil {
+			t.Fatalf("HMAC session: %v", err)
+		}
+		if _, err := createSRK(tpm); err != nil {
+			t.Fatal(err)
+		}
+		tpm.Close()
+	}
+	if _, err := Load(o); err != nil {
+		t.Fatalf("after leftover sessions and objects: %v", err)
+	}
+}
