@@ -255,9 +255,12 @@ func run(args []string, stderr io.Writer) (code int) {
 		fmt.Println(versionText("keywardd"))
 		return 0
 	}
-	// SIGHUP from here on is a reload (handled once the engine runs), never the default exit.
+	// SIGHUP from here on is a reload (handled once the engine runs), never the default exit; SIGTERM and SIGINT
+	// are a clean shutdown, also when they come before the socket is served (the default would leave it behind).
 	hups := make(chan os.Signal, 1)
 	signal.Notify(hups, syscall.SIGHUP)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	log, err := newLogger(o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "keywardd:", err)
@@ -386,8 +389,6 @@ func run(args []string, stderr io.Writer) (code int) {
 	}
 	daemon.RaiseFileLimit() // the connection cap is fitted under it
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		for range hups {
 			hup.reload()

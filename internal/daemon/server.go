@@ -82,6 +82,11 @@ var ErrIdle = errors.New("daemon: idle")
 // Serve accepts connections until Shutdown or, with IdleExit, until the server has been idle that long.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
+	if s.closing { // Shutdown came first (a SIGTERM during start-up)
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	s.ln = ln
 	s.lim = s.Limits.effective(softFileLimit())
 	s.budget = newByteBudget(s.lim.MaxReceiveBytes)
