@@ -172,12 +172,13 @@ func (it *importItems) setPriv(k crypto.PrivateKey, kind string) error {
 func (it *importItems) addPEM(b *pem.Block, passphrase func() ([]byte, error)) error {
 	der := b.Bytes
 	//lint:ignore SA1019 legacy encrypted PEM (Proc-Type: 4,ENCRYPTED) is still what many tools write
-	if x509.IsEncryptedPEMBlock(b) { //nolint:staticcheck
+	//lint:ignore SA1019 importing keys from legacy OpenSSL "Proc-Type: 4,ENCRYPTED" PEM files is a user need
+	if x509.IsEncryptedPEMBlock(b) {
 		pw, err := passphrase()
 		if err != nil {
 			return err
 		}
-		der, err = x509.DecryptPEMBlock(b, pw) //nolint:staticcheck
+		der, err = x509.DecryptPEMBlock(b, pw) //lint:ignore SA1019 as above: the file is the user's own, decrypted locally
 		clear(pw)
 		if err != nil {
 			return authf("import: cannot decrypt the %s: wrong passphrase or damaged file", b.Type)
@@ -425,7 +426,7 @@ func keyTemplates(priv crypto.PrivateKey, pub crypto.PublicKey) (privT, pubT []c
 				return nil, nil, nil, 0, "", failf("import: %v", err)
 			}
 			d := make([]byte, (k.Curve.Params().BitSize+7)/8)
-			k.D.FillBytes(d)
+			k.D.FillBytes(d) //lint:ignore SA1019 the scalar goes into CKA_VALUE; PrivateKey.Bytes needs Go 1.25
 			privT = []ck.Attribute{ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_EC), ck.NewAttribute(ck.CKA_EC_PARAMS, oidParam(oid)),
 				ck.NewAttribute(ck.CKA_VALUE, d)}
 			pub = &k.PublicKey

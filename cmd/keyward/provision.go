@@ -228,8 +228,6 @@ example:
 	return runErr
 }
 
-func (m *manifest) tokenKeys(t manifestToken) []manifestKey { return t.Keys }
-
 func mustID(s string) []byte {
 	if s == "" {
 		return nil

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -22,7 +20,6 @@ import (
 
 var (
 	oidECPublicKey = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
-	oidRSA         = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
 	oidMLDSA       = map[uint64]asn1.ObjectIdentifier{
 		ck.CKP_ML_DSA_44: {2, 16, 840, 1, 101, 3, 4, 3, 17},
 		ck.CKP_ML_DSA_65: {2, 16, 840, 1, 101, 3, 4, 3, 18},
@@ -285,17 +282,4 @@ func keyTypeName(kt ck.KeyType) string {
 func fingerprint(der []byte) string {
 	h := sha256.Sum256(der)
 	return hex.EncodeToString(h[:])
-}
-
-// goPublicKey parses a SubjectPublicKeyInfo for Go's crypto (nil for key types Go's x509 does not parse).
-func goPublicKey(spki []byte) any {
-	k, err := x509.ParsePKIXPublicKey(spki)
-	if err != nil {
-		return nil
-	}
-	switch k.(type) {
-	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
-		return k
-	}
-	return nil
 }

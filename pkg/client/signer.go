@@ -553,7 +553,7 @@ func (d *Decrypter) Decrypt(rand io.Reader, ciphertext []byte, opts crypto.Decry
 	switch o := opts.(type) {
 	case nil:
 		return d.decryptPKCS1v15(ciphertext)
-	case *rsa.PKCS1v15DecryptOptions:
+	case *rsa.PKCS1v15DecryptOptions: //lint:ignore SA1019 CKM_RSA_PKCS decryption is a PKCS#11 mechanism applications use (TLS 1.2 RSA key exchange)
 		if o == nil || o.SessionKeyLen == 0 {
 			return d.decryptPKCS1v15(ciphertext)
 		}

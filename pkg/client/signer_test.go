@@ -1,5 +1,7 @@
 package client_test
 
+//lint:file-ignore SA1019 the tests check CKM_RSA_PKCS decryption, a PKCS#11 mechanism, against Go
+
 import (
 	"bytes"
 	"crypto"

@@ -1,5 +1,7 @@
 package integration
 
+//lint:file-ignore SA1019 the memory-disclosure test looks for the private scalar's bytes
+
 import (
 	"bufio"
 	"bytes"
@@ -419,8 +421,6 @@ func freshToken(t *testing.T, e env) (*daemon, ck.SlotID) {
 	initToken(t, c, slots[0], hardLabel, hardSOPIN, hardUserPIN)
 	return d, slots[0]
 }
-
-func u64(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
 
 // pad returns b left-padded with zeros to n bytes.
 func pad(b []byte, n int) []byte {

@@ -1,5 +1,7 @@
 package integration
 
+//lint:file-ignore SA1019 the tests check CKM_RSA_PKCS, a PKCS#11 mechanism, against Go
+
 // Mechanisms end to end through OpenSC's pkcs11-tool (Debian opensc 0.23) and libkeyward.so, with every result
 // checked independently: by the openssl CLI with the exported public key (or a secret key of known value), and
 // by Go's crypto in the test.
