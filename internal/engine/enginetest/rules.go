@@ -60,4 +60,14 @@ func testKeyTemplateRules(t *testing.T, open func() ck.Provider) {
 	_, err = p.GenerateKey(s, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, []ck.Attribute{attr(ck.CKA_VALUE_LEN, 32),
 		attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_SENSITIVE, false)})
 	ok(t, err, "GenerateKey with CKA_SENSITIVE twice, the same")
+	// Without a login, no private key is made (a key is private by default), by generation or unwrapping.
+	ok(t, p.Logout(s), "Logout")
+	pub := rwSession(t, p, slot)
+	_, err = p.GenerateKey(pub, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, tmpl)
+	want(t, err, ck.CKR_USER_NOT_LOGGED_IN, "GenerateKey of a private key without login")
+	_, _, err = p.GenerateKeyPair(pub, &ck.Mechanism{Type: ck.CKM_EC_EDWARDS_KEY_PAIR_GEN},
+		[]ck.Attribute{attr(ck.CKA_EC_PARAMS, []byte{0x06, 0x03, 0x2b, 0x65, 0x70})}, nil)
+	want(t, err, ck.CKR_USER_NOT_LOGGED_IN, "GenerateKeyPair of a private key without login")
+	_, err = p.GenerateKey(pub, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, append(tmpl, attr(ck.CKA_PRIVATE, false)))
+	ok(t, err, "GenerateKey of a public session key without login")
 }
