@@ -35,3 +35,39 @@ func testSetPINLocked(t *testing.T, open func() ck.Provider) {
 	ok(t, p.Logout(rw), "Logout")
 	ok(t, p.Login(rw, ck.CKU_USER, UserPIN), "login after InitPIN")
 }
+
+// testKeyTemplateRules: a key-management call with no mechanism is CKR_ARGUMENTS_BAD (not a crash of the
+// daemon), and a template that gives one attribute two values is CKR_TEMPLATE_INCONSISTENT (neither value may
+// silently win: {CKA_SENSITIVE TRUE, CKA_SENSITIVE FALSE} must not make an extractable key).
+func testKeyTemplateRules(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "key-templates", true)
+	s := userSession(t, p, slot)
+	aes := aesKeyGen(t, p, s, attr(ck.CKA_WRAP, true), attr(ck.CKA_DERIVE, true))
+	tmpl := []ck.Attribute{attr(ck.CKA_VALUE_LEN, 32)}
+	_, err := p.GenerateKey(s, nil, tmpl)
+	want(t, err, ck.CKR_ARGUMENTS_BAD, "GenerateKey without a mechanism")
+	_, _, err = p.GenerateKeyPair(s, nil, nil, nil)
+	want(t, err, ck.CKR_ARGUMENTS_BAD, "GenerateKeyPair without a mechanism")
+	_, err = p.DeriveKey(s, nil, aes, tmpl)
+	want(t, err, ck.CKR_ARGUMENTS_BAD, "DeriveKey without a mechanism")
+	_, err = p.UnwrapKey(s, nil, aes, make([]byte, 40), tmpl)
+	want(t, err, ck.CKR_ARGUMENTS_BAD, "UnwrapKey without a mechanism")
+	_, err = p.GenerateKey(s, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, []ck.Attribute{attr(ck.CKA_VALUE_LEN, 32),
+		attr(ck.CKA_SENSITIVE, true), attr(ck.CKA_EXTRACTABLE, true), attr(ck.CKA_SENSITIVE, false)})
+	want(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "GenerateKey with CKA_SENSITIVE both true and false")
+	_, err = p.GenerateKey(s, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, []ck.Attribute{attr(ck.CKA_VALUE_LEN, 32),
+		attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_SENSITIVE, false)})
+	ok(t, err, "GenerateKey with CKA_SENSITIVE twice, the same")
+	// Without a login, no private key is made (a key is private by default), by generation or unwrapping.
+	ok(t, p.Logout(s), "Logout")
+	pub := rwSession(t, p, slot)
+	_, err = p.GenerateKey(pub, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, tmpl)
+	want(t, err, ck.CKR_USER_NOT_LOGGED_IN, "GenerateKey of a private key without login")
+	_, _, err = p.GenerateKeyPair(pub, &ck.Mechanism{Type: ck.CKM_EC_EDWARDS_KEY_PAIR_GEN},
+		[]ck.Attribute{attr(ck.CKA_EC_PARAMS, []byte{0x06, 0x03, 0x2b, 0x65, 0x70})}, nil)
+	want(t, err, ck.CKR_USER_NOT_LOGGED_IN, "GenerateKeyPair of a private key without login")
+	_, err = p.GenerateKey(pub, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, append(tmpl, attr(ck.CKA_PRIVATE, false)))
+	ok(t, err, "GenerateKey of a public session key without login")
+}

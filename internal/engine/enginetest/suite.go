@@ -42,6 +42,7 @@ func Run(t *testing.T, f Factory) {
 		{"PINLockout", testPINLockout},
 		{"SetPIN", testSetPIN},
 		{"SetPINLocked", testSetPINLocked},
+		{"KeyTemplateRules", testKeyTemplateRules},
 		{"DeleteToken", testDeleteToken},
 		{"CreateObject", testCreateObject},
 		{"AttributeRules", testAttributeRules},

@@ -1,0 +1,50 @@
+package engine_test
+
+import (
+	"testing"
+
+	"github.com/keyward/keyward/internal/engine"
+	"github.com/keyward/keyward/internal/engine/enginetest"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// TestEngineRules holds engine rules that scripts/mutate-engine.sh found no test for (issue 11, item 8): a
+// closed application can neither use nor open sessions, C_GenerateRandom is bounded, and
+// C_WaitForSlotEvent does not block.
+func TestEngineRules(t *testing.T) {
+	e := newEngineWith(t, engine.Config{})
+	p := e.Open(engine.Peer{UID: 1, PID: 1})
+	slots, _ := p.GetSlotList(true)
+	if err := p.InitToken(slots[0], enginetest.SOPIN, enginetest.Label("rules")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.OpenSession(slots[0], ck.CKF_SERIAL_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.GenerateRandom(s, engine.MaxRandom+1); ck.ToRV(err) != ck.CKR_DATA_LEN_RANGE {
+		t.Errorf("GenerateRandom of MaxRandom+1 bytes: %v, want CKR_DATA_LEN_RANGE", ck.ToRV(err))
+	}
+	if b, err := p.GenerateRandom(s, 32); err != nil || len(b) != 32 {
+		t.Errorf("GenerateRandom of 32 bytes: %d, %v", len(b), err)
+	}
+	if _, err := p.WaitForSlotEvent(0); ck.ToRV(err) != ck.CKR_FUNCTION_NOT_SUPPORTED {
+		t.Errorf("blocking WaitForSlotEvent: %v, want CKR_FUNCTION_NOT_SUPPORTED", ck.ToRV(err))
+	}
+	for {
+		_, err := p.WaitForSlotEvent(ck.CKF_DONT_BLOCK)
+		if ck.ToRV(err) == ck.CKR_NO_EVENT {
+			break
+		}
+		if err != nil {
+			t.Fatalf("WaitForSlotEvent(CKF_DONT_BLOCK): %v", err)
+		}
+	}
+	p.Close()
+	if _, err := p.GetSessionInfo(s); ck.ToRV(err) != ck.CKR_CRYPTOKI_NOT_INITIALIZED {
+		t.Errorf("a closed application's session: %v, want CKR_CRYPTOKI_NOT_INITIALIZED", ck.ToRV(err))
+	}
+	if _, err := p.OpenSession(slots[0], ck.CKF_SERIAL_SESSION); ck.ToRV(err) != ck.CKR_CRYPTOKI_NOT_INITIALIZED {
+		t.Errorf("OpenSession after Close: %v, want CKR_CRYPTOKI_NOT_INITIALIZED", ck.ToRV(err))
+	}
+}
