@@ -3,6 +3,8 @@
 //	max_pin_failures: 10
 //	audit: /var/log/keyward/audit.jsonl
 //	durability: full                 # or batched (object writes fsync'd within 20 ms)
+//	pin_kdf_memory_mib: 16           # Argon2id memory of PINs set from now on (default by RAM: 64, 32 or 16)
+//	pin_derivations: 1               # PIN derivations at once (each holds that memory)
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -31,8 +33,13 @@ type File struct {
 	Audit          string `yaml:"audit,omitempty"`
 	// Durability is the store's durability mode: "full" (the default, also "") or "batched"
 	// (store.Durability).
-	Durability string        `yaml:"durability,omitempty"`
-	Tokens     []TokenPolicy `yaml:"tokens,omitempty"`
+	Durability string `yaml:"durability,omitempty"`
+	// PINKDFMemoryMiB is the Argon2id memory of PINs set from now on (0: the default for the machine's RAM,
+	// vault.KDFForRAM); each PIN record keeps the setting it was made with.
+	PINKDFMemoryMiB uint32 `yaml:"pin_kdf_memory_mib,omitempty"`
+	// PINDerivations is how many PIN derivations may run at once (0: 1).
+	PINDerivations int           `yaml:"pin_derivations,omitempty"`
+	Tokens         []TokenPolicy `yaml:"tokens,omitempty"`
 }
 
 // TokenPolicy is one token's access policy.
@@ -68,6 +75,12 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if _, err := store.ParseDurability(c.Durability); err != nil {
 		return nil, fmt.Errorf("%s: durability: %q is not full or batched", path, c.Durability)
+	}
+	if c.PINKDFMemoryMiB != 0 && (c.PINKDFMemoryMiB < 8 || c.PINKDFMemoryMiB > 1024) {
+		return nil, fmt.Errorf("%s: pin_kdf_memory_mib: %d is not between 8 and 1024", path, c.PINKDFMemoryMiB)
+	}
+	if c.PINDerivations < 0 || c.PINDerivations > 64 {
+		return nil, fmt.Errorf("%s: pin_derivations: %d is not between 1 and 64", path, c.PINDerivations)
 	}
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {
