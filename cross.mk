@@ -59,3 +59,14 @@ $(foreach a,$(CROSS_ARCHES),$(eval $(call cross_arch,$(a))))
 
 .PHONY: FORCE
 FORCE:
+
+# The C tests and a flow per architecture under qemu-user, and Go unit tests for arm64 (tests/cross.sh); part
+# of `make test`. About 2.5 minutes with warm build caches on 2 cores (docs/embedded.md).
+.PHONY: test-cross
+test-cross: cross go-build
+	GO=$(GO) tests/cross.sh $(BUILD)
+
+# The footprint table and its budgets (scripts/footprint.sh): sizes per architecture, RSS natively.
+.PHONY: footprint
+footprint: cross
+	GO=$(GO) scripts/footprint.sh $(BUILD)

@@ -312,11 +312,11 @@ func run(args []string, stderr io.Writer) (code int) {
 		defer f.Close()
 		cfg.Audit = slog.New(slog.NewJSONHandler(f, nil))
 	}
-	applyKDFSettings(&cfg, fc, log) // memory.go
 	if o.kdf == "fast" {
 		cfg.KDF = vault.FastKDF
 		log.Warn("PIN derivation is set to the fast test setting: do not use this store for real keys")
 	}
+	applyKDFSettings(&cfg, fc, log) // memory.go
 	eng, err := engine.New(st, root, cfg)
 	clear(root)
 	if err != nil {

@@ -73,9 +73,9 @@ func readLimit(path string) int64 {
 
 // applyKDFSettings sets the PIN derivation from the configuration file: pin_kdf_memory_mib (the Argon2id
 // memory for PINs set from now on; records keep the setting they were made with) and pin_derivations (how
-// many run at once).
+// many run at once). A setting already in cfg (--kdf fast) stays.
 func applyKDFSettings(cfg *engine.Config, fc *config.File, log *slog.Logger) {
-	if fc != nil && fc.PINKDFMemoryMiB > 0 {
+	if cfg.KDF == (vault.KDFParams{}) && fc != nil && fc.PINKDFMemoryMiB > 0 {
 		cfg.KDF = vault.KDFForMemory(fc.PINKDFMemoryMiB)
 	}
 	n := 1
