@@ -4,13 +4,14 @@
 #                   scenarios), then the C client's golden-vector and ABI tests under ASan/UBSan.
 #   make test-go    only the Go tests (and internal/mech again with the openssl tag, when cgo works)
 #   make test-c     only the C tests
-#   make test-cross the embedded targets under qemu-user (cross.mk, tests/cross.sh)
+#   make test-cross the embedded targets under qemu-user (cross.mk, tests/cross.sh); make test-install the
+#                   install layout and systemd-analyze verify (install.mk); make footprint the size and RSS budgets
 include tests/c.mk
 
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 test: deps build
-	$(MAKE) --no-print-directory test-go test-c test-cross
+	$(MAKE) --no-print-directory test-go test-c test-cross test-install footprint
 	@echo "keyward: all tests passed"
 
 test-go: build
