@@ -40,6 +40,7 @@ include tests/tests.mk
 include tests/interop.mk
 include bench.mk
 include cross.mk
+include install.mk
 
 demo: deps build
 	./scripts/demo.sh $(BUILD)

@@ -607,7 +607,7 @@ static CK_RV get_info(CK_INFO_PTR p, CK_BYTE major, CK_BYTE minor)
         p->cryptokiVersion.major = major;
         p->cryptokiVersion.minor = minor;
         pad_string(&m.body, p->manufacturerID, sizeof p->manufacturerID);
-        p->flags = kw_dec_ul(&m.body);
+        p->flags = kw_dec_flags(&m.body);
         pad_string(&m.body, p->libraryDescription, sizeof p->libraryDescription);
         p->libraryVersion = dec_version(&m.body);
     }
@@ -661,7 +661,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     if (rv == CKR_OK) {
         pad_string(&m.body, pInfo->slotDescription, sizeof pInfo->slotDescription);
         pad_string(&m.body, pInfo->manufacturerID, sizeof pInfo->manufacturerID);
-        pInfo->flags = kw_dec_ul(&m.body);
+        pInfo->flags = kw_dec_flags(&m.body);
         pInfo->hardwareVersion = dec_version(&m.body);
         pInfo->firmwareVersion = dec_version(&m.body);
     }
@@ -684,7 +684,7 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         pad_string(d, pInfo->manufacturerID, sizeof pInfo->manufacturerID);
         pad_string(d, pInfo->model, sizeof pInfo->model);
         pad_string(d, pInfo->serialNumber, sizeof pInfo->serialNumber);
-        pInfo->flags = kw_dec_ul(d);
+        pInfo->flags = kw_dec_flags(d);
         pInfo->ulMaxSessionCount = kw_dec_ul(d);
         pInfo->ulSessionCount = kw_dec_ul(d);
         pInfo->ulMaxRwSessionCount = kw_dec_ul(d);
@@ -731,7 +731,7 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
     if (rv == CKR_OK) {
         pInfo->ulMinKeySize = kw_dec_ul(&m.body);
         pInfo->ulMaxKeySize = kw_dec_ul(&m.body);
-        pInfo->flags = kw_dec_ul(&m.body);
+        pInfo->flags = kw_dec_flags(&m.body);
     }
     kw_msg_free(&m);
     return rv;
@@ -850,7 +850,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
     if (rv == CKR_OK) {
         pInfo->slotID = kw_dec_ul(&m.body);
         pInfo->state = kw_dec_ul(&m.body);
-        pInfo->flags = kw_dec_ul(&m.body);
+        pInfo->flags = kw_dec_flags(&m.body);
         pInfo->ulDeviceError = kw_dec_ul(&m.body);
     }
     kw_msg_free(&m);

@@ -157,6 +157,11 @@ CK_ULONG kw_dec_ul(struct kw_dec *d)
     return kw_ulong_fits(v) ? (CK_ULONG)v : CK_UNAVAILABLE_INFORMATION;
 }
 
+CK_FLAGS kw_dec_flags(struct kw_dec *d)
+{
+    return (CK_FLAGS)kw_dec_u(d);
+}
+
 CK_ULONG kw_dec_handle(struct kw_dec *d)
 {
     uint64_t v = kw_dec_u(d);

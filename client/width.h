@@ -61,6 +61,10 @@ static inline int kw_ulong_fits(uint64_t v)
  * does not fit (the daemon's CK_UNAVAILABLE_INFORMATION is all ones on the wire too). */
 CK_ULONG kw_dec_ul(struct kw_dec *d);
 
+/* A flags field: the specification defines no flag above bit 31, so the bits a 32-bit CK_FLAGS cannot hold
+ * carry nothing and are dropped (CK_UNAVAILABLE_INFORMATION would claim every flag). */
+CK_FLAGS kw_dec_flags(struct kw_dec *d);
+
 /* A handle, identifier or list entry: the decoder's error when it does not fit. */
 CK_ULONG kw_dec_handle(struct kw_dec *d);
 

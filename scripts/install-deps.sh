@@ -21,7 +21,7 @@ if ! command -v go >/dev/null 2>&1; then
     if [ -x /usr/local/go/bin/go ]; then
         export PATH=$PATH:/usr/local/go/bin
     else
-        echo "install-deps: Go 1.24 or newer is needed (https://go.dev/doc/install); none found on PATH" >&2
+        echo "install-deps: Go $(sed -n 's/^go //p' go.mod) or newer is needed (go.mod; https://go.dev/doc/install); none found on PATH" >&2
         exit 1
     fi
 fi

@@ -6,13 +6,15 @@
 #   make test-c     only the C tests
 #   make fuzz       the fuzz targets, 60 s each (make test runs them for about 40 s in all: tests/fuzz.mk)
 #   make conformance  google/pkcs11test against libkeyward.so (docs/conformance.md)
+#   make test-cross the embedded targets under qemu-user (cross.mk, tests/cross.sh); make test-install the
+#                   install layout and systemd-analyze verify (install.mk); make footprint the size and RSS budgets
 include tests/c.mk
 include tests/fuzz.mk
 
 GOTEST_FLAGS ?= -count=1 -timeout 25m
 
 test: deps build
-	$(MAKE) --no-print-directory test-go test-c fuzz-short conformance
+	$(MAKE) --no-print-directory test-go test-c fuzz-short conformance test-cross test-install footprint
 	@echo "keyward: all tests passed"
 
 test-go: build

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
@@ -90,6 +91,9 @@ func (c *cli) startOffline() (string, error) {
 		return "", &cliError{code: exitFailed, msg: fmt.Sprintf("cannot load the device root key %s: %v", rootKey, err)}
 	}
 	cfg := engine.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mib, err := strconv.ParseUint(c.getenv("KEYWARD_KDF_MEMORY_MIB"), 10, 32); err == nil && mib >= 8 && mib <= 1024 {
+		cfg.KDF = vault.KDFForMemory(uint32(mib)) // the device's setting when provisioning on a build host
+	}
 	if c.getenv("KEYWARD_KDF") == "fast" {
 		cfg.KDF = vault.FastKDF // tests only, as for keywardd
 	}

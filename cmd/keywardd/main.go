@@ -13,8 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -137,6 +135,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		o.idleExit = 0
 	}
 	if o.pprof != "" {
+		if !pprofBuilt {
+			return nil, errors.New("--pprof: this keywardd is built without it (go build -tags pprof)")
+		}
 		if err := checkLoopback(o.pprof); err != nil {
 			return nil, fmt.Errorf("--pprof: %w", err)
 		}
@@ -211,10 +212,11 @@ func harden(log *slog.Logger) {
 // very often, and on some VMs every page faulted in again is expensive (docs/performance.md). So the
 // collector may let garbage grow to gcHeadroom beyond the live heap (GOGC up to 400) while the live heap is
 // small, and runs at the default once it is large (a store of 100k objects), where that headroom is already
-// there; a soft limit of 512 MiB bounds both. GOGC or GOMEMLIMIT in the environment turn this off.
+// there; a soft limit from the cgroup or the RAM (softMemoryLimit) bounds both. GOGC or GOMEMLIMIT in the
+// environment turn this off.
 func tuneGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(512 << 20)
+		debug.SetMemoryLimit(softMemoryLimit())
 	}
 	if os.Getenv("GOGC") != "" {
 		return
@@ -353,6 +355,7 @@ func run(args []string, stderr io.Writer) (code int) {
 		cfg.KDF = vault.FastKDF
 		log.Warn("PIN derivation is set to the fast test setting: do not use this store for real keys")
 	}
+	applyKDFSettings(&cfg, fc, log) // memory.go
 	// After the audit log opens, so that a root key that does not unseal is recorded there.
 	root, err := loadRootKey(&o.seal, fc, o.rootKey, st, log, cfg.Audit)
 	if err != nil {
@@ -484,23 +487,6 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("%q is not a loopback address", addr)
 	}
 	return nil
-}
-
-// startPprof serves the runtime profiles (debug builds and benchmarks only) on a loopback address.
-func startPprof(addr string, log *slog.Logger) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Error("cannot serve pprof", "addr", addr, "err", err)
-		return
-	}
-	log.Warn("serving pprof: a debug setting, do not leave it on", "addr", ln.Addr().String())
-	go http.Serve(ln, mux)
 }
 
 // flagSet reports whether a flag was given on the command line (flags win over the configuration file).

@@ -14,6 +14,8 @@
 //	  max_receive_bytes_per_uid: 134217728
 //	limits: {session_bytes: 67108864, uid_session_bytes: 268435456, token_bytes: 268435456, token_objects: 100000}
 //	min_rsa_bits: 2048               # smallest RSA modulus key generation makes (1024 ... 4096)
+//	pin_kdf_memory_mib: 16           # Argon2id memory of PINs set from now on (default by RAM: 64, 32 or 16)
+//	pin_derivations: 1               # PIN derivations at once (each holds that memory)
 //	tokens:
 //	  - label: device            # or serial: 0123456789abcdef
 //	    allow_uids: [1000]       # who may see and open the token (empty: everyone)
@@ -49,6 +51,11 @@ type File struct {
 	// (store.Durability).
 	Durability string        `yaml:"durability,omitempty"`
 	Tokens     []TokenPolicy `yaml:"tokens,omitempty"`
+	// PINKDFMemoryMiB is the Argon2id memory of PINs set from now on (0: the default for the machine's RAM,
+	// vault.KDFForRAM); each PIN record keeps the setting it was made with.
+	PINKDFMemoryMiB uint32 `yaml:"pin_kdf_memory_mib,omitempty"`
+	// PINDerivations is how many PIN derivations may run at once (0: 1).
+	PINDerivations int `yaml:"pin_derivations,omitempty"`
 	// Seal is the device root key's seal backend and its options (internal/seal, docs/sealing.md).
 	Seal    string               `yaml:"seal,omitempty"`
 	TPM2    *seal.TPM2Options    `yaml:"tpm2,omitempty"`
@@ -156,6 +163,12 @@ func Parse(path string, data []byte) (*File, error) {
 		if err := mech.CheckRSAGenMinBits(c.MinRSABits); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+	}
+	if c.PINKDFMemoryMiB != 0 && (c.PINKDFMemoryMiB < 8 || c.PINKDFMemoryMiB > 1024) {
+		return nil, fmt.Errorf("%s: pin_kdf_memory_mib: %d is not between 8 and 1024", path, c.PINKDFMemoryMiB)
+	}
+	if c.PINDerivations < 0 || c.PINDerivations > 64 {
+		return nil, fmt.Errorf("%s: pin_derivations: %d is not between 1 and 64", path, c.PINDerivations)
 	}
 	for i, t := range c.Tokens {
 		if (t.Label == "") == (t.Serial == "") {

@@ -20,8 +20,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"golang.org/x/crypto/argon2"
 )
 
 // KeySize is the size of every key of the hierarchy.
@@ -42,7 +40,8 @@ type KDFParams struct {
 	Threads uint8  `json:"p"`
 }
 
-// DefaultKDF is the PIN derivation cost: Argon2id with 64 MiB and 2 passes, about 0.1 s on a small server core.
+// DefaultKDF is the PIN derivation cost: Argon2id with 64 MiB and 2 passes (about 0.1 s on a small server
+// core) on machines with 1 GiB of RAM or more, less memory and more passes below (KDFForRAM, set at start).
 var DefaultKDF = KDFParams{Time: 2, Memory: 64 * 1024, Threads: 1}
 
 // FastKDF is a cheap setting for tests only (KEYWARD_KDF=fast). It is still Argon2id.
@@ -192,7 +191,7 @@ func (r *Root) DerivePIN(token uint64, role string, pin, salt []byte, p KDFParam
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	stretched := argon2.IDKey(pin, salt, p.Time, p.Memory, p.Threads, KeySize)
+	stretched := stretch(pin, salt, p) // at most SetMaxDerivations at once (kdf.go)
 	defer clear(stretched)
 	k := r.derive("keyward/v1/pin/"+role, token, stretched)
 	defer clear(k)

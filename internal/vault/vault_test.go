@@ -3,7 +3,9 @@ package vault
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 )
 
 func testRoot(t *testing.T, b byte) *Root {
@@ -89,5 +91,84 @@ func TestKDFParamsBounds(t *testing.T) {
 	}
 	if DefaultKDF.Validate() != nil || FastKDF.Validate() != nil {
 		t.Error("built-in parameters rejected")
+	}
+}
+
+// TestKDFForRAM checks the defaults by machine size and that each one validates.
+func TestKDFForRAM(t *testing.T) {
+	for _, c := range []struct {
+		ram uint64
+		mib uint32
+	}{{0, 64}, {4 << 30, 64}, {1 << 30, 64}, {768 << 20, 32}, {512 << 20, 32}, {256 << 20, 16}, {128 << 20, 16}} {
+		p := KDFForRAM(c.ram)
+		if p.Memory != c.mib*1024 || p.Validate() != nil {
+			t.Errorf("KDFForRAM(%d) = %+v, want %d MiB and valid", c.ram, p, c.mib)
+		}
+	}
+	if KDFForMemory(16).Time <= KDFForMemory(64).Time {
+		t.Errorf("less memory must mean more passes: %+v %+v", KDFForMemory(16), KDFForMemory(64))
+	}
+}
+
+// TestDerivationsAreBounded runs eight derivations at once and checks that no more than the limit ran
+// together (one by default, then two).
+func TestDerivationsAreBounded(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		SetMaxDerivations(n)
+		var mu sync.Mutex
+		running, peak := 0, 0
+		probe := func() {
+			mu.Lock()
+			running++
+			peak = max(peak, running)
+			mu.Unlock()
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				derivations.acquire()
+				probe()
+				time.Sleep(5 * time.Millisecond)
+				mu.Lock()
+				running--
+				mu.Unlock()
+				derivations.release()
+			}()
+		}
+		wg.Wait()
+		if peak != n {
+			t.Errorf("limit %d: %d derivations ran at once", n, peak)
+		}
+	}
+	SetMaxDerivations(1)
+}
+
+// TestDerivePINWaitsForTheLimit holds the only derivation slot and checks that DerivePIN waits for it.
+func TestDerivePINWaitsForTheLimit(t *testing.T) {
+	r, err := NewRoot(bytes.Repeat([]byte{1}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	derivations.acquire()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.DerivePIN(1, "user", []byte("1234"), NewSalt(), FastKDF)
+		done <- err
+	}()
+	select {
+	case <-done:
+		t.Fatal("DerivePIN ran while the only derivation slot was taken")
+	case <-time.After(100 * time.Millisecond):
+	}
+	derivations.release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("DerivePIN did not run once the slot was free")
 	}
 }

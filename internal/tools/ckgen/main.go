@@ -22,7 +22,9 @@
 //
 //	0x1087UL, 42, 3U             an integer literal, hexadecimal or decimal, with an optional U/L suffix;
 //	CKM_EC_KEY_PAIR_GEN          a name defined earlier: NAME is an alias of it;
-//	(CKF_ARRAY_ATTRIBUTE|0x211UL) a name defined earlier combined with a literal by | or +.
+//	(CKF_ARRAY_ATTRIBUTE|0x211UL) a name defined earlier combined with a literal by | or +;
+//	(~0UL)                       all ones in the C ABI's word size (CK_UNAVAILABLE_INFORMATION): all 64
+//	                             bits in Go, whose CK_ULONG is the wire's uint64.
 //
 // Function-like macros and the platform macro CK_PTR are skipped; any other CK line with a value of another
 // form is an error, so a typo in the header cannot silently drop a constant.
@@ -210,6 +212,8 @@ func parse(src []byte) ([]*constant, error) {
 		}
 		c := &constant{name: name, line: n, kind: kindOf(name)}
 		switch {
+		case value == "(~0UL)":
+			c.value = ^uint64(0)
 		case literalRE.MatchString(value):
 			v, dec, err := parseLiteral(value)
 			if err != nil {
