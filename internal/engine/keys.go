@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 
 	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -285,11 +284,4 @@ func matchesTemplate(o *object, stored []byte) bool {
 		}
 	}
 	return true
-}
-
-func ulongOf(b []byte) uint64 {
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.NativeEndian.Uint64(b)
 }

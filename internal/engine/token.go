@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -132,13 +131,6 @@ func (t *token) dropTokenKey(e *Engine) {
 	}
 }
 
-func padded(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 func (e *Engine) slotInfo(slot ck.SlotID) (ck.SlotInfo, error) {
 	if _, ok := e.tokens[slot]; !ok && slot != e.freeSlot {
 		return ck.SlotInfo{}, ck.CKR_SLOT_ID_INVALID
@@ -233,5 +225,3 @@ func newSerial() string {
 func cleanLabel(label []byte) string {
 	return string(bytes.TrimRight(label, " \x00"))
 }
-
-func slotBytes(s ck.SlotID) []byte { return binary.BigEndian.AppendUint64(nil, uint64(s)) }

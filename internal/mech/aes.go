@@ -53,19 +53,19 @@ func aesBlock(k *Key) (cipher.Block, error) {
 // Failures of a mode, mapped to the return code of the function that met them (encryption, decryption,
 // wrapping or unwrapping).
 var (
-	aesErrPlainLen  = errors.New("aes: plaintext length")
-	aesErrCipherLen = errors.New("aes: ciphertext length")
-	aesErrIntegrity = errors.New("aes: integrity check failed")
+	errAESPlainLen  = errors.New("aes: plaintext length")
+	errAESCipherLen = errors.New("aes: ciphertext length")
+	errAESIntegrity = errors.New("aes: integrity check failed")
 )
 
 // aesCryptErr maps a mode failure met by C_Encrypt* / C_Decrypt*.
 func aesCryptErr(err error) error {
 	switch err {
-	case aesErrPlainLen:
+	case errAESPlainLen:
 		return ck.CKR_DATA_LEN_RANGE
-	case aesErrCipherLen:
+	case errAESCipherLen:
 		return ck.CKR_ENCRYPTED_DATA_LEN_RANGE
-	case aesErrIntegrity:
+	case errAESIntegrity:
 		return ck.CKR_ENCRYPTED_DATA_INVALID
 	}
 	return err
@@ -74,11 +74,11 @@ func aesCryptErr(err error) error {
 // aesWrapErr maps a mode failure met by C_WrapKey / C_UnwrapKey.
 func aesWrapErr(err error) error {
 	switch err {
-	case aesErrPlainLen:
+	case errAESPlainLen:
 		return ck.CKR_KEY_SIZE_RANGE
-	case aesErrCipherLen:
+	case errAESCipherLen:
 		return ck.CKR_WRAPPED_KEY_LEN_RANGE
-	case aesErrIntegrity:
+	case errAESIntegrity:
 		return ck.CKR_WRAPPED_KEY_INVALID
 	}
 	return err
@@ -469,7 +469,7 @@ func aesGCMSeal(b cipher.Block, g aesGCMParams, plain []byte) ([]byte, error) {
 // of zeros; the tag is that of re-encrypting the recovered plaintext) and its leading bytes compared.
 func aesGCMOpen(b cipher.Block, g aesGCMParams, in []byte) ([]byte, error) {
 	if len(in) < g.tagLen {
-		return nil, aesErrCipherLen
+		return nil, errAESCipherLen
 	}
 	aead, err := cipher.NewGCMWithNonceSize(b, len(g.iv))
 	if err != nil {
@@ -478,7 +478,7 @@ func aesGCMOpen(b cipher.Block, g aesGCMParams, in []byte) ([]byte, error) {
 	if g.tagLen == aead.Overhead() {
 		plain, err := aead.Open(nil, g.iv, in, g.aad)
 		if err != nil {
-			return nil, aesErrIntegrity
+			return nil, errAESIntegrity
 		}
 		return plain, nil
 	}
@@ -490,7 +490,7 @@ func aesGCMOpen(b cipher.Block, g aesGCMParams, in []byte) ([]byte, error) {
 	clear(full)
 	if !ok {
 		clear(plain)
-		return nil, aesErrIntegrity
+		return nil, errAESIntegrity
 	}
 	return plain, nil
 }

@@ -226,7 +226,7 @@ func aesCCMCTR(b cipher.Block, c aesCCMParams, in []byte) (out, s0 []byte) {
 
 func aesCCMSeal(b cipher.Block, c aesCCMParams, plain []byte) ([]byte, error) {
 	if uint64(len(plain)) != c.dataLen {
-		return nil, aesErrPlainLen
+		return nil, errAESPlainLen
 	}
 	t := aesCCMMAC(b, c, plain)
 	out, s0 := aesCCMCTR(b, c, plain)
@@ -237,7 +237,7 @@ func aesCCMSeal(b cipher.Block, c aesCCMParams, plain []byte) ([]byte, error) {
 
 func aesCCMOpen(b cipher.Block, c aesCCMParams, in []byte) ([]byte, error) {
 	if uint64(len(in)) != c.dataLen+uint64(c.macLen) || uint64(len(in)) < c.dataLen {
-		return nil, aesErrCipherLen
+		return nil, errAESCipherLen
 	}
 	ct, tag := in[:c.dataLen], in[c.dataLen:]
 	plain, s0 := aesCCMCTR(b, c, ct)
@@ -246,7 +246,7 @@ func aesCCMOpen(b cipher.Block, c aesCCMParams, in []byte) ([]byte, error) {
 	clear(s0)
 	if subtle.ConstantTimeCompare(t[:c.macLen], tag) != 1 {
 		clear(plain)
-		return nil, aesErrIntegrity
+		return nil, errAESIntegrity
 	}
 	return plain, nil
 }

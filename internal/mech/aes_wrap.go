@@ -75,7 +75,7 @@ func aesKWInverse(b cipher.Block, c []byte) (a [aesSemi]byte, p []byte) {
 // aesKWSeal is KW-AE: p must be a whole number, at least two, of semiblocks.
 func aesKWSeal(b cipher.Block, iv, p []byte) ([]byte, error) {
 	if len(p)%aesSemi != 0 || len(p) < 2*aesSemi {
-		return nil, aesErrPlainLen
+		return nil, errAESPlainLen
 	}
 	return aesKW(b, iv, p), nil
 }
@@ -83,12 +83,12 @@ func aesKWSeal(b cipher.Block, iv, p []byte) ([]byte, error) {
 // aesKWOpen is KW-AD.
 func aesKWOpen(b cipher.Block, iv, c []byte) ([]byte, error) {
 	if len(c)%aesSemi != 0 || len(c) < 3*aesSemi {
-		return nil, aesErrCipherLen
+		return nil, errAESCipherLen
 	}
 	a, p := aesKWInverse(b, c)
 	if subtle.ConstantTimeCompare(a[:], iv) != 1 {
 		clear(p)
-		return nil, aesErrIntegrity
+		return nil, errAESIntegrity
 	}
 	return p, nil
 }
@@ -96,7 +96,7 @@ func aesKWOpen(b cipher.Block, iv, c []byte) ([]byte, error) {
 // aesKWPSeal is KWP-AE (RFC 5649).
 func aesKWPSeal(b cipher.Block, iv4, p []byte) ([]byte, error) {
 	if len(p) == 0 || uint64(len(p)) > 1<<32-1 {
-		return nil, aesErrPlainLen
+		return nil, errAESPlainLen
 	}
 	var aiv [aesSemi]byte
 	copy(aiv[:4], iv4)
@@ -118,7 +118,7 @@ func aesKWPSeal(b cipher.Block, iv4, p []byte) ([]byte, error) {
 // checked together, and one failure is reported for all.
 func aesKWPOpen(b cipher.Block, iv4, c []byte) ([]byte, error) {
 	if len(c)%aesSemi != 0 || len(c) < 2*aesSemi {
-		return nil, aesErrCipherLen
+		return nil, errAESCipherLen
 	}
 	var a [aesSemi]byte
 	var p []byte
@@ -145,7 +145,7 @@ func aesKWPOpen(b cipher.Block, iv4, c []byte) ([]byte, error) {
 	good &= subtle.ConstantTimeByteEq(nonzero, 0)
 	if good != 1 {
 		clear(p)
-		return nil, aesErrIntegrity
+		return nil, errAESIntegrity
 	}
 	return p[:m], nil
 }
@@ -165,7 +165,7 @@ func aesKWPadOpen(b cipher.Block, iv, c []byte) ([]byte, error) {
 	plain, ok := aesPKCS7Unpad(p, aesSemi)
 	if !ok {
 		clear(p)
-		return nil, aesErrIntegrity
+		return nil, errAESIntegrity
 	}
 	return plain, nil
 }

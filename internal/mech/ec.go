@@ -89,15 +89,6 @@ var curves = []*curveInfo{
 		names: []string{"curve448", "X448"}, bits: 448, size: 56},
 }
 
-func curveByID(id curveID) *curveInfo {
-	for _, c := range curves {
-		if c.id == id {
-			return c
-		}
-	}
-	return nil
-}
-
 // parseECParams decodes CKA_EC_PARAMS: a DER OBJECT IDENTIFIER or PrintableString naming a known curve.
 func parseECParams(der []byte) (*curveInfo, error) {
 	s := cryptobyte.String(der)

@@ -1,5 +1,7 @@
 package mech
 
+//lint:file-ignore SA1019 the tests compare the token's EC scalars with Go's
+
 import (
 	"bytes"
 	"crypto"

@@ -753,7 +753,7 @@ func rsaPKCSEncryptFunc(p Param, k *Key, lenErr ck.RV) (rsaSingle, error) {
 		if len(in) > pub.Size()-11 {
 			return nil, lenErr
 		}
-		out, err := rsa.EncryptPKCS1v15(rand.Reader, pub, in)
+		out, err := rsa.EncryptPKCS1v15(rand.Reader, pub, in) //lint:ignore SA1019 CKM_RSA_PKCS is a PKCS#11 mechanism applications use
 		if err != nil {
 			return nil, ck.CKR_FUNCTION_FAILED
 		}
@@ -772,7 +772,9 @@ func rsaPKCSDecryptFunc(p Param, k *Key, lenErr, valErr ck.RV) (rsaSingle, error
 		if len(in) != key.Size() {
 			return nil, lenErr
 		}
-		out, err := rsa.DecryptPKCS1v15(nil, key, in)
+		// CKM_RSA_PKCS decryption answers CKR_ENCRYPTED_DATA_INVALID on bad padding, as the specification says;
+		// that is a padding oracle by nature, which is why applications should prefer CKM_RSA_PKCS_OAEP.
+		out, err := rsa.DecryptPKCS1v15(nil, key, in) //lint:ignore SA1019 as above
 		if err != nil {
 			return nil, valErr
 		}
