@@ -97,6 +97,25 @@ int kw_stat_mode(const char *path, mode_t *mode)
 #endif
 }
 
+int kw_lstat_owner(const char *path, mode_t *mode, uid_t *uid)
+{
+#if defined(__GLIBC__)
+    struct statx sx; /* lstat became GLIBC_2.33 too */
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE | STATX_UID, &sx) < 0)
+        return -1;
+    *mode = sx.stx_mode;
+    *uid = sx.stx_uid;
+    return 0;
+#else
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return -1;
+    *mode = st.st_mode;
+    *uid = st.st_uid;
+    return 0;
+#endif
+}
+
 static pthread_mutex_t kw_once_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void kw_once(int *flag, void (*fn)(void))

@@ -20,6 +20,10 @@ void kw_close_from(int from);
 /* The file type and permission bits of path (stat's st_mode, following links). 0 or -1 with errno. */
 int kw_stat_mode(const char *path, mode_t *mode);
 
+/* The file type and permission bits and the owner of path itself (lstat's st_mode and st_uid: a symlink is
+ * not followed). 0 or -1 with errno. */
+int kw_lstat_owner(const char *path, mode_t *mode, uid_t *uid);
+
 /* Run fn once per process (pthread_once's job; *flag starts at 0). */
 void kw_once(int *flag, void (*fn)(void));
 

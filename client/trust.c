@@ -12,6 +12,8 @@
  */
 #include "trust.h"
 
+#include "compat.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,20 +47,21 @@ unsigned long kw_self_uid(void)
 
 int kw_check_private_dir(const char *dir, char *why, size_t whylen)
 {
-    struct stat st;
-    if (lstat(dir, &st) < 0) {
+    mode_t mode;
+    uid_t uid;
+    if (kw_lstat_owner(dir, &mode, &uid) < 0) {
         if (errno == ENOENT)
             return 1;
         snprintf(why, whylen, "socket directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    if (!S_ISDIR(st.st_mode)) {
+    if (!S_ISDIR(mode)) {
         snprintf(why, whylen, "socket directory %s is not a directory (a symlink or another file): refusing it", dir);
         return -1;
     }
-    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+    if (uid != geteuid() || (mode & 077) != 0) {
         snprintf(why, whylen, "socket directory %s belongs to uid %lu with mode %04o, want uid %lu and 0700: refusing it",
-                 dir, (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned long)geteuid());
+                 dir, (unsigned long)uid, (unsigned)(mode & 07777), (unsigned long)geteuid());
         return -1;
     }
     return 0;
@@ -78,10 +81,9 @@ static int kw_dir_owner(const char *socket_path, uid_t *owner)
         dir[1] = 0;
     else
         *slash = 0;
-    struct stat st;
-    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 022) != 0)
+    mode_t mode;
+    if (kw_lstat_owner(dir, &mode, owner) < 0 || !S_ISDIR(mode) || (mode & 022) != 0)
         return -1;
-    *owner = st.st_uid;
     return 0;
 }
 
