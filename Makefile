@@ -41,6 +41,7 @@ include tests/interop.mk
 include bench.mk
 include cross.mk
 include install.mk
+include lint.mk
 
 demo: deps build
 	./scripts/demo.sh $(BUILD)

@@ -16,8 +16,8 @@ lint-go:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-lint-race:
-	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
+lint-race: build
+	KEYWARD_BUILD=$(CURDIR)/$(BUILD) $(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
 
 lint-c:
 	@mkdir -p $(BUILD)/analyzer

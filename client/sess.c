@@ -386,9 +386,11 @@ int kw_sess_find_begin(CK_SESSION_HANDLE h, const uint64_t *handles, uint32_t n,
     int r = -1;
     if (s) {
         sess_find_clear(s);
-        if (n == 0 || (s->found = malloc(n * sizeof *s->found)) != NULL) {
+        uint64_t *found = n > 0 ? malloc(n * sizeof *found) : NULL;
+        if (n == 0 || found) {
             if (n > 0)
-                memcpy(s->found, handles, n * sizeof *s->found);
+                memcpy(found, handles, n * sizeof *found);
+            s->found = found; /* the session owns it: sess_find_clear frees it */
             s->nfound = n;
             s->find_active = 1;
             s->find_more = more;

@@ -151,6 +151,7 @@ func TestCrypto11(t *testing.T) {
 					t.Fatalf("unexpected answer %q\n--- server:\n%s", line, srv.output())
 				}
 				conn.Close()
+				srv.waitOutput("served ") // it logs the connection once it has seen the close: not before SIGTERM
 				// SIGTERM: the program closes its crypto11 context (C_Finalize) and must exit cleanly.
 				srv.stop()
 				if !srv.cmd.ProcessState.Success() {

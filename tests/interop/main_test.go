@@ -474,6 +474,17 @@ func (s *server) stop() {
 	}
 }
 
+// waitOutput waits until the server's log holds want (a line it writes after the test's client has gone), for
+// at most readyTimeout; it reports whether it appeared.
+func (s *server) waitOutput(want string) bool {
+	for deadline := time.Now().Add(readyTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(s.output(), want) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *server) output() string {
 	b, _ := os.ReadFile(s.log)
 	return trimOut(string(b))
