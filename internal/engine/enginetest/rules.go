@@ -71,3 +71,41 @@ func testKeyTemplateRules(t *testing.T, open func() ck.Provider) {
 	_, err = p.GenerateKey(pub, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, append(tmpl, attr(ck.CKA_PRIVATE, false)))
 	ok(t, err, "GenerateKey of a public session key without login")
 }
+
+// testTokenRules: C_InitToken and DeleteToken refuse while sessions are open (CKR_SESSION_EXISTS) and once the
+// SO PIN is locked (CKR_PIN_LOCKED, even with the right SO PIN: neither is a way around the retry counter); a
+// user cannot log in while another application is logged in as the SO (CKR_USER_TOO_MANY_TYPES); C_SetPIN of a
+// user PIN never set is CKR_USER_PIN_NOT_INITIALIZED.
+func testTokenRules(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "token-rules", false)
+	label := Label("token-rules")
+	rw := rwSession(t, p, slot)
+	want(t, p.SetPIN(rw, UserPIN, []byte("another-pin")), ck.CKR_USER_PIN_NOT_INITIALIZED, "SetPIN of a user PIN never set")
+	ok(t, p.Login(rw, ck.CKU_SO, SOPIN), "SO login")
+	ok(t, p.InitPIN(rw, UserPIN), "InitPIN")
+	// Another application cannot log in as the user while this one is the SO.
+	q := open()
+	qs := rwSession(t, q, slot)
+	want(t, q.Login(qs, ck.CKU_USER, UserPIN), ck.CKR_USER_TOO_MANY_TYPES, "user login while another application is the SO")
+	want(t, p.InitToken(slot, SOPIN, label), ck.CKR_SESSION_EXISTS, "InitToken with sessions open")
+	want(t, p.DeleteToken(slot, SOPIN), ck.CKR_SESSION_EXISTS, "DeleteToken with sessions open")
+	ok(t, q.CloseSession(qs), "CloseSession")
+	q.Close()
+	ok(t, p.Logout(rw), "Logout")
+	locked := false
+	for i := 0; i < 100 && !locked; i++ {
+		err := p.Login(rw, ck.CKU_SO, []byte("wrong-so-pin"))
+		locked = isRV(err, ck.CKR_PIN_LOCKED)
+		if !locked && !isRV(err, ck.CKR_PIN_INCORRECT) {
+			t.Fatalf("wrong SO PIN %d: %v", i, err)
+		}
+	}
+	if !locked {
+		t.Fatal("the SO PIN never locked")
+	}
+	ok(t, p.CloseSession(rw), "CloseSession")
+	want(t, p.InitToken(slot, SOPIN, label), ck.CKR_PIN_LOCKED, "InitToken with the SO PIN locked, the right SO PIN")
+	want(t, p.DeleteToken(slot, SOPIN), ck.CKR_PIN_LOCKED, "DeleteToken with the SO PIN locked, the right SO PIN")
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, f Factory) {
 		{"SetPIN", testSetPIN},
 		{"SetPINLocked", testSetPINLocked},
 		{"KeyTemplateRules", testKeyTemplateRules},
+		{"TokenRules", testTokenRules},
 		{"DeleteToken", testDeleteToken},
 		{"CreateObject", testCreateObject},
 		{"AttributeRules", testAttributeRules},
