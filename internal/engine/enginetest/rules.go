@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"bytes"
 	"testing"
 
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -108,4 +109,43 @@ func testTokenRules(t *testing.T, open func() ck.Provider) {
 	ok(t, p.CloseSession(rw), "CloseSession")
 	want(t, p.InitToken(slot, SOPIN, label), ck.CKR_PIN_LOCKED, "InitToken with the SO PIN locked, the right SO PIN")
 	want(t, p.DeleteToken(slot, SOPIN), ck.CKR_PIN_LOCKED, "DeleteToken with the SO PIN locked, the right SO PIN")
+}
+
+// testObjectRules: a key with CKA_EXTRACTABLE false is never wrapped, even when it is not sensitive
+// (CKR_KEY_UNEXTRACTABLE); only the SO sets CKA_TRUSTED (CKR_ATTRIBUTE_READ_ONLY for the user, by
+// C_SetAttributeValue or C_CopyObject); a token object is not modified from a read-only session
+// (CKR_SESSION_READ_ONLY).
+func testObjectRules(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "object-rules", true)
+	s := userSession(t, p, slot)
+	aes := func(extra ...ck.Attribute) ck.ObjectHandle {
+		t.Helper()
+		h, err := p.CreateObject(s, append([]ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY),
+			attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_VALUE, bytes.Repeat([]byte{9}, 16))}, extra...))
+		ok(t, err, "CreateObject AES")
+		return h
+	}
+	wrapping := aes(attr(ck.CKA_WRAP, true))
+	kept := aes(attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_EXTRACTABLE, false))
+	kw := &ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP}
+	_, _, err := p.WrapKey(s, kw, wrapping, kept, ck.Out{Present: true, Cap: 64})
+	want(t, err, ck.CKR_KEY_UNEXTRACTABLE, "WrapKey of a non-extractable, non-sensitive key")
+	loose := aes(attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_EXTRACTABLE, true))
+	_, _, err = p.WrapKey(s, kw, wrapping, loose, ck.Out{Present: true, Cap: 64})
+	ok(t, err, "WrapKey of an extractable, non-sensitive key")
+	want(t, p.SetAttributeValue(s, wrapping, []ck.Attribute{attr(ck.CKA_TRUSTED, true)}), ck.CKR_ATTRIBUTE_READ_ONLY, "the user sets CKA_TRUSTED")
+	_, err = p.CopyObject(s, wrapping, []ck.Attribute{attr(ck.CKA_TRUSTED, true)})
+	want(t, err, ck.CKR_ATTRIBUTE_READ_ONLY, "the user copies a key with CKA_TRUSTED true")
+	if getBool(t, p, s, wrapping, ck.CKA_TRUSTED) {
+		t.Fatal("the user made a key trusted")
+	}
+	d, err := p.CreateObject(s, dataObject("d", "v", attr(ck.CKA_TOKEN, true), attr(ck.CKA_PRIVATE, false)))
+	ok(t, err, "CreateObject token data object")
+	ro := roSession(t, p, slot)
+	want(t, p.SetAttributeValue(ro, d, []ck.Attribute{attr(ck.CKA_LABEL, "changed")}), ck.CKR_SESSION_READ_ONLY, "SetAttributeValue of a token object in an RO session")
+	if v := getValue(t, p, ro, d, ck.CKA_LABEL); string(v) != "d" {
+		t.Fatalf("label %q after the refused change", v)
+	}
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, f Factory) {
 		{"SetPINLocked", testSetPINLocked},
 		{"KeyTemplateRules", testKeyTemplateRules},
 		{"TokenRules", testTokenRules},
+		{"ObjectRules", testObjectRules},
 		{"DeleteToken", testDeleteToken},
 		{"CreateObject", testCreateObject},
 		{"AttributeRules", testAttributeRules},
