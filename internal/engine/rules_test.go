@@ -18,7 +18,7 @@ func TestEngineRules(t *testing.T) {
 	if err := p.InitToken(slots[0], enginetest.SOPIN, enginetest.Label("rules")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := p.OpenSession(slots[0], ck.CKF_SERIAL_SESSION)
+	s, err := p.OpenSession(slots[0], ck.CKF_SERIAL_SESSION|ck.CKF_RW_SESSION)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +39,29 @@ func TestEngineRules(t *testing.T) {
 		if err != nil {
 			t.Fatalf("WaitForSlotEvent(CKF_DONT_BLOCK): %v", err)
 		}
+	}
+	// Missing PINs and labels (the C library refuses NULL ones itself; the wire cannot carry every one).
+	if err := p.InitToken(slots[0], enginetest.SOPIN, nil); ck.ToRV(err) != ck.CKR_ARGUMENTS_BAD {
+		t.Errorf("InitToken without a label: %v", ck.ToRV(err))
+	}
+	if err := p.InitToken(slots[0], nil, enginetest.Label("rules")); ck.ToRV(err) != ck.CKR_ARGUMENTS_BAD {
+		t.Errorf("InitToken without an SO PIN: %v", ck.ToRV(err))
+	}
+	if err := p.DeleteToken(slots[0], nil); ck.ToRV(err) != ck.CKR_ARGUMENTS_BAD {
+		t.Errorf("DeleteToken without an SO PIN: %v", ck.ToRV(err))
+	}
+	rw := s
+	if err := p.Login(rw, ck.CKU_SO, enginetest.SOPIN); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.InitPIN(rw, nil); ck.ToRV(err) != ck.CKR_ARGUMENTS_BAD {
+		t.Errorf("InitPIN without a PIN: %v", ck.ToRV(err))
+	}
+	if err := p.InitPIN(rw, enginetest.UserPIN); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetPIN(rw, nil, []byte("another-pin")); ck.ToRV(err) != ck.CKR_ARGUMENTS_BAD {
+		t.Errorf("SetPIN without the old PIN: %v", ck.ToRV(err))
 	}
 	p.Close()
 	if _, err := p.GetSessionInfo(s); ck.ToRV(err) != ck.CKR_CRYPTOKI_NOT_INITIALIZED {

@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"bytes"
 	"testing"
 
 	ck "github.com/keyward/keyward/pkg/cryptoki"
@@ -70,4 +71,81 @@ func testKeyTemplateRules(t *testing.T, open func() ck.Provider) {
 	want(t, err, ck.CKR_USER_NOT_LOGGED_IN, "GenerateKeyPair of a private key without login")
 	_, err = p.GenerateKey(pub, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, append(tmpl, attr(ck.CKA_PRIVATE, false)))
 	ok(t, err, "GenerateKey of a public session key without login")
+}
+
+// testTokenRules: C_InitToken and DeleteToken refuse while sessions are open (CKR_SESSION_EXISTS) and once the
+// SO PIN is locked (CKR_PIN_LOCKED, even with the right SO PIN: neither is a way around the retry counter); a
+// user cannot log in while another application is logged in as the SO (CKR_USER_TOO_MANY_TYPES); C_SetPIN of a
+// user PIN never set is CKR_USER_PIN_NOT_INITIALIZED.
+func testTokenRules(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "token-rules", false)
+	label := Label("token-rules")
+	rw := rwSession(t, p, slot)
+	want(t, p.SetPIN(rw, UserPIN, []byte("another-pin")), ck.CKR_USER_PIN_NOT_INITIALIZED, "SetPIN of a user PIN never set")
+	ok(t, p.Login(rw, ck.CKU_SO, SOPIN), "SO login")
+	ok(t, p.InitPIN(rw, UserPIN), "InitPIN")
+	// Another application cannot log in as the user while this one is the SO.
+	q := open()
+	qs := rwSession(t, q, slot)
+	want(t, q.Login(qs, ck.CKU_USER, UserPIN), ck.CKR_USER_TOO_MANY_TYPES, "user login while another application is the SO")
+	want(t, p.InitToken(slot, SOPIN, label), ck.CKR_SESSION_EXISTS, "InitToken with sessions open")
+	want(t, p.DeleteToken(slot, SOPIN), ck.CKR_SESSION_EXISTS, "DeleteToken with sessions open")
+	ok(t, q.CloseSession(qs), "CloseSession")
+	q.Close()
+	ok(t, p.Logout(rw), "Logout")
+	locked := false
+	for i := 0; i < 100 && !locked; i++ {
+		err := p.Login(rw, ck.CKU_SO, []byte("wrong-so-pin"))
+		locked = isRV(err, ck.CKR_PIN_LOCKED)
+		if !locked && !isRV(err, ck.CKR_PIN_INCORRECT) {
+			t.Fatalf("wrong SO PIN %d: %v", i, err)
+		}
+	}
+	if !locked {
+		t.Fatal("the SO PIN never locked")
+	}
+	ok(t, p.CloseSession(rw), "CloseSession")
+	want(t, p.InitToken(slot, SOPIN, label), ck.CKR_PIN_LOCKED, "InitToken with the SO PIN locked, the right SO PIN")
+	want(t, p.DeleteToken(slot, SOPIN), ck.CKR_PIN_LOCKED, "DeleteToken with the SO PIN locked, the right SO PIN")
+}
+
+// testObjectRules: a key with CKA_EXTRACTABLE false is never wrapped, even when it is not sensitive
+// (CKR_KEY_UNEXTRACTABLE); only the SO sets CKA_TRUSTED (CKR_ATTRIBUTE_READ_ONLY for the user, by
+// C_SetAttributeValue or C_CopyObject); a token object is not modified from a read-only session
+// (CKR_SESSION_READ_ONLY).
+func testObjectRules(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "object-rules", true)
+	s := userSession(t, p, slot)
+	aes := func(extra ...ck.Attribute) ck.ObjectHandle {
+		t.Helper()
+		h, err := p.CreateObject(s, append([]ck.Attribute{attr(ck.CKA_CLASS, ck.CKO_SECRET_KEY),
+			attr(ck.CKA_KEY_TYPE, ck.CKK_AES), attr(ck.CKA_VALUE, bytes.Repeat([]byte{9}, 16))}, extra...))
+		ok(t, err, "CreateObject AES")
+		return h
+	}
+	wrapping := aes(attr(ck.CKA_WRAP, true))
+	kept := aes(attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_EXTRACTABLE, false))
+	kw := &ck.Mechanism{Type: ck.CKM_AES_KEY_WRAP}
+	_, _, err := p.WrapKey(s, kw, wrapping, kept, ck.Out{Present: true, Cap: 64})
+	want(t, err, ck.CKR_KEY_UNEXTRACTABLE, "WrapKey of a non-extractable, non-sensitive key")
+	loose := aes(attr(ck.CKA_SENSITIVE, false), attr(ck.CKA_EXTRACTABLE, true))
+	_, _, err = p.WrapKey(s, kw, wrapping, loose, ck.Out{Present: true, Cap: 64})
+	ok(t, err, "WrapKey of an extractable, non-sensitive key")
+	want(t, p.SetAttributeValue(s, wrapping, []ck.Attribute{attr(ck.CKA_TRUSTED, true)}), ck.CKR_ATTRIBUTE_READ_ONLY, "the user sets CKA_TRUSTED")
+	_, err = p.CopyObject(s, wrapping, []ck.Attribute{attr(ck.CKA_TRUSTED, true)})
+	want(t, err, ck.CKR_ATTRIBUTE_READ_ONLY, "the user copies a key with CKA_TRUSTED true")
+	if getBool(t, p, s, wrapping, ck.CKA_TRUSTED) {
+		t.Fatal("the user made a key trusted")
+	}
+	d, err := p.CreateObject(s, dataObject("d", "v", attr(ck.CKA_TOKEN, true), attr(ck.CKA_PRIVATE, false)))
+	ok(t, err, "CreateObject token data object")
+	ro := roSession(t, p, slot)
+	want(t, p.SetAttributeValue(ro, d, []ck.Attribute{attr(ck.CKA_LABEL, "changed")}), ck.CKR_SESSION_READ_ONLY, "SetAttributeValue of a token object in an RO session")
+	if v := getValue(t, p, ro, d, ck.CKA_LABEL); string(v) != "d" {
+		t.Fatalf("label %q after the refused change", v)
+	}
 }

@@ -43,6 +43,8 @@ func Run(t *testing.T, f Factory) {
 		{"SetPIN", testSetPIN},
 		{"SetPINLocked", testSetPINLocked},
 		{"KeyTemplateRules", testKeyTemplateRules},
+		{"TokenRules", testTokenRules},
+		{"ObjectRules", testObjectRules},
 		{"DeleteToken", testDeleteToken},
 		{"CreateObject", testCreateObject},
 		{"AttributeRules", testAttributeRules},
