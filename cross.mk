@@ -3,7 +3,8 @@
 #                  stripped) and libkeyward.so with Debian's cross compilers and against musl, into build/<arch>/:
 #                  build/arm64, build/armhf, build/riscv64, build/musl-amd64. The benchmark tool is not built.
 # Each arch directory holds keywardd, keyward, libkeyward.so.1 (+ libkeyward.so) and the C test programs
-# (tests/golden, tests/abi) that test-cross runs under qemu-user.
+# (tests/golden, tests/abi) that test-cross runs under qemu-user, and keywardd-notpm2: the daemon of a device
+# without a TPM (-tags notpm2 leaves out the TPM 2.0 stack, about 0.45 MiB; the footprint budget's daemon).
 CROSS_ARCHES  := arm64 armhf riscv64 musl-amd64
 CROSS_CC_arm64      := aarch64-linux-gnu-gcc
 CROSS_CC_armhf      := arm-linux-gnueabihf-gcc
@@ -54,6 +55,7 @@ $(BUILD)/$(1)/tests/abi: tests/c/abi.c client/codec.c $(CLIENT_HDR)
 $(BUILD)/$(1)/keywardd: FORCE
 	@mkdir -p $(BUILD)/$(1)
 	CGO_ENABLED=0 GOOS=linux $(CROSS_GO_$(1)) $(GO) build $(CROSS_GOFLAGS) -o $(BUILD)/$(1)/ ./cmd/keywardd ./cmd/keyward
+	CGO_ENABLED=0 GOOS=linux $(CROSS_GO_$(1)) $(GO) build $(CROSS_GOFLAGS) -tags notpm2 -o $(BUILD)/$(1)/keywardd-notpm2 ./cmd/keywardd
 endef
 $(foreach a,$(CROSS_ARCHES),$(eval $(call cross_arch,$(a))))
 

@@ -1,3 +1,5 @@
+//go:build !notpm2
+
 package seal
 
 import (
@@ -7,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -218,14 +219,6 @@ func TestMigrateChild(t *testing.T) {
 	}
 }
 
-func listDir(path string) []string {
-	ents, _ := os.ReadDir(filepath.Dir(path))
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
 
 // TestMigrateAsRoot is the first-boot unit's case: root migrates the daemon user's key file; the blob keeps
 // that owner, and only the root-run tool (ForeignOwner) accepts the foreign files, never the daemon's load.

@@ -188,3 +188,12 @@ func assertUnchanged(t *testing.T, path string, want []byte) {
 		t.Errorf("%s was modified", path)
 	}
 }
+
+func listDir(path string) []string {
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -1,3 +1,5 @@
+//go:build !notpm2
+
 package seal
 
 import (
@@ -11,29 +13,6 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 )
-
-// TPM2Options configure the tpm2 backend (keywardd.yaml's `tpm2:` section).
-type TPM2Options struct {
-	// Device is the TPM: a character device (default /dev/tpmrm0, the kernel's resource manager), or for
-	// tests a TCTI-style string: swtpm:path=SOCKET (swtpm's Unix socket), swtpm:host=H,port=P, or
-	// mssim:host=H,port=P (the Microsoft/IBM simulator's protocol).
-	Device string `yaml:"device,omitempty"`
-	// PCRs are the PCR indexes the root key is sealed to (e.g. [7], Secure Boot's state); none binds the key
-	// to the TPM alone.
-	PCRs []int `yaml:"pcrs,omitempty,flow"`
-	// PCRBank is the PCR bank of the policy: sha256 (default), sha384 or sha1.
-	PCRBank string `yaml:"pcr_bank,omitempty"`
-	// PolicyKey, if set, is the PEM public key (ECDSA P-256) of the PCR policy signer: a new seal gets an
-	// authorized policy (TPM2_PolicyAuthorize) instead of fixed PCR values, and unseals under any PCR
-	// policy the signer signed (tpm2_authorize.go). Firmware updates then need a signed policy, not a re-seal.
-	PolicyKey string `yaml:"policy_key,omitempty"`
-	// Policies is the directory of signed PCR policies (*.json) for an authorized seal (default: root.policies
-	// beside the root key).
-	Policies string `yaml:"policies,omitempty"`
-}
-
-// DefaultTPMDevice is the TPM the tpm2 backend uses unless told otherwise.
-const DefaultTPMDevice = "/dev/tpmrm0"
 
 // tpm2Backend seals the root key to the TPM: a keyedHash "sealed data" object under the owner hierarchy's
 // standard ECC P-256 storage key (the TCG provisioning guidance's SRK template), which is re-created from

@@ -1,3 +1,5 @@
+//go:build !notpm2
+
 package seal
 
 import (
@@ -36,15 +38,6 @@ import (
 
 // policyRef scopes the signer's signatures to the root key.
 const policyRef = "keyward root key"
-
-// SignedPolicy is one signed PCR policy file (JSON) in tpm2.policies.
-type SignedPolicy struct {
-	Version   int    `json:"version"`
-	Bank      string `json:"bank"`
-	PCRs      []int  `json:"pcrs"`
-	Policy    string `json:"policy"`    // hex TPM2_PolicyPCR digest
-	Signature string `json:"signature"` // hex ASN.1 ECDSA signature of SHA-256(policy ‖ policyRef)
-}
 
 // PCRPolicyDigestOf is the TPM2_PolicyPCR digest (SHA-256 policy) of the given PCR values, in ascending PCR
 // order, with no TPM: what a vendor signs for a firmware whose PCR values it knows.

@@ -1,3 +1,5 @@
+//go:build !notpm2
+
 package seal
 
 import (

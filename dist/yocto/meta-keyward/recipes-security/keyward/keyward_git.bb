@@ -25,7 +25,9 @@ GOBUILDFLAGS:append = " -trimpath"
 
 PACKAGECONFIG ??= ""
 # tpm: let the sandboxed daemon reach /dev/tpmrm0 (the root key sealed to the TPM) and pull in the kernel driver.
+# Without it the daemon is built with -tags notpm2: no TPM 2.0 stack (about 0.45 MiB less flash).
 PACKAGECONFIG[tpm] = ",,,kernel-module-tpm-crb kernel-module-tpm-tis"
+GOBUILDFLAGS:append = "${@bb.utils.contains('PACKAGECONFIG', 'tpm', '', ' -tags notpm2', d)}"
 
 do_compile() {
     cd ${S}/src/${GO_IMPORT}
