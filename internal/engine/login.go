@@ -137,6 +137,12 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 		e.mu.Unlock()
 		return ck.CKR_PIN_LOCKED
 	}
+	if !e.pinLenOK(pin) {
+		// Outside the token's PIN lengths (CK_TOKEN_INFO says them) a PIN cannot be right: it is refused
+		// without spending one of the user's attempts.
+		e.mu.Unlock()
+		return ck.CKR_PIN_INCORRECT
+	}
 	if err := e.countAttempt(t, ps); err != nil {
 		e.mu.Unlock()
 		return err
@@ -144,11 +150,7 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 	snapshot := *ps
 	e.mu.Unlock()
 
-	var tk *vault.TokenKey
-	err = ck.CKR_PIN_INCORRECT
-	if e.pinLenOK(pin) {
-		tk, err = e.tryPIN(t.id, roleName(user), pin, snapshot)
-	}
+	tk, err := e.tryPIN(t.id, roleName(user), pin, snapshot)
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -450,6 +452,10 @@ func (a *app) SetPIN(h ck.SessionHandle, oldPIN, newPIN []byte) error {
 		e.mu.Unlock()
 		return ck.CKR_PIN_LOCKED
 	}
+	if !e.pinLenOK(oldPIN) { // cannot be right: refused without spending an attempt (as in Login)
+		e.mu.Unlock()
+		return ck.CKR_PIN_INCORRECT
+	}
 	if err := e.countAttempt(t, ps); err != nil {
 		e.mu.Unlock()
 		return err
@@ -457,11 +463,7 @@ func (a *app) SetPIN(h ck.SessionHandle, oldPIN, newPIN []byte) error {
 	snapshot := *ps
 	e.mu.Unlock()
 
-	var tk *vault.TokenKey
-	err = ck.CKR_PIN_INCORRECT
-	if e.pinLenOK(oldPIN) {
-		tk, err = e.tryPIN(t.id, roleName(user), oldPIN, snapshot)
-	}
+	tk, err := e.tryPIN(t.id, roleName(user), oldPIN, snapshot)
 	var next pinState
 	if err == nil {
 		next, err = e.wrapPIN(t.id, roleName(user), newPIN, tk)
@@ -599,19 +601,17 @@ func (a *app) DeleteToken(slot ck.SlotID, soPIN []byte) error {
 		e.mu.Unlock()
 		return ck.CKR_PIN_LOCKED
 	}
+	if !e.pinLenOK(soPIN) { // cannot be right: refused without spending an attempt (as in Login)
+		e.mu.Unlock()
+		return ck.CKR_PIN_INCORRECT
+	}
 	if err := e.countAttempt(t, &t.rec.SO); err != nil {
 		e.mu.Unlock()
 		return err
 	}
 	snapshot := t.rec.SO
 	e.mu.Unlock()
-	var key *vault.TokenKey
-	var err error
-	if e.pinLenOK(soPIN) {
-		key, err = e.tryPIN(t.id, "so", soPIN, snapshot)
-	} else {
-		err = ck.CKR_PIN_INCORRECT
-	}
+	key, err := e.tryPIN(t.id, "so", soPIN, snapshot)
 	if err != nil {
 		return err
 	}

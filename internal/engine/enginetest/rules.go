@@ -149,3 +149,26 @@ func testObjectRules(t *testing.T, open func() ck.Provider) {
 		t.Fatalf("label %q after the refused change", v)
 	}
 }
+
+// testPINOutOfRange: a PIN outside the token's lengths (ulMinPinLen ... ulMaxPinLen of CK_TOKEN_INFO) can never
+// be right, so C_Login, C_SetPIN's old PIN and C_InitToken's SO PIN refuse it with CKR_PIN_INCORRECT without
+// spending an attempt: a too-long PIN from a broken PIN file must not lock the user out.
+func testPINOutOfRange(t *testing.T, open func() ck.Provider) {
+	p := open()
+	defer p.Close()
+	slot := token(t, p, "pin-range", true)
+	rw := rwSession(t, p, slot)
+	info := tokenInfo(t, p, slot)
+	long := bytes.Repeat([]byte{'7'}, int(info.MaxPinLen)+1)
+	short := []byte("1")
+	for i := 0; i < 12; i++ { // more than the 10 attempts a PIN has
+		want(t, p.Login(rw, ck.CKU_USER, long), ck.CKR_PIN_INCORRECT, "login with a PIN longer than the maximum")
+		want(t, p.Login(rw, ck.CKU_USER, short), ck.CKR_PIN_INCORRECT, "login with a PIN shorter than the minimum")
+		want(t, p.SetPIN(rw, long, []byte("another-pin")), ck.CKR_PIN_INCORRECT, "SetPIN with a too-long old PIN")
+		want(t, p.Login(rw, ck.CKU_SO, long), ck.CKR_PIN_INCORRECT, "SO login with a PIN longer than the maximum")
+	}
+	if f := tokenInfo(t, p, slot).Flags; f&(ck.CKF_USER_PIN_COUNT_LOW|ck.CKF_USER_PIN_LOCKED|ck.CKF_SO_PIN_COUNT_LOW|ck.CKF_SO_PIN_LOCKED) != 0 {
+		t.Fatalf("out-of-range PINs were counted as attempts (flags %#x)", f)
+	}
+	ok(t, p.Login(rw, ck.CKU_USER, UserPIN), "login with the right PIN")
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, f Factory) {
 		{"PINLockout", testPINLockout},
 		{"SetPIN", testSetPIN},
 		{"SetPINLocked", testSetPINLocked},
+		{"PINOutOfRange", testPINOutOfRange},
 		{"KeyTemplateRules", testKeyTemplateRules},
 		{"TokenRules", testTokenRules},
 		{"ObjectRules", testObjectRules},
