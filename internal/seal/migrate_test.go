@@ -219,7 +219,6 @@ func TestMigrateChild(t *testing.T) {
 	}
 }
 
-
 // TestMigrateAsRoot is the first-boot unit's case: root migrates the daemon user's key file; the blob keeps
 // that owner, and only the root-run tool (ForeignOwner) accepts the foreign files, never the daemon's load.
 func TestMigrateAsRoot(t *testing.T) {
