@@ -91,3 +91,31 @@ func decodeBlob(path string, data []byte) (*blob, error) {
 	b.payload = data
 	return b, nil
 }
+
+// appendFields is a backend payload: a version byte, then each field as a big-endian u16 length and its bytes
+// (the keyring and pkcs11 backends' layout).
+func appendFields(version byte, fields ...[]byte) []byte {
+	out := []byte{version}
+	for _, f := range fields {
+		out = binary.BigEndian.AppendUint16(out, uint16(len(f)))
+		out = append(out, f...)
+	}
+	return out
+}
+
+// splitFields is appendFields' inverse: exactly n fields after the version byte, nothing after them.
+func splitFields(data []byte, version byte, n int) ([][]byte, bool) {
+	if len(data) < 1 || data[0] != version {
+		return nil, false
+	}
+	data = data[1:]
+	f := make([][]byte, n)
+	for i := range f {
+		if len(data) < 2 || len(data) < 2+int(binary.BigEndian.Uint16(data)) {
+			return nil, false
+		}
+		l := int(binary.BigEndian.Uint16(data))
+		f[i], data = data[2:2+l], data[2+l:]
+	}
+	return f, len(data) == 0
+}

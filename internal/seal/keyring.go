@@ -4,7 +4,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -122,12 +121,7 @@ func (k *keyringBackend) seal(key []byte) ([]byte, error) {
 	}
 	gcm := newGCM(kk)
 	ct := gcm.Seal(nil, iv, key, []byte(keyringKDFInfo))
-	out := []byte{keyringPayloadVersion}
-	for _, f := range [][]byte{[]byte(k.desc), sealedKey, iv, ct} {
-		out = binary.BigEndian.AppendUint16(out, uint16(len(f)))
-		out = append(out, f...)
-	}
-	return out, nil
+	return appendFields(keyringPayloadVersion, []byte(k.desc), sealedKey, iv, ct), nil
 }
 
 const gcmNonce = 12
@@ -145,19 +139,8 @@ type keyringPayload struct {
 
 func decodeKeyringPayload(data []byte) (*keyringPayload, error) {
 	bad := sealErr(ErrCorrupt, nil, "the sealed root key's keyring part is malformed", "restore root.seal from a backup")
-	if len(data) < 1 || data[0] != keyringPayloadVersion {
-		return nil, bad
-	}
-	data = data[1:]
-	var f [4][]byte
-	for i := range f {
-		if len(data) < 2 || len(data) < 2+int(binary.BigEndian.Uint16(data)) {
-			return nil, bad
-		}
-		l := int(binary.BigEndian.Uint16(data))
-		f[i], data = data[2:2+l], data[2+l:]
-	}
-	if len(data) != 0 || len(f[2]) != gcmNonce {
+	f, ok := splitFields(data, keyringPayloadVersion, 4)
+	if !ok || len(f[2]) != gcmNonce {
 		return nil, bad
 	}
 	return &keyringPayload{desc: string(f[0]), sealed: f[1], iv: f[2], ct: f[3]}, nil

@@ -5,7 +5,6 @@ package seal
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -183,29 +182,13 @@ type pkcs11Payload struct {
 }
 
 func (p pkcs11Payload) encode() []byte {
-	out := []byte{pkcs11PayloadVersion}
-	for _, f := range [][]byte{[]byte(p.token), []byte(p.key), p.iv, p.ct} {
-		out = binary.BigEndian.AppendUint16(out, uint16(len(f)))
-		out = append(out, f...)
-	}
-	return out
+	return appendFields(pkcs11PayloadVersion, []byte(p.token), []byte(p.key), p.iv, p.ct)
 }
 
 func decodePKCS11Payload(data []byte) (*pkcs11Payload, error) {
 	bad := sealErr(ErrCorrupt, nil, "the sealed root key's PKCS#11 part is malformed", "restore root.seal from a backup")
-	if len(data) < 1 || data[0] != pkcs11PayloadVersion {
-		return nil, bad
-	}
-	data = data[1:]
-	var f [4][]byte
-	for i := range f {
-		if len(data) < 2 || len(data) < 2+int(binary.BigEndian.Uint16(data)) {
-			return nil, bad
-		}
-		l := int(binary.BigEndian.Uint16(data))
-		f[i], data = data[2:2+l], data[2+l:]
-	}
-	if len(data) != 0 || len(f[2]) != gcmIVSize {
+	f, ok := splitFields(data, pkcs11PayloadVersion, 4)
+	if !ok || len(f[2]) != gcmIVSize {
 		return nil, bad
 	}
 	return &pkcs11Payload{token: string(f[0]), key: string(f[1]), iv: f[2], ct: f[3]}, nil
