@@ -6,7 +6,7 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
-// TokenPolicy is the access policy of one token, from the daemon's configuration (ARCHITECTURE.md, "Access
+// TokenPolicy is the access policy of one token, from the daemon's configuration (docs/architecture.md, "Access
 // control"): which Linux identities may use the token at all, and which are logged in as the user by their
 // identity alone, without a PIN (as OP-TEE's PKCS#11 TA does with its ACL login).
 type TokenPolicy struct {

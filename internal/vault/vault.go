@@ -1,4 +1,4 @@
-// Package vault is Keyward's key hierarchy at rest (ARCHITECTURE.md, "Key hierarchy"):
+// Package vault is Keyward's key hierarchy at rest (docs/architecture.md, "Key hierarchy at rest"):
 //
 //   - the device root key (internal/seal) derives, per token, the key that encrypts the token's record and its
 //     public objects;

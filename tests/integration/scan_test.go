@@ -55,7 +55,7 @@ func scanNeedles() []needle {
 		{"private data label", []byte(scanPrivLabel)},
 		{"secret key label", []byte(scanSecretLabel)},
 		// Public objects and token records are encrypted too (under a key derived from the device root key):
-		// ARCHITECTURE.md, "Key hierarchy".
+		// docs/architecture.md, "Key hierarchy at rest".
 		{"public data value", scanPubValue},
 		{"public data label", []byte(scanPubLabel)},
 		{"token label", []byte(scanTokLabel)},
