@@ -361,6 +361,14 @@ func run(args []string, stderr io.Writer) (code int) {
 	if err != nil {
 		return 1
 	}
+	if cfg.PINSeal, cfg.BindPINs, err = pinSeal(&o.seal, fc, o.rootKey); err != nil {
+		clear(root)
+		log.Error("cannot bind PINs to the TPM", "err", err)
+		return 1
+	}
+	if cfg.BindPINs {
+		log.Info("PINs set from now on are bound to the TPM (tpm2.pin_binding)")
+	}
 	eng, err := engine.New(st, root, cfg)
 	clear(root)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/internal/config"
+	"github.com/keyward/keyward/internal/engine"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -105,4 +106,22 @@ func pathOf(st seal.Status) string {
 		return st.SealPath
 	}
 	return st.KeyPath
+}
+
+// pinSeal is the engine's PIN-bound seal (docs/sealing.md, "PIN-bound seal"): the root key's TPM when the root
+// key is sealed with tpm2 (PIN records bound to it open whatever tpm2.pin_binding says), and whether PINs set
+// from now on are bound (tpm2.pin_binding, which needs the tpm2 seal).
+func pinSeal(sf *sealFlags, fc *config.File, keyPath string) (engine.PINSealer, bool, error) {
+	o, err := sf.options(fc, keyPath)
+	if err != nil {
+		return nil, false, err
+	}
+	bind := fc != nil && fc.TPM2 != nil && fc.TPM2.PINBinding
+	if seal.Describe(o).Backend != seal.BackendTPM2 {
+		if bind {
+			return nil, false, errors.New("tpm2.pin_binding needs the root key sealed with tpm2 (seal: tpm2)")
+		}
+		return nil, false, nil
+	}
+	return seal.NewPINSeal(o.TPM2), bind, nil
 }

@@ -4,7 +4,7 @@
 //	audit: /var/log/keyward/audit.jsonl
 //	durability: full                 # or batched (object writes fsync'd within 20 ms)
 //	seal: tpm2                       # the device root key's seal: file (default), tpm2, pkcs11, keyring
-//	tpm2: {device: /dev/tpmrm0, pcrs: [7]}
+//	tpm2: {device: /dev/tpmrm0, pcrs: [7], pin_binding: true}
 //	connections:                     # limits of the socket (daemon.Limits)
 //	  max: 4096
 //	  max_per_uid: 1024
@@ -155,6 +155,9 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	if err := seal.CheckBackend(c.Seal); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.TPM2 != nil && c.TPM2.PINBinding && c.Seal != seal.BackendTPM2 {
+		return nil, fmt.Errorf("%s: tpm2.pin_binding needs seal: tpm2 (the TPM that seals the root key counts the PIN guesses)", path)
 	}
 	if n := c.Connections; n != nil && (n.Max < 0 || n.MaxPerUID < 0 || n.HelloTimeout < 0 || n.FrameTimeout < 0 || n.MaxReceiveBytes < 0 || n.MaxReceiveBytesPerUID < 0) {
 		return nil, fmt.Errorf("%s: connections: limits must not be negative", path)

@@ -144,3 +144,17 @@ func TestMinRSABits(t *testing.T) {
 		}
 	}
 }
+
+// TestPINBinding: tpm2.pin_binding is read with seal: tpm2 and refused with any other seal (the TPM that seals
+// the root key is the one that counts the PIN guesses).
+func TestPINBinding(t *testing.T) {
+	c, err := Parse("t", []byte("seal: tpm2\ntpm2: {device: /dev/tpmrm0, pin_binding: true}\n"))
+	if err != nil || c.TPM2 == nil || !c.TPM2.PINBinding {
+		t.Fatalf("pin_binding with seal: tpm2: %+v %v", c, err)
+	}
+	for _, bad := range []string{"tpm2: {pin_binding: true}\n", "seal: file\ntpm2: {pin_binding: true}\n", "seal: keyring\ntpm2: {pin_binding: true}\n"} {
+		if _, err := Parse("bad", []byte(bad)); err == nil || !strings.Contains(err.Error(), "pin_binding needs seal: tpm2") {
+			t.Errorf("%q: %v, want the pin_binding error", bad, err)
+		}
+	}
+}

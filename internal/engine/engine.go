@@ -54,6 +54,13 @@ type Config struct {
 	// process that can open the token could fill the disk.
 	MaxTokenBytes   uint64
 	MaxTokenObjects uint64
+	// PINSeal, if set, is the TPM's PIN-bound seal (pinbind.go): PIN records that carry a PIN-bound blob open
+	// through it. Set it whenever the root key is sealed with tpm2, so that such records open with
+	// BindPINs off too.
+	PINSeal PINSealer
+	// BindPINs binds every PIN set from now on (C_InitToken's SO PIN, C_InitPIN, C_SetPIN) to the TPM through
+	// PINSeal (keywardd.yaml tpm2.pin_binding). Records made before keep opening as they were made.
+	BindPINs bool
 }
 
 func (c *Config) setDefaults() {
@@ -114,6 +121,9 @@ const metaNextSlot = "next-slot"
 // New opens an engine over an open store and the device root key.
 func New(st *store.Store, rootKey []byte, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
+	if cfg.BindPINs && cfg.PINSeal == nil {
+		return nil, errors.New("engine: binding PINs to the TPM needs the PIN-bound seal")
+	}
 	root, err := vault.NewRoot(rootKey)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,9 @@ func (e *Engine) countAttempt(t *token, ps *pinState) error {
 
 // tryPIN derives the key of a PIN and unwraps the token key with it. Called without e.mu.
 func (e *Engine) tryPIN(tokID uint64, role string, pin []byte, ps pinState) (*vault.TokenKey, error) {
+	if len(ps.Bound) != 0 {
+		return e.tryBoundPIN(tokID, role, pin, ps) // pinbind.go
+	}
 	pk, err := e.root.DerivePIN(tokID, role, pin, ps.Salt, ps.KDF)
 	if err != nil {
 		return nil, ck.CKR_DEVICE_ERROR
@@ -52,6 +55,9 @@ func (e *Engine) tryPIN(tokID uint64, role string, pin []byte, ps pinState) (*va
 
 // wrapPIN makes a new PIN state wrapping tk under pin. Called without e.mu.
 func (e *Engine) wrapPIN(tokID uint64, role string, pin []byte, tk *vault.TokenKey) (pinState, error) {
+	if e.cfg.BindPINs {
+		return e.wrapBoundPIN(tokID, role, pin, tk) // pinbind.go
+	}
 	ps := pinState{Salt: vault.NewSalt(), KDF: e.cfg.KDF}
 	pk, err := e.root.DerivePIN(tokID, role, pin, ps.Salt, ps.KDF)
 	if err != nil {

@@ -27,6 +27,9 @@ type pinState struct {
 	Wrapped  []byte          `json:"wrapped,omitempty"` // the token key wrapped under this PIN; empty: PIN not set
 	KDF      vault.KDFParams `json:"kdf"`
 	Failures int             `json:"failures"`
+	// Bound is the PIN's PIN-bound seal (pinbind.go): the TPM blob whose pepper the wrap's key needs; absent
+	// in records made without tpm2.pin_binding, which open with the PIN alone.
+	Bound []byte `json:"bound,omitempty"`
 }
 
 func (p *pinState) set() bool { return len(p.Wrapped) != 0 }

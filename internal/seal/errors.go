@@ -58,3 +58,6 @@ func (e *Error) Is(target error) bool { return target == e.Kind }
 func sealErr(kind error, err error, cause, action string) *Error {
 	return &Error{Kind: kind, Cause: cause, Action: action, Err: err}
 }
+
+// ErrPINAuth: a PIN-bound seal refused the authorisation value (a wrong PIN); the TPM counted the failure.
+var ErrPINAuth = errors.New("PIN-bound seal: wrong authorisation value")

@@ -36,6 +36,10 @@ type TPM2Options struct {
 	// Policies is the directory of signed PCR policies (*.json) for an authorized seal (default: root.policies
 	// beside the root key).
 	Policies string `yaml:"policies,omitempty"`
+	// PINBinding binds every PIN set from now on to the TPM (docs/sealing.md, "PIN-bound seal"): the token
+	// key's wrap for the PIN needs a pepper the TPM unseals under a PIN-derived, dictionary-attack protected
+	// authorisation value, so the TPM counts every PIN guess, offline ones too. Only with seal: tpm2.
+	PINBinding bool `yaml:"pin_binding,omitempty"`
 }
 
 // DefaultTPMDevice is the TPM the tpm2 backend uses unless told otherwise.

@@ -6,15 +6,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 )
-
-// ErrPINAuth: a PIN-bound seal refused the authorisation value (a wrong PIN); the TPM counted the failure.
-var ErrPINAuth = errors.New("PIN-bound seal: wrong authorisation value")
 
 // PINSeal is the TPM side of a PIN-bound seal (docs/sealing.md, "PIN-bound seal"; issue 16 item 9): a
 // DA-protected sealed object holding a random 32-byte pepper, whose authValue the caller derives from a PIN
@@ -53,6 +51,8 @@ func (p *PINSeal) Create(auth []byte) (blob, pepper []byte, err error) {
 		return nil, nil, err
 	}
 	defer flush(tpm, srk.handle)
+	ta := tpmAuth(auth)
+	defer clear(ta)
 	pepper = make([]byte, 32)
 	if _, err := rand.Read(pepper); err != nil {
 		return nil, nil, fmt.Errorf("seal: random: %w", err)
@@ -61,7 +61,7 @@ func (p *PINSeal) Create(auth []byte) (blob, pepper []byte, err error) {
 		ParentHandle: tpm2.AuthHandle{Handle: srk.handle, Name: srk.name,
 			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.AESEncryption(128, tpm2.EncryptIn), tpm2.Salted(srk.handle, *srk.public))},
 		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
-			UserAuth: tpm2.TPM2BAuth{Buffer: auth},
+			UserAuth: tpm2.TPM2BAuth{Buffer: ta},
 			Data:     tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: pepper}),
 		}},
 		InPublic: tpm2.New2B(pinSealTemplate()),
@@ -82,8 +82,10 @@ func (p *PINSeal) Open(blob, auth []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer s.close()
+	ta := tpmAuth(auth)
+	defer clear(ta)
 	ur, err := tpm2.Unseal{ItemHandle: tpm2.AuthHandle{Handle: s.obj, Name: s.name,
-		Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Auth(auth), tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Salted(s.srk.handle, *s.srk.public))}}.Execute(s.tpm)
+		Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Auth(ta), tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Salted(s.srk.handle, *s.srk.public))}}.Execute(s.tpm)
 	if err != nil {
 		return nil, pinErr(err)
 	}
@@ -103,11 +105,14 @@ func (p *PINSeal) ChangeAuth(blob, oldAuth, newAuth []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer s.close()
+	oa, na := tpmAuth(oldAuth), tpmAuth(newAuth)
+	defer clear(oa)
+	defer clear(na)
 	rsp, err := tpm2.ObjectChangeAuth{
 		ObjectHandle: tpm2.AuthHandle{Handle: s.obj, Name: s.name,
-			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Auth(oldAuth), tpm2.AESEncryption(128, tpm2.EncryptIn), tpm2.Salted(s.srk.handle, *s.srk.public))},
+			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Auth(oa), tpm2.AESEncryption(128, tpm2.EncryptIn), tpm2.Salted(s.srk.handle, *s.srk.public))},
 		ParentHandle: tpm2.NamedHandle{Handle: s.srk.handle, Name: s.srk.name},
-		NewAuth:      tpm2.TPM2BAuth{Buffer: newAuth},
+		NewAuth:      tpm2.TPM2BAuth{Buffer: na},
 	}.Execute(s.tpm)
 	if err != nil {
 		return nil, pinErr(err)
@@ -115,6 +120,18 @@ func (p *PINSeal) ChangeAuth(blob, oldAuth, newAuth []byte) ([]byte, error) {
 	pl := *s.payload
 	pl.private = tpm2.Marshal(rsp.OutPrivate)
 	return pl.encode(), nil
+}
+
+// tpmAuth is the authValue the TPM object gets for the caller's auth: base64 of its first 24 bytes (192 bits,
+// 32 characters, no zero byte). The HMAC-session code of go-tpm (hmacKeyFromAuthValue, meant to drop the
+// trailing zeros TPM 2.0 Part 1, 19.6.5 drops) cuts the key at the last zero byte anywhere in it, so an
+// authValue with an inner zero byte (about one random 32-byte value in nine) never authorised: every right PIN was
+// refused and counted as a dictionary attack.
+func tpmAuth(auth []byte) []byte {
+	n := min(len(auth), 24)
+	out := make([]byte, base64.RawStdEncoding.EncodedLen(n))
+	base64.RawStdEncoding.Encode(out, auth[:n])
+	return out
 }
 
 // pinSessionT is a loaded PIN-bound seal: the TPM connection, the storage key and the object.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -106,4 +108,38 @@ func (tp *TPM) Restart() {
 	tp.t.Helper()
 	tp.Stop()
 	tp.start()
+}
+
+// Tool runs a tpm2-tools command against the TPM and returns its output; the test is skipped if tpm2-tools
+// is not installed, and fails if the command does.
+func (tp *TPM) Tool(name string, args ...string) string {
+	tp.t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		tp.t.Skipf("%s is not installed (tpm2-tools; scripts/install-test-deps.sh installs it)", name)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), tp.ToolsEnv())
+	out, err := cmd.Output()
+	if err != nil {
+		tp.t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return string(out)
+}
+
+// LockoutCounter is TPM_PT_LOCKOUT_COUNTER, the TPM's count of dictionary-attack authorisation failures
+// (tpm2_getcap properties-variable).
+func (tp *TPM) LockoutCounter() uint32 {
+	tp.t.Helper()
+	out := tp.Tool("tpm2_getcap", "properties-variable")
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "TPM2_PT_LOCKOUT_COUNTER:"); ok {
+			n, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(v), "0x"), 16, 32)
+			if err != nil {
+				tp.t.Fatalf("TPM2_PT_LOCKOUT_COUNTER: %q: %v", v, err)
+			}
+			return uint32(n)
+		}
+	}
+	tp.t.Fatalf("tpm2_getcap printed no TPM2_PT_LOCKOUT_COUNTER:\n%s", out)
+	return 0
 }
