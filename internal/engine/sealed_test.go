@@ -30,6 +30,26 @@ func openSealEngine(t *testing.T, dir string) (*Engine, func()) {
 	return e, func() { e.Close(); st.Close() }
 }
 
+// soSessionOnNewToken initialises a token labelled label in e's free slot, opens a read-write session on it
+// with the SO logged in, and sets the user PIN (enginetest.SOPIN and enginetest.UserPIN).
+func soSessionOnNewToken(t *testing.T, e *Engine, label string) (ck.Provider, ck.SlotID, ck.SessionHandle) {
+	t.Helper()
+	p := e.Open(Peer{UID: 1, PID: 1})
+	slots, _ := p.GetSlotList(true)
+	slot := slots[0]
+	if err := p.InitToken(slot, enginetest.SOPIN, enginetest.Label(label)); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := p.OpenSession(slot, ck.CKF_SERIAL_SESSION|ck.CKF_RW_SESSION)
+	if err := p.Login(s, ck.CKU_SO, enginetest.SOPIN); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.InitPIN(s, enginetest.UserPIN); err != nil {
+		t.Fatal(err)
+	}
+	return p, slot, s
+}
+
 // rootOnlyScan opens every object of the store in dir the way an attacker with the disk and the device root
 // key but no PIN can: it returns the plaintexts that decrypt under the root-derived key.
 func rootOnlyScan(t *testing.T, dir string) [][]byte {
@@ -85,19 +105,7 @@ func TestSOKeysSealed(t *testing.T) {
 	dir := t.TempDir()
 	value := bytes.Repeat([]byte{0x5a, 0xc3}, 16)
 	e, done := openSealEngine(t, dir)
-	p := e.Open(Peer{UID: 1, PID: 1})
-	slots, _ := p.GetSlotList(true)
-	slot := slots[0]
-	if err := p.InitToken(slot, enginetest.SOPIN, enginetest.Label("sealed")); err != nil {
-		t.Fatal(err)
-	}
-	s, _ := p.OpenSession(slot, ck.CKF_SERIAL_SESSION|ck.CKF_RW_SESSION)
-	if err := p.Login(s, ck.CKU_SO, enginetest.SOPIN); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.InitPIN(s, enginetest.UserPIN); err != nil {
-		t.Fatal(err)
-	}
+	p, slot, s := soSessionOnNewToken(t, e, "sealed")
 	trustedT := []ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY), ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_AES),
 		ck.NewAttribute(ck.CKA_TOKEN, true), ck.NewAttribute(ck.CKA_PRIVATE, false), ck.NewAttribute(ck.CKA_TRUSTED, true),
 		ck.NewAttribute(ck.CKA_WRAP, true), ck.NewAttribute(ck.CKA_LABEL, "kek"), ck.NewAttribute(ck.CKA_VALUE, value)}

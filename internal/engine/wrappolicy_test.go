@@ -19,19 +19,7 @@ import (
 func TestStoredTrustedKeyOnlyWraps(t *testing.T) {
 	dir := t.TempDir()
 	e, done := openSealEngine(t, dir)
-	p := e.Open(Peer{UID: 1, PID: 1})
-	slots, _ := p.GetSlotList(true)
-	slot := slots[0]
-	if err := p.InitToken(slot, enginetest.SOPIN, enginetest.Label("old")); err != nil {
-		t.Fatal(err)
-	}
-	s, _ := p.OpenSession(slot, ck.CKF_SERIAL_SESSION|ck.CKF_RW_SESSION)
-	if err := p.Login(s, ck.CKU_SO, enginetest.SOPIN); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.InitPIN(s, enginetest.UserPIN); err != nil {
-		t.Fatal(err)
-	}
+	p, slot, s := soSessionOnNewToken(t, e, "old")
 	kek, err := p.CreateObject(s, []ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY), ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_AES),
 		ck.NewAttribute(ck.CKA_TOKEN, true), ck.NewAttribute(ck.CKA_PRIVATE, false), ck.NewAttribute(ck.CKA_TRUSTED, true),
 		ck.NewAttribute(ck.CKA_WRAP, true), ck.NewAttribute(ck.CKA_VALUE, bytes.Repeat([]byte{3}, 32)), ck.NewAttribute(ck.CKA_LABEL, "old-kek")})
