@@ -23,25 +23,7 @@ packages=(
     rauc squashfs-tools             # RAUC bundles; rauc bundle runs mksquashfs (scenario 10)
     swupdate mender-artifact        # swupdate -c checks CMS-signed .swu; mender-artifact sign --key-pkcs11 (scenario 10)
 )
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-interop-deps: all packages present"
-    exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-interop-deps: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
-    exit 1
-fi
-echo "install-interop-deps: apt-get install ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Only refresh the package lists when apt does not know a package yet (offline-friendly when they are cached).
-if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
-    apt-get update -qq
-fi
-# Another apt-get (a parallel CI job) may hold the dpkg lock: wait for it rather than fail.
-apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+. "$(dirname "$0")/apt-install-missing.sh"
+apt_install_missing install-interop-deps "${packages[@]}"
 # openssh-server's postinst may start a system sshd under systemd or policy-rc.d; the tests run their own sshd on
 # a private port and need nothing from it.

@@ -18,21 +18,5 @@ packages=(
     clang libclang-rt-dev                # libFuzzer for the C codec's fuzz target (make fuzz, tests/fuzz.mk)
     systemd                              # systemd-socket-activate (socket activation test, tests/integration)
 )
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-test-deps: all packages present"
-    exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
-    exit 1
-fi
-echo "install-test-deps: apt-get install ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
-    apt-get update -qq
-fi
-apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+. "$(dirname "$0")/apt-install-missing.sh"
+apt_install_missing install-test-deps "${packages[@]}"
