@@ -28,3 +28,33 @@ func dialError(o client.Options, err error) error {
 	}
 	return &cliError{code: exitDaemon, msg: fmt.Sprintf("cannot reach keywardd at %s: %s", o.Path, why)}
 }
+
+// socketPath is $KEYWARD_SOCKET, else the socket the clients use by default.
+func (c *cli) socketPath() string {
+	if p := c.getenv("KEYWARD_SOCKET"); p != "" {
+		return p
+	}
+	return client.SocketPath()
+}
+
+// dial connects to keywardd once per run (in offline mode, to the store the CLI serves itself) and
+// returns the connection.
+func (c *cli) dial() (*client.Client, error) {
+	if c.conn != nil {
+		return c.conn, nil
+	}
+	o := client.DefaultOptions(c.getenv) // the socket, autostart and KEYWARD_TIMEOUT_MS, as libkeyward.so
+	if c.offline.store != "" {
+		var err error
+		if o.Path, err = c.startOffline(); err != nil {
+			return nil, err
+		}
+		o.Autostart = false
+	}
+	cl, err := client.DialWith(o)
+	if err != nil {
+		return nil, dialError(o, err)
+	}
+	c.conn = cl
+	return cl, nil
+}

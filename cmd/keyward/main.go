@@ -3,9 +3,12 @@
 //
 // The commands are in one file per group: token.go (token, pin, slots, mechanisms), key.go (key generate),
 // object.go (list, show, delete, set), io.go (import, export), crypto.go (sign, verify, encrypt, decrypt,
-// digest), csr.go (csr, cert self-sign), admin.go (p11kit, config, doctor). common.go holds what they share:
-// errors and exit codes, flags, PINs, tokens, sessions and object look-up. provision.go runs manifests
-// (provision_yaml.go reads YAML); pubkey.go builds SubjectPublicKeyInfo values.
+// digest), csr.go (csr, cert self-sign), admin.go (p11kit, config, doctor). What they share is in one file
+// a concept: cli.go (one run), errors.go (errors and exit codes), flags.go (flags), pin.go (where PINs come
+// from), terminal.go (prompts), files.go (input and output files), output.go (JSON and warnings), dial.go
+// (the connection to keywardd), tokensel.go (token selection), session.go (sessions and login), uri.go
+// (pkcs11: URIs) and lookup.go (object look-up). provision.go runs manifests (provision_yaml.go reads YAML);
+// pubkey.go builds SubjectPublicKeyInfo values.
 package main
 
 import (

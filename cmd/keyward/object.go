@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"sort"
 	"strings"
@@ -398,7 +399,7 @@ examples:
 	}
 	var t []ck.Attribute
 	labelSet, idSet := false, false
-	f.Visit(func(fl *flagT) {
+	f.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "label":
 			labelSet = true

@@ -9,8 +9,9 @@ import (
 	"sync"
 	"time"
 
-	ck "github.com/keyward/keyward/pkg/cryptoki"
 	"golang.org/x/sys/unix"
+
+	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
 // A progress line for long work (RSA 3072/4096 key generation, provision): a spinner, what is being done and

@@ -3,10 +3,11 @@ package main
 import (
 	"os"
 
-	"github.com/keyward/keyward/internal/config"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/internal/config"
 )
 
 func TestProvisionYAML(t *testing.T) {
