@@ -76,11 +76,7 @@ examples:
 	module := f.String("module", "", "path of libkeyward.so (default: found beside keyward or in the usual library directories)")
 	dir := f.String("dir", "", "write the .module file in this directory instead")
 	force := f.Bool("force", false, "uninstall: remove keyward.module even if keyward did not write it")
-	pos, err := f.parse(args[1:])
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward p11kit "+sub); err != nil {
+	if _, err := f.parseArgs(args[1:], 0, 0, "keyward p11kit "+sub); err != nil {
 		return err
 	}
 	d := *dir
@@ -224,11 +220,7 @@ where each value comes from. Never prints a PIN.
 
 example:
   keyward config`).withJSON()
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward config"); err != nil {
+	if _, err := f.parseArgs(args, 0, 0, "keyward config"); err != nil {
 		return err
 	}
 	s := c.settings()
@@ -260,11 +252,7 @@ them) and the p11-kit registration, and says in plain words what is wrong. Exit 
 
 example:
   keyward doctor`).withJSON()
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward doctor"); err != nil {
+	if _, err := f.parseArgs(args, 0, 0, "keyward doctor"); err != nil {
 		return err
 	}
 	var checks []check

@@ -38,11 +38,8 @@ examples:
   keyward backup /backup/keyward-$(date +%F).db
   keyward backup store.db --store /var/lib/keyward`)
 	dir := f.String("store", "", "the store directory (default: by mode, as keyward config shows)")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 1, 1, "keyward backup FILE")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward backup FILE"); err != nil {
 		return err
 	}
 	d := c.storeDir(*dir)
@@ -65,11 +62,8 @@ example:
   systemctl stop keywardd; keyward restore backup.db --store /var/lib/keyward --force; systemctl start keywardd`)
 	dir := f.String("store", "", "the store directory to restore into (required)")
 	force := f.Bool("force", false, "replace a store that is there")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 1, 1, "keyward restore FILE --store DIR")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward restore FILE --store DIR"); err != nil {
 		return err
 	}
 	if *dir == "" {

@@ -176,17 +176,13 @@ examples:
   keyward sign 'pkcs11:token=dev;object=fw-sign' --in firmware.bin --out firmware.sig
   openssl dgst -sha256 -verify fw.pub.pem -signature firmware.sig firmware.bin`).withToken().withPIN()
 	in, out, mech, hash, pss, format := signFlags(f)
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward sign URI"); err != nil {
-		return err
-	}
-	if *format != "der" && *format != "raw" {
-		return usagef("sign: --format must be der or raw")
-	}
-	u, err := parseURI(pos[0])
+	f.check(func() error {
+		if *format != "der" && *format != "raw" {
+			return usagef("sign: --format must be der or raw")
+		}
+		return nil
+	})
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward sign URI")
 	if err != nil {
 		return err
 	}
@@ -234,17 +230,13 @@ example:
   keyward verify 'pkcs11:token=dev;object=fw-sign' --in firmware.bin --signature firmware.sig`).withToken().withLogin()
 	in, _, mech, hash, pss, _ := signFlags(f)
 	sigPath := f.String("signature", "", "the signature file")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward verify URI --signature FILE"); err != nil {
-		return err
-	}
-	if *sigPath == "" {
-		return usagef("verify: --signature FILE is required")
-	}
-	u, err := parseURI(pos[0])
+	f.check(func() error {
+		if *sigPath == "" {
+			return usagef("verify: --signature FILE is required")
+		}
+		return nil
+	})
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward verify URI --signature FILE")
 	if err != nil {
 		return err
 	}
@@ -366,14 +358,7 @@ func (c *cli) crypt(f *flags, args []string, encrypt bool, in, out, hash, aad *s
 	if encrypt {
 		verb = "encrypt"
 	}
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward "+verb+" URI"); err != nil {
-		return err
-	}
-	u, err := parseURI(pos[0])
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward "+verb+" URI")
 	if err != nil {
 		return err
 	}
@@ -481,11 +466,8 @@ example:
 	hash := f.String("hash", "sha256", "sha1, sha224, sha256, sha384, sha512, sha3-256, sha3-384, sha3-512")
 	in := f.String("in", "-", "the data: a file, or - for standard input")
 	binary := f.Bool("binary", false, "write the digest as raw bytes")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 0, 1, "keyward digest [FILE]")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 1, "keyward digest [FILE]"); err != nil {
 		return err
 	}
 	if len(pos) == 1 {

@@ -195,17 +195,13 @@ examples:
   keyward csr 'pkcs11:token=dev;object=device-id' --subject 'CN=device-42,O=Acme' --san dns:device-42.acme.example --out device.csr
   openssl req -in device.csr -verify -noout`).withToken().withPIN()
 	subject, san, out, format, pss := certFlags(f)
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward csr URI --subject SUBJECT"); err != nil {
-		return err
-	}
-	if *format != "pem" && *format != "der" {
-		return usagef("csr: --format must be pem or der")
-	}
-	u, err := parseURI(pos[0])
+	f.check(func() error {
+		if *format != "pem" && *format != "der" {
+			return usagef("csr: --format must be pem or der")
+		}
+		return nil
+	})
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward csr URI --subject SUBJECT")
 	if err != nil {
 		return err
 	}
@@ -257,20 +253,16 @@ examples:
 	doImport := f.Bool("import", false, "store the certificate on the token with the key's label and id")
 	kuFlag := f.String("key-usage", "", "key usages, comma-separated ("+names(keyUsageNames)+"); default digitalSignature (+keyEncipherment for RSA, +keyCertSign,cRLSign with --ca)")
 	ekuFlag := f.String("eku", "", "extended key usages, comma-separated ("+names(extKeyUsageNames)+"), e.g. codeSigning for RAUC and swupdate signers")
-	pos, err := f.parse(args[1:])
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward cert self-sign URI --subject SUBJECT"); err != nil {
-		return err
-	}
-	if *format != "pem" && *format != "der" {
-		return usagef("cert self-sign: --format must be pem or der")
-	}
-	if *days <= 0 || *days > 100*366 {
-		return usagef("cert self-sign: --days must be between 1 and 36600")
-	}
-	u, err := parseURI(pos[0])
+	f.check(func() error {
+		if *format != "pem" && *format != "der" {
+			return usagef("cert self-sign: --format must be pem or der")
+		}
+		if *days <= 0 || *days > 100*366 {
+			return usagef("cert self-sign: --days must be between 1 and 36600")
+		}
+		return nil
+	})
+	u, _, err := f.parseURIArgs(args[1:], 1, 1, "keyward cert self-sign URI --subject SUBJECT")
 	if err != nil {
 		return err
 	}

@@ -24,11 +24,8 @@ examples:
   keyward random 16 --out nonce.bin`).withToken()
 	hexOut := f.Bool("hex", false, "write hexadecimal and a newline")
 	out := f.String("out", "-", "the output file, or - for standard output")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 1, 1, "keyward random N")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward random N"); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(pos[0])
@@ -98,11 +95,8 @@ example:
 	app := f.String("application", "", "CKA_APPLICATION")
 	private := f.Bool("private", false, "a private object (CKA_PRIVATE): readable only after login")
 	force := f.Bool("force", false, "store it even when a data object has the label")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 1, 1, "keyward data put FILE --label LABEL")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward data put FILE --label LABEL"); err != nil {
 		return err
 	}
 	if *label == "" {
@@ -148,14 +142,7 @@ Writes the value of the data object the URI selects (a private one needs the PIN
 example:
   keyward data get 'pkcs11:token=dev;object=device-config;type=data' --out device-config.json`).withToken().withLogin()
 	out := f.String("out", "-", "the output file, or - for standard output")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward data get URI"); err != nil {
-		return err
-	}
-	u, err := parseURI(pos[0])
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward data get URI")
 	if err != nil {
 		return err
 	}

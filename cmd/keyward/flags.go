@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/keyward/keyward/pkg/p11uri"
 )
 
 // Flags: each command's flag set, with the flags most commands share (--json, --token, the PIN flags),
@@ -20,6 +22,7 @@ type flags struct {
 	json     *bool
 	token    *string
 	pin      pinFlags
+	checks   []func() error // checks of the flags' values (check)
 }
 
 // pinFlags are the user PIN flags (withPIN, withLogin); nil where the command has none.
@@ -106,4 +109,46 @@ func (f *flags) nargs(pos []string, min, max int, what string) error {
 		return usagef("%s: missing argument (usage: %s)", f.Name(), what)
 	}
 	return nil
+}
+
+// parseArgs is a command's prologue: it parses the command line (--help prints the synopsis and ends the
+// command with errHelpShown), checks that it has min to max positional arguments, which it returns (usage
+// names them in the error: "keyward backup FILE"), and runs the flag checks.
+func (f *flags) parseArgs(args []string, min, max int, usage string) ([]string, error) {
+	pos, err := f.parse(args)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.nargs(pos, min, max, usage); err != nil {
+		return nil, err
+	}
+	for _, check := range f.checks {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
+}
+
+// check adds a check of the flags' values (a required flag, a value out of range) that parseArgs runs
+// after counting the positional arguments and before parseURIArgs parses the URI.
+func (f *flags) check(fn func() error) {
+	f.checks = append(f.checks, fn)
+}
+
+// parseURIArgs is parseArgs for a command whose first positional argument is a pkcs11: URI: it returns the
+// URI parsed (nil when min is 0 and none is given) and the positional arguments.
+func (f *flags) parseURIArgs(args []string, min, max int, usage string) (*p11uri.URI, []string, error) {
+	pos, err := f.parseArgs(args, min, max, usage)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) == 0 {
+		return nil, pos, nil
+	}
+	u, err := parseURI(pos[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, pos, nil
 }

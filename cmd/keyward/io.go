@@ -42,19 +42,12 @@ examples:
   keyward export 'pkcs11:token=dev;object=device-id;type=cert' --format der --out device.crt`).withToken().withLogin()
 	format := f.String("format", "pem", "pem or der")
 	outPath := f.String("out", "", "output file (default: standard output)")
-	pos, err := f.parse(args)
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward export URI")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward export URI"); err != nil {
 		return err
 	}
 	if *format != "pem" && *format != "der" {
 		return usagef("export: --format must be pem or der")
-	}
-	u, err := parseURI(pos[0])
-	if err != nil {
-		return err
 	}
 	if u.Type == p11uri.TypeSecretKey || u.Type == p11uri.TypeData {
 		return usagef("export: only public keys and certificates can be exported (the URI has type=%s)", u.Type)
@@ -513,11 +506,8 @@ examples:
 	pwSource := f.String("password-source", "", "file holding the password of a PKCS#12 bundle (same as --passphrase-source)")
 	kf := addKeyFlags(f)
 	force := f.Bool("force", false, "import even when a different object of the same kind has the label or id")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 1, 1, "keyward import FILE")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward import FILE"); err != nil {
 		return err
 	}
 	if *kind != "auto" && *kind != "secret" {

@@ -209,18 +209,9 @@ examples:
   uri=$(keyward key generate --type ed25519 --label fw-sign --pin-source user.pin)`).withJSON().withToken().withPIN()
 	typ := f.String("type", "", "the key type (see above)")
 	kf := addKeyFlags(f)
-	pos, err := f.parse(args)
+	u, _, err := f.parseURIArgs(args, 0, 1, "keyward key generate [TOKEN-URI] --type TYPE --label LABEL")
 	if err != nil {
 		return err
-	}
-	var u *p11uri.URI
-	if err := f.nargs(pos, 0, 1, "keyward key generate [TOKEN-URI] --type TYPE --label LABEL"); err != nil {
-		return err
-	}
-	if len(pos) == 1 {
-		if u, err = parseURI(pos[0]); err != nil {
-			return err
-		}
 	}
 	if *typ == "" {
 		return usagef("key generate: --type is required (for example --type ec:p256)")

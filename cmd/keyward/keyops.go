@@ -76,17 +76,13 @@ example:
 	peer := f.String("peer", "", "the peer's public key file (PEM or DER SubjectPublicKeyInfo)")
 	typ := f.String("type", "aes:256", "the derived key's type: aes:128|192|256 or hmac:BITS")
 	kf := addKeyFlags(f)
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward derive URI --peer PUBKEY --label LABEL"); err != nil {
-		return err
-	}
-	if *peer == "" || *kf.label == "" {
-		return usagef("derive: --peer and --label are required")
-	}
-	u, err := parseURI(pos[0])
+	f.check(func() error {
+		if *peer == "" || *kf.label == "" {
+			return usagef("derive: --peer and --label are required")
+		}
+		return nil
+	})
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward derive URI --peer PUBKEY --label LABEL")
 	if err != nil {
 		return err
 	}
@@ -147,17 +143,13 @@ example:
   keyward wrap 'pkcs11:token=dev;object=data-key' --with 'pkcs11:token=dev;object=transport' --out data-key.wrapped`).withToken().withPIN()
 	with := f.String("with", "", "the wrapping AES key's URI")
 	out := f.String("out", "-", "the output file, or - for standard output")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward wrap URI --with WRAPPING-URI"); err != nil {
-		return err
-	}
-	if *with == "" {
-		return usagef("wrap: --with WRAPPING-URI is required")
-	}
-	u, err := parseURI(pos[0])
+	f.check(func() error {
+		if *with == "" {
+			return usagef("wrap: --with WRAPPING-URI is required")
+		}
+		return nil
+	})
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward wrap URI --with WRAPPING-URI")
 	if err != nil {
 		return err
 	}
@@ -200,11 +192,8 @@ example:
 	with := f.String("with", "", "the unwrapping AES key's URI")
 	typ := f.String("type", "aes:256", "the unwrapped key's type: aes:128|192|256 or hmac:BITS")
 	kf := addKeyFlags(f)
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 1, 1, "keyward unwrap FILE --with WRAPPING-URI --label LABEL")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward unwrap FILE --with WRAPPING-URI --label LABEL"); err != nil {
 		return err
 	}
 	if *with == "" || *kf.label == "" {

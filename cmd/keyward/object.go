@@ -59,18 +59,9 @@ examples:
   keyward list
   keyward list 'pkcs11:token=dev;type=private' --pin-source user.pin
   keyward list 'pkcs11:object=tls' --json`).withJSON().withToken().withLogin()
-	pos, err := f.parse(args)
+	u, _, err := f.parseURIArgs(args, 0, 1, "keyward list [URI]")
 	if err != nil {
 		return err
-	}
-	if err := f.nargs(pos, 0, 1, "keyward list [URI]"); err != nil {
-		return err
-	}
-	var u *p11uri.URI
-	if len(pos) == 1 {
-		if u, err = parseURI(pos[0]); err != nil {
-			return err
-		}
 	}
 	ts, err := c.selectTokens(*f.token, u)
 	if err != nil {
@@ -232,14 +223,7 @@ public key, and a certificate's subject, issuer and validity. Never a secret val
 examples:
   keyward show 'pkcs11:token=dev;object=tls'
   keyward show 'pkcs11:token=dev;object=tls;type=cert' --json`).withJSON().withToken().withLogin()
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward show URI"); err != nil {
-		return err
-	}
-	u, err := parseURI(pos[0])
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward show URI")
 	if err != nil {
 		return err
 	}
@@ -313,14 +297,7 @@ examples:
   keyward delete 'pkcs11:token=dev;id=%01;type=cert' --yes`).withJSON().withToken().withPIN()
 	yes := f.Bool("yes", false, "do not ask for confirmation")
 	all := f.Bool("all", false, "allow a URI that selects every object of the token")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward delete URI"); err != nil {
-		return err
-	}
-	u, err := parseURI(pos[0])
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward delete URI")
 	if err != nil {
 		return err
 	}
@@ -383,14 +360,7 @@ examples:
 	startDate := f.String("start-date", "", "CKA_START_DATE, YYYY-MM-DD (\"none\" clears it)")
 	endDate := f.String("end-date", "", "CKA_END_DATE, YYYY-MM-DD (\"none\" clears it)")
 	force := f.Bool("force", false, "give the id even when another object of the same kind has it")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward set URI --label LABEL"); err != nil {
-		return err
-	}
-	u, err := parseURI(pos[0])
+	u, _, err := f.parseURIArgs(args, 1, 1, "keyward set URI --label LABEL")
 	if err != nil {
 		return err
 	}

@@ -175,11 +175,8 @@ manifest (YAML, or the same structure in JSON):
 example:
   keyward provision factory.yaml`)
 	dry := f.Bool("dry-run", false, "check the manifest only (everything the run needs but the token's state)")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 1, 1, "keyward provision MANIFEST")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 1, 1, "keyward provision MANIFEST"); err != nil {
 		return err
 	}
 	data, err := c.readInput(pos[0])

@@ -77,11 +77,7 @@ func (c *cli) cmdSeal(args []string) error {
 	} else {
 		f.withJSON()
 	}
-	pos, err := f.parse(args[1:])
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward seal "+sub); err != nil {
+	if _, err := f.parseArgs(args[1:], 0, 0, "keyward seal "+sub); err != nil {
 		return err
 	}
 	keyPath := *rootKey
@@ -277,11 +273,7 @@ func (c *cli) sealSignPolicy(args []string) error {
 		values = append(values, v)
 		return nil
 	})
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward seal sign-policy"); err != nil {
+	if _, err := f.parseArgs(args, 0, 0, "keyward seal sign-policy"); err != nil {
 		return err
 	}
 	if *keyPath == "" {

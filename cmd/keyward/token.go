@@ -78,11 +78,7 @@ Lists the slots of keywardd and the token in each (the last slot holds a fresh, 
 
 example:
   keyward slots`).withJSON()
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward slots"); err != nil {
+	if _, err := f.parseArgs(args, 0, 0, "keyward slots"); err != nil {
 		return err
 	}
 	ts, err := c.tokens(true)
@@ -139,11 +135,7 @@ Lists the initialised tokens with their URIs.
 
 example:
   keyward token list --json`).withJSON()
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward token list"); err != nil {
+	if _, err := f.parseArgs(args, 0, 0, "keyward token list"); err != nil {
 		return err
 	}
 	ts, err := c.tokens(false)
@@ -178,18 +170,9 @@ sessions, limits, and its objects by type (private ones only when a PIN is given
 examples:
   keyward token info --token dev
   keyward token info pkcs11:token=dev --json --pin-source user.pin`).withJSON().withToken().withLogin()
-	pos, err := f.parse(args)
+	u, _, err := f.parseURIArgs(args, 0, 1, "keyward token info [URI]")
 	if err != nil {
 		return err
-	}
-	if err := f.nargs(pos, 0, 1, "keyward token info [URI]"); err != nil {
-		return err
-	}
-	var u *p11uri.URI
-	if len(pos) == 1 {
-		if u, err = parseURI(pos[0]); err != nil {
-			return err
-		}
 	}
 	t, err := c.oneToken(*f.token, u)
 	if err != nil {
@@ -285,11 +268,7 @@ examples:
 	userValue := f.String("pin", "", "the user PIN to set (insecure; prefer --pin-source)")
 	yes := f.Bool("yes", false, "re-initialise an existing token without asking")
 	wrapPolicy := f.String("wrap-policy", "trusted-only", "how sensitive keys may be wrapped: trusted-only or spec (README.md, \"Wrapping policy\")")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward token init --label LABEL"); err != nil {
+	if _, err := f.parseArgs(args, 0, 0, "keyward token init --label LABEL"); err != nil {
 		return err
 	}
 	policy, known := ck.ParseWrapPolicy(*wrapPolicy)
@@ -443,18 +422,9 @@ example:
   keyward pin %s --token dev --so-pin-source so.pin --new-pin-source user.pin`, sub, what, sub)).withToken()
 	soSource, soValue := soPINFlags(f)
 	newSource, newValue := newPINFlags(f)
-	pos, err := f.parse(args)
+	u, _, err := f.parseURIArgs(args, 0, 1, "keyward pin "+sub+" [URI]")
 	if err != nil {
 		return err
-	}
-	if err := f.nargs(pos, 0, 1, "keyward pin "+sub+" [URI]"); err != nil {
-		return err
-	}
-	var u *p11uri.URI
-	if len(pos) == 1 {
-		if u, err = parseURI(pos[0]); err != nil {
-			return err
-		}
 	}
 	t, err := c.oneToken(*f.token, u)
 	if err != nil {
@@ -493,18 +463,9 @@ example:
 	asSO := f.Bool("so", false, "change the security officer's PIN")
 	soSource, soValue := soPINFlags(f)
 	newSource, newValue := newPINFlags(f)
-	pos, err := f.parse(args)
+	u, _, err := f.parseURIArgs(args, 0, 1, "keyward pin change [URI]")
 	if err != nil {
 		return err
-	}
-	if err := f.nargs(pos, 0, 1, "keyward pin change [URI]"); err != nil {
-		return err
-	}
-	var u *p11uri.URI
-	if len(pos) == 1 {
-		if u, err = parseURI(pos[0]); err != nil {
-			return err
-		}
 	}
 	t, err := c.oneToken(*f.token, u)
 	if err != nil {
@@ -575,11 +536,8 @@ functions. FILTER keeps the names containing it (case-insensitive).
 examples:
   keyward mechanisms
   keyward mechanisms ecdsa --json`).withJSON().withToken()
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, 0, 1, "keyward mechanisms [FILTER]")
 	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 1, "keyward mechanisms [FILTER]"); err != nil {
 		return err
 	}
 	filter := ""
@@ -658,11 +616,7 @@ examples:
   keyward token delete --token old-device --so-pin-source so.pin --yes`).withToken()
 	soSource, soValue := soPINFlags(f)
 	yes := f.Bool("yes", false, "delete without asking")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.nargs(pos, 0, 0, "keyward token delete --token LABEL"); err != nil {
+	if _, err := f.parseArgs(args, 0, 0, "keyward token delete --token LABEL"); err != nil {
 		return err
 	}
 	if *f.token == "" {
