@@ -2,7 +2,7 @@
 // RFC 7512 pkcs11: URIs; every command takes --help, and most take --json.
 //
 // The commands are in one file per group: token.go (token, pin, slots, mechanisms), key.go (key generate),
-// object.go (list, show, delete, set), io.go (import, export), crypto.go (sign, verify, encrypt, decrypt,
+// object.go (list, show, delete, set), import.go and export.go, crypto.go (sign, verify, encrypt, decrypt,
 // digest), csr.go (csr, cert self-sign), admin.go (p11kit, config, doctor). What they share is in one file
 // a concept: cli.go (one run), errors.go (errors and exit codes), flags.go (flags), pin.go (where PINs come
 // from), terminal.go (prompts), files.go (input and output files), output.go (JSON and warnings), dial.go
