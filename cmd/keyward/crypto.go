@@ -45,28 +45,6 @@ func parseHash(name string) (hashInfo, error) {
 	return h, nil
 }
 
-// oneKey finds the single key of the given classes that the URI selects.
-func (s *session) oneKey(u *p11uri.URI, what string, classes ...ck.ObjectClass) (*object, error) {
-	objs, err := s.findURI(u, classes...)
-	if err != nil {
-		return nil, err
-	}
-	switch len(objs) {
-	case 0:
-		return nil, notFoundf("no %s on token %q matches %s%s", what, s.tok.label, u.String(), loginHint(s))
-	case 1:
-		return objs[0], nil
-	}
-	return nil, usagef("%d %ss match %s; narrow the URI (object=, id=, type=)", len(objs), what, u.String())
-}
-
-func loginHint(s *session) string {
-	if s.loggedIn {
-		return ""
-	}
-	return " (private keys need the PIN: --pin-source FILE or $KEYWARD_PIN)"
-}
-
 // signMechanism chooses the signing mechanism for a key: the --mechanism, else by key type and hash.
 func (s *session) signMechanism(o *object, mechName, hashName string, pss bool) (*ck.Mechanism, error) {
 	kt, _ := o.keyType()
@@ -191,15 +169,11 @@ examples:
 		return err
 	}
 	defer data.Close()
-	s, err := c.openFor(f, u, false, loginRequired)
+	s, o, err := c.openKey(f, u, false, loginRequired, "signing key", ck.CKO_PRIVATE_KEY, ck.CKO_SECRET_KEY)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	o, err := s.oneKey(u, "signing key", ck.CKO_PRIVATE_KEY, ck.CKO_SECRET_KEY)
-	if err != nil {
-		return err
-	}
 	m, err := s.signMechanism(o, *mech, *hash, *pss)
 	if err != nil {
 		return err
@@ -249,15 +223,11 @@ example:
 		return err
 	}
 	defer data.Close()
-	s, err := c.openFor(f, u, false, loginIfPIN)
+	s, o, err := c.openKey(f, u, false, loginIfPIN, "verification key", ck.CKO_PUBLIC_KEY, ck.CKO_SECRET_KEY)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	o, err := s.oneKey(u, "verification key", ck.CKO_PUBLIC_KEY, ck.CKO_SECRET_KEY)
-	if err != nil {
-		return err
-	}
 	m, err := s.signMechanism(o, *mech, *hash, *pss)
 	if err != nil {
 		return err
@@ -384,15 +354,11 @@ func (c *cli) crypt(f *flags, args []string, encrypt bool, in, out, hash, aad *s
 			mode = loginRequired // secret keys are private objects
 		}
 	}
-	s, err := c.openFor(f, u, false, mode)
+	s, o, err := c.openKey(f, u, false, mode, verb+"ion key", classes...)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	o, err := s.oneKey(u, verb+"ion key", classes...)
-	if err != nil {
-		return err
-	}
 	kt, _ := o.keyType()
 	op := ck.OpDecrypt
 	if encrypt {
@@ -482,22 +448,7 @@ example:
 		return err
 	}
 	defer data.Close()
-	var t token
-	if *f.token != "" {
-		if t, err = c.oneToken(*f.token, nil); err != nil {
-			return err
-		}
-	} else {
-		all, err := c.tokens(true)
-		if err != nil {
-			return err
-		}
-		if len(all) == 0 {
-			return notFoundf("keywardd has no slot")
-		}
-		t = all[0]
-	}
-	s, err := c.openSession(t, false)
+	s, err := c.openAny(*f.token)
 	if err != nil {
 		return err
 	}

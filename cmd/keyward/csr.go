@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -314,18 +313,7 @@ examples:
 		if err != nil {
 			return failf("cert self-sign: %v", err)
 		}
-		serialDER, _ := asn1.Marshal(cert.SerialNumber)
-		t := []ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_CERTIFICATE), ck.NewAttribute(ck.CKA_CERTIFICATE_TYPE, ck.CKC_X_509),
-			ck.NewAttribute(ck.CKA_TOKEN, true), ck.NewAttribute(ck.CKA_PRIVATE, false), ck.NewAttribute(ck.CKA_VALUE, der),
-			ck.NewAttribute(ck.CKA_SUBJECT, cert.RawSubject), ck.NewAttribute(ck.CKA_ISSUER, cert.RawIssuer),
-			ck.NewAttribute(ck.CKA_SERIAL_NUMBER, serialDER)}
-		if o.label != "" {
-			t = append(t, ck.NewAttribute(ck.CKA_LABEL, o.label))
-		}
-		if len(o.id) > 0 {
-			t = append(t, ck.NewAttribute(ck.CKA_ID, o.id))
-		}
-		if _, err := s.cl.CreateObject(s.h, t); err != nil {
+		if _, err := s.cl.CreateObject(s.h, certTemplate(cert, o.label, o.id)); err != nil {
 			return ckErr("storing the certificate", err)
 		}
 		fmt.Fprintf(c.stderr, "keyward: stored %s\n", objectURI(s.tok, o.label, p11uri.TypeCert, o.id))

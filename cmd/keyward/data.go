@@ -32,11 +32,7 @@ examples:
 	if err != nil || n < 1 || n > maxRandom {
 		return usagef("random: N must be a number of bytes from 1 to %d", maxRandom)
 	}
-	t, err := c.anyToken(*f.token)
-	if err != nil {
-		return err
-	}
-	s, err := c.openSession(t, false)
+	s, err := c.openAny(*f.token)
 	if err != nil {
 		return err
 	}
@@ -49,21 +45,6 @@ examples:
 		b = []byte(hex.EncodeToString(b) + "\n")
 	}
 	return c.writeOutput(*out, b, true)
-}
-
-// anyToken is the named token, else the first slot's token (initialised or not).
-func (c *cli) anyToken(label string) (token, error) {
-	if label != "" {
-		return c.oneToken(label, nil)
-	}
-	all, err := c.tokens(true)
-	if err != nil {
-		return token{}, err
-	}
-	if len(all) == 0 {
-		return token{}, notFoundf("keywardd has no slot")
-	}
-	return all[0], nil
 }
 
 func (c *cli) cmdData(args []string) error {
@@ -146,15 +127,11 @@ example:
 	if err != nil {
 		return err
 	}
-	s, err := c.openFor(f, u, false, loginIfPIN)
+	s, o, err := c.openKey(f, u, false, loginIfPIN, "data object", ck.CKO_DATA)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	o, err := s.oneKey(u, "data object", ck.CKO_DATA)
-	if err != nil {
-		return err
-	}
 	a, err := s.attrs(o.h, ck.CKA_VALUE)
 	if err != nil {
 		return err

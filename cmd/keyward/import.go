@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"crypto"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -151,18 +150,6 @@ func (im *importer) create(t []ck.Attribute, what string) error {
 // flags allow (--private=false makes keys public objects).
 func (im *importer) storage(private bool) []ck.Attribute {
 	return []ck.Attribute{ck.NewAttribute(ck.CKA_TOKEN, true), ck.NewAttribute(ck.CKA_PRIVATE, private && *im.kf.private)}
-}
-
-// labelID is the template part of a label and an id, each left out when empty.
-func labelID(label string, id []byte) []ck.Attribute {
-	var t []ck.Attribute
-	if label != "" {
-		t = append(t, ck.NewAttribute(ck.CKA_LABEL, label))
-	}
-	if len(id) > 0 {
-		t = append(t, ck.NewAttribute(ck.CKA_ID, id))
-	}
-	return t
 }
 
 // secret imports a raw secret (--type secret): an AES key or a generic (HMAC) secret.
@@ -343,12 +330,7 @@ func (im *importer) certs(certs []*x509.Certificate, keyLabel string, keyID []by
 		if err := s.clash(ck.CKO_CERTIFICATE, label, clashID, "certificate", im.force); err != nil {
 			return err
 		}
-		serial, _ := asn1.Marshal(cert.SerialNumber)
-		t := append(append([]ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_CERTIFICATE),
-			ck.NewAttribute(ck.CKA_CERTIFICATE_TYPE, ck.CKC_X_509), ck.NewAttribute(ck.CKA_VALUE, cert.Raw),
-			ck.NewAttribute(ck.CKA_SUBJECT, cert.RawSubject), ck.NewAttribute(ck.CKA_ISSUER, cert.RawIssuer),
-			ck.NewAttribute(ck.CKA_SERIAL_NUMBER, serial)}, im.storage(false)...), labelID(label, id)...)
-		if err := im.create(t, "certificate"); err != nil {
+		if err := im.create(certTemplate(cert, label, id), "certificate"); err != nil {
 			return err
 		}
 	}

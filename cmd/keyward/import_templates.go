@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
 	"math/big"
@@ -15,7 +16,8 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
-// Import, the templates: the key-type attributes of the Go keys that import_parse.go read.
+// Import, the templates: the key-type attributes of the Go keys that import_parse.go read, and a
+// certificate's (also for cert self-sign --import).
 
 // octetString is v DER-encoded as an OCTET STRING (CKA_EC_POINT).
 func octetString(v []byte) []byte {
@@ -109,4 +111,27 @@ func keyTemplates(priv crypto.PrivateKey, pub crypto.PublicKey) (privT, pubT []c
 		return nil, nil, nil, 0, "", failf("import: public keys of type %T are not supported", pub)
 	}
 	return privT, pubT, usages, kt, kind, nil
+}
+
+// certTemplate is the template of an X.509 certificate stored on the token: a public token object with the
+// certificate's subject, issuer and serial number, and the label and id given (each left out when empty).
+func certTemplate(cert *x509.Certificate, label string, id []byte) []ck.Attribute {
+	serial, _ := asn1.Marshal(cert.SerialNumber)
+	t := []ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_CERTIFICATE),
+		ck.NewAttribute(ck.CKA_CERTIFICATE_TYPE, ck.CKC_X_509), ck.NewAttribute(ck.CKA_VALUE, cert.Raw),
+		ck.NewAttribute(ck.CKA_SUBJECT, cert.RawSubject), ck.NewAttribute(ck.CKA_ISSUER, cert.RawIssuer),
+		ck.NewAttribute(ck.CKA_SERIAL_NUMBER, serial), ck.NewAttribute(ck.CKA_TOKEN, true), ck.NewAttribute(ck.CKA_PRIVATE, false)}
+	return append(t, labelID(label, id)...)
+}
+
+// labelID is the template part of a label and an id, each left out when empty.
+func labelID(label string, id []byte) []ck.Attribute {
+	var t []ck.Attribute
+	if label != "" {
+		t = append(t, ck.NewAttribute(ck.CKA_LABEL, label))
+	}
+	if len(id) > 0 {
+		t = append(t, ck.NewAttribute(ck.CKA_ID, id))
+	}
+	return t
 }

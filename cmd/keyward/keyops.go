@@ -102,15 +102,11 @@ example:
 	if err != nil {
 		return err
 	}
-	s, err := c.openFor(f, u, true, loginRequired)
+	s, o, err := c.openKey(f, u, true, loginRequired, "private key", ck.CKO_PRIVATE_KEY)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	o, err := s.oneKey(u, "private key", ck.CKO_PRIVATE_KEY)
-	if err != nil {
-		return err
-	}
 	if err := s.clash(ck.CKO_SECRET_KEY, *kf.label, mustID(*kf.id), "secret key", false); err != nil {
 		return err
 	}
@@ -157,15 +153,11 @@ example:
 	if err != nil {
 		return err
 	}
-	s, err := c.openFor(f, u, false, loginRequired)
+	s, k, err := c.openKey(f, u, false, loginRequired, "key to wrap", ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	k, err := s.oneKey(u, "key to wrap", ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY)
-	if err != nil {
-		return err
-	}
 	w, err := s.oneKey(wu, "wrapping key", ck.CKO_SECRET_KEY)
 	if err != nil {
 		return err
@@ -215,15 +207,11 @@ example:
 	if err != nil {
 		return err
 	}
-	s, err := c.openFor(f, wu, true, loginRequired)
+	s, w, err := c.openKey(f, wu, true, loginRequired, "unwrapping key", ck.CKO_SECRET_KEY)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	w, err := s.oneKey(wu, "unwrapping key", ck.CKO_SECRET_KEY)
-	if err != nil {
-		return err
-	}
 	if err := s.clash(ck.CKO_SECRET_KEY, *kf.label, mustID(*kf.id), "secret key", false); err != nil {
 		return err
 	}

@@ -29,14 +29,16 @@ func (o *object) keyType() (ck.KeyType, bool) {
 }
 
 // bool is the object's CK_BBOOL attribute t (false when absent).
-func (o *object) bool(t ck.AttributeType) bool {
-	v := o.a[t]
-	return len(v) == 1 && v[0] != 0
-}
+func (o *object) bool(t ck.AttributeType) bool { return boolAttr(o.a, t) }
 
 // ulongAttr is the CK_ULONG attribute t of a, and whether it is one.
 func ulongAttr(a map[ck.AttributeType][]byte, t ck.AttributeType) (uint64, bool) {
 	return ck.Attribute{Value: a[t]}.Uint()
+}
+
+// boolAttr is the CK_BBOOL attribute t of a (false when absent).
+func boolAttr(a map[ck.AttributeType][]byte, t ck.AttributeType) bool {
+	return ck.Attribute{Value: a[t]}.Bool()
 }
 
 // uri is the object's pkcs11: URI: token, object label, type and id.
@@ -132,4 +134,71 @@ func (s *session) findURI(u *p11uri.URI, classes ...ck.ObjectClass) ([]*object, 
 		}
 	}
 	return out, nil
+}
+
+// openKey opens a session for u as openFor does and finds the one key (or object) of the classes given that
+// u selects, what naming it in errors. The caller closes the session.
+func (c *cli) openKey(f *flags, u *p11uri.URI, rw bool, mode loginMode, what string, classes ...ck.ObjectClass) (*session, *object, error) {
+	s, err := c.openFor(f, u, rw, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.oneKey(u, what, classes...)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	return s, o, nil
+}
+
+// openObjects opens a session for u as openFor does and finds the objects u selects: at least one, else a
+// not-found error. The caller closes the session.
+func (c *cli) openObjects(f *flags, u *p11uri.URI, rw bool, mode loginMode) (*session, []*object, error) {
+	s, err := c.openFor(f, u, rw, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := s.findURI(u)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	if len(objs) == 0 {
+		err := notFound(s, u)
+		s.close()
+		return nil, nil, err
+	}
+	return s, objs, nil
+}
+
+// oneKey finds the single key of the given classes that the URI selects.
+func (s *session) oneKey(u *p11uri.URI, what string, classes ...ck.ObjectClass) (*object, error) {
+	objs, err := s.findURI(u, classes...)
+	if err != nil {
+		return nil, err
+	}
+	switch len(objs) {
+	case 0:
+		return nil, notFoundf("no %s on token %q matches %s%s", what, s.tok.label, u.String(), loginHint(s))
+	case 1:
+		return objs[0], nil
+	}
+	return nil, usagef("%d %ss match %s; narrow the URI (object=, id=, type=)", len(objs), what, u.String())
+}
+
+// loginHint is the hint a not-found error gives when the session is not logged in.
+func loginHint(s *session) string {
+	if s.loggedIn {
+		return ""
+	}
+	return " (private keys need the PIN: --pin-source FILE or $KEYWARD_PIN)"
+}
+
+// notFound is the error for a URI that selects nothing, with a hint about logging in.
+func notFound(s *session, u *p11uri.URI) error {
+	hint := ""
+	if !s.loggedIn {
+		hint = " (private objects need the PIN: --pin-source FILE, $KEYWARD_PIN or --login)"
+	}
+	return notFoundf("no object on token %q matches %s%s", s.tok.label, u.String(), hint)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	ck "github.com/keyward/keyward/pkg/cryptoki"
-	"github.com/keyward/keyward/pkg/p11uri"
 )
 
 type objectJSON struct {
@@ -185,12 +184,12 @@ func (s *session) summary(o *object, detail bool) objectJSON {
 	if err == nil {
 		j.StartDate, j.EndDate = ckDateText(a[ck.CKA_START_DATE]), ckDateText(a[ck.CKA_END_DATE])
 		for _, fa := range flagAttrs {
-			if v := a[fa.attr]; len(v) == 1 && v[0] != 0 {
+			if boolAttr(a, fa.attr) {
 				j.Flags = append(j.Flags, fa.name)
 			}
 		}
 		for _, ua := range usageList {
-			if v := a[ua.attr]; len(v) == 1 && v[0] != 0 {
+			if boolAttr(a, ua.attr) {
 				j.Usages = append(j.Usages, ua.name)
 			}
 		}
@@ -227,18 +226,11 @@ examples:
 	if err != nil {
 		return err
 	}
-	s, err := c.openFor(f, u, false, loginIfPIN)
+	s, objs, err := c.openObjects(f, u, false, loginIfPIN)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	objs, err := s.findURI(u)
-	if err != nil {
-		return err
-	}
-	if len(objs) == 0 {
-		return notFound(s, u)
-	}
 	out := make([]objectJSON, len(objs))
 	for i, o := range objs {
 		out[i] = s.summary(o, true)
@@ -277,15 +269,6 @@ examples:
 	return nil
 }
 
-// notFound is the error for a URI that selects nothing, with a hint about logging in.
-func notFound(s *session, u *p11uri.URI) error {
-	hint := ""
-	if !s.loggedIn {
-		hint = " (private objects need the PIN: --pin-source FILE, $KEYWARD_PIN or --login)"
-	}
-	return notFoundf("no object on token %q matches %s%s", s.tok.label, u.String(), hint)
-}
-
 func (c *cli) cmdDelete(args []string) error {
 	f := c.newFlags("delete", `usage: keyward delete URI [--yes] [--pin-source FILE]
 
@@ -304,30 +287,18 @@ examples:
 	if !hasObjectAttrs(u) && !*all {
 		return usagef("delete: %s selects every object of the token; name the objects (object=, id=, type=) or add --all", u.String())
 	}
-	s, err := c.openFor(f, u, true, loginRequired)
+	s, objs, err := c.openObjects(f, u, true, loginRequired)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	objs, err := s.findURI(u)
-	if err != nil {
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.uri()
+	}
+	question := fmt.Sprintf("Delete %d object(s):\n  %s\n?", len(objs), strings.Join(names, "\n  "))
+	if err := c.confirmOr(*yes, question, "delete: not confirmed; nothing deleted"); err != nil {
 		return err
-	}
-	if len(objs) == 0 {
-		return notFound(s, u)
-	}
-	if !*yes {
-		names := make([]string, len(objs))
-		for i, o := range objs {
-			names[i] = o.uri()
-		}
-		ok, err := c.confirm(fmt.Sprintf("Delete %d object(s):\n  %s\n?", len(objs), strings.Join(names, "\n  ")))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return failf("delete: not confirmed; nothing deleted")
-		}
 	}
 	var deleted []string
 	for _, o := range objs {
@@ -404,18 +375,11 @@ examples:
 	if len(t) == 0 {
 		return usagef("set: nothing to change (give --label, --id, --start-date or --end-date)")
 	}
-	s, err := c.openFor(f, u, true, loginRequired)
+	s, objs, err := c.openObjects(f, u, true, loginRequired)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	objs, err := s.findURI(u)
-	if err != nil {
-		return err
-	}
-	if len(objs) == 0 {
-		return notFound(s, u)
-	}
 	if idSet {
 		if err := s.idClash(objs, newID, *force); err != nil {
 			return err

@@ -18,6 +18,16 @@ type session struct {
 	loggedIn bool
 }
 
+// openAny opens a read-only session, without logging in, on the token labelled label, else on the first
+// slot's token, initialised or not (anyToken).
+func (c *cli) openAny(label string) (*session, error) {
+	t, err := c.anyToken(label)
+	if err != nil {
+		return nil, err
+	}
+	return c.openSession(t, false)
+}
+
 // openSession opens a session on token t, read-write when rw, without logging in.
 func (c *cli) openSession(t token, rw bool) (*session, error) {
 	cl, err := c.dial()

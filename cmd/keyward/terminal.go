@@ -100,3 +100,19 @@ func (c *cli) confirm(question string) (bool, error) {
 	a := strings.ToLower(strings.TrimSpace(string(line)))
 	return a == "y" || a == "yes", nil
 }
+
+// confirmOr asks question on the terminal unless yes (--yes), and returns a failure saying refused (exit 1)
+// when the answer is not yes.
+func (c *cli) confirmOr(yes bool, question, refused string) error {
+	if yes {
+		return nil
+	}
+	ok, err := c.confirm(question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return failf("%s", refused)
+	}
+	return nil
+}

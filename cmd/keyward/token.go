@@ -71,6 +71,15 @@ func tokenToJSON(t token) tokenJSON {
 	return j
 }
 
+// tokensToJSON is the --json of a token list.
+func tokensToJSON(ts []token) []tokenJSON {
+	out := make([]tokenJSON, len(ts))
+	for i, t := range ts {
+		out[i] = tokenToJSON(t)
+	}
+	return out
+}
+
 func (c *cli) cmdSlots(args []string) error {
 	f := c.newFlags("slots", `usage: keyward slots [--json]
 
@@ -86,11 +95,7 @@ example:
 		return err
 	}
 	if *f.json {
-		out := make([]tokenJSON, len(ts))
-		for i, t := range ts {
-			out[i] = tokenToJSON(t)
-		}
-		return c.printJSON(out)
+		return c.printJSON(tokensToJSON(ts))
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLOT\tTOKEN\tSERIAL\tSTATE")
@@ -143,11 +148,7 @@ example:
 		return err
 	}
 	if *f.json {
-		out := make([]tokenJSON, len(ts))
-		for i, t := range ts {
-			out[i] = tokenToJSON(t)
-		}
-		return c.printJSON(out)
+		return c.printJSON(tokensToJSON(ts))
 	}
 	if len(ts) == 0 {
 		fmt.Fprintln(c.stdout, "no initialised token (create one with: keyward token init --label NAME)")
@@ -288,14 +289,9 @@ examples:
 		if err != nil {
 			return err
 		}
-		if !*yes {
-			ok, err := c.confirm(fmt.Sprintf("Re-initialise token %q, destroying all its objects?", t.label))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return failf("token init: not confirmed; nothing changed")
-			}
+		question := fmt.Sprintf("Re-initialise token %q, destroying all its objects?", t.label)
+		if err := c.confirmOr(*yes, question, "token init: not confirmed; nothing changed"); err != nil {
+			return err
 		}
 		slot = t.slot
 	} else {
@@ -544,23 +540,11 @@ examples:
 	if len(pos) == 1 {
 		filter = strings.ToLower(pos[0])
 	}
-	var slot ck.SlotID
-	if *f.token != "" {
-		t, err := c.oneToken(*f.token, nil)
-		if err != nil {
-			return err
-		}
-		slot = t.slot
-	} else {
-		all, err := c.tokens(true)
-		if err != nil {
-			return err
-		}
-		if len(all) == 0 {
-			return notFoundf("keywardd has no slot")
-		}
-		slot = all[0].slot
+	t, err := c.anyToken(*f.token)
+	if err != nil {
+		return err
 	}
+	slot := t.slot
 	cl, err := c.dial()
 	if err != nil {
 		return err
@@ -626,14 +610,9 @@ examples:
 	if err != nil {
 		return err
 	}
-	if !*yes {
-		ok, err := c.confirm(fmt.Sprintf("Delete token %q and all its objects?", t.label))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return failf("token delete: not confirmed; nothing changed")
-		}
+	question := fmt.Sprintf("Delete token %q and all its objects?", t.label)
+	if err := c.confirmOr(*yes, question, "token delete: not confirmed; nothing changed"); err != nil {
+		return err
 	}
 	so, err := c.getPIN(pinRequest{what: "SO PIN", source: *soSource, value: soValue, flagName: "so-pin",
 		env: "KEYWARD_SO_PIN", prompt: true})

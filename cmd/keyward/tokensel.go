@@ -95,3 +95,18 @@ func (c *cli) oneToken(label string, u *p11uri.URI) (token, error) {
 	}
 	return token{}, usagef("%d tokens match (%s): choose one with --token LABEL or token= in the URI", len(ts), strings.Join(names, ", "))
 }
+
+// anyToken is the named token, else the first slot's token (initialised or not).
+func (c *cli) anyToken(label string) (token, error) {
+	if label != "" {
+		return c.oneToken(label, nil)
+	}
+	all, err := c.tokens(true)
+	if err != nil {
+		return token{}, err
+	}
+	if len(all) == 0 {
+		return token{}, notFoundf("keywardd has no slot")
+	}
+	return all[0], nil
+}
