@@ -240,34 +240,6 @@ func wipeAttrs(m mech.Attrs) {
 	}
 }
 
-func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
-	a.e.mu.Lock()
-	defer a.e.mu.Unlock()
-	if err := a.visibleSlot(slot); err != nil {
-		return nil, err
-	}
-	if _, err := a.e.slotInfo(slot); err != nil {
-		return nil, err
-	}
-	return mech.List(), nil
-}
-
-func (a *app) GetMechanismInfo(slot ck.SlotID, m ck.MechanismType) (ck.MechanismInfo, error) {
-	a.e.mu.Lock()
-	defer a.e.mu.Unlock()
-	if err := a.visibleSlot(slot); err != nil {
-		return ck.MechanismInfo{}, err
-	}
-	if _, err := a.e.slotInfo(slot); err != nil {
-		return ck.MechanismInfo{}, err
-	}
-	spec := mech.Lookup(m)
-	if spec == nil {
-		return ck.MechanismInfo{}, ck.CKR_MECHANISM_INVALID
-	}
-	return spec.Info, nil
-}
-
 // matchesTemplate reports whether an object carries every attribute of a stored template (CKA_WRAP_TEMPLATE)
 // with the same value.
 func matchesTemplate(o *object, stored []byte) bool {
