@@ -21,12 +21,17 @@ import (
 // "Tookan" attacks and the cross-mode ones): a sensitive key can be wrapped only by a wrap-only key, with a
 // key-wrap mechanism, and under the default policy only by one the SO marked CKA_TRUSTED.
 
-// keyTypeFromTemplate are the key-generation mechanisms that make a key of whatever secret type the template
-// names (PKCS#5 PBKDF2 derives key material for any symmetric key type).
-var keyTypeFromTemplate = map[ck.MechanismType]bool{ck.CKM_PKCS5_PBKD2: true}
-
-// dataDerivations are the derivation mechanisms that also take a data object as their base (PKCS#11 3.0, HKDF).
-var dataDerivations = map[ck.MechanismType]bool{ck.CKM_HKDF_DERIVE: true, ck.CKM_HKDF_DATA: true}
+// dataDerivations are the derivation mechanisms that also take a data object as their base (HKDF:
+// mech.Spec.DeriveFromData), from the mechanism table.
+var dataDerivations = func() map[ck.MechanismType]bool {
+	out := map[ck.MechanismType]bool{}
+	for _, m := range mech.List() {
+		if mech.Lookup(m).DeriveFromData {
+			out[m] = true
+		}
+	}
+	return out
+}()
 
 // templateMap checks a template's values and returns it as a map (duplicates must agree).
 func templateMap(t []ck.Attribute) (mech.Attrs, error) {
@@ -114,7 +119,7 @@ func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Att
 		return 0, err
 	}
 	kt := spec.GenKeyType
-	if keyTypeFromTemplate[m.Type] {
+	if spec.KeyTypeFromTemplate {
 		v, ok := mech.GetULong(t, ck.CKA_KEY_TYPE)
 		if !ok {
 			return 0, ck.CKR_TEMPLATE_INCOMPLETE

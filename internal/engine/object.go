@@ -90,7 +90,7 @@ func (o *object) schema() attrSet {
 // isSensitive reports whether attribute t of o may not be revealed.
 func (o *object) isSensitive(t ck.AttributeType) bool {
 	spec, ok := o.schema()[t]
-	if !ok || spec.rules&ruleSensitive == 0 {
+	if !ok || spec.Rules&mech.RuleSensitive == 0 {
 		return false
 	}
 	return o.bool(ck.CKA_SENSITIVE) || !o.bool(ck.CKA_EXTRACTABLE)
@@ -306,24 +306,24 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		// A class, key type or certificate type Keyward does not support.
 		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
-	var required, forbidden rule
+	var required, forbidden mech.Rule
 	switch how {
 	case byCreate:
-		required, forbidden = ruleCreateRequired, ruleCreateForbid
+		required, forbidden = mech.RuleCreateRequired, mech.RuleCreateForbid
 	case byGenerate:
-		required, forbidden = ruleGenRequired, ruleGenForbid
+		required, forbidden = mech.RuleGenRequired, mech.RuleGenForbid
 	case byUnwrap, byDerive:
-		required, forbidden = ruleUnwrapRequired, ruleUnwrapForbid
+		required, forbidden = mech.RuleUnwrapRequired, mech.RuleUnwrapForbid
 	}
 	for t := range attrs {
 		spec, ok := schema[t]
 		if !ok {
 			return nil, ck.CKR_ATTRIBUTE_TYPE_INVALID
 		}
-		if spec.rules&forbidden != 0 && inTemplate(template, t) && t != ck.CKA_CLASS && t != ck.CKA_KEY_TYPE {
+		if spec.Rules&forbidden != 0 && inTemplate(template, t) && t != ck.CKA_CLASS && t != ck.CKA_KEY_TYPE {
 			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
 		}
-		if spec.rules&ruleSOOnlyTrue != 0 && attrs[t][0] == 1 && !so {
+		if spec.Rules&mech.RuleSOOnlyTrue != 0 && attrs[t][0] == 1 && !so {
 			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
 		}
 	}
@@ -343,11 +343,11 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 			attrs[t] = []byte{0} // a trusted key never decrypts or unwraps (checkTrust)
 			continue
 		}
-		if spec.rules&required != 0 {
+		if spec.Rules&required != 0 {
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
-		if spec.def != nil {
-			attrs[t] = append([]byte{}, spec.def...) // each object owns its values: they are wiped when dropped
+		if spec.Default != nil {
+			attrs[t] = append([]byte{}, spec.Default...) // each object owns its values: they are wiped when dropped
 		}
 	}
 	if _, ok := attrs[ck.CKA_PRIVATE]; !ok {
@@ -373,13 +373,10 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 			attrs[ck.CKA_NEVER_EXTRACTABLE] = []byte{0}
 		}
 	}
-	if err := checkKeyValues(key, attrs, how); err != nil {
-		return nil, err
-	}
 	if how == byCreate || how == byUnwrap || key.class == ck.CKO_SECRET_KEY {
-		// Imported key material is checked by its key type (RSA CRT consistency, EC points on the curve ...),
-		// which may add what follows from it (CKA_MODULUS_BITS, CKA_VALUE_LEN); so is every secret value,
-		// however it was made (an AES key derived with the wrong length is refused).
+		// Imported key material is checked by its key type (RSA CRT consistency, EC points on the curve, the
+		// length of an AES key ...), which may add what follows from it (CKA_MODULUS_BITS, CKA_VALUE_LEN); so
+		// is every secret value, however it was made (an AES key derived with the wrong length is refused).
 		if ks := mech.KeyTypeOf(ck.KeyType(key.sub)); ks != nil && ks.Check != nil && isKeyClass(key.class) {
 			add, err := ks.Check(key.class, attrs)
 			if err != nil {
@@ -403,25 +400,6 @@ func inTemplate(template []ck.Attribute, t ck.AttributeType) bool {
 		}
 	}
 	return false
-}
-
-// checkKeyValues applies the value checks that do not need a mechanism: sizes of secret keys.
-func checkKeyValues(key classKey, attrs map[ck.AttributeType][]byte, how creation) error {
-	if key.class == ck.CKO_SECRET_KEY && how == byCreate {
-		v := attrs[ck.CKA_VALUE]
-		switch ck.KeyType(key.sub) {
-		case ck.CKK_AES:
-			if l := len(v); l != 16 && l != 24 && l != 32 {
-				return ck.CKR_ATTRIBUTE_VALUE_INVALID
-			}
-		case ck.CKK_GENERIC_SECRET:
-			if len(v) == 0 {
-				return ck.CKR_ATTRIBUTE_VALUE_INVALID
-			}
-		}
-		attrs[ck.CKA_VALUE_LEN] = ulongBytes(uint64(len(v)))
-	}
-	return nil
 }
 
 // newUniqueID returns a fresh CKA_UNIQUE_ID: 32 hex digits of randomness.

@@ -576,7 +576,11 @@ func aesGCMUnwrap(p Param, k *Key, wrapped []byte) ([]byte, error) {
 }
 
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_AES, Check: aesCheckKey})
+	RegisterKeyType(&KeyTypeSpec{
+		Type:  ck.CKK_AES,
+		Rules: map[ck.ObjectClass]AttrRules{ck.CKO_SECRET_KEY: secretValueRules},
+		Check: aesCheckKey,
+	})
 	Register(&Spec{
 		Type:        ck.CKM_AES_KEY_GEN,
 		Info:        aesInfo(ck.CKF_GENERATE),

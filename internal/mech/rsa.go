@@ -187,7 +187,8 @@ func rsaInfo(flags uint64) ck.MechanismInfo {
 }
 
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_RSA, Check: rsaCheck, PKCS8: rsaPKCS8, ParsePKCS8: rsaParsePKCS8})
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_RSA, Rules: rsaRules, Check: rsaCheck, PKCS8: rsaPKCS8,
+		ParsePKCS8: rsaParsePKCS8})
 	keyTypes := []ck.KeyType{ck.CKK_RSA}
 	Register(&Spec{
 		Type:            ck.CKM_RSA_PKCS_KEY_PAIR_GEN,

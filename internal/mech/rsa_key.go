@@ -24,6 +24,31 @@ var (
 		ck.CKA_COEFFICIENT}
 )
 
+// rsaRules are the attributes of RSA keys (PKCS#11 3.0 "RSA public key objects" and "RSA private key
+// objects"): a public key is imported with its modulus and exponent and generated from CKA_MODULUS_BITS; a
+// private key is imported with at least its modulus and private exponent (the CRT values are recovered by
+// rsaCheck), and its private values are sensitive. RSA keys have no KEM operations.
+var rsaRules = map[ck.ObjectClass]AttrRules{
+	ck.CKO_PUBLIC_KEY: Merge(AttrRules{
+		ck.CKA_MODULUS:         {Rules: RuleCreateRequired | RuleGenForbid},
+		ck.CKA_MODULUS_BITS:    {Rules: RuleCreateForbid | RuleGenRequired},
+		ck.CKA_PUBLIC_EXPONENT: {Rules: RuleCreateRequired},
+	}, rsaUsage),
+	ck.CKO_PRIVATE_KEY: Merge(AttrRules{
+		ck.CKA_MODULUS:          {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid},
+		ck.CKA_PUBLIC_EXPONENT:  {Rules: RuleGenForbid | RuleUnwrapForbid},
+		ck.CKA_PRIVATE_EXPONENT: {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+		ck.CKA_PRIME_1:          {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+		ck.CKA_PRIME_2:          {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+		ck.CKA_EXPONENT_1:       {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+		ck.CKA_EXPONENT_2:       {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+		ck.CKA_COEFFICIENT:      {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+	}, rsaUsage),
+}
+
+// rsaUsage: an RSA key of either half neither encapsulates nor decapsulates.
+var rsaUsage = UsageOff(ck.CKA_ENCAPSULATE, ck.CKA_DECAPSULATE)
+
 // rsaExponent decodes a public exponent crypto/rsa can use: odd, 3 ... 2^31-1.
 func rsaExponent(v []byte) (int, bool) {
 	e := new(big.Int).SetBytes(v)
