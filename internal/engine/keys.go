@@ -51,10 +51,10 @@ func templateMap(t []ck.Attribute) (mech.Attrs, error) {
 
 // requireClass checks a template's CKA_CLASS and CKA_KEY_TYPE against what a mechanism makes.
 func requireClass(t mech.Attrs, class ck.ObjectClass, kt ck.KeyType) error {
-	if v, ok := t[ck.CKA_CLASS]; ok && !bytes.Equal(v, ulongBytes(uint64(class))) {
+	if v, ok := t[ck.CKA_CLASS]; ok && !bytes.Equal(v, ck.ULong(uint64(class))) {
 		return ck.CKR_TEMPLATE_INCONSISTENT
 	}
-	if v, ok := t[ck.CKA_KEY_TYPE]; ok && !bytes.Equal(v, ulongBytes(uint64(kt))) {
+	if v, ok := t[ck.CKA_KEY_TYPE]; ok && !bytes.Equal(v, ck.ULong(uint64(kt))) {
 		return ck.CKR_TEMPLATE_INCONSISTENT
 	}
 	return nil
@@ -79,10 +79,10 @@ func genExtras(class ck.ObjectClass, kt ck.KeyType, m ck.MechanismType, fromMech
 	for t, v := range fromMech {
 		x[t] = v
 	}
-	x[ck.CKA_CLASS] = ulongBytes(uint64(class))
-	x[ck.CKA_KEY_TYPE] = ulongBytes(uint64(kt))
+	x[ck.CKA_CLASS] = ck.ULong(uint64(class))
+	x[ck.CKA_KEY_TYPE] = ck.ULong(uint64(kt))
 	x[ck.CKA_LOCAL] = []byte{1}
-	x[ck.CKA_KEY_GEN_MECHANISM] = ulongBytes(uint64(m))
+	x[ck.CKA_KEY_GEN_MECHANISM] = ck.ULong(uint64(m))
 	return x
 }
 
@@ -91,17 +91,10 @@ func setSensitivityHistory(attrs map[ck.AttributeType][]byte, alwaysSensitive, n
 	if _, ok := attrs[ck.CKA_SENSITIVE]; !ok {
 		return // public keys
 	}
-	s := len(attrs[ck.CKA_SENSITIVE]) == 1 && attrs[ck.CKA_SENSITIVE][0] == 1
-	x := len(attrs[ck.CKA_EXTRACTABLE]) == 1 && attrs[ck.CKA_EXTRACTABLE][0] == 1
-	attrs[ck.CKA_ALWAYS_SENSITIVE] = boolBytes(alwaysSensitive && s)
-	attrs[ck.CKA_NEVER_EXTRACTABLE] = boolBytes(neverExtractable && !x)
-}
-
-func boolBytes(b bool) []byte {
-	if b {
-		return []byte{1}
-	}
-	return []byte{0}
+	s := ck.MapBBool(attrs, ck.CKA_SENSITIVE)
+	x := ck.MapBBool(attrs, ck.CKA_EXTRACTABLE)
+	attrs[ck.CKA_ALWAYS_SENSITIVE] = ck.BBool(alwaysSensitive && s)
+	attrs[ck.CKA_NEVER_EXTRACTABLE] = ck.BBool(neverExtractable && !x)
 }
 
 func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Attribute) (ck.ObjectHandle, error) {
@@ -120,7 +113,7 @@ func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Att
 	}
 	kt := spec.GenKeyType
 	if spec.KeyTypeFromTemplate {
-		v, ok := mech.GetULong(t, ck.CKA_KEY_TYPE)
+		v, ok := ck.MapULong(t, ck.CKA_KEY_TYPE)
 		if !ok {
 			return 0, ck.CKR_TEMPLATE_INCOMPLETE
 		}
@@ -223,10 +216,10 @@ func checkTemplate(s *session, template []ck.Attribute, class ck.ObjectClass, kt
 // canCreate checks, before any expensive work, that the session may create an object of this class with
 // this template's CKA_TOKEN and CKA_PRIVATE.
 func canCreate(s *session, t mech.Attrs, class ck.ObjectClass) error {
-	onToken := mech.GetBool(t, ck.CKA_TOKEN)
+	onToken := ck.MapBBool(t, ck.CKA_TOKEN)
 	private := defaultPrivate(class)
 	if v, ok := t[ck.CKA_PRIVATE]; ok {
-		private = len(v) == 1 && v[0] == 1
+		private = ck.DecodeBBool(v)
 	}
 	if onToken && !s.rw {
 		return ck.CKR_SESSION_READ_ONLY

@@ -36,22 +36,14 @@ func (o *object) setAttrs(l attrList) {
 	o.view = weak.Pointer[keyMap]{}
 }
 
-func ulongBytes(v uint64) []byte {
-	return binary.NativeEndian.AppendUint64(nil, v)
-}
+// ulongBytes encodes a CK_ULONG attribute value: ck.ULong, under the name wrap.go uses.
+func ulongBytes(v uint64) []byte { return ck.ULong(v) }
 
-func (o *object) bool(t ck.AttributeType) bool {
-	v := o.attrs.value(t)
-	return len(v) == 1 && v[0] != 0
-}
+// bool decodes the CK_BBOOL attribute t of o (false when absent).
+func (o *object) bool(t ck.AttributeType) bool { return ck.DecodeBBool(o.attrs.value(t)) }
 
-func (o *object) ulong(t ck.AttributeType) (uint64, bool) {
-	v, ok := o.attrs.get(t)
-	if !ok || len(v) != 8 {
-		return 0, false
-	}
-	return binary.NativeEndian.Uint64(v), true
-}
+// ulong decodes the CK_ULONG attribute t of o; ok is false when it is absent or not 8 bytes.
+func (o *object) ulong(t ck.AttributeType) (uint64, bool) { return ck.DecodeULong(o.attrs.value(t)) }
 
 // schemaKey returns the schema key of an attribute map (class plus key or certificate type).
 func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
@@ -60,24 +52,27 @@ func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
 
 // schemaKeyOf is schemaKey over a lookup function.
 func schemaKeyOf(attrs func(ck.AttributeType) ([]byte, bool)) (classKey, bool) {
-	cv, ok := attrs(ck.CKA_CLASS)
-	if !ok || len(cv) != 8 {
+	ulong := func(t ck.AttributeType) (uint64, bool) {
+		v, ok := attrs(t)
+		if !ok {
+			return 0, false
+		}
+		return ck.DecodeULong(v)
+	}
+	c, ok := ulong(ck.CKA_CLASS)
+	if !ok {
 		return classKey{}, false
 	}
-	k := classKey{class: ck.ObjectClass(binary.NativeEndian.Uint64(cv))}
+	k := classKey{class: ck.ObjectClass(c)}
 	switch {
 	case k.class == ck.CKO_CERTIFICATE:
-		v, ok := attrs(ck.CKA_CERTIFICATE_TYPE)
-		if !ok || len(v) != 8 {
+		if k.sub, ok = ulong(ck.CKA_CERTIFICATE_TYPE); !ok {
 			return k, false
 		}
-		k.sub = binary.NativeEndian.Uint64(v)
 	case isKeyClass(k.class):
-		v, ok := attrs(ck.CKA_KEY_TYPE)
-		if !ok || len(v) != 8 {
+		if k.sub, ok = ulong(ck.CKA_KEY_TYPE); !ok {
 			return k, false
 		}
-		k.sub = binary.NativeEndian.Uint64(v)
 	}
 	return k, true
 }
@@ -219,13 +214,8 @@ func checkValue(a ck.Attribute) error {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
 	case kindDate:
-		if len(v) != 0 && len(v) != 8 {
+		if !ck.ValidDate(v) {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
-		}
-		for _, c := range v {
-			if c < '0' || c > '9' {
-				return ck.CKR_ATTRIBUTE_VALUE_INVALID
-			}
 		}
 	case kindMechs:
 		if len(v)%8 != 0 {
@@ -296,7 +286,7 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		if _, has := attrs[ck.CKA_CLASS]; !has {
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
-		if c := ck.ObjectClass(binary.NativeEndian.Uint64(attrs[ck.CKA_CLASS])); c == ck.CKO_CERTIFICATE || isKeyClass(c) {
+		if c, _ := ck.MapULong(attrs, ck.CKA_CLASS); ck.ObjectClass(c) == ck.CKO_CERTIFICATE || isKeyClass(ck.ObjectClass(c)) {
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
 		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
@@ -330,7 +320,7 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 	for t, v := range extra {
 		attrs[t] = append([]byte{}, v...)
 	}
-	trusted := len(attrs[ck.CKA_TRUSTED]) == 1 && attrs[ck.CKA_TRUSTED][0] == 1
+	trusted := ck.MapBBool(attrs, ck.CKA_TRUSTED)
 	for t, spec := range schema {
 		if _, ok := attrs[t]; ok {
 			continue
@@ -361,7 +351,7 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 			attrs[ck.CKA_LOCAL] = []byte{0}
 		}
 		if _, ok := attrs[ck.CKA_KEY_GEN_MECHANISM]; !ok {
-			attrs[ck.CKA_KEY_GEN_MECHANISM] = ulongBytes(uint64(ck.CK_UNAVAILABLE_INFORMATION))
+			attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.ULong(uint64(ck.CK_UNAVAILABLE_INFORMATION))
 		}
 	}
 	if key.class == ck.CKO_PRIVATE_KEY || key.class == ck.CKO_SECRET_KEY {

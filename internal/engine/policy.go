@@ -54,8 +54,6 @@ var (
 	empty  = []byte{}
 )
 
-func ulong(v uint64) []byte { return ulongBytes(v) }
-
 var storageAttrs = attrSet{
 	ck.CKA_CLASS:       {Rules: mech.RuleCreateRequired},
 	ck.CKA_TOKEN:       {Rules: mech.RuleCopyOnly, Default: bFalse},
@@ -76,7 +74,7 @@ var dataAttrs = mech.Merge(storageAttrs, attrSet{
 var x509Attrs = mech.Merge(storageAttrs, attrSet{
 	ck.CKA_CERTIFICATE_TYPE:           {Rules: mech.RuleCreateRequired},
 	ck.CKA_TRUSTED:                    {Rules: mech.RuleSOOnlyTrue, Default: bFalse},
-	ck.CKA_CERTIFICATE_CATEGORY:       {Default: ulong(0)},
+	ck.CKA_CERTIFICATE_CATEGORY:       {Default: ck.ULong(0)},
 	ck.CKA_CHECK_VALUE:                {},
 	ck.CKA_START_DATE:                 {Rules: mech.RuleModifiable, Default: empty},
 	ck.CKA_END_DATE:                   {Rules: mech.RuleModifiable, Default: empty},
@@ -89,8 +87,8 @@ var x509Attrs = mech.Merge(storageAttrs, attrSet{
 	ck.CKA_URL:                        {Default: empty},
 	ck.CKA_HASH_OF_SUBJECT_PUBLIC_KEY: {Default: empty},
 	ck.CKA_HASH_OF_ISSUER_PUBLIC_KEY:  {Default: empty},
-	ck.CKA_JAVA_MIDP_SECURITY_DOMAIN:  {Default: ulong(0)},
-	ck.CKA_NAME_HASH_ALGORITHM:        {Default: ulong(uint64(ck.CKM_SHA_1))},
+	ck.CKA_JAVA_MIDP_SECURITY_DOMAIN:  {Default: ck.ULong(0)},
+	ck.CKA_NAME_HASH_ALGORITHM:        {Default: ck.ULong(uint64(ck.CKM_SHA_1))},
 })
 
 var keyAttrs = mech.Merge(storageAttrs, attrSet{

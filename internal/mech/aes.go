@@ -102,7 +102,7 @@ func aesCheckKey(class ck.ObjectClass, a Attrs) (Attrs, error) {
 			return nil, ck.CKR_TEMPLATE_INCONSISTENT
 		}
 	}
-	return Attrs{ck.CKA_VALUE_LEN: ULong(uint64(len(v)))}, nil
+	return Attrs{ck.CKA_VALUE_LEN: ck.ULong(uint64(len(v)))}, nil
 }
 
 func aesGenerateKey(p Param, t Attrs) (Attrs, error) {

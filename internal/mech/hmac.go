@@ -179,7 +179,7 @@ func checkGenericSecret(class ck.ObjectClass, a Attrs) (Attrs, error) {
 			return nil, ck.CKR_TEMPLATE_INCONSISTENT
 		}
 	}
-	return Attrs{ck.CKA_VALUE_LEN: ULong(uint64(len(v)))}, nil
+	return Attrs{ck.CKA_VALUE_LEN: ck.ULong(uint64(len(v)))}, nil
 }
 
 // secretKeyGenMax is the longest secret CKM_GENERIC_SECRET_KEY_GEN and CKM_HKDF_KEY_GEN make, in bytes.

@@ -376,7 +376,7 @@ func (alg *pqcAlg[S, Pub, Priv]) generateKeyPair(p Param, public, private Attrs)
 	}
 	pk, sk := s.fromSeed(seed)
 	return Attrs{ck.CKA_VALUE: pk},
-		Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: sk}, nil
+		Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: sk}, nil
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -522,7 +522,7 @@ func (alg *pqcAlg[S, Pub, Priv]) parsePKCS8(der []byte) (Attrs, error) {
 			return nil, ck.CKR_WRAPPED_KEY_INVALID
 		}
 	}
-	out := Attrs{ck.CKA_PARAMETER_SET: ULong(s.params().param), ck.CKA_VALUE: sk}
+	out := Attrs{ck.CKA_PARAMETER_SET: ck.ULong(s.params().param), ck.CKA_VALUE: sk}
 	if seed != nil {
 		out[ck.CKA_SEED] = seed
 	}

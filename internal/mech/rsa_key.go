@@ -434,7 +434,7 @@ func rsaCheck(class ck.ObjectClass, a Attrs) (Attrs, error) {
 				return nil, ck.CKR_TEMPLATE_INCONSISTENT
 			}
 		} else {
-			add[ck.CKA_MODULUS_BITS] = ULong(bits)
+			add[ck.CKA_MODULUS_BITS] = ck.ULong(bits)
 		}
 	case ck.CKO_PRIVATE_KEY:
 		k, derived, err := rsaParsePrivate(a)
