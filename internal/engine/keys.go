@@ -21,12 +21,17 @@ import (
 // "Tookan" attacks and the cross-mode ones): a sensitive key can be wrapped only by a wrap-only key, with a
 // key-wrap mechanism, and under the default policy only by one the SO marked CKA_TRUSTED.
 
-// keyTypeFromTemplate are the key-generation mechanisms that make a key of whatever secret type the template
-// names (PKCS#5 PBKDF2 derives key material for any symmetric key type).
-var keyTypeFromTemplate = map[ck.MechanismType]bool{ck.CKM_PKCS5_PBKD2: true}
-
-// dataDerivations are the derivation mechanisms that also take a data object as their base (PKCS#11 3.0, HKDF).
-var dataDerivations = map[ck.MechanismType]bool{ck.CKM_HKDF_DERIVE: true, ck.CKM_HKDF_DATA: true}
+// dataDerivations are the derivation mechanisms that also take a data object as their base (HKDF:
+// mech.Spec.DeriveFromData), from the mechanism table.
+var dataDerivations = func() map[ck.MechanismType]bool {
+	out := map[ck.MechanismType]bool{}
+	for _, m := range mech.List() {
+		if mech.Lookup(m).DeriveFromData {
+			out[m] = true
+		}
+	}
+	return out
+}()
 
 // templateMap checks a template's values and returns it as a map (duplicates must agree).
 func templateMap(t []ck.Attribute) (mech.Attrs, error) {
@@ -46,10 +51,10 @@ func templateMap(t []ck.Attribute) (mech.Attrs, error) {
 
 // requireClass checks a template's CKA_CLASS and CKA_KEY_TYPE against what a mechanism makes.
 func requireClass(t mech.Attrs, class ck.ObjectClass, kt ck.KeyType) error {
-	if v, ok := t[ck.CKA_CLASS]; ok && !bytes.Equal(v, ulongBytes(uint64(class))) {
+	if v, ok := t[ck.CKA_CLASS]; ok && !bytes.Equal(v, ck.ULong(uint64(class))) {
 		return ck.CKR_TEMPLATE_INCONSISTENT
 	}
-	if v, ok := t[ck.CKA_KEY_TYPE]; ok && !bytes.Equal(v, ulongBytes(uint64(kt))) {
+	if v, ok := t[ck.CKA_KEY_TYPE]; ok && !bytes.Equal(v, ck.ULong(uint64(kt))) {
 		return ck.CKR_TEMPLATE_INCONSISTENT
 	}
 	return nil
@@ -74,10 +79,10 @@ func genExtras(class ck.ObjectClass, kt ck.KeyType, m ck.MechanismType, fromMech
 	for t, v := range fromMech {
 		x[t] = v
 	}
-	x[ck.CKA_CLASS] = ulongBytes(uint64(class))
-	x[ck.CKA_KEY_TYPE] = ulongBytes(uint64(kt))
+	x[ck.CKA_CLASS] = ck.ULong(uint64(class))
+	x[ck.CKA_KEY_TYPE] = ck.ULong(uint64(kt))
 	x[ck.CKA_LOCAL] = []byte{1}
-	x[ck.CKA_KEY_GEN_MECHANISM] = ulongBytes(uint64(m))
+	x[ck.CKA_KEY_GEN_MECHANISM] = ck.ULong(uint64(m))
 	return x
 }
 
@@ -86,17 +91,10 @@ func setSensitivityHistory(attrs map[ck.AttributeType][]byte, alwaysSensitive, n
 	if _, ok := attrs[ck.CKA_SENSITIVE]; !ok {
 		return // public keys
 	}
-	s := len(attrs[ck.CKA_SENSITIVE]) == 1 && attrs[ck.CKA_SENSITIVE][0] == 1
-	x := len(attrs[ck.CKA_EXTRACTABLE]) == 1 && attrs[ck.CKA_EXTRACTABLE][0] == 1
-	attrs[ck.CKA_ALWAYS_SENSITIVE] = boolBytes(alwaysSensitive && s)
-	attrs[ck.CKA_NEVER_EXTRACTABLE] = boolBytes(neverExtractable && !x)
-}
-
-func boolBytes(b bool) []byte {
-	if b {
-		return []byte{1}
-	}
-	return []byte{0}
+	s := ck.MapBBool(attrs, ck.CKA_SENSITIVE)
+	x := ck.MapBBool(attrs, ck.CKA_EXTRACTABLE)
+	attrs[ck.CKA_ALWAYS_SENSITIVE] = ck.BBool(alwaysSensitive && s)
+	attrs[ck.CKA_NEVER_EXTRACTABLE] = ck.BBool(neverExtractable && !x)
 }
 
 func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Attribute) (ck.ObjectHandle, error) {
@@ -114,8 +112,8 @@ func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Att
 		return 0, err
 	}
 	kt := spec.GenKeyType
-	if keyTypeFromTemplate[m.Type] {
-		v, ok := mech.GetULong(t, ck.CKA_KEY_TYPE)
+	if spec.KeyTypeFromTemplate {
+		v, ok := ck.MapULong(t, ck.CKA_KEY_TYPE)
 		if !ok {
 			return 0, ck.CKR_TEMPLATE_INCOMPLETE
 		}
@@ -218,10 +216,10 @@ func checkTemplate(s *session, template []ck.Attribute, class ck.ObjectClass, kt
 // canCreate checks, before any expensive work, that the session may create an object of this class with
 // this template's CKA_TOKEN and CKA_PRIVATE.
 func canCreate(s *session, t mech.Attrs, class ck.ObjectClass) error {
-	onToken := mech.GetBool(t, ck.CKA_TOKEN)
+	onToken := ck.MapBBool(t, ck.CKA_TOKEN)
 	private := defaultPrivate(class)
 	if v, ok := t[ck.CKA_PRIVATE]; ok {
-		private = len(v) == 1 && v[0] == 1
+		private = ck.DecodeBBool(v)
 	}
 	if onToken && !s.rw {
 		return ck.CKR_SESSION_READ_ONLY
@@ -238,34 +236,6 @@ func wipeAttrs(m mech.Attrs) {
 	for _, v := range m {
 		clear(v)
 	}
-}
-
-func (a *app) GetMechanismList(slot ck.SlotID) ([]ck.MechanismType, error) {
-	a.e.mu.Lock()
-	defer a.e.mu.Unlock()
-	if err := a.visibleSlot(slot); err != nil {
-		return nil, err
-	}
-	if _, err := a.e.slotInfo(slot); err != nil {
-		return nil, err
-	}
-	return mech.List(), nil
-}
-
-func (a *app) GetMechanismInfo(slot ck.SlotID, m ck.MechanismType) (ck.MechanismInfo, error) {
-	a.e.mu.Lock()
-	defer a.e.mu.Unlock()
-	if err := a.visibleSlot(slot); err != nil {
-		return ck.MechanismInfo{}, err
-	}
-	if _, err := a.e.slotInfo(slot); err != nil {
-		return ck.MechanismInfo{}, err
-	}
-	spec := mech.Lookup(m)
-	if spec == nil {
-		return ck.MechanismInfo{}, ck.CKR_MECHANISM_INVALID
-	}
-	return spec.Info, nil
 }
 
 // matchesTemplate reports whether an object carries every attribute of a stored template (CKA_WRAP_TEMPLATE)

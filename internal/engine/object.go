@@ -36,22 +36,14 @@ func (o *object) setAttrs(l attrList) {
 	o.view = weak.Pointer[keyMap]{}
 }
 
-func ulongBytes(v uint64) []byte {
-	return binary.NativeEndian.AppendUint64(nil, v)
-}
+// ulongBytes encodes a CK_ULONG attribute value: ck.ULong, under the name wrap.go uses.
+func ulongBytes(v uint64) []byte { return ck.ULong(v) }
 
-func (o *object) bool(t ck.AttributeType) bool {
-	v := o.attrs.value(t)
-	return len(v) == 1 && v[0] != 0
-}
+// bool decodes the CK_BBOOL attribute t of o (false when absent).
+func (o *object) bool(t ck.AttributeType) bool { return ck.DecodeBBool(o.attrs.value(t)) }
 
-func (o *object) ulong(t ck.AttributeType) (uint64, bool) {
-	v, ok := o.attrs.get(t)
-	if !ok || len(v) != 8 {
-		return 0, false
-	}
-	return binary.NativeEndian.Uint64(v), true
-}
+// ulong decodes the CK_ULONG attribute t of o; ok is false when it is absent or not 8 bytes.
+func (o *object) ulong(t ck.AttributeType) (uint64, bool) { return ck.DecodeULong(o.attrs.value(t)) }
 
 // schemaKey returns the schema key of an attribute map (class plus key or certificate type).
 func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
@@ -60,24 +52,27 @@ func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
 
 // schemaKeyOf is schemaKey over a lookup function.
 func schemaKeyOf(attrs func(ck.AttributeType) ([]byte, bool)) (classKey, bool) {
-	cv, ok := attrs(ck.CKA_CLASS)
-	if !ok || len(cv) != 8 {
+	ulong := func(t ck.AttributeType) (uint64, bool) {
+		v, ok := attrs(t)
+		if !ok {
+			return 0, false
+		}
+		return ck.DecodeULong(v)
+	}
+	c, ok := ulong(ck.CKA_CLASS)
+	if !ok {
 		return classKey{}, false
 	}
-	k := classKey{class: ck.ObjectClass(binary.NativeEndian.Uint64(cv))}
+	k := classKey{class: ck.ObjectClass(c)}
 	switch {
 	case k.class == ck.CKO_CERTIFICATE:
-		v, ok := attrs(ck.CKA_CERTIFICATE_TYPE)
-		if !ok || len(v) != 8 {
+		if k.sub, ok = ulong(ck.CKA_CERTIFICATE_TYPE); !ok {
 			return k, false
 		}
-		k.sub = binary.NativeEndian.Uint64(v)
 	case isKeyClass(k.class):
-		v, ok := attrs(ck.CKA_KEY_TYPE)
-		if !ok || len(v) != 8 {
+		if k.sub, ok = ulong(ck.CKA_KEY_TYPE); !ok {
 			return k, false
 		}
-		k.sub = binary.NativeEndian.Uint64(v)
 	}
 	return k, true
 }
@@ -90,7 +85,7 @@ func (o *object) schema() attrSet {
 // isSensitive reports whether attribute t of o may not be revealed.
 func (o *object) isSensitive(t ck.AttributeType) bool {
 	spec, ok := o.schema()[t]
-	if !ok || spec.rules&ruleSensitive == 0 {
+	if !ok || spec.Rules&mech.RuleSensitive == 0 {
 		return false
 	}
 	return o.bool(ck.CKA_SENSITIVE) || !o.bool(ck.CKA_EXTRACTABLE)
@@ -219,13 +214,8 @@ func checkValue(a ck.Attribute) error {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
 	case kindDate:
-		if len(v) != 0 && len(v) != 8 {
+		if !ck.ValidDate(v) {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
-		}
-		for _, c := range v {
-			if c < '0' || c > '9' {
-				return ck.CKR_ATTRIBUTE_VALUE_INVALID
-			}
 		}
 	case kindMechs:
 		if len(v)%8 != 0 {
@@ -296,7 +286,7 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		if _, has := attrs[ck.CKA_CLASS]; !has {
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
-		if c := ck.ObjectClass(binary.NativeEndian.Uint64(attrs[ck.CKA_CLASS])); c == ck.CKO_CERTIFICATE || isKeyClass(c) {
+		if c, _ := ck.MapULong(attrs, ck.CKA_CLASS); ck.ObjectClass(c) == ck.CKO_CERTIFICATE || isKeyClass(ck.ObjectClass(c)) {
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
 		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
@@ -306,31 +296,31 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 		// A class, key type or certificate type Keyward does not support.
 		return nil, ck.CKR_ATTRIBUTE_VALUE_INVALID
 	}
-	var required, forbidden rule
+	var required, forbidden mech.Rule
 	switch how {
 	case byCreate:
-		required, forbidden = ruleCreateRequired, ruleCreateForbid
+		required, forbidden = mech.RuleCreateRequired, mech.RuleCreateForbid
 	case byGenerate:
-		required, forbidden = ruleGenRequired, ruleGenForbid
+		required, forbidden = mech.RuleGenRequired, mech.RuleGenForbid
 	case byUnwrap, byDerive:
-		required, forbidden = ruleUnwrapRequired, ruleUnwrapForbid
+		required, forbidden = mech.RuleUnwrapRequired, mech.RuleUnwrapForbid
 	}
 	for t := range attrs {
 		spec, ok := schema[t]
 		if !ok {
 			return nil, ck.CKR_ATTRIBUTE_TYPE_INVALID
 		}
-		if spec.rules&forbidden != 0 && inTemplate(template, t) && t != ck.CKA_CLASS && t != ck.CKA_KEY_TYPE {
+		if spec.Rules&forbidden != 0 && inTemplate(template, t) && t != ck.CKA_CLASS && t != ck.CKA_KEY_TYPE {
 			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
 		}
-		if spec.rules&ruleSOOnlyTrue != 0 && attrs[t][0] == 1 && !so {
+		if spec.Rules&mech.RuleSOOnlyTrue != 0 && attrs[t][0] == 1 && !so {
 			return nil, ck.CKR_ATTRIBUTE_READ_ONLY
 		}
 	}
 	for t, v := range extra {
 		attrs[t] = append([]byte{}, v...)
 	}
-	trusted := len(attrs[ck.CKA_TRUSTED]) == 1 && attrs[ck.CKA_TRUSTED][0] == 1
+	trusted := ck.MapBBool(attrs, ck.CKA_TRUSTED)
 	for t, spec := range schema {
 		if _, ok := attrs[t]; ok {
 			continue
@@ -343,11 +333,11 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 			attrs[t] = []byte{0} // a trusted key never decrypts or unwraps (checkTrust)
 			continue
 		}
-		if spec.rules&required != 0 {
+		if spec.Rules&required != 0 {
 			return nil, ck.CKR_TEMPLATE_INCOMPLETE
 		}
-		if spec.def != nil {
-			attrs[t] = append([]byte{}, spec.def...) // each object owns its values: they are wiped when dropped
+		if spec.Default != nil {
+			attrs[t] = append([]byte{}, spec.Default...) // each object owns its values: they are wiped when dropped
 		}
 	}
 	if _, ok := attrs[ck.CKA_PRIVATE]; !ok {
@@ -361,7 +351,7 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 			attrs[ck.CKA_LOCAL] = []byte{0}
 		}
 		if _, ok := attrs[ck.CKA_KEY_GEN_MECHANISM]; !ok {
-			attrs[ck.CKA_KEY_GEN_MECHANISM] = ulongBytes(uint64(ck.CK_UNAVAILABLE_INFORMATION))
+			attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.ULong(uint64(ck.CK_UNAVAILABLE_INFORMATION))
 		}
 	}
 	if key.class == ck.CKO_PRIVATE_KEY || key.class == ck.CKO_SECRET_KEY {
@@ -373,13 +363,10 @@ func buildAttrs(template []ck.Attribute, how creation, extra map[ck.AttributeTyp
 			attrs[ck.CKA_NEVER_EXTRACTABLE] = []byte{0}
 		}
 	}
-	if err := checkKeyValues(key, attrs, how); err != nil {
-		return nil, err
-	}
 	if how == byCreate || how == byUnwrap || key.class == ck.CKO_SECRET_KEY {
-		// Imported key material is checked by its key type (RSA CRT consistency, EC points on the curve ...),
-		// which may add what follows from it (CKA_MODULUS_BITS, CKA_VALUE_LEN); so is every secret value,
-		// however it was made (an AES key derived with the wrong length is refused).
+		// Imported key material is checked by its key type (RSA CRT consistency, EC points on the curve, the
+		// length of an AES key ...), which may add what follows from it (CKA_MODULUS_BITS, CKA_VALUE_LEN); so
+		// is every secret value, however it was made (an AES key derived with the wrong length is refused).
 		if ks := mech.KeyTypeOf(ck.KeyType(key.sub)); ks != nil && ks.Check != nil && isKeyClass(key.class) {
 			add, err := ks.Check(key.class, attrs)
 			if err != nil {
@@ -403,25 +390,6 @@ func inTemplate(template []ck.Attribute, t ck.AttributeType) bool {
 		}
 	}
 	return false
-}
-
-// checkKeyValues applies the value checks that do not need a mechanism: sizes of secret keys.
-func checkKeyValues(key classKey, attrs map[ck.AttributeType][]byte, how creation) error {
-	if key.class == ck.CKO_SECRET_KEY && how == byCreate {
-		v := attrs[ck.CKA_VALUE]
-		switch ck.KeyType(key.sub) {
-		case ck.CKK_AES:
-			if l := len(v); l != 16 && l != 24 && l != 32 {
-				return ck.CKR_ATTRIBUTE_VALUE_INVALID
-			}
-		case ck.CKK_GENERIC_SECRET:
-			if len(v) == 0 {
-				return ck.CKR_ATTRIBUTE_VALUE_INVALID
-			}
-		}
-		attrs[ck.CKA_VALUE_LEN] = ulongBytes(uint64(len(v)))
-	}
-	return nil
 }
 
 // newUniqueID returns a fresh CKA_UNIQUE_ID: 32 hex digits of randomness.

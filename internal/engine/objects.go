@@ -77,7 +77,7 @@ func wipeSensitive(attrs map[ck.AttributeType][]byte) {
 	k, _ := schemaKey(attrs)
 	schema := schemas[k]
 	for t, v := range attrs {
-		if spec, ok := schema[t]; ok && spec.rules&ruleSensitive != 0 {
+		if spec, ok := schema[t]; ok && spec.Rules&mech.RuleSensitive != 0 {
 			clear(v)
 		}
 	}
@@ -161,16 +161,16 @@ func checkChange(o *object, a ck.Attribute, copying, so bool) error {
 	if has && bytes.Equal(cur, v) && copying {
 		return nil
 	}
-	changeable := spec.rules&ruleModifiable != 0 || (copying && spec.rules&ruleCopyOnly != 0) ||
-		(so && spec.rules&ruleSOOnlyTrue != 0)
+	changeable := spec.Rules&mech.RuleModifiable != 0 || (copying && spec.Rules&mech.RuleCopyOnly != 0) ||
+		(so && spec.Rules&mech.RuleSOOnlyTrue != 0)
 	if !changeable {
 		return ck.CKR_ATTRIBUTE_READ_ONLY
 	}
 	if has && len(cur) == 1 && len(v) == 1 {
-		if spec.rules&ruleOnlyToTrue != 0 && cur[0] == 1 && v[0] == 0 {
+		if spec.Rules&mech.RuleOnlyToTrue != 0 && cur[0] == 1 && v[0] == 0 {
 			return ck.CKR_ATTRIBUTE_READ_ONLY
 		}
-		if spec.rules&ruleOnlyToFalse != 0 && cur[0] == 0 && v[0] == 1 {
+		if spec.Rules&mech.RuleOnlyToFalse != 0 && cur[0] == 0 && v[0] == 1 {
 			return ck.CKR_ATTRIBUTE_READ_ONLY
 		}
 		// A private object's copy is private too: a public copy would be usable, and readable at rest with
@@ -179,7 +179,7 @@ func checkChange(o *object, a ck.Attribute, copying, so bool) error {
 			return ck.CKR_ATTRIBUTE_READ_ONLY
 		}
 	}
-	if spec.rules&ruleSOOnlyTrue != 0 && len(v) == 1 && v[0] == 1 && !so {
+	if spec.Rules&mech.RuleSOOnlyTrue != 0 && len(v) == 1 && v[0] == 1 && !so {
 		return ck.CKR_ATTRIBUTE_READ_ONLY
 	}
 	return nil

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"weak"
 
 	"github.com/keyward/keyward/internal/mech"
@@ -135,7 +134,7 @@ func mechanismAllowed(o *object, m ck.MechanismType) bool {
 		return true
 	}
 	for i := 0; i+8 <= len(list); i += 8 {
-		if ck.MechanismType(binary.NativeEndian.Uint64(list[i:])) == m {
+		if v, _ := ck.DecodeULong(list[i : i+8]); ck.MechanismType(v) == m {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
@@ -41,32 +42,11 @@ var attrKinds = map[ck.AttributeType]valueKind{
 	ck.CKA_ENCAPSULATE: kindBool, ck.CKA_DECAPSULATE: kindBool,
 }
 
-// rule is a set of the specification's attribute footnotes (PKCS#11 3.0 section 4.2, Table 10).
-type rule uint16
+// The class tables below use the rules of internal/mech (mech.Rule: the specification's attribute footnotes);
+// each key type's own attributes are in its family's file (mech.KeyTypeSpec.Rules).
 
-const (
-	ruleCreateRequired rule = 1 << iota // 1: must be specified when the object is created with C_CreateObject
-	ruleCreateForbid                    // 2: must not be specified when the object is created with C_CreateObject
-	ruleGenRequired                     // 3: must be specified when the object is generated
-	ruleGenForbid                       // 4: must not be specified when the object is generated
-	ruleUnwrapRequired                  // 5: must be specified when the object is unwrapped
-	ruleUnwrapForbid                    // 6: must not be specified when the object is unwrapped
-	ruleSensitive                       // 7: cannot be revealed if CKA_SENSITIVE is true or CKA_EXTRACTABLE false
-	ruleModifiable                      // 8: may be modified by C_SetAttributeValue or during C_CopyObject
-	ruleSOOnlyTrue                      // 10: can be set to true only by the SO
-	ruleOnlyToTrue                      // 11: cannot be changed once set to true
-	ruleOnlyToFalse                     // 12: cannot be changed once set to false
-	ruleCopyOnly                        // may be changed during C_CopyObject only (CKA_TOKEN, CKA_PRIVATE, ...)
-)
-
-// attrSpec is one attribute an object may carry, its rules and its default (nil: the attribute is absent
-// unless given).
-type attrSpec struct {
-	rules rule
-	def   []byte
-}
-
-type attrSet map[ck.AttributeType]attrSpec
+// attrSet maps the attributes an object may carry to their rules and defaults.
+type attrSet = mech.AttrRules
 
 var (
 	bTrue  = []byte{1}
@@ -74,208 +54,135 @@ var (
 	empty  = []byte{}
 )
 
-func ulong(v uint64) []byte { return ulongBytes(v) }
-
-// merge returns the union of sets; later sets win.
-func merge(sets ...attrSet) attrSet {
-	out := attrSet{}
-	for _, s := range sets {
-		for k, v := range s {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 var storageAttrs = attrSet{
-	ck.CKA_CLASS:       {rules: ruleCreateRequired},
-	ck.CKA_TOKEN:       {rules: ruleCopyOnly, def: bFalse},
-	ck.CKA_PRIVATE:     {rules: ruleCopyOnly}, // default depends on the class: see defaultPrivate
-	ck.CKA_MODIFIABLE:  {rules: ruleCopyOnly | ruleOnlyToFalse, def: bTrue},
-	ck.CKA_LABEL:       {rules: ruleModifiable, def: empty},
-	ck.CKA_COPYABLE:    {rules: ruleCopyOnly | ruleOnlyToFalse, def: bTrue},
-	ck.CKA_DESTROYABLE: {rules: ruleCopyOnly, def: bTrue},
-	ck.CKA_UNIQUE_ID:   {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
+	ck.CKA_CLASS:       {Rules: mech.RuleCreateRequired},
+	ck.CKA_TOKEN:       {Rules: mech.RuleCopyOnly, Default: bFalse},
+	ck.CKA_PRIVATE:     {Rules: mech.RuleCopyOnly}, // default depends on the class: see defaultPrivate
+	ck.CKA_MODIFIABLE:  {Rules: mech.RuleCopyOnly | mech.RuleOnlyToFalse, Default: bTrue},
+	ck.CKA_LABEL:       {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_COPYABLE:    {Rules: mech.RuleCopyOnly | mech.RuleOnlyToFalse, Default: bTrue},
+	ck.CKA_DESTROYABLE: {Rules: mech.RuleCopyOnly, Default: bTrue},
+	ck.CKA_UNIQUE_ID:   {Rules: mech.RuleCreateForbid | mech.RuleGenForbid | mech.RuleUnwrapForbid},
 }
 
-var dataAttrs = merge(storageAttrs, attrSet{
-	ck.CKA_APPLICATION: {rules: ruleModifiable, def: empty},
-	ck.CKA_OBJECT_ID:   {rules: ruleModifiable, def: empty},
-	ck.CKA_VALUE:       {rules: ruleModifiable, def: empty},
+var dataAttrs = mech.Merge(storageAttrs, attrSet{
+	ck.CKA_APPLICATION: {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_OBJECT_ID:   {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_VALUE:       {Rules: mech.RuleModifiable, Default: empty},
 })
 
-var x509Attrs = merge(storageAttrs, attrSet{
-	ck.CKA_CERTIFICATE_TYPE:           {rules: ruleCreateRequired},
-	ck.CKA_TRUSTED:                    {rules: ruleSOOnlyTrue, def: bFalse},
-	ck.CKA_CERTIFICATE_CATEGORY:       {def: ulong(0)},
+var x509Attrs = mech.Merge(storageAttrs, attrSet{
+	ck.CKA_CERTIFICATE_TYPE:           {Rules: mech.RuleCreateRequired},
+	ck.CKA_TRUSTED:                    {Rules: mech.RuleSOOnlyTrue, Default: bFalse},
+	ck.CKA_CERTIFICATE_CATEGORY:       {Default: ck.ULong(0)},
 	ck.CKA_CHECK_VALUE:                {},
-	ck.CKA_START_DATE:                 {rules: ruleModifiable, def: empty},
-	ck.CKA_END_DATE:                   {rules: ruleModifiable, def: empty},
-	ck.CKA_PUBLIC_KEY_INFO:            {def: empty},
-	ck.CKA_SUBJECT:                    {rules: ruleCreateRequired},
-	ck.CKA_ID:                         {rules: ruleModifiable, def: empty},
-	ck.CKA_ISSUER:                     {rules: ruleModifiable, def: empty},
-	ck.CKA_SERIAL_NUMBER:              {rules: ruleModifiable, def: empty},
-	ck.CKA_VALUE:                      {rules: ruleCreateRequired},
-	ck.CKA_URL:                        {def: empty},
-	ck.CKA_HASH_OF_SUBJECT_PUBLIC_KEY: {def: empty},
-	ck.CKA_HASH_OF_ISSUER_PUBLIC_KEY:  {def: empty},
-	ck.CKA_JAVA_MIDP_SECURITY_DOMAIN:  {def: ulong(0)},
-	ck.CKA_NAME_HASH_ALGORITHM:        {def: ulong(uint64(ck.CKM_SHA_1))},
+	ck.CKA_START_DATE:                 {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_END_DATE:                   {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_PUBLIC_KEY_INFO:            {Default: empty},
+	ck.CKA_SUBJECT:                    {Rules: mech.RuleCreateRequired},
+	ck.CKA_ID:                         {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_ISSUER:                     {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_SERIAL_NUMBER:              {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_VALUE:                      {Rules: mech.RuleCreateRequired},
+	ck.CKA_URL:                        {Default: empty},
+	ck.CKA_HASH_OF_SUBJECT_PUBLIC_KEY: {Default: empty},
+	ck.CKA_HASH_OF_ISSUER_PUBLIC_KEY:  {Default: empty},
+	ck.CKA_JAVA_MIDP_SECURITY_DOMAIN:  {Default: ck.ULong(0)},
+	ck.CKA_NAME_HASH_ALGORITHM:        {Default: ck.ULong(uint64(ck.CKM_SHA_1))},
 })
 
-var keyAttrs = merge(storageAttrs, attrSet{
-	ck.CKA_KEY_TYPE:           {rules: ruleCreateRequired},
-	ck.CKA_ID:                 {rules: ruleModifiable, def: empty},
-	ck.CKA_START_DATE:         {rules: ruleModifiable, def: empty},
-	ck.CKA_END_DATE:           {rules: ruleModifiable, def: empty},
-	ck.CKA_DERIVE:             {rules: ruleModifiable, def: bFalse},
-	ck.CKA_LOCAL:              {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
-	ck.CKA_KEY_GEN_MECHANISM:  {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
-	ck.CKA_ALLOWED_MECHANISMS: {def: empty},
+var keyAttrs = mech.Merge(storageAttrs, attrSet{
+	ck.CKA_KEY_TYPE:           {Rules: mech.RuleCreateRequired},
+	ck.CKA_ID:                 {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_START_DATE:         {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_END_DATE:           {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_DERIVE:             {Rules: mech.RuleModifiable, Default: bFalse},
+	ck.CKA_LOCAL:              {Rules: mech.RuleCreateForbid | mech.RuleGenForbid | mech.RuleUnwrapForbid},
+	ck.CKA_KEY_GEN_MECHANISM:  {Rules: mech.RuleCreateForbid | mech.RuleGenForbid | mech.RuleUnwrapForbid},
+	ck.CKA_ALLOWED_MECHANISMS: {Default: empty},
 })
 
-var publicKeyAttrs = merge(keyAttrs, attrSet{
-	ck.CKA_SUBJECT:         {rules: ruleModifiable, def: empty},
-	ck.CKA_ENCRYPT:         {rules: ruleModifiable, def: bTrue},
-	ck.CKA_VERIFY:          {rules: ruleModifiable, def: bTrue},
-	ck.CKA_VERIFY_RECOVER:  {rules: ruleModifiable, def: bTrue},
-	ck.CKA_WRAP:            {rules: ruleModifiable, def: bTrue},
-	ck.CKA_ENCAPSULATE:     {rules: ruleModifiable, def: bTrue},
-	ck.CKA_TRUSTED:         {rules: ruleSOOnlyTrue, def: bFalse},
+var publicKeyAttrs = mech.Merge(keyAttrs, attrSet{
+	ck.CKA_SUBJECT:         {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_ENCRYPT:         {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_VERIFY:          {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_VERIFY_RECOVER:  {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_WRAP:            {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_ENCAPSULATE:     {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_TRUSTED:         {Rules: mech.RuleSOOnlyTrue, Default: bFalse},
 	ck.CKA_WRAP_TEMPLATE:   {},
-	ck.CKA_PUBLIC_KEY_INFO: {def: empty},
+	ck.CKA_PUBLIC_KEY_INFO: {Default: empty},
 })
 
-var privateKeyAttrs = merge(keyAttrs, attrSet{
-	ck.CKA_SUBJECT:             {rules: ruleModifiable, def: empty},
-	ck.CKA_SENSITIVE:           {rules: ruleModifiable | ruleOnlyToTrue, def: bTrue},
-	ck.CKA_DECRYPT:             {rules: ruleModifiable, def: bTrue},
-	ck.CKA_SIGN:                {rules: ruleModifiable, def: bTrue},
-	ck.CKA_SIGN_RECOVER:        {rules: ruleModifiable, def: bTrue},
-	ck.CKA_UNWRAP:              {rules: ruleModifiable, def: bTrue},
-	ck.CKA_DECAPSULATE:         {rules: ruleModifiable, def: bTrue},
-	ck.CKA_EXTRACTABLE:         {rules: ruleModifiable | ruleOnlyToFalse, def: bFalse},
-	ck.CKA_ALWAYS_SENSITIVE:    {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
-	ck.CKA_NEVER_EXTRACTABLE:   {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
-	ck.CKA_WRAP_WITH_TRUSTED:   {rules: ruleModifiable | ruleOnlyToTrue}, // set by the wrap policy: applyWrapPolicy
+var privateKeyAttrs = mech.Merge(keyAttrs, attrSet{
+	ck.CKA_SUBJECT:             {Rules: mech.RuleModifiable, Default: empty},
+	ck.CKA_SENSITIVE:           {Rules: mech.RuleModifiable | mech.RuleOnlyToTrue, Default: bTrue},
+	ck.CKA_DECRYPT:             {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_SIGN:                {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_SIGN_RECOVER:        {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_UNWRAP:              {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_DECAPSULATE:         {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_EXTRACTABLE:         {Rules: mech.RuleModifiable | mech.RuleOnlyToFalse, Default: bFalse},
+	ck.CKA_ALWAYS_SENSITIVE:    {Rules: mech.RuleCreateForbid | mech.RuleGenForbid | mech.RuleUnwrapForbid},
+	ck.CKA_NEVER_EXTRACTABLE:   {Rules: mech.RuleCreateForbid | mech.RuleGenForbid | mech.RuleUnwrapForbid},
+	ck.CKA_WRAP_WITH_TRUSTED:   {Rules: mech.RuleModifiable | mech.RuleOnlyToTrue}, // set by the wrap policy: applyWrapPolicy
 	ck.CKA_UNWRAP_TEMPLATE:     {},
-	ck.CKA_ALWAYS_AUTHENTICATE: {def: bFalse},
-	ck.CKA_PUBLIC_KEY_INFO:     {def: empty},
+	ck.CKA_ALWAYS_AUTHENTICATE: {Default: bFalse},
+	ck.CKA_PUBLIC_KEY_INFO:     {Default: empty},
 	ck.CKA_DERIVE_TEMPLATE:     {},
 })
 
 // CKA_SENSITIVE defaults to TRUE for secret (and private) keys: the specification's table gives CK_FALSE but
 // also says this default "is token-specific"; Keyward chooses TRUE, every key carries the attribute, and an
 // explicit FALSE wins (docs/conformance.md, "CKA_SENSITIVE").
-var secretKeyAttrs = merge(keyAttrs, attrSet{
-	ck.CKA_SENSITIVE:         {rules: ruleModifiable | ruleOnlyToTrue, def: bTrue},
-	ck.CKA_ENCRYPT:           {rules: ruleModifiable, def: bTrue},
-	ck.CKA_DECRYPT:           {rules: ruleModifiable, def: bTrue},
-	ck.CKA_SIGN:              {rules: ruleModifiable, def: bTrue},
-	ck.CKA_VERIFY:            {rules: ruleModifiable, def: bTrue},
-	ck.CKA_WRAP:              {rules: ruleModifiable, def: bTrue},
-	ck.CKA_UNWRAP:            {rules: ruleModifiable, def: bTrue},
-	ck.CKA_EXTRACTABLE:       {rules: ruleModifiable | ruleOnlyToFalse, def: bFalse},
-	ck.CKA_ALWAYS_SENSITIVE:  {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
-	ck.CKA_NEVER_EXTRACTABLE: {rules: ruleCreateForbid | ruleGenForbid | ruleUnwrapForbid},
+var secretKeyAttrs = mech.Merge(keyAttrs, attrSet{
+	ck.CKA_SENSITIVE:         {Rules: mech.RuleModifiable | mech.RuleOnlyToTrue, Default: bTrue},
+	ck.CKA_ENCRYPT:           {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_DECRYPT:           {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_SIGN:              {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_VERIFY:            {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_WRAP:              {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_UNWRAP:            {Rules: mech.RuleModifiable, Default: bTrue},
+	ck.CKA_EXTRACTABLE:       {Rules: mech.RuleModifiable | mech.RuleOnlyToFalse, Default: bFalse},
+	ck.CKA_ALWAYS_SENSITIVE:  {Rules: mech.RuleCreateForbid | mech.RuleGenForbid | mech.RuleUnwrapForbid},
+	ck.CKA_NEVER_EXTRACTABLE: {Rules: mech.RuleCreateForbid | mech.RuleGenForbid | mech.RuleUnwrapForbid},
 	ck.CKA_CHECK_VALUE:       {},
-	ck.CKA_WRAP_WITH_TRUSTED: {rules: ruleModifiable | ruleOnlyToTrue}, // set by the wrap policy: applyWrapPolicy
-	ck.CKA_TRUSTED:           {rules: ruleSOOnlyTrue, def: bFalse},
+	// CKA_WRAP_WITH_TRUSTED is set by the wrap policy: applyWrapPolicy.
+	ck.CKA_WRAP_WITH_TRUSTED: {Rules: mech.RuleModifiable | mech.RuleOnlyToTrue},
+	ck.CKA_TRUSTED:           {Rules: mech.RuleSOOnlyTrue, Default: bFalse},
 	ck.CKA_WRAP_TEMPLATE:     {},
 	ck.CKA_UNWRAP_TEMPLATE:   {},
 	ck.CKA_DERIVE_TEMPLATE:   {},
 })
-
-// Key-type attributes, per class (public, private, secret).
-var (
-	rsaPublic = attrSet{
-		ck.CKA_MODULUS:         {rules: ruleCreateRequired | ruleGenForbid},
-		ck.CKA_MODULUS_BITS:    {rules: ruleCreateForbid | ruleGenRequired},
-		ck.CKA_PUBLIC_EXPONENT: {rules: ruleCreateRequired},
-	}
-	rsaPrivate = attrSet{
-		ck.CKA_MODULUS:          {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid},
-		ck.CKA_PUBLIC_EXPONENT:  {rules: ruleGenForbid | ruleUnwrapForbid},
-		ck.CKA_PRIVATE_EXPONENT: {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-		ck.CKA_PRIME_1:          {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-		ck.CKA_PRIME_2:          {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-		ck.CKA_EXPONENT_1:       {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-		ck.CKA_EXPONENT_2:       {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-		ck.CKA_COEFFICIENT:      {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-	}
-	ecPublic = attrSet{
-		ck.CKA_EC_PARAMS: {rules: ruleCreateRequired | ruleGenRequired},
-		ck.CKA_EC_POINT:  {rules: ruleCreateRequired | ruleGenForbid},
-	}
-	ecPrivate = attrSet{
-		ck.CKA_EC_PARAMS: {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid},
-		// Not in the specification's table for private keys, but read there by OpenSSL's pkcs11-provider and
-		// others: the public point, set by key generation and optional on import.
-		ck.CKA_EC_POINT: {rules: ruleGenForbid | ruleUnwrapForbid},
-		ck.CKA_VALUE:    {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-	}
-	pqPublic = attrSet{
-		ck.CKA_PARAMETER_SET: {rules: ruleCreateRequired | ruleGenRequired},
-		ck.CKA_VALUE:         {rules: ruleCreateRequired | ruleGenForbid},
-	}
-	// PKCS#11 3.2: a private ML-DSA or ML-KEM key holds its seed, its expanded value, or both; the key
-	// type's Check requires one and derives the value from the seed.
-	pqPrivate = attrSet{
-		ck.CKA_PARAMETER_SET: {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid},
-		ck.CKA_VALUE:         {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-		ck.CKA_SEED:          {rules: ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-	}
-	secretValue = attrSet{
-		ck.CKA_VALUE:     {rules: ruleCreateRequired | ruleGenForbid | ruleUnwrapForbid | ruleSensitive},
-		ck.CKA_VALUE_LEN: {rules: ruleCreateForbid | ruleGenRequired},
-	}
-)
-
-// Usage defaults by what a key type can do: an attribute the template leaves out is false where the key type
-// has no such operation (an EC public key does not encrypt, an ML-KEM key does not sign). The application may
-// still set it; the mechanisms decide.
-func usageOff(types ...ck.AttributeType) attrSet {
-	s := attrSet{}
-	for _, t := range types {
-		s[t] = attrSpec{rules: ruleModifiable, def: bFalse}
-	}
-	return s
-}
-
-var (
-	signerPublic  = usageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE)
-	signerPrivate = usageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE)
-	dhPublic      = usageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE)
-	dhPrivate     = usageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE)
-	kemPublic     = usageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER)
-	kemPrivate    = usageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER)
-	rsaUsage      = usageOff(ck.CKA_ENCAPSULATE, ck.CKA_DECAPSULATE)
-)
 
 type classKey struct {
 	class ck.ObjectClass
 	sub   uint64 // key type, or certificate type
 }
 
-// schemas maps (class, key or certificate type) to the attributes such an object may carry.
-var schemas = map[classKey]attrSet{
-	{ck.CKO_DATA, 0}: dataAttrs,
-	{ck.CKO_CERTIFICATE, uint64(ck.CKC_X_509)}:         x509Attrs,
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_RSA)}:            merge(publicKeyAttrs, rsaPublic, rsaUsage),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_RSA)}:           merge(privateKeyAttrs, rsaPrivate, rsaUsage),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC)}:             merge(publicKeyAttrs, ecPublic, signerPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC)}:            merge(privateKeyAttrs, ecPrivate, signerPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC_EDWARDS)}:     merge(publicKeyAttrs, ecPublic, signerPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC_EDWARDS)}:    merge(privateKeyAttrs, ecPrivate, signerPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_EC_MONTGOMERY)}:  merge(publicKeyAttrs, ecPublic, dhPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_EC_MONTGOMERY)}: merge(privateKeyAttrs, ecPrivate, dhPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_ML_DSA)}:         merge(publicKeyAttrs, pqPublic, signerPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_ML_DSA)}:        merge(privateKeyAttrs, pqPrivate, signerPrivate),
-	{ck.CKO_PUBLIC_KEY, uint64(ck.CKK_ML_KEM)}:         merge(publicKeyAttrs, pqPublic, kemPublic),
-	{ck.CKO_PRIVATE_KEY, uint64(ck.CKK_ML_KEM)}:        merge(privateKeyAttrs, pqPrivate, kemPrivate),
-	{ck.CKO_SECRET_KEY, uint64(ck.CKK_AES)}:            merge(secretKeyAttrs, secretValue),
-	{ck.CKO_SECRET_KEY, uint64(ck.CKK_GENERIC_SECRET)}: merge(secretKeyAttrs, secretValue),
+// classAttrs are the attributes every key of a class carries, whatever its type.
+var classAttrs = map[ck.ObjectClass]attrSet{
+	ck.CKO_PUBLIC_KEY:  publicKeyAttrs,
+	ck.CKO_PRIVATE_KEY: privateKeyAttrs,
+	ck.CKO_SECRET_KEY:  secretKeyAttrs,
+}
+
+// schemas maps (class, key or certificate type) to the attributes such an object may carry: data objects
+// and X.509 certificates from the tables here; keys from their class's table with the key type's own rules
+// over it, for every key type internal/mech registers with rules (mech.KeyTypeSpec.Rules).
+var schemas = buildSchemas()
+
+func buildSchemas() map[classKey]attrSet {
+	out := map[classKey]attrSet{
+		{ck.CKO_DATA, 0}: dataAttrs,
+		{ck.CKO_CERTIFICATE, uint64(ck.CKC_X_509)}: x509Attrs,
+	}
+	for _, kt := range mech.KeyTypes() {
+		for class, own := range mech.KeyTypeOf(kt).Rules {
+			out[classKey{class, uint64(kt)}] = mech.Merge(classAttrs[class], own)
+		}
+	}
+	return out
 }
 
 // defaultPrivate is the token-specific default of CKA_PRIVATE: keys that must stay secret are private

@@ -162,7 +162,7 @@ func applyWrapPolicy(attrs map[ck.AttributeType][]byte, policy WrapPolicy, force
 	w, given := attrs[ck.CKA_WRAP_WITH_TRUSTED]
 	switch {
 	case !given:
-		attrs[ck.CKA_WRAP_WITH_TRUSTED] = boolBytes(enforced)
+		attrs[ck.CKA_WRAP_WITH_TRUSTED] = ck.BBool(enforced)
 	case enforced && len(w) == 1 && w[0] == 0:
 		if !force {
 			return ck.CKR_TEMPLATE_INCONSISTENT

@@ -102,7 +102,7 @@ func aesCheckKey(class ck.ObjectClass, a Attrs) (Attrs, error) {
 			return nil, ck.CKR_TEMPLATE_INCONSISTENT
 		}
 	}
-	return Attrs{ck.CKA_VALUE_LEN: ULong(uint64(len(v)))}, nil
+	return Attrs{ck.CKA_VALUE_LEN: ck.ULong(uint64(len(v)))}, nil
 }
 
 func aesGenerateKey(p Param, t Attrs) (Attrs, error) {
@@ -576,7 +576,11 @@ func aesGCMUnwrap(p Param, k *Key, wrapped []byte) ([]byte, error) {
 }
 
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_AES, Check: aesCheckKey})
+	RegisterKeyType(&KeyTypeSpec{
+		Type:  ck.CKK_AES,
+		Rules: map[ck.ObjectClass]AttrRules{ck.CKO_SECRET_KEY: secretValueRules},
+		Check: aesCheckKey,
+	})
 	Register(&Spec{
 		Type:        ck.CKM_AES_KEY_GEN,
 		Info:        aesInfo(ck.CKF_GENERATE),

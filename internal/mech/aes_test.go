@@ -246,7 +246,7 @@ func TestAESKeyType(t *testing.T) {
 		if l, ok := GetULong(add, ck.CKA_VALUE_LEN); !ok || l != uint64(n) {
 			t.Errorf("%d bytes: CKA_VALUE_LEN %v", n, add)
 		}
-		if _, err := check(ck.CKO_SECRET_KEY, Attrs{ck.CKA_VALUE: make([]byte, n), ck.CKA_VALUE_LEN: ULong(uint64(n))}); err != nil {
+		if _, err := check(ck.CKO_SECRET_KEY, Attrs{ck.CKA_VALUE: make([]byte, n), ck.CKA_VALUE_LEN: ck.ULong(uint64(n))}); err != nil {
 			t.Errorf("%d bytes with matching CKA_VALUE_LEN: %v", n, err)
 		}
 	}
@@ -256,7 +256,7 @@ func TestAESKeyType(t *testing.T) {
 	}
 	_, err := check(ck.CKO_SECRET_KEY, Attrs{})
 	aesWantRV(t, err, ck.CKR_TEMPLATE_INCOMPLETE, "no value")
-	_, err = check(ck.CKO_SECRET_KEY, Attrs{ck.CKA_VALUE: make([]byte, 16), ck.CKA_VALUE_LEN: ULong(32)})
+	_, err = check(ck.CKO_SECRET_KEY, Attrs{ck.CKA_VALUE: make([]byte, 16), ck.CKA_VALUE_LEN: ck.ULong(32)})
 	aesWantRV(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN disagreeing")
 	_, err = check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_VALUE: make([]byte, 16)})
 	aesWantRV(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "private AES key")
@@ -265,7 +265,7 @@ func TestAESKeyType(t *testing.T) {
 func TestAESKeyGen(t *testing.T) {
 	gen := Lookup(ck.CKM_AES_KEY_GEN).GenerateKey
 	for _, n := range []uint64{16, 24, 32} {
-		a, err := gen(Param{}, Attrs{ck.CKA_VALUE_LEN: ULong(n)})
+		a, err := gen(Param{}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(n)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +273,7 @@ func TestAESKeyGen(t *testing.T) {
 		if uint64(len(v)) != n || len(a) != 1 {
 			t.Fatalf("%d: got %d attributes, value of %d bytes", n, len(a), len(v))
 		}
-		b, _ := gen(Param{}, Attrs{ck.CKA_VALUE_LEN: ULong(n)})
+		b, _ := gen(Param{}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(n)})
 		if bytes.Equal(v, b[ck.CKA_VALUE]) || bytes.Equal(v, make([]byte, n)) {
 			t.Fatal("generated keys are not random")
 		}
@@ -282,14 +282,14 @@ func TestAESKeyGen(t *testing.T) {
 		}
 	}
 	for _, n := range []uint64{0, 8, 15, 17, 20, 64, 1 << 40} {
-		_, err := gen(Param{}, Attrs{ck.CKA_VALUE_LEN: ULong(n)})
+		_, err := gen(Param{}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(n)})
 		aesWantRV(t, err, ck.CKR_ATTRIBUTE_VALUE_INVALID, fmt.Sprintf("CKA_VALUE_LEN %d", n))
 	}
 	_, err := gen(Param{}, Attrs{ck.CKA_VALUE_LEN: {16}})
 	aesWantRV(t, err, ck.CKR_ATTRIBUTE_VALUE_INVALID, "malformed CKA_VALUE_LEN")
 	_, err = gen(Param{}, Attrs{})
 	aesWantRV(t, err, ck.CKR_TEMPLATE_INCOMPLETE, "no CKA_VALUE_LEN")
-	_, err = gen(Param{Present: true, Raw: []byte{1}}, Attrs{ck.CKA_VALUE_LEN: ULong(16)})
+	_, err = gen(Param{Present: true, Raw: []byte{1}}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(16)})
 	aesWantRV(t, err, ck.CKR_MECHANISM_PARAM_INVALID, "parameter")
 }
 
@@ -954,11 +954,11 @@ func TestAESEncryptDataDerive(t *testing.T) {
 			tmpl Attrs
 			n    int
 		}{
-			{Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES))}, 32},
-			{Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ULong(16)}, 16},
-			{Attrs{ck.CKA_VALUE_LEN: ULong(24)}, 24},
-			{Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_DES3))}, 24},
-			{Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_GENERIC_SECRET))}, 32},
+			{Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES))}, 32},
+			{Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ck.ULong(16)}, 16},
+			{Attrs{ck.CKA_VALUE_LEN: ck.ULong(24)}, 24},
+			{Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_DES3))}, 24},
+			{Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_GENERIC_SECRET))}, 32},
 			{Attrs{}, 32},
 		} {
 			got, err := derive(c.p, aesTestKey(key), tc.tmpl, nil)
@@ -966,9 +966,9 @@ func TestAESEncryptDataDerive(t *testing.T) {
 				t.Errorf("%v %v: %x %v", c.m, tc.tmpl, got, err)
 			}
 		}
-		_, err := derive(c.p, aesTestKey(key), Attrs{ck.CKA_VALUE_LEN: ULong(33)}, nil)
+		_, err := derive(c.p, aesTestKey(key), Attrs{ck.CKA_VALUE_LEN: ck.ULong(33)}, nil)
 		aesWantRV(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN beyond the data")
-		_, err = derive(c.p, aesTestKey(key), Attrs{ck.CKA_VALUE_LEN: ULong(0)}, nil)
+		_, err = derive(c.p, aesTestKey(key), Attrs{ck.CKA_VALUE_LEN: ck.ULong(0)}, nil)
 		aesWantRV(t, err, ck.CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN 0")
 		_, err = derive(Param{}, aesTestKey(key), Attrs{}, nil)
 		aesWantRV(t, err, ck.CKR_MECHANISM_PARAM_INVALID, "no parameter")

@@ -1,29 +1,16 @@
 package mech
 
 import (
-	"encoding/binary"
 	"math/big"
 
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
-// ULong encodes a CK_ULONG attribute value.
-func ULong(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
+// Attribute values are encoded and decoded by pkg/cryptoki (ck.ULong, ck.DecodeULong, ck.BBool ...), the one
+// set the engine and the clients share; these read them out of a key's attribute map.
 
-// GetULong decodes a CK_ULONG attribute; ok is false when it is absent or not 8 bytes.
-func GetULong(a Attrs, t ck.AttributeType) (uint64, bool) {
-	v, present := a[t]
-	if !present || len(v) != 8 {
-		return 0, false
-	}
-	return binary.NativeEndian.Uint64(v), true
-}
-
-// GetBool decodes a CK_BBOOL attribute (false when absent).
-func GetBool(a Attrs, t ck.AttributeType) bool {
-	v := a[t]
-	return len(v) == 1 && v[0] != 0
-}
+// GetULong decodes a CK_ULONG attribute; ok is false when it is absent or not 8 bytes (ck.MapULong).
+func GetULong(a Attrs, t ck.AttributeType) (uint64, bool) { return ck.MapULong(a, t) }
 
 // GetBig decodes a big-endian integer attribute (CKA_MODULUS ...); nil when absent or empty.
 func GetBig(a Attrs, t ck.AttributeType) *big.Int {
@@ -39,7 +26,7 @@ func RawULong(raw []byte, off int) (uint64, bool) {
 	if off < 0 || len(raw) < off+8 {
 		return 0, false
 	}
-	return binary.NativeEndian.Uint64(raw[off:]), true
+	return ck.DecodeULong(raw[off : off+8])
 }
 
 // fixedKeyLen is the value length of secret key types whose length the type fixes; the key-deriving

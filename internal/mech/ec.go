@@ -691,8 +691,32 @@ func ecdhShared(base *Key, peer []byte) ([]byte, error) {
 	return z, nil
 }
 
+// ecPublicRules and ecPrivateRules are the value attributes of the elliptic-curve key types (CKK_EC here,
+// CKK_EC_EDWARDS and CKK_EC_MONTGOMERY in eddsa.go; PKCS#11 3.0 "Elliptic Curve public key objects" and
+// "private key objects"): the curve (CKA_EC_PARAMS), the public point and the private value.
+var (
+	ecPublicRules = AttrRules{
+		ck.CKA_EC_PARAMS: {Rules: RuleCreateRequired | RuleGenRequired},
+		ck.CKA_EC_POINT:  {Rules: RuleCreateRequired | RuleGenForbid},
+	}
+	ecPrivateRules = AttrRules{
+		ck.CKA_EC_PARAMS: {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid},
+		// Not in the specification's table for private keys, but read there by OpenSSL's pkcs11-provider and
+		// others: the public point, set by key generation and optional on import.
+		ck.CKA_EC_POINT: {Rules: RuleGenForbid | RuleUnwrapForbid},
+		ck.CKA_VALUE:    {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+	}
+)
+
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_EC, Check: checkEC, PKCS8: pkcs8EC, ParsePKCS8: parsePKCS8EC})
+	RegisterKeyType(&KeyTypeSpec{
+		Type: ck.CKK_EC,
+		Rules: map[ck.ObjectClass]AttrRules{
+			ck.CKO_PUBLIC_KEY:  Merge(ecPublicRules, signerPublicUsage),
+			ck.CKO_PRIVATE_KEY: Merge(ecPrivateRules, signerPrivateUsage),
+		},
+		Check: checkEC, PKCS8: pkcs8EC, ParsePKCS8: parsePKCS8EC,
+	})
 
 	Register(&Spec{
 		Type:            ck.CKM_EC_KEY_PAIR_GEN,

@@ -738,7 +738,7 @@ func TestECDHSP80056AKDF(t *testing.T) {
 		t.Errorf("Z: %x, %v", z, err)
 	}
 	key, err := ecSpec(t, ck.CKM_ECDH1_DERIVE).Derive(ecdhParam(t, ck.CKM_ECDH1_DERIVE, ck.CKD_SHA256_KDF_SP800, otherInfo, epk), bob,
-		Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ULong(16)}, nil)
+		Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ck.ULong(16)}, nil)
 	if want := b64("VqqN6vgjbSBcIijNcacQGg"); err != nil || !bytes.Equal(key, want) {
 		t.Errorf("derived key %x, %v, want %x", key, err, want)
 	}
@@ -763,14 +763,14 @@ func TestECDHDerive(t *testing.T) {
 			return spec.Derive(ecdhParam(t, ck.CKM_ECDH1_DERIVE, kdf, shared, peerPoint), priv, template, nil)
 		}
 		aes := func(n uint64) Attrs {
-			a := Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES))}
+			a := Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES))}
 			if n != 0 {
-				a[ck.CKA_VALUE_LEN] = ULong(n)
+				a[ck.CKA_VALUE_LEN] = ck.ULong(n)
 			}
 			return a
 		}
 		// CKD_NULL: the whole secret, or its trailing bytes.
-		got, err := derive(ck.CKD_NULL, nil, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_GENERIC_SECRET))})
+		got, err := derive(ck.CKD_NULL, nil, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_GENERIC_SECRET))})
 		if err != nil || !bytes.Equal(got, z) {
 			t.Errorf("%s: CKD_NULL: %x, %v", tc.name, got, err)
 		}
@@ -778,11 +778,11 @@ func TestECDHDerive(t *testing.T) {
 		if err != nil || !bytes.Equal(got, z[len(z)-16:]) {
 			t.Errorf("%s: CKD_NULL AES-128: %x, %v", tc.name, got, err)
 		}
-		got, err = derive(ck.CKD_NULL, nil, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_DES3))})
+		got, err = derive(ck.CKD_NULL, nil, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_DES3))})
 		if err != nil || !bytes.Equal(got, z[len(z)-24:]) {
 			t.Errorf("%s: CKD_NULL DES3: %x, %v", tc.name, got, err)
 		}
-		_, err = derive(ck.CKD_NULL, nil, Attrs{ck.CKA_VALUE_LEN: ULong(uint64(len(z) + 1))})
+		_, err = derive(ck.CKD_NULL, nil, Attrs{ck.CKA_VALUE_LEN: ck.ULong(uint64(len(z) + 1))})
 		ecWantRV(t, tc.name+" CKD_NULL longer than the secret", err, ck.CKR_KEY_SIZE_RANGE)
 		if len(z) != 32 {
 			_, err = derive(ck.CKD_NULL, nil, aes(0))
@@ -805,7 +805,7 @@ func TestECDHDerive(t *testing.T) {
 			}
 		}
 		for kdf, h := range sp80056KDFs {
-			got, err := derive(kdf, nil, Attrs{ck.CKA_VALUE_LEN: ULong(100)})
+			got, err := derive(kdf, nil, Attrs{ck.CKA_VALUE_LEN: ck.ULong(100)})
 			if want := concatKDF(h, z, nil, 100, false); err != nil || !bytes.Equal(got, want) {
 				t.Errorf("%s: SP 800-56A KDF %#x: %x, %v", tc.name, kdf, got, err)
 			}

@@ -524,7 +524,7 @@ func TestMontgomeryKeyGenDerive(t *testing.T) {
 			t.Errorf("%x: shared %x, %v, want %x", params, got, err, want)
 		}
 		got, err = derive.Derive(ecdhParam(t, ck.CKM_ECDH1_DERIVE, ck.CKD_SHA256_KDF, []byte("info"), peerPub), priv,
-			Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ULong(24)}, nil)
+			Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ck.ULong(24)}, nil)
 		if w := concatKDF(crypto.SHA256, want, []byte("info"), 24, true); err != nil || !bytes.Equal(got, w) {
 			t.Errorf("%x: X9.63 KDF: %x, %v", params, got, err)
 		}

@@ -179,7 +179,7 @@ func checkGenericSecret(class ck.ObjectClass, a Attrs) (Attrs, error) {
 			return nil, ck.CKR_TEMPLATE_INCONSISTENT
 		}
 	}
-	return Attrs{ck.CKA_VALUE_LEN: ULong(uint64(len(v)))}, nil
+	return Attrs{ck.CKA_VALUE_LEN: ck.ULong(uint64(len(v)))}, nil
 }
 
 // secretKeyGenMax is the longest secret CKM_GENERIC_SECRET_KEY_GEN and CKM_HKDF_KEY_GEN make, in bytes.
@@ -206,8 +206,11 @@ func genGenericSecret(p Param, template Attrs) (Attrs, error) {
 }
 
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_GENERIC_SECRET, Check: checkGenericSecret})
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_GENERIC_SECRET,
+		Rules: map[ck.ObjectClass]AttrRules{ck.CKO_SECRET_KEY: secretValueRules}, Check: checkGenericSecret})
 	for _, f := range hmacFamilies {
+		// The CKK_<hash>_HMAC key types name keys for their HMAC mechanisms; Keyward keeps no objects of
+		// them (no Rules): generic secret keys serve every HMAC.
 		RegisterKeyType(&KeyTypeSpec{Type: f.keyType, Check: checkGenericSecret})
 		registerHMAC(f, false)
 		registerHMAC(f, true)

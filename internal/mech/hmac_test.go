@@ -33,7 +33,7 @@ func hkMechParam(t testing.TB, m ck.MechanismType, raw []byte) Param {
 }
 
 func hkSecretKey(typ ck.KeyType, value []byte) *Key {
-	return NewKey(ck.CKO_SECRET_KEY, typ, Attrs{ck.CKA_VALUE: value, ck.CKA_VALUE_LEN: ULong(uint64(len(value)))}, nil)
+	return NewKey(ck.CKO_SECRET_KEY, typ, Attrs{ck.CKA_VALUE: value, ck.CKA_VALUE_LEN: ck.ULong(uint64(len(value)))}, nil)
 }
 
 // wantRV checks that err is the CKR code want.
@@ -94,7 +94,7 @@ func hkHmacVerify(t testing.TB, m ck.MechanismType, p Param, k *Key, msg, sig []
 }
 
 // generalParam encodes a CK_MAC_GENERAL_PARAMS.
-func hkGeneralParam(n uint64) []byte { return ULong(n) }
+func hkGeneralParam(n uint64) []byte { return ck.ULong(n) }
 
 func TestHMACWycheproof(t *testing.T) {
 	type macTest struct {
@@ -327,18 +327,18 @@ func TestGenericSecret(t *testing.T) {
 	}
 	_, err := s.GenerateKey(Param{}, Attrs{})
 	hkWantRV(t, "no CKA_VALUE_LEN", err, ck.CKR_TEMPLATE_INCOMPLETE)
-	for _, bad := range [][]byte{ULong(0), ULong(secretKeyGenMax + 1), {32}} {
+	for _, bad := range [][]byte{ck.ULong(0), ck.ULong(secretKeyGenMax + 1), {32}} {
 		_, err = s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: bad})
 		hkWantRV(t, "bad CKA_VALUE_LEN", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
 	}
-	_, err = s.GenerateKey(hkMechParam(t, ck.CKM_GENERIC_SECRET_KEY_GEN, []byte{1}), Attrs{ck.CKA_VALUE_LEN: ULong(16)})
+	_, err = s.GenerateKey(hkMechParam(t, ck.CKM_GENERIC_SECRET_KEY_GEN, []byte{1}), Attrs{ck.CKA_VALUE_LEN: ck.ULong(16)})
 	hkWantRV(t, "parameter", err, ck.CKR_MECHANISM_PARAM_INVALID)
-	a, err := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ULong(32)})
-	b, err2 := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ULong(32)})
+	a, err := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(32)})
+	b, err2 := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(32)})
 	if err != nil || err2 != nil || len(a[ck.CKA_VALUE]) != 32 || bytes.Equal(a[ck.CKA_VALUE], b[ck.CKA_VALUE]) || len(a) != 1 {
 		t.Errorf("generate: %v %v %x %x", err, err2, a[ck.CKA_VALUE], b[ck.CKA_VALUE])
 	}
-	if one, err := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ULong(1)}); err != nil || len(one[ck.CKA_VALUE]) != 1 {
+	if one, err := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(1)}); err != nil || len(one[ck.CKA_VALUE]) != 1 {
 		t.Errorf("1-byte key: %v", err)
 	}
 
@@ -355,7 +355,7 @@ func TestGenericSecret(t *testing.T) {
 		hkWantRV(t, "empty value", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
 		_, err = kt.Check(ck.CKO_SECRET_KEY, Attrs{})
 		hkWantRV(t, "no value", err, ck.CKR_TEMPLATE_INCOMPLETE)
-		_, err = kt.Check(ck.CKO_SECRET_KEY, Attrs{ck.CKA_VALUE: []byte("abc"), ck.CKA_VALUE_LEN: ULong(4)})
+		_, err = kt.Check(ck.CKO_SECRET_KEY, Attrs{ck.CKA_VALUE: []byte("abc"), ck.CKA_VALUE_LEN: ck.ULong(4)})
 		hkWantRV(t, "length mismatch", err, ck.CKR_TEMPLATE_INCONSISTENT)
 		_, err = kt.Check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_VALUE: []byte("abc")})
 		hkWantRV(t, "private class", err, ck.CKR_TEMPLATE_INCONSISTENT)

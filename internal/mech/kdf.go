@@ -387,11 +387,16 @@ func sp800CounterDerive(p Param, base *Key, template Attrs, _ Resolver) ([]byte,
 }
 
 func init() {
+	// CKK_HKDF names a key type of HKDF's mechanisms, but Keyward keeps no objects of it yet (no Rules), so
+	// the keys CKM_HKDF_KEY_GEN makes are refused (CKR_ATTRIBUTE_VALUE_INVALID); HKDF works on generic secret
+	// keys and data objects.
 	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_HKDF, Check: checkGenericSecret})
 	hkdfInfo := ck.MechanismInfo{MinKeySize: 1, MaxKeySize: hmacMaxKey, Flags: ck.CKF_DERIVE}
 	hkdfKeys := []ck.KeyType{ck.CKK_HKDF, ck.CKK_GENERIC_SECRET}
-	Register(&Spec{Type: ck.CKM_HKDF_DERIVE, Info: hkdfInfo, KeyTypes: hkdfKeys, Derive: hkdfDerive})
-	Register(&Spec{Type: ck.CKM_HKDF_DATA, Info: hkdfInfo, KeyTypes: hkdfKeys, Derive: hkdfDerive})
+	Register(&Spec{Type: ck.CKM_HKDF_DERIVE, Info: hkdfInfo, KeyTypes: hkdfKeys, Derive: hkdfDerive,
+		DeriveFromData: true})
+	Register(&Spec{Type: ck.CKM_HKDF_DATA, Info: hkdfInfo, KeyTypes: hkdfKeys, Derive: hkdfDerive,
+		DeriveFromData: true})
 	Register(&Spec{
 		Type:        ck.CKM_HKDF_KEY_GEN,
 		Info:        ck.MechanismInfo{MinKeySize: 1, MaxKeySize: secretKeyGenMax, Flags: ck.CKF_GENERATE},
@@ -403,6 +408,8 @@ func init() {
 		Info:        ck.MechanismInfo{MinKeySize: 1, MaxKeySize: kdfMaxOut, Flags: ck.CKF_GENERATE},
 		GenKeyType:  ck.CKK_GENERIC_SECRET,
 		GenerateKey: pbkdf2Generate,
+		// The template names the key type to make.
+		KeyTypeFromTemplate: true,
 	})
 	// SP 800-108: the key sizes are the base key's, in bits (3.0 "SP800-108 Key Derivation").
 	kbkdfKeys := []ck.KeyType{ck.CKK_GENERIC_SECRET}

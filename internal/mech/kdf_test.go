@@ -41,7 +41,7 @@ func hkdfParam(t testing.TB, m ck.MechanismType, a hkdfArgs) Param {
 }
 
 func hkTemplate(n uint64) Attrs {
-	return Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_GENERIC_SECRET)), ck.CKA_VALUE_LEN: ULong(n)}
+	return Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_GENERIC_SECRET)), ck.CKA_VALUE_LEN: ck.ULong(n)}
 }
 
 func hkDerive(t testing.TB, m ck.MechanismType, p Param, base *Key, template Attrs, r Resolver) ([]byte, error) {
@@ -120,7 +120,7 @@ func TestHKDFWycheproof(t *testing.T) {
 					check("derive", got, err)
 					// CKM_HKDF_DATA computes the same, from a CKK_HKDF key, with a template of only a length.
 					got, err = hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, a), hkSecretKey(ck.CKK_HKDF, ikm),
-						Attrs{ck.CKA_VALUE_LEN: ULong(uint64(tc.Size))}, nil)
+						Attrs{ck.CKA_VALUE_LEN: ck.ULong(uint64(tc.Size))}, nil)
 					check("data", got, err)
 					// The salt as a key object.
 					if len(salt) > 0 {
@@ -133,7 +133,7 @@ func TestHKDFWycheproof(t *testing.T) {
 					ae := a
 					ae.expand, ae.info = false, nil
 					prk, err := hkDerive(t, ck.CKM_HKDF_DERIVE, hkdfParam(t, ck.CKM_HKDF_DERIVE, ae), hkSecretKey(ck.CKK_GENERIC_SECRET, ikm),
-						Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_GENERIC_SECRET))}, nil)
+						Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_GENERIC_SECRET))}, nil)
 					if err != nil || len(prk) != hLen {
 						ok = false
 						t.Errorf("tc %d extract: %x, %v", tc.TcID, prk, err)
@@ -200,8 +200,8 @@ func TestHKDFDataObjectBase(t *testing.T) {
 	value := bytes.Repeat([]byte{0x42}, 32)
 	data := NewKey(ck.CKO_DATA, 0, Attrs{ck.CKA_VALUE: value}, nil)
 	a := hkdfArgs{extract: true, expand: true, hash: ck.CKM_SHA256, saltType: ck.CKF_HKDF_SALT_DATA, salt: []byte("salt"), info: []byte("tls13 iv")}
-	got, err := hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, a), data, Attrs{ck.CKA_VALUE_LEN: ULong(12)}, nil)
-	want, err2 := hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, a), hkSecretKey(ck.CKK_GENERIC_SECRET, value), Attrs{ck.CKA_VALUE_LEN: ULong(12)}, nil)
+	got, err := hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, a), data, Attrs{ck.CKA_VALUE_LEN: ck.ULong(12)}, nil)
+	want, err2 := hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, a), hkSecretKey(ck.CKK_GENERIC_SECRET, value), Attrs{ck.CKA_VALUE_LEN: ck.ULong(12)}, nil)
 	if err != nil || err2 != nil || len(got) != 12 || !bytes.Equal(got, want) {
 		t.Errorf("data object base: %x %v; %x %v", got, err, want, err2)
 	}
@@ -210,11 +210,11 @@ func TestHKDFDataObjectBase(t *testing.T) {
 		{extract: true, expand: true, hash: ck.CKM_SHA256, saltType: ck.CKF_HKDF_SALT_DATA},
 		{extract: false, expand: true, hash: ck.CKM_SHA256, saltType: ck.CKF_HKDF_SALT_DATA, salt: []byte("salt")},
 	} {
-		_, err := hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, bad), data, Attrs{ck.CKA_VALUE_LEN: ULong(12)}, nil)
+		_, err := hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, bad), data, Attrs{ck.CKA_VALUE_LEN: ck.ULong(12)}, nil)
 		hkWantRV(t, "data object without extraction and salt", err, ck.CKR_MECHANISM_PARAM_INVALID)
 	}
 	short := NewKey(ck.CKO_DATA, 0, Attrs{ck.CKA_VALUE: value[:31]}, nil)
-	_, err = hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, a), short, Attrs{ck.CKA_VALUE_LEN: ULong(12)}, nil)
+	_, err = hkDerive(t, ck.CKM_HKDF_DATA, hkdfParam(t, ck.CKM_HKDF_DATA, a), short, Attrs{ck.CKA_VALUE_LEN: ck.ULong(12)}, nil)
 	hkWantRV(t, "data object of the wrong length", err, ck.CKR_KEY_SIZE_RANGE)
 }
 
@@ -280,7 +280,7 @@ func TestHKDFErrors(t *testing.T) {
 	}
 
 	// Lengths.
-	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_GENERIC_SECRET))}, nil)
+	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_GENERIC_SECRET))}, nil)
 	hkWantRV(t, "expand without a length", err, ck.CKR_TEMPLATE_INCOMPLETE)
 	_, err = derive(good, hkTemplate(0), nil)
 	hkWantRV(t, "zero length", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
@@ -295,18 +295,18 @@ func TestHKDFErrors(t *testing.T) {
 	a.expand = false
 	_, err = derive(a, hkTemplate(16), nil)
 	hkWantRV(t, "extract only with another length", err, ck.CKR_TEMPLATE_INCONSISTENT)
-	_, err = derive(a, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_DES3))}, nil)
+	_, err = derive(a, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_DES3))}, nil)
 	hkWantRV(t, "extract only into a 24-byte key type", err, ck.CKR_TEMPLATE_INCONSISTENT)
-	des3, err := derive(good, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_DES3))}, nil)
+	des3, err := derive(good, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_DES3))}, nil)
 	full, _ := derive(good, hkTemplate(64), nil)
 	if err != nil || len(des3) != 24 || !bytes.Equal(des3, full[:24]) {
 		t.Errorf("DES3 key: %x, %v", des3, err)
 	}
-	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_DES3)), ck.CKA_VALUE_LEN: ULong(16)}, nil)
+	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_DES3)), ck.CKA_VALUE_LEN: ck.ULong(16)}, nil)
 	hkWantRV(t, "DES3 with a 16-byte length", err, ck.CKR_TEMPLATE_INCONSISTENT)
-	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ULong(20)}, nil)
+	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ck.ULong(20)}, nil)
 	hkWantRV(t, "AES with 20 bytes", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
-	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES))}, nil)
+	_, err = derive(good, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES))}, nil)
 	hkWantRV(t, "AES without a length", err, ck.CKR_TEMPLATE_INCOMPLETE)
 }
 
@@ -323,7 +323,7 @@ func TestHKDFRegistration(t *testing.T) {
 	}
 	_, err := s.GenerateKey(Param{}, Attrs{})
 	hkWantRV(t, "HKDF key gen without a length", err, ck.CKR_TEMPLATE_INCOMPLETE)
-	a, err := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ULong(48)})
+	a, err := s.GenerateKey(Param{}, Attrs{ck.CKA_VALUE_LEN: ck.ULong(48)})
 	if err != nil || len(a[ck.CKA_VALUE]) != 48 {
 		t.Errorf("HKDF key gen: %v %v", a, err)
 	}
@@ -409,7 +409,7 @@ func TestPBKDF2RFC6070(t *testing.T) {
 	}
 	// A fixed-length key type needs no CKA_VALUE_LEN: a DES3 key is the first 24 bytes of the 25 above.
 	p := pbkdf2Param(t, ck.CKP_PKCS5_PBKD2_HMAC_SHA1, []byte(cases[4].password), []byte(cases[4].salt), 4096)
-	dk, err := pbkdf2Gen(t, p, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_DES3))})
+	dk, err := pbkdf2Gen(t, p, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_DES3))})
 	if err != nil || hex.EncodeToString(dk) != cases[4].dk[:48] {
 		t.Errorf("DES3: %x, %v", dk, err)
 	}
@@ -466,15 +466,15 @@ func TestPBKDF2Errors(t *testing.T) {
 	// The work bound counts output blocks: 2^23 iterations of two SHA-256 blocks is 2^24, three is over.
 	_, err = pbkdf2Gen(t, with("iterations", uint64(1<<23)), hkTemplate(65))
 	hkWantRV(t, "too much work", err, ck.CKR_MECHANISM_PARAM_INVALID)
-	_, err = pbkdf2Gen(t, with("iterations", 10), Attrs{ck.CKA_VALUE_LEN: ULong(32)})
+	_, err = pbkdf2Gen(t, with("iterations", 10), Attrs{ck.CKA_VALUE_LEN: ck.ULong(32)})
 	hkWantRV(t, "no key type", err, ck.CKR_TEMPLATE_INCOMPLETE)
-	_, err = pbkdf2Gen(t, with("iterations", 10), Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_GENERIC_SECRET))})
+	_, err = pbkdf2Gen(t, with("iterations", 10), Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_GENERIC_SECRET))})
 	hkWantRV(t, "no length", err, ck.CKR_TEMPLATE_INCOMPLETE)
 	_, err = pbkdf2Gen(t, with("iterations", 10), hkTemplate(kdfMaxOut+1))
 	hkWantRV(t, "too long", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
-	_, err = pbkdf2Gen(t, with("iterations", 10), Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ULong(17)})
+	_, err = pbkdf2Gen(t, with("iterations", 10), Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ck.ULong(17)})
 	hkWantRV(t, "AES of 17 bytes", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
-	if dk, err := pbkdf2Gen(t, with("pPassword", []byte{}), Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ULong(24)}); err != nil || len(dk) != 24 {
+	if dk, err := pbkdf2Gen(t, with("pPassword", []byte{}), Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_AES)), ck.CKA_VALUE_LEN: ck.ULong(24)}); err != nil || len(dk) != 24 {
 		t.Errorf("AES-192 from an empty password: %v", err)
 	}
 }
@@ -689,7 +689,7 @@ func TestSP800108Errors(t *testing.T) {
 		"no iteration variable":   {label},
 		"two iteration variables": {ctr, label, ctr},
 		"an optional counter":     {ctr, kbField(ck.CK_SP800_108_COUNTER, kbCounter(false, 32))},
-		"a key handle":            {ctr, kbField(ck.CK_SP800_108_KEY_HANDLE, ULong(5))},
+		"a key handle":            {ctr, kbField(ck.CK_SP800_108_KEY_HANDLE, ck.ULong(5))},
 		"an unknown type":         {ctr, kbField(9, []byte{1})},
 		"an empty byte array":     {ctr, kbField(ck.CK_SP800_108_BYTE_ARRAY, nil)},
 		"a NULL counter format":   {kbField(ck.CK_SP800_108_ITERATION_VARIABLE, nil), label},
@@ -718,13 +718,13 @@ func TestSP800108Errors(t *testing.T) {
 	}
 	_, err = kbDerive(t, kbParam(t, ck.CKM_SHA_1_HMAC, good, 0), hkSecretKey(ck.CKK_SHA256_HMAC, bytes.Repeat([]byte{7}, 32)), hkTemplate(32))
 	hkWantRV(t, "a SHA-256 HMAC key with the SHA-1 PRF", err, ck.CKR_KEY_TYPE_INCONSISTENT)
-	_, err = kbDerive(t, kbParam(t, ck.CKM_SHA256_HMAC, good, 0), key, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_GENERIC_SECRET))})
+	_, err = kbDerive(t, kbParam(t, ck.CKM_SHA256_HMAC, good, 0), key, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_GENERIC_SECRET))})
 	hkWantRV(t, "no length", err, ck.CKR_TEMPLATE_INCOMPLETE)
 	_, err = kbDerive(t, kbParam(t, ck.CKM_SHA256_HMAC, good, 0), key, hkTemplate(kdfMaxOut+1))
 	hkWantRV(t, "too long", err, ck.CKR_KEY_SIZE_RANGE)
 	_, err = kbDerive(t, kbParam(t, ck.CKM_SHA256_HMAC, good, 0), hkSecretKey(ck.CKK_GENERIC_SECRET, nil), hkTemplate(32))
 	hkWantRV(t, "empty base key", err, ck.CKR_KEY_SIZE_RANGE)
-	if out, err := kbDerive(t, kbParam(t, ck.CKM_SHA256_HMAC, good, 0), key, Attrs{ck.CKA_KEY_TYPE: ULong(uint64(ck.CKK_DES2))}); err != nil || len(out) != 16 {
+	if out, err := kbDerive(t, kbParam(t, ck.CKM_SHA256_HMAC, good, 0), key, Attrs{ck.CKA_KEY_TYPE: ck.ULong(uint64(ck.CKK_DES2))}); err != nil || len(out) != 16 {
 		t.Errorf("DES2 key: %v", err)
 	}
 

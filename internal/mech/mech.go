@@ -1,10 +1,12 @@
 // Package mech is Keyward's mechanism registry. Every mechanism registers a Spec: its CK_MECHANISM_INFO and
-// the operations it supports; every key type registers a KeyTypeSpec: how imported values are checked and
-// how private keys are wrapped. The engine looks mechanisms up here and drives them; it keeps the
-// operation state, the key policy and the length convention, so a mechanism only computes.
+// the operations it supports; every key type registers a KeyTypeSpec (keytype.go): the attributes its objects
+// carry and their rules, how imported values are checked and how private keys are wrapped. The engine looks
+// mechanisms and key types up here and drives them; it keeps the operation state, the key policy and the
+// length convention, so a mechanism only computes.
 //
-// One family of mechanisms per file (rsa.go, ec.go, eddsa.go, aes.go, hmac.go, digest.go, kdf.go, pqc.go),
-// each registering its mechanisms from an init function. Errors returned are ck.RV values with the codes
+// One family of mechanisms per file (rsa*.go, ec.go, eddsa.go, aes*.go, hmac.go, digest.go, kdf.go, pqc.go),
+// each registering its mechanisms and key types from an init function, the key type's rules beside its
+// mechanisms. Errors returned are ck.RV values with the codes
 // the PKCS#11 specification names (CKR_MECHANISM_PARAM_INVALID, CKR_DATA_LEN_RANGE, CKR_SIGNATURE_INVALID,
 // CKR_KEY_SIZE_RANGE ...); anything else becomes CKR_FUNCTION_FAILED.
 package mech
@@ -138,6 +140,10 @@ type Spec struct {
 
 	// GenKeyType is the key type GenerateKey and GenerateKeyPair make.
 	GenKeyType ck.KeyType
+	// KeyTypeFromTemplate says GenerateKey makes a secret key of whatever type the template's CKA_KEY_TYPE
+	// names (required: CKR_TEMPLATE_INCOMPLETE without it) instead of GenKeyType: PKCS #5 PBKDF2 derives key
+	// material for any symmetric key type.
+	KeyTypeFromTemplate bool
 	// GenerateKey makes a secret key from the template (CKA_VALUE_LEN ...) and returns the attributes the
 	// mechanism sets: the key value, and nothing the template already says.
 	GenerateKey func(p Param, template Attrs) (Attrs, error)
@@ -147,6 +153,9 @@ type Spec struct {
 	// Derive derives a key from base and returns the new key's CKA_VALUE (the engine sizes it from the
 	// template's CKA_VALUE_LEN and key type, given in template).
 	Derive func(p Param, base *Key, template Attrs, resolve Resolver) ([]byte, error)
+	// DeriveFromData says Derive also takes a data object (CKO_DATA) as its base key material, as HKDF does
+	// (PKCS#11 3.0): its CKA_VALUE is the input.
+	DeriveFromData bool
 	// Wrap encrypts a key's encoding (a secret key's value, a private key's PKCS#8) under wrapping.
 	Wrap func(p Param, wrapping *Key, plain []byte) ([]byte, error)
 	// Unwrap decrypts what Wrap made.
@@ -157,25 +166,7 @@ type Spec struct {
 	Decapsulate func(p Param, private *Key, ciphertext []byte) ([]byte, error)
 }
 
-// KeyTypeSpec is a key type's registration.
-type KeyTypeSpec struct {
-	Type ck.KeyType
-	// Check validates the attributes of an imported key (C_CreateObject, C_UnwrapKey) of class
-	// CKO_PUBLIC_KEY, CKO_PRIVATE_KEY or CKO_SECRET_KEY, and returns attributes to add that follow from the
-	// value (CKA_MODULUS_BITS of an RSA public key, CKA_VALUE_LEN of a secret key). It answers
-	// CKR_ATTRIBUTE_VALUE_INVALID (or CKR_TEMPLATE_INCONSISTENT, CKR_CURVE_NOT_SUPPORTED) for a value that is
-	// not a valid key.
-	Check func(class ck.ObjectClass, a Attrs) (Attrs, error)
-	// PKCS8 encodes a private key's attributes as a PKCS#8 PrivateKeyInfo, for wrapping.
-	PKCS8 func(a Attrs) ([]byte, error)
-	// ParsePKCS8 decodes an unwrapped PKCS#8 PrivateKeyInfo into the key's attributes.
-	ParsePKCS8 func(der []byte) (Attrs, error)
-}
-
-var (
-	mechs    = map[ck.MechanismType]*Spec{}
-	keyTypes = map[ck.KeyType]*KeyTypeSpec{}
-)
+var mechs = map[ck.MechanismType]*Spec{}
 
 // flagFuncs pairs each operation flag with whether the Spec implements it.
 func flagFuncs(s *Spec) map[uint64]bool {
@@ -208,15 +199,10 @@ func Register(s *Spec) {
 			panic(fmt.Sprintf("mech: %v: flag %#x does not match its functions", s.Type, flag))
 		}
 	}
-	mechs[s.Type] = s
-}
-
-// RegisterKeyType adds a key type.
-func RegisterKeyType(k *KeyTypeSpec) {
-	if _, dup := keyTypes[k.Type]; dup {
-		panic(fmt.Sprintf("mech: key type %v registered twice", k.Type))
+	if s.KeyTypeFromTemplate && s.GenerateKey == nil || s.DeriveFromData && s.Derive == nil {
+		panic(fmt.Sprintf("mech: %v: KeyTypeFromTemplate or DeriveFromData without the operation", s.Type))
 	}
-	keyTypes[k.Type] = k
+	mechs[s.Type] = s
 }
 
 // Buffering is implemented by the operations that keep their multi-part input until Final (AES-GCM and
@@ -228,9 +214,6 @@ type Buffering interface {
 
 // Lookup returns a mechanism's registration, or nil.
 func Lookup(m ck.MechanismType) *Spec { return mechs[m] }
-
-// KeyTypeOf returns a key type's registration, or nil.
-func KeyTypeOf(t ck.KeyType) *KeyTypeSpec { return keyTypes[t] }
 
 // List returns every registered mechanism, in numeric order (C_GetMechanismList).
 func List() []ck.MechanismType {

@@ -376,7 +376,7 @@ func (alg *pqcAlg[S, Pub, Priv]) generateKeyPair(p Param, public, private Attrs)
 	}
 	pk, sk := s.fromSeed(seed)
 	return Attrs{ck.CKA_VALUE: pk},
-		Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: sk}, nil
+		Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: sk}, nil
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -522,7 +522,7 @@ func (alg *pqcAlg[S, Pub, Priv]) parsePKCS8(der []byte) (Attrs, error) {
 			return nil, ck.CKR_WRAPPED_KEY_INVALID
 		}
 	}
-	out := Attrs{ck.CKA_PARAMETER_SET: ULong(s.params().param), ck.CKA_VALUE: sk}
+	out := Attrs{ck.CKA_PARAMETER_SET: ck.ULong(s.params().param), ck.CKA_VALUE: sk}
 	if seed != nil {
 		out[ck.CKA_SEED] = seed
 	}
@@ -799,9 +799,38 @@ func mlkemDecapsulate(p Param, private *Key, ciphertext []byte) ([]byte, error) 
 	return ss, nil
 }
 
+// pqPublicRules and pqPrivateRules are the value attributes of ML-DSA and ML-KEM keys (PKCS#11 3.2): the
+// parameter set and the key value. A private key holds its seed, its expanded value, or both; the key
+// type's Check requires one and derives the value from the seed.
+var (
+	pqPublicRules = AttrRules{
+		ck.CKA_PARAMETER_SET: {Rules: RuleCreateRequired | RuleGenRequired},
+		ck.CKA_VALUE:         {Rules: RuleCreateRequired | RuleGenForbid},
+	}
+	pqPrivateRules = AttrRules{
+		ck.CKA_PARAMETER_SET: {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid},
+		ck.CKA_VALUE:         {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+		ck.CKA_SEED:          {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
+	}
+)
+
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_DSA, Check: mldsaAlg.check, PKCS8: mldsaAlg.pkcs8, ParsePKCS8: mldsaAlg.parsePKCS8})
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_KEM, Check: mlkemAlg.check, PKCS8: mlkemAlg.pkcs8, ParsePKCS8: mlkemAlg.parsePKCS8})
+	RegisterKeyType(&KeyTypeSpec{
+		Type: ck.CKK_ML_DSA,
+		Rules: map[ck.ObjectClass]AttrRules{
+			ck.CKO_PUBLIC_KEY:  Merge(pqPublicRules, signerPublicUsage),
+			ck.CKO_PRIVATE_KEY: Merge(pqPrivateRules, signerPrivateUsage),
+		},
+		Check: mldsaAlg.check, PKCS8: mldsaAlg.pkcs8, ParsePKCS8: mldsaAlg.parsePKCS8,
+	})
+	RegisterKeyType(&KeyTypeSpec{
+		Type: ck.CKK_ML_KEM,
+		Rules: map[ck.ObjectClass]AttrRules{
+			ck.CKO_PUBLIC_KEY:  Merge(pqPublicRules, kemPublicUsage),
+			ck.CKO_PRIVATE_KEY: Merge(pqPrivateRules, kemPrivateUsage),
+		},
+		Check: mlkemAlg.check, PKCS8: mlkemAlg.pkcs8, ParsePKCS8: mlkemAlg.parsePKCS8,
+	})
 
 	dsaInfo := func(flags uint64) ck.MechanismInfo {
 		return ck.MechanismInfo{

@@ -45,7 +45,7 @@ func mldsaParam(t testing.TB, hedge uint64, ctx []byte) Param {
 	return p
 }
 
-func pqcParamSet(set uint64) Attrs { return Attrs{ck.CKA_PARAMETER_SET: ULong(set)} }
+func pqcParamSet(set uint64) Attrs { return Attrs{ck.CKA_PARAMETER_SET: ck.ULong(set)} }
 
 func TestPQCRegistration(t *testing.T) {
 	cases := []struct {
@@ -113,7 +113,7 @@ func TestMLDSAKeyGenACVP(t *testing.T) {
 		param := pqcSetByName[v.set]
 		seed := pqcUnhex(t, v.seed)
 		// A private key imported with only CKA_SEED gets the expanded CKA_VALUE from Check.
-		add, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed})
+		add, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_SEED: seed})
 		if err != nil {
 			t.Fatalf("%s tc %d: %v", v.set, v.tc, err)
 		}
@@ -125,13 +125,13 @@ func TestMLDSAKeyGenACVP(t *testing.T) {
 			t.Errorf("%s tc %d: pk mismatch", v.set, v.tc)
 		}
 		// The NIST key, both attributes given, is accepted; the pk imports as a public key.
-		if _, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
+		if _, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_SEED: seed, ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
 			t.Errorf("%s tc %d: seed+value: %v", v.set, v.tc, err)
 		}
-		if _, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
+		if _, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
 			t.Errorf("%s tc %d: value only: %v", v.set, v.tc, err)
 		}
-		if _, err := mldsaAlg.check(ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: pk}); err != nil {
+		if _, err := mldsaAlg.check(ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_VALUE: pk}); err != nil {
 			t.Errorf("%s tc %d: public: %v", v.set, v.tc, err)
 		}
 	}
@@ -156,7 +156,7 @@ type mldsaVerifyFile struct {
 // mldsaVerifyVector runs one verification as an application would: import the public key (Check), C_VerifyInit
 // with the context, C_Verify. Any error along the way is a rejection.
 func mldsaVerifyVector(t *testing.T, param uint64, pk, msg, sig []byte, ctx *[]byte, multi bool) error {
-	attrs := Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: pk}
+	attrs := Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_VALUE: pk}
 	if _, err := KeyTypeOf(ck.CKK_ML_DSA).Check(ck.CKO_PUBLIC_KEY, attrs); err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func genMLDSA(t *testing.T, param uint64) (pub, priv *Key) {
 		t.Fatalf("private CKA_PARAMETER_SET %d", p)
 	}
 	// The engine merges the templates with the mechanism's attributes.
-	pa[ck.CKA_PARAMETER_SET] = ULong(param)
+	pa[ck.CKA_PARAMETER_SET] = ck.ULong(param)
 	// Generated keys pass the import checks.
 	if _, err := mldsaAlg.check(ck.CKO_PUBLIC_KEY, pa); err != nil {
 		t.Fatalf("generated public key: %v", err)
@@ -334,8 +334,8 @@ func TestMLDSARoundTrip(t *testing.T) {
 		// CKA_VALUE the key object holds.
 		det := mldsaParam(t, ck.CKH_DETERMINISTIC_REQUIRED, ctx)
 		d1 := mldsaSignWith(t, det, priv, msg, 0)
-		seedOnly := NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_DSA, Attrs{ck.CKA_PARAMETER_SET: ULong(set.param), ck.CKA_SEED: priv.Attrs[ck.CKA_SEED]}, nil)
-		valueOnly := NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_DSA, Attrs{ck.CKA_PARAMETER_SET: ULong(set.param), ck.CKA_VALUE: priv.Attrs[ck.CKA_VALUE]}, nil)
+		seedOnly := NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_DSA, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(set.param), ck.CKA_SEED: priv.Attrs[ck.CKA_SEED]}, nil)
+		valueOnly := NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_DSA, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(set.param), ck.CKA_VALUE: priv.Attrs[ck.CKA_VALUE]}, nil)
 		if d2 := mldsaSignWith(t, det, seedOnly, msg, 2); !bytes.Equal(d1, d2) {
 			t.Errorf("%d: deterministic signatures differ (seed-only key)", set.param)
 		}
@@ -394,7 +394,7 @@ func TestMLDSACheck(t *testing.T) {
 	set := mldsaSetOf(ck.CKP_ML_DSA_65)
 	pub, priv := genMLDSA(t, set.param)
 	pk, sk, seed := pub.Attrs[ck.CKA_VALUE], priv.Attrs[ck.CKA_VALUE], priv.Attrs[ck.CKA_SEED]
-	p := ULong(set.param)
+	p := ck.ULong(set.param)
 	with := func(b []byte, i int, x byte) []byte { c := bytes.Clone(b); c[i] ^= x; return c }
 	cases := []struct {
 		name  string
@@ -403,10 +403,10 @@ func TestMLDSACheck(t *testing.T) {
 		want  ck.RV
 	}{
 		{"public: no parameter set", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_VALUE: pk}, ck.CKR_TEMPLATE_INCOMPLETE},
-		{"public: unknown parameter set", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(9), ck.CKA_VALUE: pk}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
+		{"public: unknown parameter set", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(9), ck.CKA_VALUE: pk}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
 		{"public: no value", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: p}, ck.CKR_TEMPLATE_INCOMPLETE},
 		{"public: short", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: p, ck.CKA_VALUE: pk[1:]}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
-		{"public: other set's size", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(ck.CKP_ML_DSA_44), ck.CKA_VALUE: pk}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
+		{"public: other set's size", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(ck.CKP_ML_DSA_44), ck.CKA_VALUE: pk}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
 		{"public: seed", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: p, ck.CKA_VALUE: pk, ck.CKA_SEED: seed}, ck.CKR_ATTRIBUTE_TYPE_INVALID},
 		{"private: neither seed nor value", ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: p}, ck.CKR_TEMPLATE_INCOMPLETE},
 		{"private: short seed", ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: p, ck.CKA_SEED: seed[1:]}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
@@ -429,10 +429,10 @@ func TestMLDSACheck(t *testing.T) {
 	_, priv44 := genMLDSA(t, set44.param)
 	bad := bytes.Clone(priv44.Attrs[ck.CKA_VALUE])
 	bad[128] = bad[128]&^7 | 5
-	_, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(set44.param), ck.CKA_VALUE: bad})
+	_, err := mldsaAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(set44.param), ck.CKA_VALUE: bad})
 	pqcWantRV(t, "ML-DSA-44 s1 out of range", err, ck.CKR_ATTRIBUTE_VALUE_INVALID)
 	// A key object whose value does not fit its parameter set cannot be used.
-	broken := NewKey(ck.CKO_PUBLIC_KEY, ck.CKK_ML_DSA, Attrs{ck.CKA_PARAMETER_SET: ULong(ck.CKP_ML_DSA_44), ck.CKA_VALUE: pk}, nil)
+	broken := NewKey(ck.CKO_PUBLIC_KEY, ck.CKK_ML_DSA, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(ck.CKP_ML_DSA_44), ck.CKA_VALUE: pk}, nil)
 	_, err = Lookup(ck.CKM_ML_DSA).Verify(Param{}, broken)
 	pqcWantRV(t, "verify with a broken key", err, ck.CKR_KEY_SIZE_RANGE)
 }
@@ -479,12 +479,12 @@ func TestPQCPKCS8(t *testing.T) {
 			t.Errorf("%v: both form: %v", c.oid, err)
 		}
 		got, err := kts.ParsePKCS8(der)
-		if err != nil || !bytes.Equal(got[ck.CKA_SEED], seed) || !bytes.Equal(got[ck.CKA_VALUE], value) || !bytes.Equal(got[ck.CKA_PARAMETER_SET], ULong(c.param)) {
+		if err != nil || !bytes.Equal(got[ck.CKA_SEED], seed) || !bytes.Equal(got[ck.CKA_VALUE], value) || !bytes.Equal(got[ck.CKA_PARAMETER_SET], ck.ULong(c.param)) {
 			t.Errorf("%v: parse both: %v", c.oid, err)
 		}
 
 		// Without a seed: expandedKey.
-		der, err = kts.PKCS8(Attrs{ck.CKA_PARAMETER_SET: ULong(c.param), ck.CKA_VALUE: value})
+		der, err = kts.PKCS8(Attrs{ck.CKA_PARAMETER_SET: ck.ULong(c.param), ck.CKA_VALUE: value})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -551,7 +551,7 @@ func TestMLKEMKeyGenACVP(t *testing.T) {
 	for _, v := range acvpMLKEMKeyGen {
 		param := pqcSetByName[v.set]
 		seed := pqcUnhex(t, v.seed)
-		add, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: seed})
+		add, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_SEED: seed})
 		if err != nil {
 			t.Fatalf("%s tc %d: %v", v.set, v.tc, err)
 		}
@@ -562,7 +562,7 @@ func TestMLKEMKeyGenACVP(t *testing.T) {
 		if pqcSHA256(ek) != v.ek {
 			t.Errorf("%s tc %d: ek mismatch", v.set, v.tc)
 		}
-		if _, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
+		if _, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_VALUE: add[ck.CKA_VALUE]}); err != nil {
 			t.Errorf("%s tc %d: value only: %v", v.set, v.tc, err)
 		}
 	}
@@ -570,7 +570,7 @@ func TestMLKEMKeyGenACVP(t *testing.T) {
 
 func TestMLKEMDecapsulateACVP512(t *testing.T) {
 	dk := pqcUnhex(t, acvpKEM512DK)
-	a := Attrs{ck.CKA_PARAMETER_SET: ULong(ck.CKP_ML_KEM_512), ck.CKA_VALUE: dk}
+	a := Attrs{ck.CKA_PARAMETER_SET: ck.ULong(ck.CKP_ML_KEM_512), ck.CKA_VALUE: dk}
 	if _, err := mlkemAlg.check(ck.CKO_PRIVATE_KEY, a); err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +611,7 @@ func TestMLKEMWycheproof(t *testing.T) {
 		for _, tc := range g.Tests {
 			c.total++
 			ss, err := func() ([]byte, error) {
-				a := Attrs{ck.CKA_PARAMETER_SET: ULong(param), ck.CKA_SEED: pqcUnhex(t, tc.Seed)}
+				a := Attrs{ck.CKA_PARAMETER_SET: ck.ULong(param), ck.CKA_SEED: pqcUnhex(t, tc.Seed)}
 				add, err := KeyTypeOf(ck.CKK_ML_KEM).Check(ck.CKO_PRIVATE_KEY, a)
 				if err != nil {
 					return nil, err
@@ -654,7 +654,7 @@ func genMLKEM(t *testing.T, param uint64) (pub, priv *Key) {
 	if p, _ := GetULong(pr, ck.CKA_PARAMETER_SET); p != param {
 		t.Fatal("private CKA_PARAMETER_SET")
 	}
-	pa[ck.CKA_PARAMETER_SET] = ULong(param)
+	pa[ck.CKA_PARAMETER_SET] = ck.ULong(param)
 	if _, err := mlkemAlg.check(ck.CKO_PUBLIC_KEY, pa); err != nil {
 		t.Fatal(err)
 	}
@@ -682,8 +682,8 @@ func TestMLKEMRoundTrip(t *testing.T) {
 		}
 		// Both halves of a seed-only or value-only private key object decapsulate alike.
 		for _, a := range []Attrs{
-			{ck.CKA_PARAMETER_SET: ULong(set.param), ck.CKA_SEED: priv.Attrs[ck.CKA_SEED]},
-			{ck.CKA_PARAMETER_SET: ULong(set.param), ck.CKA_VALUE: priv.Attrs[ck.CKA_VALUE]},
+			{ck.CKA_PARAMETER_SET: ck.ULong(set.param), ck.CKA_SEED: priv.Attrs[ck.CKA_SEED]},
+			{ck.CKA_PARAMETER_SET: ck.ULong(set.param), ck.CKA_VALUE: priv.Attrs[ck.CKA_VALUE]},
 		} {
 			if got, err := m.Decapsulate(Param{}, NewKey(ck.CKO_PRIVATE_KEY, ck.CKK_ML_KEM, a, nil), ct); err != nil || !bytes.Equal(got, ss) {
 				t.Errorf("%d: decapsulate with a partial key object: %v", set.param, err)
@@ -731,7 +731,7 @@ func TestMLKEMCheck(t *testing.T) {
 	set := mlkemSetOf(ck.CKP_ML_KEM_768)
 	pub, priv := genMLKEM(t, set.param)
 	ek, dk, seed := pub.Attrs[ck.CKA_VALUE], priv.Attrs[ck.CKA_VALUE], priv.Attrs[ck.CKA_SEED]
-	p := ULong(set.param)
+	p := ck.ULong(set.param)
 	// An ek with its first coefficient set to 4095 ≥ q (12-bit little-endian packing).
 	unreduced := bytes.Clone(ek)
 	unreduced[0] = 0xff
@@ -756,7 +756,7 @@ func TestMLKEMCheck(t *testing.T) {
 	}{
 		{"public: no parameter set", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_VALUE: ek}, ck.CKR_TEMPLATE_INCOMPLETE},
 		{"public: no value", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: p}, ck.CKR_TEMPLATE_INCOMPLETE},
-		{"public: wrong size", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ULong(ck.CKP_ML_KEM_512), ck.CKA_VALUE: ek}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
+		{"public: wrong size", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: ck.ULong(ck.CKP_ML_KEM_512), ck.CKA_VALUE: ek}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
 		{"public: unreduced", ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_PARAMETER_SET: p, ck.CKA_VALUE: unreduced}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
 		{"private: neither", ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: p}, ck.CKR_TEMPLATE_INCOMPLETE},
 		{"private: 32-byte seed", ck.CKO_PRIVATE_KEY, Attrs{ck.CKA_PARAMETER_SET: p, ck.CKA_SEED: seed[:32]}, ck.CKR_ATTRIBUTE_VALUE_INVALID},

@@ -11,7 +11,7 @@ import (
 // mechanism info says the minimum in force.
 func TestRSAGenMinBits(t *testing.T) {
 	gen := rsaSpec(t, ck.CKM_RSA_PKCS_KEY_PAIR_GEN)
-	bits1024 := Attrs{ck.CKA_MODULUS_BITS: ULong(1024)}
+	bits1024 := Attrs{ck.CKA_MODULUS_BITS: ck.ULong(1024)}
 	if _, _, err := gen.GenerateKeyPair(Param{}, bits1024, Attrs{}); !errors.Is(err, ck.CKR_KEY_SIZE_RANGE) {
 		t.Fatalf("RSA-1024 by default: %v, want CKR_KEY_SIZE_RANGE", err)
 	}
@@ -41,7 +41,7 @@ func TestRSAGenMinBits(t *testing.T) {
 	if gen.Info.MinKeySize != 1024 {
 		t.Fatalf("ulMinKeySize %d with min_rsa_bits 1024", gen.Info.MinKeySize)
 	}
-	if _, _, err := gen.GenerateKeyPair(Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(1016)}, Attrs{}); !errors.Is(err, ck.CKR_KEY_SIZE_RANGE) {
+	if _, _, err := gen.GenerateKeyPair(Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(1016)}, Attrs{}); !errors.Is(err, ck.CKR_KEY_SIZE_RANGE) {
 		t.Fatalf("RSA-1016 with min_rsa_bits 1024: %v", err)
 	}
 }

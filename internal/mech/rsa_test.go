@@ -148,7 +148,7 @@ func rsaSpec(t testing.TB, m ck.MechanismType) *Spec {
 func rsaRawParam(vals ...uint64) Param {
 	var raw []byte
 	for _, v := range vals {
-		raw = append(raw, ULong(v)...)
+		raw = append(raw, ck.ULong(v)...)
 	}
 	return Param{Present: true, Raw: raw}
 }
@@ -244,7 +244,7 @@ var (
 func rsaTestPair(t testing.TB) *rsaPair {
 	t.Helper()
 	rsaPairOnce.Do(func() {
-		pubT := Attrs{ck.CKA_MODULUS_BITS: ULong(2048), ck.CKA_PUBLIC_EXPONENT: {0x01, 0x00, 0x01}}
+		pubT := Attrs{ck.CKA_MODULUS_BITS: ck.ULong(2048), ck.CKA_PUBLIC_EXPONENT: {0x01, 0x00, 0x01}}
 		pubA, privA, err := rsaSpec(t, ck.CKM_RSA_PKCS_KEY_PAIR_GEN).GenerateKeyPair(Param{}, pubT, Attrs{})
 		if err != nil {
 			rsaPairErr = err
@@ -616,7 +616,7 @@ func TestRSACheckPublic(t *testing.T) {
 		"e >= 2^31":         {Attrs{ck.CKA_MODULUS: n, ck.CKA_PUBLIC_EXPONENT: {0x80, 0, 0, 1}}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
 		"no e":              {Attrs{ck.CKA_MODULUS: n}, ck.CKR_TEMPLATE_INCOMPLETE},
 		"no n":              {Attrs{ck.CKA_PUBLIC_EXPONENT: e}, ck.CKR_TEMPLATE_INCOMPLETE},
-		"bits":              {Attrs{ck.CKA_MODULUS: n, ck.CKA_PUBLIC_EXPONENT: e, ck.CKA_MODULUS_BITS: ULong(2047)}, ck.CKR_TEMPLATE_INCONSISTENT},
+		"bits":              {Attrs{ck.CKA_MODULUS: n, ck.CKA_PUBLIC_EXPONENT: e, ck.CKA_MODULUS_BITS: ck.ULong(2047)}, ck.CKR_TEMPLATE_INCONSISTENT},
 		"spki":              {Attrs{ck.CKA_MODULUS: n, ck.CKA_PUBLIC_EXPONENT: {3}, ck.CKA_PUBLIC_KEY_INFO: add[ck.CKA_PUBLIC_KEY_INFO]}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
 	} {
 		if _, err := check(ck.CKO_PUBLIC_KEY, c.a); rsaRV(err) != c.rv {
@@ -625,7 +625,7 @@ func TestRSACheckPublic(t *testing.T) {
 	}
 	// A leading zero byte is the same integer.
 	if add, err := check(ck.CKO_PUBLIC_KEY, Attrs{ck.CKA_MODULUS: append([]byte{0}, n...), ck.CKA_PUBLIC_EXPONENT: append([]byte{0}, e...)}); err != nil ||
-		!bytes.Equal(add[ck.CKA_MODULUS_BITS], ULong(2048)) {
+		!bytes.Equal(add[ck.CKA_MODULUS_BITS], ck.ULong(2048)) {
 		t.Errorf("leading zeros: %v", err)
 	}
 }
@@ -759,15 +759,15 @@ func TestRSAGenerateKeyPair(t *testing.T) {
 	}{
 		"no bits":    {Param{}, Attrs{}, ck.CKR_TEMPLATE_INCOMPLETE},
 		"short bits": {Param{}, Attrs{ck.CKA_MODULUS_BITS: {0, 8}}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
-		"1024 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(1024)}, ck.CKR_KEY_SIZE_RANGE},
-		"2047 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(2047)}, ck.CKR_KEY_SIZE_RANGE},
-		"8192 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(8192)}, ck.CKR_KEY_SIZE_RANGE},
-		"exponent 3": {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(2048), ck.CKA_PUBLIC_EXPONENT: {3}}, ck.CKR_TEMPLATE_INCONSISTENT},
-		"exponent 0": {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(2048), ck.CKA_PUBLIC_EXPONENT: {0}}, ck.CKR_TEMPLATE_INCONSISTENT},
-		"parameter":  {Param{Present: true, Raw: []byte{1}}, Attrs{ck.CKA_MODULUS_BITS: ULong(2048)}, ck.CKR_MECHANISM_PARAM_INVALID},
-		"empty exp.": {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(2048), ck.CKA_PUBLIC_EXPONENT: {}}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
-		"huge exp.":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(2048), ck.CKA_PUBLIC_EXPONENT: bytes.Repeat([]byte{1}, 12)}, ck.CKR_TEMPLATE_INCONSISTENT},
-		"4095 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ULong(4095)}, ck.CKR_KEY_SIZE_RANGE},
+		"1024 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(1024)}, ck.CKR_KEY_SIZE_RANGE},
+		"2047 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(2047)}, ck.CKR_KEY_SIZE_RANGE},
+		"8192 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(8192)}, ck.CKR_KEY_SIZE_RANGE},
+		"exponent 3": {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(2048), ck.CKA_PUBLIC_EXPONENT: {3}}, ck.CKR_TEMPLATE_INCONSISTENT},
+		"exponent 0": {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(2048), ck.CKA_PUBLIC_EXPONENT: {0}}, ck.CKR_TEMPLATE_INCONSISTENT},
+		"parameter":  {Param{Present: true, Raw: []byte{1}}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(2048)}, ck.CKR_MECHANISM_PARAM_INVALID},
+		"empty exp.": {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(2048), ck.CKA_PUBLIC_EXPONENT: {}}, ck.CKR_ATTRIBUTE_VALUE_INVALID},
+		"huge exp.":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(2048), ck.CKA_PUBLIC_EXPONENT: bytes.Repeat([]byte{1}, 12)}, ck.CKR_TEMPLATE_INCONSISTENT},
+		"4095 bits":  {Param{}, Attrs{ck.CKA_MODULUS_BITS: ck.ULong(4095)}, ck.CKR_KEY_SIZE_RANGE},
 	} {
 		if _, _, err := gen(c.p, c.tmpl, Attrs{}); rsaRV(err) != c.rv {
 			t.Errorf("%s: got %v, want %v", name, err, c.rv)
@@ -1164,7 +1164,7 @@ func TestRSAOAEPGenerated(t *testing.T) {
 	// Bad parameters.
 	for name, p := range map[string]Param{
 		"none":              {},
-		"raw bytes":         {Present: true, Raw: ULong(uint64(ck.CKM_SHA256))},
+		"raw bytes":         {Present: true, Raw: ck.ULong(uint64(ck.CKM_SHA256))},
 		"digest not a hash": rsaOAEPParam(t, ck.CKM_RSA_PKCS, ck.CKG_MGF1_SHA256, ck.CKZ_DATA_SPECIFIED, nil),
 		"unknown MGF":       rsaOAEPParam(t, ck.CKM_SHA256, 0, ck.CKZ_DATA_SPECIFIED, nil),
 		"unknown source":    rsaOAEPParam(t, ck.CKM_SHA256, ck.CKG_MGF1_SHA256, 2, nil),

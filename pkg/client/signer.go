@@ -108,14 +108,14 @@ func (t *Token) openKey(ref KeyRef, usage ck.AttributeType, what string) (*token
 		if err != nil {
 			return fmt.Errorf("client: reading the attributes of %v on %v: %w", ref, t, err)
 		}
-		typ, ok := ulong(a, ck.CKA_KEY_TYPE)
+		typ, ok := ck.MapULong(a, ck.CKA_KEY_TYPE)
 		if !ok {
 			return fmt.Errorf("client: %v on %v has no readable CKA_KEY_TYPE", ref, t)
 		}
-		if !boolean(a, usage) {
+		if !ck.MapBBool(a, usage) {
 			return fmt.Errorf("client: %v on %v does not allow %s (%v is false)", ref, t, what, usage)
 		}
-		if boolean(a, ck.CKA_ALWAYS_AUTHENTICATE) {
+		if ck.MapBBool(a, ck.CKA_ALWAYS_AUTHENTICATE) {
 			return fmt.Errorf("client: %v on %v has CKA_ALWAYS_AUTHENTICATE, which a Token does not support", ref, t)
 		}
 		k = &tokenKey{tok: t, ref: ref, h: h, typ: ck.KeyType(typ)}
@@ -160,7 +160,7 @@ func (t *Token) publicObjectKey(s ck.SessionHandle, typ ck.KeyType, priv map[ck.
 	if err != nil {
 		return nil, fmt.Errorf("reading the public key object: %w", err)
 	}
-	if p, ok := ulong(priv, ck.CKA_PARAMETER_SET); ok && typ == ck.CKK_ML_DSA {
+	if p, ok := ck.MapULong(priv, ck.CKA_PARAMETER_SET); ok && typ == ck.CKK_ML_DSA {
 		a[ck.CKA_PARAMETER_SET] = ck.ULong(p)
 	}
 	pub, err := publicKeyOf(typ, a)
@@ -223,7 +223,7 @@ func publicKeyOf(typ ck.KeyType, a map[ck.AttributeType][]byte) (crypto.PublicKe
 		}
 		return ed25519.PublicKey(bytes.Clone(raw)), nil
 	case ck.CKK_ML_DSA:
-		set, ok := ulong(a, ck.CKA_PARAMETER_SET)
+		set, ok := ck.MapULong(a, ck.CKA_PARAMETER_SET)
 		value := a[ck.CKA_VALUE]
 		if !ok || len(value) == 0 {
 			return nil, nil
@@ -328,19 +328,6 @@ func unwrapOctetString(v []byte, rawLen int) []byte {
 		return inner
 	}
 	return v
-}
-
-func ulong(a map[ck.AttributeType][]byte, t ck.AttributeType) (uint64, bool) {
-	v := a[t]
-	if len(v) != 8 {
-		return 0, false
-	}
-	return binary.NativeEndian.Uint64(v), true
-}
-
-func boolean(a map[ck.AttributeType][]byte, t ck.AttributeType) bool {
-	v := a[t]
-	return len(v) == 1 && v[0] != 0
 }
 
 // run performs one single-part operation of kind op with mechanism m on its own session.

@@ -1,9 +1,6 @@
 package cryptoki
 
-import (
-	"encoding/binary"
-	"fmt"
-)
+import "fmt"
 
 // NewAttribute builds a template attribute from a Go value: a bool is a CK_BBOOL, an integer or any of this
 // package's integer types is a CK_ULONG (8 bytes, host order, as the C ABI has it), a string or []byte is a
@@ -41,9 +38,6 @@ func NewAttribute(t AttributeType, value any) Attribute {
 	return a
 }
 
-// ULong encodes a CK_ULONG attribute value.
-func ULong(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
-
 // Query returns a C_GetAttributeValue query for the values of the given attributes with a buffer of
 // capacity size each (size 0 asks for lengths only, as a NULL pValue does).
 func Query(size uint64, types ...AttributeType) []Attribute {
@@ -58,13 +52,8 @@ func Query(size uint64, types ...AttributeType) []Attribute {
 	return q
 }
 
-// Bool decodes a CK_BBOOL attribute value.
-func (a Attribute) Bool() bool { return len(a.Value) == 1 && a.Value[0] != 0 }
+// Bool decodes a CK_BBOOL attribute value (DecodeBBool).
+func (a Attribute) Bool() bool { return DecodeBBool(a.Value) }
 
-// Uint decodes a CK_ULONG attribute value; ok is false if the value is not 8 bytes.
-func (a Attribute) Uint() (v uint64, ok bool) {
-	if len(a.Value) != 8 {
-		return 0, false
-	}
-	return binary.NativeEndian.Uint64(a.Value), true
-}
+// Uint decodes a CK_ULONG attribute value; ok is false if the value is not 8 bytes (DecodeULong).
+func (a Attribute) Uint() (v uint64, ok bool) { return DecodeULong(a.Value) }
