@@ -57,6 +57,9 @@ type bench struct {
 	limits   map[string]*cell
 	machine  machine
 	jsonMods []jsonModule
+	tlsb     *tlsBench
+	notes    []string // printed under the table
+	targets  []*targetResult
 }
 
 func (b *bench) row(name, unit string) *row {
@@ -471,6 +474,9 @@ func (b *bench) printTable(w io.Writer) {
 	fmt.Fprintf(w, "\nratios are speed ratios (higher = faster or smaller), x/%s against the first module and x/limit against Go "+
 		"in-process;\n%s per workload per module in %d alternating rounds, median shown; n/a = mechanism not offered.\n",
 		b.mods[0].label, b.cfg.duration, max(1, b.cfg.rounds))
+	for _, n := range b.notes {
+		fmt.Fprintln(w, n)
+	}
 	for _, n := range notes {
 		fmt.Fprintln(w, "error:", n)
 	}

@@ -118,6 +118,10 @@ func (m *module) genKey(name string) keyPair {
 		}
 		return m.genPair(name, pkcs11.CKM_EC_KEY_PAIR_GEN, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, oid)},
 			[]*pkcs11.Attribute{sign, attr(pkcs11.CKA_DERIVE, true)})
+	case tlsKeyLabel: // the TLS rows' server key, with a CKA_ID as pkcs11-tool and OpenSSL users give one
+		id := attr(pkcs11.CKA_ID, []byte("kwbench-tls"))
+		return m.genPair(name, pkcs11.CKM_EC_KEY_PAIR_GEN, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, oidP256), id},
+			[]*pkcs11.Attribute{sign, id})
 	case "ed25519":
 		return m.genPair(name, ckmECEdwardsKeyGen, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, oidEd25519)},
 			[]*pkcs11.Attribute{sign})
