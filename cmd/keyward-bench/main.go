@@ -48,6 +48,7 @@ type config struct {
 	rounds     int
 	quiet      bool
 	tlsClients int
+	tlsEngine  string
 }
 
 func main() {
@@ -98,6 +99,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.loadRuns, "load-runs", 5, "child processes per module for the load and RSS measurement (median)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per workload, alternating modules and the limit; the median is reported")
 	fs.BoolVar(&c.quiet, "q", false, "no progress on stderr")
+	fs.StringVar(&c.tlsEngine, "tls-engine", "", "libp11's OpenSSL pkcs11 engine for the TLS rows (default: pkcs11.so in openssl's ENGINESDIR)")
 	fs.IntVar(&c.tlsClients, "tls-clients", 4, "concurrent clients of the TLS handshake rows (each a goroutine doing full handshakes)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -157,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward-bench:", err)
 		return 2
 	}
-	b := &bench{cfg: c, log: stderr, index: map[string]*row{}, limits: map[string]*cell{}, tlsb: &tlsBench{}}
+	b := &bench{cfg: c, log: stderr, index: map[string]*row{}, limits: map[string]*cell{}, tlsb: &tlsBench{enginePath: c.tlsEngine}}
 	if c.quiet {
 		b.log = io.Discard
 	}

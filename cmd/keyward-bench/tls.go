@@ -47,14 +47,15 @@ const (
 // tlsBench is what the TLS rows share: the openssl program, libp11's engine, a private CA that certifies each
 // server key, a private directory, and one running s_server per subject (module label, or tlsKeyFile).
 type tlsBench struct {
-	once     sync.Once
-	setupErr error
-	openssl  string
-	engine   string // libp11's pkcs11.so; "" when it is missing
-	noEngine string // why there is no engine
-	dir      string
-	caCert   *x509.Certificate
-	caKey    *ecdsa.PrivateKey
+	enginePath string // -tls-engine: libp11's pkcs11.so, "" to find it
+	once       sync.Once
+	setupErr   error
+	openssl    string
+	engine     string // libp11's pkcs11.so; "" when it is missing
+	noEngine   string // why there is no engine
+	dir        string
+	caCert     *x509.Certificate
+	caKey      *ecdsa.PrivateKey
 
 	mu      sync.Mutex
 	servers map[string]*tlsServer
@@ -70,7 +71,14 @@ func (t *tlsBench) doSetup() error {
 	if t.openssl, err = exec.LookPath("openssl"); err != nil {
 		return errors.New("n/a: no openssl program (Debian: apt-get install openssl)")
 	}
-	t.engine, t.noEngine = findEngine(t.openssl)
+	switch {
+	case t.enginePath == "":
+		t.engine, t.noEngine = findEngine(t.openssl)
+	case fileExists(t.enginePath):
+		t.engine = t.enginePath
+	default:
+		t.noEngine = "n/a: -tls-engine " + t.enginePath + " does not exist"
+	}
 	if t.dir, err = os.MkdirTemp("", "kwbench-tls-"); err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
