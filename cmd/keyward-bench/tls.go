@@ -225,8 +225,9 @@ func (t *tlsBench) tokenServer(m *module) (*tlsServer, error) {
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	uri := "pkcs11:token=" + pctEncode(strings.TrimRight(ti.Label, " \x00")) + ";object=" + pctEncode(tlsKeyLabel) +
-		";type=private"
+	// The token by its label and serial number: a daemon that served an earlier run has several "kwbench".
+	uri := "pkcs11:token=" + pctEncode(strings.TrimRight(ti.Label, " \x00")) + ";serial=" +
+		pctEncode(strings.TrimRight(ti.SerialNumber, " \x00")) + ";object=" + pctEncode(tlsKeyLabel) + ";type=private"
 	s, err := startSServer(t.openssl, m.label, []string{"OPENSSL_CONF=" + confPath},
 		"-engine", "pkcs11", "-keyform", "engine", "-key", uri, "-cert", crt)
 	if err != nil {
