@@ -30,6 +30,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -281,6 +282,7 @@ func startSServer(openssl, name string, env []string, args ...string) (*tlsServe
 	args = append(args, "-accept", "127.0.0.1:0", "-www", "-num_tickets", "0", "-no_ticket")
 	cmd := exec.Command(openssl, args...)
 	cmd.Env = append(withoutEnv(os.Environ(), "OPENSSL_CONF="), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlives a killed benchmark
 	s := &tlsServer{cmd: cmd, out: &tailBuffer{max: 4096}, done: make(chan struct{})}
 	cmd.Stderr = s.out
 	stdout, err := cmd.StdoutPipe()
