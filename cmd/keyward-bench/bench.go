@@ -57,6 +57,9 @@ type bench struct {
 	limits   map[string]*cell
 	machine  machine
 	jsonMods []jsonModule
+	tlsb     *tlsBench
+	notes    []string // printed under the table
+	targets  []*targetResult
 }
 
 func (b *bench) row(name, unit string) *row {
@@ -215,11 +218,28 @@ func (b *bench) runWorkload(w *workload) {
 	}
 	var subs []*subject
 	for _, m := range b.mods {
-		ops, cleanup, na := b.prepare(w, m)
+		var ops []op
+		var cleanup func()
+		var na *cell
+		if w.prepareAll != nil {
+			var err error
+			if ops, cleanup, err = w.prepareAll(m); err != nil {
+				na = naCell(err.Error())
+			}
+		} else {
+			ops, cleanup, na = b.prepare(w, m)
+		}
 		subs = append(subs, &subject{label: m.label, ops: ops, cleanup: cleanup, na: na})
 	}
 	cachedLimit := b.limits[w.limitKey()]
-	if w.limit != nil && cachedLimit == nil {
+	if w.limitAll != nil && cachedLimit == nil {
+		s := &subject{label: "go limit", limit: true}
+		var err error
+		if s.ops, s.cleanup, err = w.limitAll(); err != nil {
+			s.na = naCell(err.Error())
+		}
+		subs = append(subs, s)
+	} else if w.limit != nil && cachedLimit == nil {
 		s := &subject{label: "go limit", limit: true}
 		s.ops = make([]op, max(1, w.threads))
 		for i := range s.ops {
@@ -252,7 +272,11 @@ func (b *bench) runWorkload(w *workload) {
 		if c == nil {
 			c = medianCell(s.got)
 		}
-		b.logf("  %-34s %-10s %s\n", w.name, s.label, cellText(c, w.unit))
+		label := s.label
+		if s.limit && w.limitLabel != "" {
+			label = w.limitLabel
+		}
+		b.logf("  %-34s %-10s %s\n", w.name, label, cellText(c, w.unit))
 		if s.limit {
 			b.limits[w.limitKey()] = c
 		} else {
@@ -264,7 +288,7 @@ func (b *bench) runWorkload(w *workload) {
 			w.after(m)
 		}
 	}
-	if w.limit != nil {
+	if w.limit != nil || w.limitAll != nil {
 		r.Limit = b.limits[w.limitKey()]
 		if cachedLimit != nil {
 			b.logf("  %-34s %-10s %s (measured above)\n", w.name, "go limit", cellText(cachedLimit, w.unit))
@@ -450,6 +474,9 @@ func (b *bench) printTable(w io.Writer) {
 	fmt.Fprintf(w, "\nratios are speed ratios (higher = faster or smaller), x/%s against the first module and x/limit against Go "+
 		"in-process;\n%s per workload per module in %d alternating rounds, median shown; n/a = mechanism not offered.\n",
 		b.mods[0].label, b.cfg.duration, max(1, b.cfg.rounds))
+	for _, n := range b.notes {
+		fmt.Fprintln(w, n)
+	}
 	for _, n := range notes {
 		fmt.Fprintln(w, "error:", n)
 	}

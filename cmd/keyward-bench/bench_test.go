@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,5 +113,35 @@ func TestSmoke(t *testing.T) {
 	}
 	if fi, err := os.Stat(pngOut); err != nil || fi.Size() == 0 {
 		t.Errorf("no chart: %v", err)
+	}
+
+	// Without libp11's engine the TLS rows through PKCS#11 are n/a with the reason, and the key file's still runs.
+	stdout.Reset()
+	stderr.Reset()
+	code = run([]string{"-module", lib + ",keyward", "-daemon-pid", "0", "-duration", "1ms", "-rounds", "1",
+		"-workloads", "tls", "-tls-engine", filepath.Join(base, "no-engine.so"), "-json", jsonOut}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("without the engine: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "tls rows through PKCS#11 skipped: n/a: -tls-engine") {
+		t.Errorf("without the engine, no reason under the table:\n%s", stdout.String())
+	}
+	if data, err = os.ReadFile(jsonOut); err != nil {
+		t.Fatal(err)
+	}
+	out.Results = nil
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Results) != 2 {
+		t.Fatalf("without the engine: %d rows, want the 2 TLS rows", len(out.Results))
+	}
+	for _, r := range out.Results {
+		if c := r.Values["keyward"]; c == nil || c.Value != nil || !strings.HasPrefix(c.NA, "n/a") {
+			t.Errorf("%s without the engine: keyward %+v, want n/a", r.Workload, c)
+		}
+		if r.Limit == nil || r.Limit.Value == nil {
+			t.Errorf("%s without the engine: no key-file value: %+v", r.Workload, r.Limit)
+		}
 	}
 }

@@ -186,7 +186,7 @@ func (b *bench) writePNG(path string) error {
 		lx += 32 + c.text(lx+32, 58, scale, m.label, black) + 24
 	}
 	c.rect(lx, 58, lx+24, 72, limitColor)
-	c.text(lx+32, 58, scale, "go in-process limit", black)
+	c.text(lx+32, 58, scale, "limit: go in-process (tls rows: key file)", black)
 	// Grid and axis labels.
 	for d := decLo; d <= decHi; d++ {
 		x := xOf(math.Pow(10, d))

@@ -34,19 +34,21 @@ func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 type config struct {
-	modules   []moduleSpec
-	pin       string
-	soPIN     string
-	duration  time.Duration
-	filter    *regexp.Regexp
-	jsonOut   string
-	pngOut    string
-	threads   []int
-	objects   []int
-	daemonPID int
-	loadRuns  int
-	rounds    int
-	quiet     bool
+	modules    []moduleSpec
+	pin        string
+	soPIN      string
+	duration   time.Duration
+	filter     *regexp.Regexp
+	jsonOut    string
+	pngOut     string
+	threads    []int
+	objects    []int
+	daemonPID  int
+	loadRuns   int
+	rounds     int
+	quiet      bool
+	tlsClients int
+	tlsEngine  string
 }
 
 func main() {
@@ -97,6 +99,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.loadRuns, "load-runs", 5, "child processes per module for the load and RSS measurement (median)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per workload, alternating modules and the limit; the median is reported")
 	fs.BoolVar(&c.quiet, "q", false, "no progress on stderr")
+	fs.StringVar(&c.tlsEngine, "tls-engine", "", "libp11's OpenSSL pkcs11 engine for the TLS rows (default: pkcs11.so in openssl's ENGINESDIR)")
+	fs.IntVar(&c.tlsClients, "tls-clients", 4, "concurrent clients of the TLS handshake rows (each a goroutine doing full handshakes)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -155,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward-bench:", err)
 		return 2
 	}
-	b := &bench{cfg: c, log: stderr, index: map[string]*row{}, limits: map[string]*cell{}}
+	b := &bench{cfg: c, log: stderr, index: map[string]*row{}, limits: map[string]*cell{}, tlsb: &tlsBench{enginePath: c.tlsEngine}}
 	if c.quiet {
 		b.log = io.Discard
 	}
@@ -165,7 +169,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward-bench:", err)
 		return 1
 	}
+	b.evalTargets()
 	b.printTable(stdout)
+	b.printTargets(stdout)
 	if c.jsonOut != "" {
 		if err := b.writeJSON(c.jsonOut); err != nil {
 			fmt.Fprintln(stderr, "keyward-bench:", err)
@@ -219,13 +225,16 @@ type jsonModule struct {
 
 func (b *bench) writeJSON(path string) error {
 	out := struct {
-		Machine  machine      `json:"machine"`
-		Command  []string     `json:"command"`
-		Duration string       `json:"duration_per_workload"`
-		Rounds   int          `json:"rounds"`
-		Modules  []jsonModule `json:"modules"`
-		Results  []*row       `json:"results"`
-	}{Machine: b.machine, Command: os.Args, Duration: b.cfg.duration.String(), Rounds: b.cfg.rounds, Modules: b.jsonMods, Results: b.rows}
+		Machine  machine         `json:"machine"`
+		Command  []string        `json:"command"`
+		Duration string          `json:"duration_per_workload"`
+		Rounds   int             `json:"rounds"`
+		Modules  []jsonModule    `json:"modules"`
+		Results  []*row          `json:"results"`
+		Targets  []*targetResult `json:"targets,omitempty"`
+		Notes    []string        `json:"notes,omitempty"`
+	}{Machine: b.machine, Command: os.Args, Duration: b.cfg.duration.String(), Rounds: b.cfg.rounds, Modules: b.jsonMods,
+		Results: b.rows, Targets: b.targets, Notes: b.notes}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err

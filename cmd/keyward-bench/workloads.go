@@ -33,6 +33,14 @@ type workload struct {
 	limit     func() (op, error) // one per thread
 	limitWhat string
 	limitID   string // workloads sharing a limit measure it once
+
+	// prepareAll, when set, replaces threads and mk: it makes all of the workload's operations on a module
+	// (each runs in its own goroutine) and what releases them; an error starting with "n/a" is not a failure.
+	prepareAll func(m *module) (ops []op, cleanup func(), err error)
+	// limitAll, when set, replaces limit: all of the limit's operations and what releases them.
+	limitAll func() (ops []op, cleanup func(), err error)
+	// limitLabel names the limit in the progress log when it is not Go in-process.
+	limitLabel string
 }
 
 func (w *workload) limitKey() string {
@@ -110,6 +118,10 @@ func (m *module) genKey(name string) keyPair {
 		}
 		return m.genPair(name, pkcs11.CKM_EC_KEY_PAIR_GEN, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, oid)},
 			[]*pkcs11.Attribute{sign, attr(pkcs11.CKA_DERIVE, true)})
+	case tlsKeyLabel: // the TLS rows' server key, with a CKA_ID as pkcs11-tool and OpenSSL users give one
+		id := attr(pkcs11.CKA_ID, []byte("kwbench-tls"))
+		return m.genPair(name, pkcs11.CKM_EC_KEY_PAIR_GEN, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, oidP256), id},
+			[]*pkcs11.Attribute{sign, id})
 	case "ed25519":
 		return m.genPair(name, ckmECEdwardsKeyGen, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, oidEd25519)},
 			[]*pkcs11.Attribute{sign})
@@ -292,6 +304,23 @@ func deriveWL(name, key string, peerPub func() []byte, keyType string) *workload
 		}}
 }
 
+func ed25519Limit(data []byte) func() (op, error) {
+	return func() (op, error) {
+		_, k, _ := ed25519.GenerateKey(rand.Reader)
+		return simple(func() error { ed25519.Sign(k, data); return nil })
+	}
+}
+
+func hmacLimit() (op, error) {
+	key, in := msg(32), msg(1024)
+	return simple(func() error { h := hmac.New(sha256.New, key); h.Write(in); h.Sum(nil); return nil })
+}
+
+func randLimit() (op, error) {
+	out := make([]byte, 32)
+	return simple(func() error { _, err := rand.Read(out); return err })
+}
+
 func ecdhLimit(curve ecdh.Curve) func() (op, error) {
 	return func() (op, error) {
 		a, _ := curve.GenerateKey(rand.Reader)
@@ -396,6 +425,8 @@ func (b *bench) workloads() (before, after []*workload) {
 	before = []*workload{
 		lim(signWL("rsa2048 sign pkcs1 sha256", "rsa2048", pkcs11.CKM_SHA256_RSA_PKCS, rsaSig, d64, 256, 0),
 			"rsa.SignPKCS1v15", rsaSignLimit(2048, false, d64)),
+		lim(lenqSignWL(rowLenqRSA, "rsa2048", pkcs11.CKM_SHA256_RSA_PKCS, d64, 256, 0),
+			"rsa.SignPKCS1v15", rsaSignLimit(2048, false, d64)),
 		lim(signWL("rsa2048 sign pss sha256", "rsa2048", pkcs11.CKM_SHA256_RSA_PKCS_PSS, pss, d64, 256, 0),
 			"rsa.SignPSS", rsaSignLimit(2048, true, d64)),
 		lim(verifyWL("rsa2048 verify pkcs1 sha256", "rsa2048", pkcs11.CKM_SHA256_RSA_PKCS, rsaSig, d64, 256),
@@ -411,6 +442,8 @@ func (b *bench) workloads() (before, after []*workload) {
 		lim(signWL("rsa3072 sign pkcs1 sha256", "rsa3072", pkcs11.CKM_SHA256_RSA_PKCS, rsaSig, d64, 384, 0),
 			"rsa.SignPKCS1v15", rsaSignLimit(3072, false, d64)),
 		lim(signWL("ecdsa p256 sign (raw)", "p256", pkcs11.CKM_ECDSA, plainMech(pkcs11.CKM_ECDSA), d32, 64, 0),
+			"ecdsa.SignASN1", ecdsaSignLimit(elliptic.P256(), false, d32)),
+		lim(lenqSignWL(rowLenqECDSA, "p256", pkcs11.CKM_ECDSA, d32, 64, 0),
 			"ecdsa.SignASN1", ecdsaSignLimit(elliptic.P256(), false, d32)),
 		lim(signWL("ecdsa p256 sign sha256", "p256", ckmECDSASHA256, plainMech(ckmECDSASHA256), d64, 64, 0),
 			"sha256+ecdsa.SignASN1", ecdsaSignLimit(elliptic.P256(), true, d64)),
@@ -428,13 +461,12 @@ func (b *bench) workloads() (before, after []*workload) {
 		lim(signWL("ecdsa p384 sign (raw)", "p384", pkcs11.CKM_ECDSA, plainMech(pkcs11.CKM_ECDSA), msg(48), 96, 0),
 			"ecdsa.SignASN1", ecdsaSignLimit(elliptic.P384(), false, msg(48))),
 		lim(signWL("ed25519 sign", "ed25519", ckmEdDSA, plainMech(ckmEdDSA), d64, 64, 0),
-			"ed25519.Sign", func() (op, error) {
-				_, k, _ := ed25519.GenerateKey(rand.Reader)
-				return simple(func() error { ed25519.Sign(k, d64); return nil })
-			}),
+			"ed25519.Sign", ed25519Limit(d64)),
+		lim(lenqSignWL(rowLenqEd25519, "ed25519", ckmEdDSA, d64, 64, 0), "ed25519.Sign", ed25519Limit(d64)),
 		lim(deriveWL("ecdh p256 derive", "p256", p256, "ec"), "ecdh.P256 ECDH", ecdhLimit(ecdh.P256())),
 		lim(deriveWL("x25519 derive", "x25519", x25519, "x"), "ecdh.X25519 ECDH", ecdhLimit(ecdh.X25519())),
 		lim(encryptWL("aes256-gcm encrypt 1KiB", pkcs11.CKM_AES_GCM, 1024), "crypto/cipher GCM Seal", nil),
+		lim(lenqGCMWL(rowLenqGCM, 1024), "crypto/cipher GCM Seal", encryptWL("", pkcs11.CKM_AES_GCM, 1024).limit),
 		lim(encryptWL("aes256-gcm encrypt 1MiB", pkcs11.CKM_AES_GCM, 1<<20), "crypto/cipher GCM Seal", nil),
 		lim(encryptWL("aes256-cbc-pad encrypt 1KiB", pkcs11.CKM_AES_CBC_PAD, 1024), "crypto/cipher CBC+pad", nil),
 		lim(encryptWL("aes256-cbc-pad encrypt 1MiB", pkcs11.CKM_AES_CBC_PAD, 1<<20), "crypto/cipher CBC+pad", nil),
@@ -446,10 +478,8 @@ func (b *bench) workloads() (before, after []*workload) {
 				}
 				mm, in, out := newMech(pkcs11.CKM_SHA256_HMAC, nil), msg(1024), make([]byte, 32)
 				return simple(func() error { _, err := m.f.sign(s, mm, k.priv, in, out); return err })
-			}}, "crypto/hmac", func() (op, error) {
-			key, in := msg(32), msg(1024)
-			return simple(func() error { h := hmac.New(sha256.New, key); h.Write(in); h.Sum(nil); return nil })
-		}),
+			}}, "crypto/hmac", hmacLimit),
+		lim(lenqSignWL(rowLenqHMAC, "hmac", pkcs11.CKM_SHA256_HMAC, msg(1024), 32, 0), "crypto/hmac", hmacLimit),
 		lim(&workload{name: "sha256 1MiB", unit: uMBs, bytes: 1 << 20, mechs: []uint{pkcs11.CKM_SHA256},
 			mk: func(m *module, s pkcs11.SessionHandle) (op, error) {
 				mm, in, out := newMech(pkcs11.CKM_SHA256, nil), msg(1<<20), make([]byte, 32)
@@ -472,10 +502,8 @@ func (b *bench) workloads() (before, after []*workload) {
 			mk: func(m *module, s pkcs11.SessionHandle) (op, error) {
 				out := make([]byte, 32)
 				return simple(func() error { return m.f.random(s, out) })
-			}}, "crypto/rand.Read", func() (op, error) {
-			out := make([]byte, 32)
-			return simple(func() error { _, err := rand.Read(out); return err })
-		}),
+			}}, "crypto/rand.Read", randLimit),
+		lim(miekgRandomWL(rowMiekgRandom, 32), "crypto/rand.Read", randLimit),
 		{name: "session open+close", unit: uOps,
 			mk: func(m *module, s pkcs11.SessionHandle) (op, error) {
 				return simple(func() error { return m.f.openClose(m.slot) })
@@ -502,6 +530,8 @@ func (b *bench) workloads() (before, after []*workload) {
 			plainMech(pkcs11.CKM_ECDSA), d32, 64, t), "ecdsa.SignASN1", ecdsaSignLimit(elliptic.P256(), false, d32)), "ecdsa")
 		after = append(after, w)
 	}
+	after = append(after, lim(lenqSignWL(rowLenqECDSA2, "p256", pkcs11.CKM_ECDSA, d32, 64, 2),
+		"ecdsa.SignASN1", ecdsaSignLimit(elliptic.P256(), false, d32)))
 	for _, t := range b.cfg.threads {
 		w := shared(lim(signWL(fmt.Sprintf("rsa2048 sign pkcs1, %d thread(s)", t), "rsa2048", pkcs11.CKM_SHA256_RSA_PKCS,
 			rsaSig, d64, 256, t), "rsa.SignPKCS1v15", rsaSignLimit(2048, false, d64)), "rsa")
