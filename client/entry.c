@@ -261,13 +261,6 @@ static CK_RV session_ok(CK_SESSION_HANDLE h)
     return call_u(KW_CALL_GetSessionInfo, h, S);
 }
 
-/* Operations (docs/protocol.md, "Cryptographic operations"). */
-enum {
-    OP_ENCRYPT = 1, OP_DECRYPT, OP_DIGEST, OP_SIGN, OP_VERIFY, OP_SIGN_RECOVER, OP_VERIFY_RECOVER,
-    OP_DIGEST_ENCRYPT, OP_DECRYPT_DIGEST, OP_SIGN_ENCRYPT, OP_DECRYPT_VERIFY,
-    OP_MESSAGE_ENCRYPT, OP_MESSAGE_DECRYPT, OP_MESSAGE_SIGN, OP_MESSAGE_VERIFY, OP_VERIFY_SIGNATURE
-};
-
 /* ---- deferred Init (sess.h; docs/protocol.md, "Fused calls") ----
  *
  * An Init that already succeeded on a session with the very same request is not sent: it waits for the
@@ -464,7 +457,7 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
 {
     size_t init_end = fused_begin(m, KW_CALL_OperationInitData, h, (int)op);
     if (init_end) {
-        kw_enc_u(&m->req, call == KW_CALL_OperationSingle ? 1 : 2);
+        kw_enc_u(&m->req, call == KW_CALL_OperationSingle ? KW_STAGE_SINGLE : KW_STAGE_UPDATE);
         CK_RV rv = enc_data(&m->req, in, inlen);
         if (rv != CKR_OK) {
             kw_msg_free(m); /* the Init never left: the operation ends here */
