@@ -15,6 +15,7 @@ type Defs struct {
 // The generated files, relative to internal/wire.
 const (
 	WireConsts     = "consts_gen.go"
+	WireParams     = "params_gen.go"
 	CryptokiConsts = "../../pkg/cryptoki/consts_gen.go"
 	CHeader        = "../../client/wire_gen.h"
 )
@@ -42,6 +43,16 @@ func Generate(d Defs) (map[string][]byte, error) {
 	w := goFile("wire", "consts.def")
 	goWire(w, cs)
 	if err := add(WireConsts, w, true); err != nil {
+		return nil, err
+	}
+
+	ps, err := parseParams(d.Params)
+	if err != nil {
+		return nil, err
+	}
+	w = goFile("wire", "params.def")
+	goParams(w, ps)
+	if err := add(WireParams, w, true); err != nil {
 		return nil, err
 	}
 
