@@ -11,10 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KW_PROTOCOL_VERSION 1u
-#define KW_COOKIE_SIZE 32u
-#define KW_MAX_FRAME (8u << 20)     /* bytes after the length field */
-#define KW_MAX_ATTRIBUTES 4096u
+#include "wire_gen.h" /* KW_VERSION, KW_MAX_FRAME, KW_MAX_ATTRIBUTES, OP_*, KW_ATTR_* ... (consts.def) */
+
 #define KW_REQ_HEADER 12u           /* length, request id, call id */
 #define KW_RESP_HEADER 16u          /* request id, call id, rv (after the length field) */
 
@@ -35,9 +33,6 @@ struct kw_call_info {
 /* The description of a call, or NULL for an unknown id/name. */
 const struct kw_call_info *kw_call_lookup(uint32_t id);
 const struct kw_call_info *kw_call_by_name(const char *name);
-
-/* Attribute kinds on the wire. */
-enum { KW_ATTR_LENGTH = 0, KW_ATTR_VALUE = 1, KW_ATTR_ARRAY = 2, KW_ATTR_BUFFER = 3 };
 
 /* A growable buffer. Allocation failures are sticky (oom) and checked once, when the buffer is used. */
 struct kw_buf {

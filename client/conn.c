@@ -384,7 +384,7 @@ static int kw_hello(struct kw_conn *c, const uint8_t *cookie, uint8_t out[KW_COO
 {
     struct kw_buf b = {0};
     kw_req_begin(&b);
-    kw_enc_u(&b, KW_PROTOCOL_VERSION);
+    kw_enc_u(&b, KW_VERSION);
     kw_enc_b(&b, cookie, cookie ? KW_COOKIE_SIZE : 0);
     uint32_t id = c->next_id++;
     kw_req_finish(&b, id, KW_CALL_Hello);
@@ -419,7 +419,7 @@ static int kw_hello(struct kw_conn *c, const uint8_t *cookie, uint8_t out[KW_COO
             kw_dec_init(&d, body, blen);
             uint64_t ver = kw_dec_u(&d);
             const uint8_t *ck = kw_dec_b(&d, &clen);
-            if (ver != KW_PROTOCOL_VERSION) {
+            if (ver != KW_VERSION) {
                 snprintf(why, whylen, "daemon speaks protocol version %lu", (unsigned long)ver);
             } else if (clen == KW_COOKIE_SIZE && ck) {
                 memcpy(out, ck, KW_COOKIE_SIZE);

@@ -261,13 +261,6 @@ static CK_RV session_ok(CK_SESSION_HANDLE h)
     return call_u(KW_CALL_GetSessionInfo, h, S);
 }
 
-/* Operations (docs/protocol.md, "Cryptographic operations"). */
-enum {
-    OP_ENCRYPT = 1, OP_DECRYPT, OP_DIGEST, OP_SIGN, OP_VERIFY, OP_SIGN_RECOVER, OP_VERIFY_RECOVER,
-    OP_DIGEST_ENCRYPT, OP_DECRYPT_DIGEST, OP_SIGN_ENCRYPT, OP_DECRYPT_VERIFY,
-    OP_MESSAGE_ENCRYPT, OP_MESSAGE_DECRYPT, OP_MESSAGE_SIGN, OP_MESSAGE_VERIFY, OP_VERIFY_SIGNATURE
-};
-
 /* ---- deferred Init (sess.h; docs/protocol.md, "Fused calls") ----
  *
  * An Init that already succeeded on a session with the very same request is not sent: it waits for the
@@ -282,40 +275,21 @@ static const uint8_t *req_body(const struct kw_msg *m, size_t *len)
 }
 
 /* What decides whether an Init succeeds: its request, except the contents of data that only feed the
- * computation (an IV, a nonce, associated data), of which the length and presence count. An Init of the same
- * shape as one that succeeded on the session succeeds too (the session, key and mechanism being the same), so
- * it can wait for its data call. */
+ * computation (an IV, a nonce, associated data, a context: params.def's data-only parts), of which the length
+ * and presence count (kw_param_shape). An Init of the same shape as one that succeeded on the session succeeds
+ * too (the session, key and mechanism being the same), so it can wait for its data call. */
 static void init_shape(struct kw_buf *sh, CK_SESSION_HANDLE h, CK_ULONG op, const CK_MECHANISM *m,
                        CK_OBJECT_HANDLE key, const uint8_t *body, size_t len)
 {
-    const void *p = m->pParameter;
-    CK_ULONG n = m->ulParameterLen;
-    uint64_t f[6];
-    int nf = -1;
-    if ((m->mechanism == CKM_AES_CBC || m->mechanism == CKM_AES_CBC_PAD) && p) {
-        f[0] = n; /* the IV */
-        nf = 1;
-    } else if (m->mechanism == CKM_AES_GCM && p && n == sizeof(CK_GCM_PARAMS)) {
-        const CK_GCM_PARAMS *g = p;
-        f[0] = g->ulIvLen, f[1] = g->ulIvBits, f[2] = g->ulAADLen, f[3] = g->ulTagBits;
-        f[4] = (g->pIv != NULL) | (uint64_t)(g->pAAD != NULL) << 1;
-        nf = 5;
-    } else if (m->mechanism == CKM_AES_CCM && p && n == sizeof(CK_CCM_PARAMS)) {
-        const CK_CCM_PARAMS *c = p;
-        f[0] = c->ulDataLen, f[1] = c->ulNonceLen, f[2] = c->ulAADLen, f[3] = c->ulMACLen;
-        f[4] = (c->pNonce != NULL) | (uint64_t)(c->pAAD != NULL) << 1;
-        nf = 5;
-    }
-    if (nf < 0) {
-        kw_put_raw(sh, body, len);
-        return;
-    }
+    kw_put_u8(sh, 0); /* never the first byte of a body (an item tag) */
     kw_put_u64(sh, h);
     kw_put_u64(sh, op);
     kw_put_u64(sh, m->mechanism);
     kw_put_u64(sh, key);
-    for (int i = 0; i < nf; i++)
-        kw_put_u64(sh, f[i]);
+    if (!kw_param_shape(m, sh)) {
+        sh->len = 0;
+        kw_put_raw(sh, body, len);
+    }
 }
 
 /* Run an OperationInit message of op on h and remember its outcome under its shape (sh; or forget it). */
@@ -464,7 +438,7 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
 {
     size_t init_end = fused_begin(m, KW_CALL_OperationInitData, h, (int)op);
     if (init_end) {
-        kw_enc_u(&m->req, call == KW_CALL_OperationSingle ? 1 : 2);
+        kw_enc_u(&m->req, call == KW_CALL_OperationSingle ? KW_STAGE_SINGLE : KW_STAGE_UPDATE);
         CK_RV rv = enc_data(&m->req, in, inlen);
         if (rv != CKR_OK) {
             kw_msg_free(m); /* the Init never left: the operation ends here */

@@ -36,6 +36,7 @@ struct kw_param_field {
     size_t off;           /* offsetof(S, name) */
     size_t len_off;       /* offsetof(S, len_name) */
     size_t n;             /* ARRAY: its size */
+    int data_only;        /* KW_FIELD_DATA (a BYTES field): only its length and presence decide an Init */
 };
 
 struct kw_param_layout {
@@ -61,5 +62,12 @@ const struct kw_param_mech *kw_param_mechs(size_t *n);
  * structure of l->size bytes. Returns CKR_OK, or CKR_MECHANISM_PARAM_INVALID for a NULL pointer with a
  * non-zero length or a field too long for a frame. Allocation failures are left in out->oom. */
 CK_RV kw_param_encode(const struct kw_param_layout *l, const void *param, struct kw_buf *out);
+
+/* Append the shape of a mechanism's parameter to sh: what of it decides whether an Init succeeds, the data-only
+ * parts of params.def (KW_FIELD_DATA, KW_MECH_DATA: an IV, a nonce, associated data, a context) counting by
+ * length and presence only. Returns 1, or 0 (sh as it was) when the mechanism has no data-only part or its
+ * parameter has not its structure's size: its whole encoded parameter is then its shape. Call it only for a
+ * parameter that kw_param_encode accepted. */
+int kw_param_shape(const CK_MECHANISM *m, struct kw_buf *sh);
 
 #endif

@@ -550,7 +550,6 @@ func TestFusedCallKeepsItsOutput(t *testing.T) {
 	block, _ := aes.NewCipher(key)
 	gcm, _ := cipher.NewGCM(block)
 	want := gcm.Seal(nil, iv, plain, aad)
-	const stageSingle = 1
 	fused := func(what string, kind ck.Operation, m *ck.Mechanism, key uint64, in []byte, out ck.Out) (uint64, []byte) {
 		t.Helper()
 		d := call(what, wire.CallOperationInitData, ck.CKR_OK, func(e *wire.Encoder) {
@@ -558,7 +557,7 @@ func TestFusedCallKeepsItsOutput(t *testing.T) {
 			e.U(uint64(kind))
 			e.M(m)
 			e.U(key)
-			e.U(stageSingle)
+			e.U(wire.StageSingle)
 			e.B(in)
 			e.O(out)
 		})

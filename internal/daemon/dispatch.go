@@ -208,7 +208,7 @@ var handlers = map[wire.Call]handler{
 		var out []byte
 		var n uint64
 		err := initThen(p, s, op, m, key, stage, func() (err error) {
-			if stage == stageSingle {
+			if stage == wire.StageSingle {
 				out, n, err = p.OperationSingle(s, op, in, o)
 			} else {
 				out, n, err = p.OperationUpdate(s, op, in, o)
@@ -227,7 +227,7 @@ var handlers = map[wire.Call]handler{
 		if op != ck.OpVerify {
 			return ck.CKR_ARGUMENTS_BAD
 		}
-		return initThen(p, s, op, m, key, stageSingle, func() error { return p.Verify(s, data, sig) })
+		return initThen(p, s, op, m, key, wire.StageSingle, func() error { return p.Verify(s, data, sig) })
 	},
 	wire.CallFeatures: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
 		e.U(wire.FeatureFused)
@@ -367,16 +367,10 @@ func u64s[T ~uint64](v []T) []uint64 {
 	return out
 }
 
-// The stages of OperationInitData.
-const (
-	stageSingle = 1
-	stageUpdate = 2
-)
-
 // initThen starts an operation and runs its first data call. A stage other than single or update is refused
 // before anything starts.
 func initThen(p ck.Provider, s ck.SessionHandle, op ck.Operation, m *ck.Mechanism, key ck.ObjectHandle, stage uint64, data func() error) error {
-	if stage != stageSingle && stage != stageUpdate {
+	if stage != wire.StageSingle && stage != wire.StageUpdate {
 		return ck.CKR_ARGUMENTS_BAD
 	}
 	if m == nil {

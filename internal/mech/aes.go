@@ -438,14 +438,14 @@ type aesGCMParams struct {
 // "Do no use ulIvBits to specify the length of the initialization vector, but ulIvLen instead" (applications
 // set 0, the IV's bits, or other values: OpenSC's p11test sends ulIvLen 16 with ulIvBits 64).
 func aesParseGCM(p Param) (aesGCMParams, error) {
-	if !p.Present || p.S == nil {
+	if !p.Present || p.S == nil || p.S.GCMParams == nil {
 		return aesGCMParams{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	g := aesGCMParams{iv: p.S.B("pIv"), aad: p.S.B("pAAD")}
+	g := aesGCMParams{iv: p.S.GCMParams.IV, aad: p.S.GCMParams.AAD}
 	if len(g.iv) == 0 || uint64(len(g.iv)) > 1<<32-1 {
 		return g, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	switch t := p.S.U("ulTagBits"); t {
+	switch t := p.S.GCMParams.TagBits; t {
 	case 32, 64, 96, 104, 112, 120, 128:
 		g.tagLen = int(t / 8)
 	default:

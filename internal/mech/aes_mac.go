@@ -145,15 +145,15 @@ type aesCCMParams struct {
 // aesParseCCM reads CK_CCM_PARAMS: a nonce of 7 to 13 bytes, a MAC of 4, 6 ... 16 bytes, and a data length
 // (the plaintext's, without the MAC) that the nonce leaves room to encode.
 func aesParseCCM(p Param) (aesCCMParams, error) {
-	if !p.Present || p.S == nil {
+	if !p.Present || p.S == nil || p.S.CCMParams == nil {
 		return aesCCMParams{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	c := aesCCMParams{dataLen: p.S.U("ulDataLen"), nonce: p.S.B("pNonce"), aad: p.S.B("pAAD")}
+	c := aesCCMParams{dataLen: p.S.CCMParams.DataLen, nonce: p.S.CCMParams.Nonce, aad: p.S.CCMParams.AAD}
 	n := len(c.nonce)
 	if n < 7 || n > 13 {
 		return c, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	m := p.S.U("ulMACLen")
+	m := p.S.CCMParams.MACLen
 	if m < 4 || m > 16 || m%2 != 0 {
 		return c, ck.CKR_MECHANISM_PARAM_INVALID
 	}

@@ -261,14 +261,19 @@ func aesEncryptDataDerive(m ck.MechanismType) func(p Param, base *Key, t Attrs, 
 			return nil, err
 		}
 		var bm cipher.BlockMode = aesECB{b, true}
-		if m == ck.CKM_AES_CBC_ENCRYPT_DATA {
-			iv := p.S.B("iv")
-			if len(iv) != aesBS {
+		var data []byte
+		switch c, e := p.S.AESCBCEncryptDataParams, p.S.KeyDerivationStringData; {
+		case m == ck.CKM_AES_CBC_ENCRYPT_DATA && c != nil:
+			if len(c.IV) != aesBS {
 				return nil, ck.CKR_MECHANISM_PARAM_INVALID
 			}
-			bm = cipher.NewCBCEncrypter(b, iv)
+			bm = cipher.NewCBCEncrypter(b, c.IV)
+			data = c.Data
+		case m != ck.CKM_AES_CBC_ENCRYPT_DATA && e != nil:
+			data = e.Data
+		default:
+			return nil, ck.CKR_MECHANISM_PARAM_INVALID
 		}
-		data := p.S.B("pData")
 		if len(data) == 0 || len(data)%aesBS != 0 {
 			return nil, ck.CKR_MECHANISM_PARAM_INVALID
 		}

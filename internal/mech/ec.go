@@ -640,13 +640,13 @@ func ecdhKDF(kdf uint64, z, sharedData []byte, template Attrs) ([]byte, error) {
 // ecdhDerive is CKM_ECDH1_DERIVE (cofactor false) and CKM_ECDH1_COFACTOR_DERIVE.
 func ecdhDerive(cofactor bool) func(p Param, base *Key, template Attrs, _ Resolver) ([]byte, error) {
 	return func(p Param, base *Key, template Attrs, _ Resolver) ([]byte, error) {
-		if !p.Present || p.S == nil {
+		if !p.Present || p.S == nil || p.S.ECDH1DeriveParams == nil {
 			return nil, ck.CKR_MECHANISM_PARAM_INVALID
 		}
 		if base.Class != ck.CKO_PRIVATE_KEY {
 			return nil, ck.CKR_KEY_TYPE_INCONSISTENT
 		}
-		peer := p.S.B("pPublicData")
+		peer := p.S.ECDH1DeriveParams.PublicData
 		var z []byte
 		var err error
 		switch {
@@ -661,7 +661,7 @@ func ecdhDerive(cofactor bool) func(p Param, base *Key, template Attrs, _ Resolv
 			return nil, err
 		}
 		defer clear(z)
-		return ecdhKDF(p.S.U("kdf"), z, p.S.B("pSharedData"), template)
+		return ecdhKDF(p.S.ECDH1DeriveParams.KDF, z, p.S.ECDH1DeriveParams.SharedData, template)
 	}
 }
 

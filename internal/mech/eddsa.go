@@ -470,14 +470,14 @@ func eddsaModeOf(p Param) (eddsaMode, error) {
 	if !p.Present {
 		return eddsaMode{}, nil
 	}
-	if p.S == nil {
+	if p.S == nil || p.S.EdDSAParams == nil {
 		return eddsaMode{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	ctx := p.S.B("pContextData")
+	ctx := p.S.EdDSAParams.ContextData
 	if len(ctx) > 255 {
 		return eddsaMode{}, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	return eddsaMode{ph: p.S.U("phFlag") != 0, ctx: string(ctx)}, nil
+	return eddsaMode{ph: p.S.EdDSAParams.PHFlag, ctx: string(ctx)}, nil
 }
 
 // maxEdDSAMessage bounds the message a multi-part pure EdDSA (or Ed448ph) operation buffers.

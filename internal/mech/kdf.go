@@ -67,29 +67,30 @@ func kdfOutLen(template Attrs, def, max int, tooLong ck.RV) (int, error) {
 	return 0, ck.CKR_TEMPLATE_INCOMPLETE
 }
 
-// kdfStructParam returns a mechanism's decoded structured parameter; a missing one is invalid.
-func kdfStructParam(p Param) (*wire.Params, error) {
-	if !p.Present || p.S == nil {
+// kdfStructParam returns a mechanism's decoded structured parameter, the structure pick returns; a missing
+// one (or another structure) is invalid.
+func kdfStructParam[T any](p Param, pick func(*wire.Params) *T) (*T, error) {
+	if !p.Present || p.S == nil || pick(p.S) == nil {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	return p.S, nil
+	return pick(p.S), nil
 }
 
 // ---- HKDF ----
 
 // hkdfSalt returns the extract stage's salt of a CK_HKDF_PARAMS: nil for CKF_HKDF_SALT_NULL (HKDF then uses
 // hash-length zeros), pSalt for CKF_HKDF_SALT_DATA, the CKA_VALUE of hSaltKey for CKF_HKDF_SALT_KEY.
-func hkdfSalt(s *wire.Params, resolve Resolver) ([]byte, error) {
-	switch s.U("ulSaltType") {
+func hkdfSalt(s *wire.HKDFParams, resolve Resolver) ([]byte, error) {
+	switch s.SaltType {
 	case ck.CKF_HKDF_SALT_NULL:
 		return nil, nil
 	case ck.CKF_HKDF_SALT_DATA:
-		return s.B("pSalt"), nil
+		return s.Salt, nil
 	case ck.CKF_HKDF_SALT_KEY:
 		if resolve == nil {
 			return nil, ck.CKR_MECHANISM_PARAM_INVALID
 		}
-		k, err := resolve(ck.ObjectHandle(s.U("hSaltKey")))
+		k, err := resolve(ck.ObjectHandle(s.SaltKey))
 		if err != nil {
 			return nil, err
 		}
@@ -111,15 +112,15 @@ func hkdfSalt(s *wire.Params, resolve Resolver) ([]byte, error) {
 // expansion yields the template's CKA_VALUE_LEN bytes (or the fixed length of its key type), at most 255
 // hash lengths.
 func hkdfDerive(p Param, base *Key, template Attrs, resolve Resolver) ([]byte, error) {
-	s, err := kdfStructParam(p)
+	s, err := kdfStructParam(p, func(s *wire.Params) *wire.HKDFParams { return s.HKDFParams })
 	if err != nil {
 		return nil, err
 	}
-	extract, expand := s.U("bExtract") != 0, s.U("bExpand") != 0
+	extract, expand := s.Extract, s.Expand
 	if !extract && !expand {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	h, ok := HashOf(ck.MechanismType(s.U("prfHashMechanism")))
+	h, ok := HashOf(ck.MechanismType(s.PRFHashMechanism))
 	if !ok {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
@@ -140,8 +141,8 @@ func hkdfDerive(p Param, base *Key, template Attrs, resolve Resolver) ([]byte, e
 
 	if base.Class == ck.CKO_DATA {
 		// A data object may be the input only when it has the hash's length and is extracted with a salt.
-		if !extract || s.U("ulSaltType") == ck.CKF_HKDF_SALT_NULL ||
-			(s.U("ulSaltType") == ck.CKF_HKDF_SALT_DATA && len(s.B("pSalt")) == 0) {
+		if !extract || s.SaltType == ck.CKF_HKDF_SALT_NULL ||
+			(s.SaltType == ck.CKF_HKDF_SALT_DATA && len(s.Salt) == 0) {
 			return nil, ck.CKR_MECHANISM_PARAM_INVALID
 		}
 		if len(ikm) != hLen {
@@ -163,7 +164,7 @@ func hkdfDerive(p Param, base *Key, template Attrs, resolve Resolver) ([]byte, e
 		}
 		defer clear(prk)
 	}
-	out, err := hkdf.Expand(hmacHashFunc(h), prk, string(s.B("pInfo")), n)
+	out, err := hkdf.Expand(hmacHashFunc(h), prk, string(s.Info), n)
 	if err != nil {
 		return nil, ck.CKR_FUNCTION_FAILED
 	}
@@ -187,15 +188,15 @@ var pbkdf2PRFs = map[uint64]crypto.Hash{
 // pbkdf2Generate is the GenerateKey of CKM_PKCS5_PBKD2. The template must name the key type (CKA_KEY_TYPE)
 // and, unless the type has a fixed length, CKA_VALUE_LEN.
 func pbkdf2Generate(p Param, template Attrs) (Attrs, error) {
-	s, err := kdfStructParam(p)
+	s, err := kdfStructParam(p, func(s *wire.Params) *wire.PKCS5PBKD2Params2 { return s.PKCS5PBKD2Params2 })
 	if err != nil {
 		return nil, err
 	}
-	if s.U("saltSource") != ck.CKZ_SALT_SPECIFIED {
+	if s.SaltSource != ck.CKZ_SALT_SPECIFIED {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	h, ok := pbkdf2PRFs[s.U("prf")]
-	if !ok || len(s.B("pPrfData")) != 0 {
+	h, ok := pbkdf2PRFs[s.PRF]
+	if !ok || len(s.PRFData) != 0 {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
 	if _, ok := template[ck.CKA_KEY_TYPE]; !ok {
@@ -205,12 +206,12 @@ func pbkdf2Generate(p Param, template Attrs) (Attrs, error) {
 	if err != nil {
 		return nil, err
 	}
-	iter := s.U("iterations")
+	iter := s.Iterations
 	blocks := uint64((n + h.Size() - 1) / h.Size())
 	if iter < 1 || iter > pbkdf2MaxWork/blocks {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	dk, err := pbkdf2.Key(hmacHashFunc(h), string(s.B("pPassword")), s.B("pSaltSourceData"), int(iter), n)
+	dk, err := pbkdf2.Key(hmacHashFunc(h), string(s.Password), s.SaltSourceData, int(iter), n)
 	if err != nil {
 		return nil, ck.CKR_FUNCTION_FAILED
 	}
@@ -316,21 +317,21 @@ func kdfFits(v uint64, width int) bool { return width >= 8 || v>>(8*uint(width))
 // sp800CounterDerive is the Derive of CKM_SP800_108_COUNTER_KDF: K(i) = PRF(KI, data with the counter i in
 // place of the iteration variable), i = 1..n, output the first L bytes of K(1) || ... || K(n).
 func sp800CounterDerive(p Param, base *Key, template Attrs, _ Resolver) ([]byte, error) {
-	s, err := kdfStructParam(p)
+	s, err := kdfStructParam(p, func(s *wire.Params) *wire.SP800108KDFParams { return s.SP800108KDFParams })
 	if err != nil {
 		return nil, err
 	}
-	f, ok := hmacPRF(ck.MechanismType(s.U("prfType")))
+	f, ok := hmacPRF(ck.MechanismType(s.PRFType))
 	if !ok {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID // CMAC PRFs are not supported
 	}
-	if s.U("pAdditionalDerivedKeys") != 0 {
+	if s.AdditionalDerivedKeys != 0 {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
 	if base.Type != ck.CKK_GENERIC_SECRET && base.Type != f.keyType {
 		return nil, ck.CKR_KEY_TYPE_INCONSISTENT
 	}
-	fields, err := kbkdfFields(s.A("pDataParams"))
+	fields, err := kbkdfFields(s.DataParams)
 	if err != nil {
 		return nil, err
 	}

@@ -604,10 +604,10 @@ func mldsaSignContext(p Param) (hedge uint64, ctx []byte, err error) {
 	if !p.Present {
 		return ck.CKH_HEDGE_PREFERRED, nil, nil
 	}
-	if p.S == nil {
+	if p.S == nil || p.S.SignAdditionalContext == nil {
 		return 0, nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	hedge, ctx = p.S.U("hedgeVariant"), p.S.B("pContext")
+	hedge, ctx = p.S.SignAdditionalContext.HedgeVariant, p.S.SignAdditionalContext.Context
 	switch hedge {
 	case ck.CKH_HEDGE_PREFERRED, ck.CKH_HEDGE_REQUIRED, ck.CKH_DETERMINISTIC_REQUIRED:
 	default:

@@ -11,19 +11,19 @@ import (
 // label is pSourceData; source must be CKZ_DATA_SPECIFIED, or 0 with no data (a zeroed structure).
 
 func rsaParseOAEP(p Param) (*rsa.OAEPOptions, error) {
-	if !p.Present || p.S == nil {
+	if !p.Present || p.S == nil || p.S.RSAPKCSOAEPParams == nil {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	h, ok := HashOf(ck.MechanismType(p.S.U("hashAlg")))
+	h, ok := HashOf(ck.MechanismType(p.S.RSAPKCSOAEPParams.HashAlg))
 	if !ok {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	mh, ok := rsaMGFs[p.S.U("mgf")]
+	mh, ok := rsaMGFs[p.S.RSAPKCSOAEPParams.MGF]
 	if !ok {
 		return nil, ck.CKR_MECHANISM_PARAM_INVALID
 	}
-	label := p.S.B("pSourceData")
-	switch src := p.S.U("source"); {
+	label := p.S.RSAPKCSOAEPParams.SourceData
+	switch src := p.S.RSAPKCSOAEPParams.Source; {
 	case src == ck.CKZ_DATA_SPECIFIED:
 	case src == 0 && len(label) == 0:
 	default:

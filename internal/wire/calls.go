@@ -9,12 +9,6 @@ import (
 	"strconv"
 )
 
-// Version is the protocol version this package speaks.
-const Version = 1
-
-// CookieSize is the size of an application cookie returned by Hello.
-const CookieSize = 32
-
 //go:embed calls.def
 var callsDef string
 
@@ -158,12 +152,6 @@ var (
 	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
 	CallFeatures          = mustCall("Features")
 	CallInitTokenPolicy   = mustCall("InitTokenPolicy")
-)
-
-// Feature bits of the Features call.
-const (
-	// FeatureFused: OperationInitData, VerifyInitVerify and FindObjectsFirst.
-	FeatureFused = 1 << 0
 )
 
 func mustCall(name string) Call {

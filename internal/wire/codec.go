@@ -8,14 +8,6 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
-// Limits of the protocol (docs/protocol.md).
-const (
-	// MaxFrame is the largest frame, counted after the length field.
-	MaxFrame = 8 << 20
-	// MaxAttributes is the largest number of attributes in one template (nested ones included per level).
-	MaxAttributes = 4096
-)
-
 // ErrMalformed is wrapped by every decoding error: the peer broke the protocol.
 var ErrMalformed = errors.New("wire: malformed message")
 

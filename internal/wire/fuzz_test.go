@@ -139,24 +139,13 @@ func FuzzDecodeParams(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		for m, l := range paramLayouts {
+		for m := range paramLayouts {
 			p, err := DecodeParams(m, raw)
 			if err != nil {
 				continue
 			}
-			fields := map[string]any{}
-			for _, fd := range l.Fields {
-				switch fd.Kind {
-				case 'u':
-					fields[fd.Name] = p.U(fd.Name)
-				case 'b':
-					fields[fd.Name] = p.B(fd.Name)
-				case 'A':
-					fields[fd.Name] = p.A(fd.Name)
-				}
-			}
-			again, err := EncodeParams(m, fields)
-			if err != nil || !bytes.Equal(again, raw) {
+			again, err := EncodeParams(m, p.fields())
+			if err != nil || !bytes.Equal(again, raw) || !bytes.Equal(p.Encode(), raw) {
 				t.Fatalf("%v: accepted parameter %x encodes back as %x (%v)", m, raw, again, err)
 			}
 		}

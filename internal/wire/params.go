@@ -2,123 +2,78 @@ package wire
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
-	"regexp"
+	"sort"
+	"strings"
 
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// params.def is the source of params_gen.go: the typed parameter structures (GCMParams ...), their decoders
+// and encoders, and the layout table.
+//
 //go:embed params.def
 var paramsDef string
 
 // ParamField is one field of a parameter structure of params.def.
 type ParamField struct {
-	Name string
-	Kind byte // the item letter: 'u', 'b' or 'A'
+	Name string // the C field (the pointer of a pointer-and-length pair)
+	Kind byte   // the item letter: 'u', 'b' or 'A'
+	// DataOnly marks a byte string that only feeds the computation (an IV, a nonce, associated data, a
+	// context): its length and presence, not its contents, decide whether an Init succeeds (KW_FIELD_DATA).
+	DataOnly bool
 }
 
 // ParamLayout is a parameter structure of params.def.
 type ParamLayout struct {
 	Struct string
 	Fields []ParamField
-}
-
-var paramLayouts = parseParams(paramsDef)
-
-var (
-	paramLine = regexp.MustCompile(`(?m)^KW_(STRUCT|FIELD_\w+|END|MECH)\(([^)]*)\)\s*$`)
-	splitArgs = regexp.MustCompile(`\s*,\s*`)
-)
-
-func parseParams(def string) map[ck.MechanismType]*ParamLayout {
-	structs := map[string]*ParamLayout{}
-	byMech := map[ck.MechanismType]*ParamLayout{}
-	var cur *ParamLayout
-	for _, m := range paramLine.FindAllStringSubmatch(def, -1) {
-		args := splitArgs.Split(m[2], -1)
-		switch m[1] {
-		case "STRUCT":
-			cur = &ParamLayout{Struct: args[0]}
-			structs[args[0]] = cur
-		case "END":
-			cur = nil
-		case "MECH":
-			mt, ok := ck.MechanismByName(args[0])
-			if !ok || structs[args[1]] == nil {
-				panic(fmt.Sprintf("wire: params.def: bad mechanism line %q", m[0]))
-			}
-			byMech[mt] = structs[args[1]]
-		default:
-			if cur == nil || args[0] != cur.Struct {
-				panic(fmt.Sprintf("wire: params.def: field outside its structure: %q", m[0]))
-			}
-			kind := map[string]byte{"FIELD_ULONG": 'u', "FIELD_BOOL": 'u', "FIELD_BYTES": 'b', "FIELD_ARRAY": 'b',
-				"FIELD_ULONG_PTR": 'u', "FIELD_PRF_DATA": 'A', "FIELD_DERIVED_KEYS": 'u'}[m[1]]
-			if kind == 0 {
-				panic(fmt.Sprintf("wire: params.def: unknown field kind %q", m[1]))
-			}
-			cur.Fields = append(cur.Fields, ParamField{Name: args[1], Kind: kind})
-		}
-	}
-	return byMech
+	decode func(raw []byte) (*Params, error)
 }
 
 // LayoutOf returns the parameter layout of a mechanism, or nil if its parameter travels as raw bytes.
 func LayoutOf(m ck.MechanismType) *ParamLayout { return paramLayouts[m] }
 
-// Params is a decoded structured parameter: its fields by name.
-type Params struct {
-	u map[string]uint64
-	b map[string][]byte
-	a map[string][]ck.Attribute
-}
-
-// U returns an integer field.
-func (p *Params) U(name string) uint64 { return p.u[name] }
-
-// B returns a byte-string field (never nil).
-func (p *Params) B(name string) []byte {
-	if v := p.b[name]; v != nil {
-		return v
-	}
-	return []byte{}
-}
-
-// A returns a list field (CK_PRF_DATA_PARAM entries as type and value).
-func (p *Params) A(name string) []ck.Attribute { return p.a[name] }
+// RawDataOnly reports whether a mechanism's raw parameter is data only (KW_MECH_DATA: the IV of
+// CKM_AES_CBC): its length and presence, not its contents, decide whether an Init succeeds.
+func RawDataOnly(m ck.MechanismType) bool { return rawDataOnly[m] }
 
 // ErrParam is returned for a parameter that does not follow its layout.
-var ErrParam = fmt.Errorf("wire: parameter does not follow its layout")
+var ErrParam = errors.New("wire: parameter does not follow its layout")
 
-// DecodeParams decodes the structured parameter of a mechanism listed in params.def.
+// DecodeParams decodes the structured parameter of a mechanism listed in params.def: the Params field of
+// the mechanism's structure is set.
 func DecodeParams(m ck.MechanismType, raw []byte) (*Params, error) {
 	l := paramLayouts[m]
 	if l == nil {
 		return nil, fmt.Errorf("wire: %v has no structured parameter", m)
 	}
-	d := NewDecoder(raw)
-	p := &Params{u: map[string]uint64{}, b: map[string][]byte{}, a: map[string][]ck.Attribute{}}
-	for _, f := range l.Fields {
-		switch f.Kind {
-		case 'u':
-			p.u[f.Name] = d.U()
-		case 'b':
-			p.b[f.Name] = d.B()
-		case 'A':
-			p.a[f.Name] = d.A()
-		}
-	}
-	if err := d.Finish(); err != nil {
-		return nil, ErrParam
-	}
-	return p, nil
+	return l.decode(raw)
 }
 
-// EncodeParams encodes a structured parameter from field values, in layout order (for Go clients and tests).
+// EncodeParams encodes a structured parameter from field values named as in params.def, in layout order
+// (for tests and tools that build parameters from text; Go code uses the typed structures' Encode). A
+// missing field is zero or empty; a name the layout does not have, or a value of the wrong type, is an
+// error.
 func EncodeParams(m ck.MechanismType, fields map[string]any) ([]byte, error) {
 	l := paramLayouts[m]
 	if l == nil {
 		return nil, fmt.Errorf("wire: %v has no structured parameter", m)
+	}
+	known := map[string]bool{}
+	for _, f := range l.Fields {
+		known[f.Name] = true
+	}
+	var unknown []string
+	for name := range fields {
+		if !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("wire: %s has no field %s", l.Struct, strings.Join(unknown, ", "))
 	}
 	var e Encoder
 	for _, f := range l.Fields {
@@ -133,23 +88,45 @@ func EncodeParams(m ck.MechanismType, fields map[string]any) ([]byte, error) {
 			case int:
 				e.U(uint64(x))
 			case bool:
-				if x {
-					e.U(1)
-				} else {
-					e.U(0)
-				}
+				e.U(b2u(x))
 			case ck.MechanismType:
 				e.U(uint64(x))
 			default:
-				return nil, fmt.Errorf("wire: field %s: %T is not an integer", f.Name, v)
+				return nil, fmt.Errorf("wire: %s.%s: %T is not an integer", l.Struct, f.Name, v)
 			}
 		case 'b':
-			x, _ := v.([]byte)
+			x, ok := v.([]byte)
+			if !ok && v != nil {
+				return nil, fmt.Errorf("wire: %s.%s: %T is not a byte string", l.Struct, f.Name, v)
+			}
 			e.B(x)
 		case 'A':
-			x, _ := v.([]ck.Attribute)
+			x, ok := v.([]ck.Attribute)
+			if !ok && v != nil {
+				return nil, fmt.Errorf("wire: %s.%s: %T is not a list of attributes", l.Struct, f.Name, v)
+			}
 			e.A(x)
 		}
 	}
 	return e.Bytes(), nil
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bool reads an integer item that must be 0 or 1 (a CK_BBOOL field).
+func (d *Decoder) bool() bool {
+	switch v := d.U(); v {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		d.fail("boolean field is %d", v)
+		return false
+	}
 }

@@ -426,11 +426,7 @@ func (k *tokenKey) signMechanism(digest []byte, opts crypto.SignerOpts) (*ck.Mec
 			if len(o.Context) > 255 {
 				return nil, nil, errors.New("Ed25519ctx context longer than 255 bytes")
 			}
-			p, err := wire.EncodeParams(ck.CKM_EDDSA, map[string]any{"phFlag": false, "pContextData": []byte(o.Context)})
-			if err != nil {
-				return nil, nil, err
-			}
-			m.Parameter = p
+			m.Parameter = (&wire.EdDSAParams{PHFlag: false, ContextData: []byte(o.Context)}).Encode()
 		}
 		return m, digest, nil
 	case ck.CKK_ML_DSA:
@@ -446,11 +442,7 @@ func (k *tokenKey) signMechanism(digest []byte, opts crypto.SignerOpts) (*ck.Mec
 			if o.Deterministic {
 				hedge = ck.CKH_DETERMINISTIC_REQUIRED
 			}
-			p, err := wire.EncodeParams(ck.CKM_ML_DSA, map[string]any{"hedgeVariant": hedge, "pContext": bytes.Clone(o.Context)})
-			if err != nil {
-				return nil, nil, err
-			}
-			m.Parameter = p
+			m.Parameter = (&wire.SignAdditionalContext{HedgeVariant: hedge, Context: bytes.Clone(o.Context)}).Encode()
 		}
 		return m, digest, nil
 	}
@@ -569,13 +561,8 @@ func (d *Decrypter) Decrypt(rand io.Reader, ciphertext []byte, opts crypto.Decry
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("client: decrypting with %v on %v: unsupported OAEP hash %v / MGF1 %v", k.ref, k.tok, o.Hash, mgfHash)
 		}
-		p, err := wire.EncodeParams(ck.CKM_RSA_PKCS_OAEP, map[string]any{
-			"hashAlg": hm.hash, "mgf": mm.mgf, "source": uint64(ck.CKZ_DATA_SPECIFIED), "pSourceData": bytes.Clone(o.Label),
-		})
-		if err != nil {
-			return nil, err
-		}
-		m := &ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, Parameter: p}
+		p := &wire.RSAPKCSOAEPParams{HashAlg: uint64(hm.hash), MGF: mm.mgf, Source: ck.CKZ_DATA_SPECIFIED, SourceData: bytes.Clone(o.Label)}
+		m := &ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, Parameter: p.Encode()}
 		pt, err := k.run(ck.OpDecrypt, m, ciphertext)
 		if err != nil {
 			return nil, fmt.Errorf("client: decrypting with %v on %v (%v): %w", k.ref, k.tok, m.Type, err)

@@ -132,21 +132,9 @@ type Mechanism struct {
 	Parameter []byte
 }
 
-// AttrKind says what an Attribute carries.
+// AttrKind says what an Attribute carries. Its values (AttrLength, AttrValue, AttrArray, AttrBuffer) are in
+// consts_gen.go, generated from internal/wire/consts.def.
 type AttrKind byte
-
-// The kinds of Attribute, as on the wire (docs/protocol.md).
-const (
-	// AttrLength carries only a length: in a query, a NULL pValue; in a result, the needed length or
-	// CK_UNAVAILABLE_INFORMATION.
-	AttrLength AttrKind = 0
-	// AttrValue carries a value.
-	AttrValue AttrKind = 1
-	// AttrArray carries a nested template (attributes with CKF_ARRAY_ATTRIBUTE, such as CKA_WRAP_TEMPLATE).
-	AttrArray AttrKind = 2
-	// AttrBuffer is a query for a value into a caller buffer of capacity Len.
-	AttrBuffer AttrKind = 3
-)
 
 // Attribute is a CK_ATTRIBUTE in Go form. In templates passed to the token (create, find, set, generate),
 // attributes have Kind AttrValue (or AttrArray). In C_GetAttributeValue queries they have AttrLength (NULL
@@ -168,28 +156,8 @@ type Out struct {
 }
 
 // Operation names a kind of cryptographic operation. The engine keeps at most one active operation of each
-// kind per session.
+// kind per session. Its values (OpEncrypt ...) are in consts_gen.go, generated from internal/wire/consts.def.
 type Operation uint64
-
-// Operation kinds. The dual-function kinds combine two active operations in one call.
-const (
-	OpEncrypt Operation = iota + 1
-	OpDecrypt
-	OpDigest
-	OpSign
-	OpVerify
-	OpSignRecover
-	OpVerifyRecover
-	OpDigestEncrypt // C_DigestEncryptUpdate
-	OpDecryptDigest // C_DecryptDigestUpdate
-	OpSignEncrypt   // C_SignEncryptUpdate
-	OpDecryptVerify // C_DecryptVerifyUpdate
-	OpMessageEncrypt
-	OpMessageDecrypt
-	OpMessageSign
-	OpMessageVerify
-	OpVerifySignature // PKCS#11 3.2 C_VerifySignature*
-)
 
 // Provider is every Cryptoki function in Go form for one application (one C_Initialize ... C_Finalize).
 // The engine implements it for an application inside the daemon; pkg/client implements it over the

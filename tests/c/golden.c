@@ -882,6 +882,70 @@ static void check_width(void)
     kw_buf_free(&tmp);
 }
 
+/* The shape of an Init's parameter (kw_param_shape, from params.def's data-only marks): the contents of an IV,
+ * a nonce, associated data or a context do not change it; their length, their presence and every other field
+ * do; a mechanism without data-only parts has no shape of its own (its whole parameter is its shape). */
+static int shape_of(CK_MECHANISM_TYPE t, void *p, CK_ULONG n, struct kw_buf *out)
+{
+    CK_MECHANISM m = {t, p, n};
+    out->len = 0;
+    return kw_param_shape(&m, out);
+}
+
+static int same_shape(CK_MECHANISM_TYPE t, void *p1, void *p2, CK_ULONG n)
+{
+    struct kw_buf a = {0}, b = {0};
+    int r1 = shape_of(t, p1, n, &a), r2 = shape_of(t, p2, n, &b);
+    int same = r1 == 1 && r2 == 1 && !a.oom && !b.oom && a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+    kw_buf_free(&a);
+    kw_buf_free(&b);
+    return same;
+}
+
+static void check_shape(void)
+{
+    CK_BYTE iv1[12] = {1}, iv2[12] = {2}, aad1[3] = "aad", aad2[3] = "AAD";
+    CK_GCM_PARAMS g1 = {.pIv = iv1, .ulIvLen = 12, .ulIvBits = 96, .pAAD = aad1, .ulAADLen = 3, .ulTagBits = 128};
+    CK_GCM_PARAMS g2 = {.pIv = iv2, .ulIvLen = 12, .ulIvBits = 96, .pAAD = aad2, .ulAADLen = 3, .ulTagBits = 128};
+    if (!same_shape(CKM_AES_GCM, &g1, &g2, sizeof g1))
+        fail(0, "kw_param_shape", "GCM: another IV or AAD of the same length changes the shape");
+    g2.ulIvLen = 11;
+    if (same_shape(CKM_AES_GCM, &g1, &g2, sizeof g1))
+        fail(0, "kw_param_shape", "GCM: an IV of another length has the same shape");
+    g2.ulIvLen = 12, g2.ulTagBits = 96;
+    if (same_shape(CKM_AES_GCM, &g1, &g2, sizeof g1))
+        fail(0, "kw_param_shape", "GCM: another tag length has the same shape");
+    g2.ulTagBits = 128, g2.pAAD = NULL, g2.ulAADLen = 0;
+    g1.ulAADLen = 0;
+    if (same_shape(CKM_AES_GCM, &g1, &g2, sizeof g1))
+        fail(0, "kw_param_shape", "GCM: a NULL AAD has the shape of an empty one");
+    CK_CCM_PARAMS c1 = {.ulDataLen = 32, .pNonce = iv1, .ulNonceLen = 8, .pAAD = aad1, .ulAADLen = 3, .ulMACLen = 16};
+    CK_CCM_PARAMS c2 = {.ulDataLen = 32, .pNonce = iv2, .ulNonceLen = 8, .pAAD = aad2, .ulAADLen = 3, .ulMACLen = 16};
+    if (!same_shape(CKM_AES_CCM, &c1, &c2, sizeof c1))
+        fail(0, "kw_param_shape", "CCM: another nonce changes the shape");
+    c2.ulDataLen = 33;
+    if (same_shape(CKM_AES_CCM, &c1, &c2, sizeof c1))
+        fail(0, "kw_param_shape", "CCM: another data length has the same shape");
+    CK_EDDSA_PARAMS e1 = {.phFlag = CK_FALSE, .pContextData = aad1, .ulContextDataLen = 3};
+    CK_EDDSA_PARAMS e2 = {.phFlag = CK_FALSE, .pContextData = aad2, .ulContextDataLen = 3};
+    if (!same_shape(CKM_EDDSA, &e1, &e2, sizeof e1))
+        fail(0, "kw_param_shape", "EdDSA: another context changes the shape");
+    e2.phFlag = CK_TRUE;
+    if (same_shape(CKM_EDDSA, &e1, &e2, sizeof e1))
+        fail(0, "kw_param_shape", "EdDSA: phFlag does not change the shape");
+    if (!same_shape(CKM_AES_CBC, iv1, iv2, 12) || !same_shape(CKM_AES_CBC_PAD, iv1, iv2, 12))
+        fail(0, "kw_param_shape", "CBC: another IV changes the shape");
+    struct kw_buf a = {0};
+    if (shape_of(CKM_AES_CBC, iv1, 12, &a) != 1 || a.len != 16)
+        fail(0, "kw_param_shape", "CBC: the shape is not the IV's presence and length");
+    CK_ECDH1_DERIVE_PARAMS ecdh = {.kdf = CKD_NULL, .ulPublicDataLen = 3, .pPublicData = aad1};
+    if (shape_of(CKM_ECDH1_DERIVE, &ecdh, sizeof ecdh, &a) != 0 || a.len != 0)
+        fail(0, "kw_param_shape", "ECDH1 (no data-only field) has a shape of its own");
+    if (shape_of(CKM_AES_ECB, NULL, 0, &a) != 0 || shape_of(CKM_AES_GCM, &g1, sizeof g1 - 1, &a) != 0)
+        fail(0, "kw_param_shape", "a mechanism without data-only parts, or a wrong size, has a shape");
+    kw_buf_free(&a);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "internal/wire/testdata/golden.txt";
@@ -899,6 +963,7 @@ int main(int argc, char **argv)
     }
     check_param_table();
     check_width();
+    check_shape();
     printf("golden: %d passed, %d params passed, %d failed\n", passed, ppassed, failures);
     return failures || passed == 0 || ppassed == 0 ? 1 : 0;
 }
