@@ -304,3 +304,61 @@ func (env lockEnv) madeNothing(t *testing.T, call string, err error, want ck.RV,
 	}
 	env.settled(t)
 }
+
+// TestPINCommitRechecks changes the state between the check and the computation of PIN calls: a session closed
+// during a login's KDF answers CKR_SESSION_HANDLE_INVALID and logs nobody in (the right PIN still resets the
+// count); an SO who logs out during C_InitPIN's KDF answers CKR_USER_NOT_LOGGED_IN and the user PIN stays as
+// it was, the token key the logout wiped never having been under the computation.
+func TestPINCommitRechecks(t *testing.T) {
+	t.Run("session closed during login", func(t *testing.T) {
+		env := newLockEnv(t)
+		if err := env.p.Logout(env.s); err != nil {
+			t.Fatal(err)
+		}
+		s2, err := env.p.OpenSession(0, ck.CKF_SERIAL_SESSION|ck.CKF_RW_SESSION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.between(t, "pin attempt", func() {
+			if err := env.p.CloseSession(s2); err != nil {
+				t.Error(err)
+			}
+		})
+		wantRV(t, env.p.Login(s2, ck.CKU_USER, enginetest.UserPIN), ck.CKR_SESSION_HANDLE_INVALID, "C_Login whose session closed")
+		if !env.loggedOut() {
+			t.Error("the application is logged in after its login's session closed")
+		}
+		env.e.mu.Lock()
+		tok := env.e.sessions[env.s].tok
+		holders, key, failures := tok.keyHolders, tok.tokenKey, tok.rec.User.Failures
+		env.e.mu.Unlock()
+		if holders != 0 || key != nil || failures != 0 {
+			t.Errorf("after the failed commit: %d key holders, token key kept %v, %d failures; want 0, false, 0", holders, key != nil, failures)
+		}
+		if err := env.p.Login(env.s, ck.CKU_USER, enginetest.UserPIN); err != nil {
+			t.Fatalf("C_Login afterwards: %v", err)
+		}
+	})
+	t.Run("SO logged out during C_InitPIN", func(t *testing.T) {
+		env := newLockEnv(t)
+		if err := env.p.Logout(env.s); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.p.Login(env.s, ck.CKU_SO, enginetest.SOPIN); err != nil {
+			t.Fatal(err)
+		}
+		before := record(env.e).User
+		env.between(t, "init pin", func() {
+			if err := env.p.Logout(env.s); err != nil {
+				t.Error(err)
+			}
+		})
+		wantRV(t, env.p.InitPIN(env.s, []byte("another-user-pin")), ck.CKR_USER_NOT_LOGGED_IN, "C_InitPIN whose SO logged out")
+		if after := record(env.e).User; !bytes.Equal(after.Wrapped, before.Wrapped) {
+			t.Error("the user PIN changed although C_InitPIN failed")
+		}
+		if err := env.p.Login(env.s, ck.CKU_USER, enginetest.UserPIN); err != nil {
+			t.Fatalf("the user PIN afterwards: %v", err)
+		}
+	})
+}
