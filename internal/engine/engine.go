@@ -114,6 +114,10 @@ type Engine struct {
 	nextHandle uint64 // object handles
 	nextSess   uint64 // session handles
 	events     []ck.SlotID
+
+	held        map[*object]int        // keys in use outside mu, and how many times (locking.go)
+	heldWipes   map[*object][]attrList // attribute memory to wipe when the key's last holder releases it
+	checkedHook func(call string)      // tests: runs between a call's check and its computation
 }
 
 const metaNextSlot = "next-slot"

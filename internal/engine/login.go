@@ -74,109 +74,193 @@ func (e *Engine) pinOf(t *token, u ck.UserType) *pinState {
 	return &t.rec.User
 }
 
+// locked runs fn under e.mu; the lock is released when fn returns.
+func (e *Engine) locked(fn func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fn()
+}
+
+// pinAttempt is one try of a PIN between its count and its end (attemptPIN).
+type pinAttempt struct {
+	t    *token
+	user ck.UserType
+	rec  pinState // the PIN record as counted: what tryPIN opens
+}
+
+// attemptPIN is every try of a PIN (C_Login, C_SetPIN's old PIN, the SO PIN of C_InitToken on an initialised
+// token and of DeleteToken), in three steps. Called with pinMu held, which keeps the token and its PIN
+// records as they are for the whole attempt (every call that changes them takes it), and without e.mu.
+//
+// Check, under e.mu: check is the caller's own checks; it returns the token and the user whose PIN is tried,
+// or a nil token when there is no PIN to try (C_InitToken on a new token: attemptPIN returns nil, nil). In the
+// same critical section a locked PIN (MaxPINFailures consecutive failures) answers CKR_PIN_LOCKED without a
+// try; a PIN outside the token's lengths cannot be right and answers CKR_PIN_INCORRECT without spending an
+// attempt; otherwise the attempt is counted durably before the PIN is tried (countAttempt), so killing the
+// daemon mid-attempt buys no uncounted guess.
+//
+// Compute, without e.mu: tryPIN, the memory-hard KDF and the token key's unwrap (or the TPM's PIN-bound seal,
+// pinbind.go). No PIN bytes are compared: a wrong PIN fails the AES-GCM authentication of the token key's
+// wrap, whose time does not depend on how much of the PIN is right.
+//
+// End, under e.mu: a failed try is logged and audited as failed (the event's name, with the failures so far);
+// a right PIN resets the count (durably, unless the store is read-only) and returns the token key, which the
+// caller wipes.
+func (e *Engine) attemptPIN(a *app, pin []byte, failed string, check func() (*token, ck.UserType, error)) (*vault.TokenKey, error) {
+	var at pinAttempt
+	err := e.locked(func() error {
+		t, user, err := check()
+		if err != nil || t == nil {
+			return err
+		}
+		ps := e.pinOf(t, user)
+		if ps.Failures >= e.cfg.MaxPINFailures {
+			return ck.CKR_PIN_LOCKED
+		}
+		if !e.pinLenOK(pin) {
+			return ck.CKR_PIN_INCORRECT
+		}
+		if err := e.countAttempt(t, ps); err != nil {
+			return err
+		}
+		at = pinAttempt{t: t, user: user, rec: *ps}
+		return nil
+	})
+	if err != nil || at.t == nil {
+		return nil, err
+	}
+
+	e.checked("pin attempt")
+	tk, err := e.tryPIN(at.t.id, roleName(at.user), pin, at.rec)
+
+	err = e.locked(func() error { return e.endPINAttempt(a, at, failed, err) })
+	if err != nil {
+		if tk != nil {
+			tk.Wipe()
+		}
+		return nil, err
+	}
+	return tk, nil
+}
+
+// endPINAttempt is the end of attemptPIN: tryErr is what tryPIN answered. Called with e.mu held.
+func (e *Engine) endPINAttempt(a *app, at pinAttempt, failed string, tryErr error) error {
+	t, role := at.t, roleName(at.user)
+	ps := e.pinOf(t, at.user)
+	if tryErr != nil {
+		e.log.Warn(failed, "token", t.id, "user", role, "app", a.peer.String(), "failures", ps.Failures)
+		e.auditEvent(failed, a, t.id, "user", role, "failures", ps.Failures)
+		return tryErr
+	}
+	ps.Failures = 0
+	if e.store.ReadOnly() {
+		return nil
+	}
+	return e.saveToken(t)
+}
+
+// checkUserType accepts the user types C_Login knows.
+func checkUserType(user ck.UserType) error {
+	switch user {
+	case ck.CKU_SO, ck.CKU_USER, ck.CKU_CONTEXT_SPECIFIC:
+		return nil
+	}
+	return ck.CKR_USER_TYPE_INVALID
+}
+
+// loginCall is what Login's check found.
+type loginCall struct {
+	s               *session
+	user            ck.UserType // CKU_CONTEXT_SPECIFIC is tried as the user
+	contextSpecific bool        // a CKU_CONTEXT_SPECIFIC login: it authenticates an operation
+}
+
+// checkLogin is C_Login's checks for a login with a PIN. Called with e.mu held.
+func (a *app) checkLogin(h ck.SessionHandle, user ck.UserType) (loginCall, error) {
+	s, err := a.session(h)
+	if err != nil {
+		return loginCall{}, err
+	}
+	if err := checkUserType(user); err != nil {
+		return loginCall{}, err
+	}
+	t := s.tok
+	current, loggedIn := a.logins[t]
+	if user == ck.CKU_CONTEXT_SPECIFIC {
+		if current != ck.CKU_USER {
+			return loginCall{}, ck.CKR_USER_NOT_LOGGED_IN
+		}
+		if s.pendingAuth() == nil {
+			return loginCall{}, ck.CKR_OPERATION_NOT_INITIALIZED
+		}
+		user = ck.CKU_USER
+	} else if loggedIn {
+		if current == user {
+			return loginCall{}, ck.CKR_USER_ALREADY_LOGGED_IN
+		}
+		return loginCall{}, ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN
+	}
+	if !loggedIn {
+		if user == ck.CKU_SO {
+			for _, other := range a.sessions {
+				if other.tok == t && !other.rw {
+					return loginCall{}, ck.CKR_SESSION_READ_ONLY_EXISTS
+				}
+			}
+			if t.userLogins > 0 {
+				return loginCall{}, ck.CKR_USER_TOO_MANY_TYPES
+			}
+		} else if t.soLogins > 0 {
+			return loginCall{}, ck.CKR_USER_TOO_MANY_TYPES
+		}
+	}
+	if user == ck.CKU_USER && !a.e.pinOf(t, user).set() {
+		return loginCall{}, ck.CKR_USER_PIN_NOT_INITIALIZED
+	}
+	return loginCall{s: s, user: user, contextSpecific: loggedIn}, nil
+}
+
+// Login is C_Login. Locking: pinMu for the whole call; the PIN's check, count and try are attemptPIN's; the
+// commit (commitLogin) runs under e.mu.
 func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 	e := a.e
 	e.pinMu.Lock()
 	defer e.pinMu.Unlock()
-	e.mu.Lock()
-	s, err := a.session(h)
-	if err != nil {
-		e.mu.Unlock()
-		return err
-	}
-	t := s.tok
-	switch user {
-	case ck.CKU_SO, ck.CKU_USER, ck.CKU_CONTEXT_SPECIFIC:
-	default:
-		e.mu.Unlock()
-		return ck.CKR_USER_TYPE_INVALID
-	}
 	if pin == nil {
 		// The protected authentication path: identity login, for the identities the token's policy names.
-		err := a.loginByIdentity(s, user)
-		e.mu.Unlock()
-		return err
-	}
-	current, loggedIn := a.logins[t]
-	if user == ck.CKU_CONTEXT_SPECIFIC {
-		if current != ck.CKU_USER {
-			e.mu.Unlock()
-			return ck.CKR_USER_NOT_LOGGED_IN
-		}
-		op := s.pendingAuth()
-		if op == nil {
-			e.mu.Unlock()
-			return ck.CKR_OPERATION_NOT_INITIALIZED
-		}
-		user = ck.CKU_USER
-	} else if loggedIn {
-		e.mu.Unlock()
-		if current == user {
-			return ck.CKR_USER_ALREADY_LOGGED_IN
-		}
-		return ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN
-	}
-	contextSpecific := loggedIn
-	if !contextSpecific {
-		if user == ck.CKU_SO {
-			for _, other := range a.sessions {
-				if other.tok == t && !other.rw {
-					e.mu.Unlock()
-					return ck.CKR_SESSION_READ_ONLY_EXISTS
-				}
+		return a.withSession(h, func(s *session) error {
+			if err := checkUserType(user); err != nil {
+				return err
 			}
-			if t.userLogins > 0 {
-				e.mu.Unlock()
-				return ck.CKR_USER_TOO_MANY_TYPES
-			}
-		} else if t.soLogins > 0 {
-			e.mu.Unlock()
-			return ck.CKR_USER_TOO_MANY_TYPES
+			return a.loginByIdentity(s, user)
+		})
+	}
+	var c loginCall
+	tk, err := e.attemptPIN(a, pin, "login failed", func() (*token, ck.UserType, error) {
+		var err error
+		if c, err = a.checkLogin(h, user); err != nil {
+			return nil, 0, err
 		}
-	}
-	ps := e.pinOf(t, user)
-	if user == ck.CKU_USER && !ps.set() {
-		e.mu.Unlock()
-		return ck.CKR_USER_PIN_NOT_INITIALIZED
-	}
-	if ps.Failures >= e.cfg.MaxPINFailures {
-		e.mu.Unlock()
-		return ck.CKR_PIN_LOCKED
-	}
-	if !e.pinLenOK(pin) {
-		// Outside the token's PIN lengths (CK_TOKEN_INFO says them) a PIN cannot be right: it is refused
-		// without spending one of the user's attempts.
-		e.mu.Unlock()
-		return ck.CKR_PIN_INCORRECT
-	}
-	if err := e.countAttempt(t, ps); err != nil {
-		e.mu.Unlock()
-		return err
-	}
-	snapshot := *ps
-	e.mu.Unlock()
-
-	tk, err := e.tryPIN(t.id, roleName(user), pin, snapshot)
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
+		return c.s.tok, c.user, nil
+	})
 	if err != nil {
-		e.log.Warn("login failed", "token", t.id, "user", roleName(user), "app", a.peer.String(), "failures", ps.Failures)
-		e.auditEvent("login failed", a, t.id, "user", roleName(user), "failures", ps.Failures)
 		return err
 	}
-	ps.Failures = 0
-	if !e.store.ReadOnly() {
-		if err := e.saveToken(t); err != nil {
-			tk.Wipe()
-			return err
-		}
-	}
+	return e.locked(func() error { return a.commitLogin(h, c, tk) })
+}
+
+// commitLogin is the end of a right C_Login: the session must still exist (it may have closed during the
+// KDF); a context-specific login authenticates the session's pending operation, if it still has one (a
+// logout meanwhile ends it); any other logs the application in and, for the first login of the token,
+// decrypts its private objects. The caller's logins cannot have changed meanwhile: logins are made only under
+// pinMu, and a logout only ends one. tk is the token key the PIN opened: kept or wiped. Called with e.mu held.
+func (a *app) commitLogin(h ck.SessionHandle, c loginCall, tk *vault.TokenKey) error {
+	e, s, t, user := a.e, c.s, c.s.tok, c.user
 	if _, still := a.sessions[h]; !still {
 		tk.Wipe()
 		return ck.CKR_SESSION_HANDLE_INVALID
 	}
-	if contextSpecific {
+	if c.contextSpecific {
 		tk.Wipe()
 		if op := s.pendingAuth(); op != nil {
 			op.authenticated = true
@@ -212,13 +296,7 @@ func (a *app) Login(h ck.SessionHandle, user ck.UserType, pin []byte) error {
 func (a *app) LoginUser(h ck.SessionHandle, user ck.UserType, pin, username []byte) error {
 	// Keyward tokens have one user of each type; a user name other than none is not known to the token.
 	if len(username) != 0 {
-		a.e.mu.Lock()
-		_, err := a.session(h)
-		a.e.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		return ck.CKR_USER_TYPE_INVALID
+		return a.withSession(h, func(*session) error { return ck.CKR_USER_TYPE_INVALID })
 	}
 	return a.Login(h, user, pin)
 }
@@ -262,6 +340,9 @@ func (a *app) InitToken(slot ck.SlotID, soPIN []byte, label []byte) error {
 	return a.InitTokenPolicy(slot, soPIN, label, ck.WrapPolicyTrustedOnly)
 }
 
+// InitTokenPolicy is C_InitToken with a wrapping policy. Locking: pinMu for the whole call. The check
+// (under e.mu) takes the slot and, for an initialised token, tries its SO PIN (attemptPIN); the new token key
+// is wrapped under the SO PIN without e.mu; the commit (commitInitToken) runs under e.mu.
 func (a *app) InitTokenPolicy(slot ck.SlotID, soPIN []byte, label []byte, policy ck.WrapPolicy) error {
 	e := a.e
 	if label == nil || soPIN == nil {
@@ -272,49 +353,23 @@ func (a *app) InitTokenPolicy(slot ck.SlotID, soPIN []byte, label []byte, policy
 	}
 	e.pinMu.Lock()
 	defer e.pinMu.Unlock()
-	e.mu.Lock()
-	t, exists := e.tokens[slot]
-	if !exists && slot != e.freeSlot {
-		e.mu.Unlock()
-		return ck.CKR_SLOT_ID_INVALID
-	}
-	if exists && !a.mayOpen(t) {
-		e.mu.Unlock()
-		return ck.CKR_SLOT_ID_INVALID // a hidden token: its SO PIN can be neither guessed nor locked
-	}
-	if !e.pinLenOK(soPIN) {
-		e.mu.Unlock()
-		return ck.CKR_PIN_LEN_RANGE
-	}
-	if exists && e.hasSessions(t) {
-		e.mu.Unlock()
-		return ck.CKR_SESSION_EXISTS
+	var t *token // the token re-initialised; nil for the free slot's new token
+	old, err := e.attemptPIN(a, soPIN, "token initialisation failed", func() (*token, ck.UserType, error) {
+		var err error
+		t, err = a.checkInitToken(slot, soPIN)
+		return t, ck.CKU_SO, err
+	})
+	if err != nil {
+		return err
 	}
 	var id uint64
-	var snapshot pinState
-	if exists {
+	if t != nil {
+		old.Wipe()
 		id = t.id
-		if t.rec.SO.Failures >= e.cfg.MaxPINFailures {
-			e.mu.Unlock()
-			return ck.CKR_PIN_LOCKED
-		}
-		if err := e.countAttempt(t, &t.rec.SO); err != nil {
-			e.mu.Unlock()
-			return err
-		}
-		snapshot = t.rec.SO
 	} else {
 		id = randomID()
 	}
-	e.mu.Unlock()
 
-	if exists {
-		old, err := e.tryPIN(id, "so", soPIN, snapshot)
-		if err != nil {
-			return err
-		}
-		old.Wipe()
-	}
 	tk := vault.NewTokenKey()
 	defer tk.Wipe()
 	so, err := e.wrapPIN(id, "so", soPIN, tk)
@@ -322,8 +377,34 @@ func (a *app) InitTokenPolicy(slot ck.SlotID, soPIN []byte, label []byte, policy
 		return err
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	return e.locked(func() error { return a.commitInitToken(slot, t, id, label, so, policy) })
+}
+
+// checkInitToken is C_InitToken's checks; it returns the token to re-initialise, nil for a new one. Called
+// with e.mu held.
+func (a *app) checkInitToken(slot ck.SlotID, soPIN []byte) (*token, error) {
+	e := a.e
+	t, exists := e.tokens[slot]
+	if !exists && slot != e.freeSlot {
+		return nil, ck.CKR_SLOT_ID_INVALID
+	}
+	if exists && !a.mayOpen(t) {
+		return nil, ck.CKR_SLOT_ID_INVALID // a hidden token: its SO PIN can be neither guessed nor locked
+	}
+	if !e.pinLenOK(soPIN) {
+		return nil, ck.CKR_PIN_LEN_RANGE
+	}
+	if exists && e.hasSessions(t) {
+		return nil, ck.CKR_SESSION_EXISTS
+	}
+	return t, nil
+}
+
+// commitInitToken stores the new token record (id, the SO PIN's record so) in slot, replacing t's if t is not
+// nil. A session opened on t meanwhile answers CKR_SESSION_EXISTS. Called with e.mu held.
+func (a *app) commitInitToken(slot ck.SlotID, t *token, id uint64, label []byte, so pinState, policy ck.WrapPolicy) error {
+	e := a.e
+	exists := t != nil
 	if exists && e.hasSessions(t) {
 		return ck.CKR_SESSION_EXISTS
 	}
@@ -333,7 +414,7 @@ func (a *app) InitTokenPolicy(slot ck.SlotID, soPIN []byte, label []byte, policy
 	}
 	rec := tokenRecord{Slot: uint64(slot), Label: cleanLabel(label), Serial: serial, SO: so, WrapPolicy: policy}
 	nt := &token{id: id, slot: slot, rec: rec, pubKey: e.root.PublicKey(id), index: newObjIndex(), handles: map[uint64]ck.ObjectHandle{}}
-	err = e.store.Update(func(tx *store.Tx) error {
+	err := e.store.Update(func(tx *store.Tx) error {
 		if exists {
 			if err := tx.DeleteObjects(id); err != nil {
 				return err
@@ -376,119 +457,123 @@ func (e *Engine) hasSessions(t *token) bool {
 	return false
 }
 
+// InitPIN is C_InitPIN. Locking: pinMu for the whole call. The check (under e.mu) takes a copy of the token
+// key the SO's login holds; the copy is wrapped under the new PIN without e.mu; the commit (under e.mu) stores
+// the new user PIN record only if the token key is still the one copied (the SO did not log out meanwhile:
+// CKR_USER_NOT_LOGGED_IN). C_InitPIN tries no PIN and counts no attempt; the new record starts with none.
 func (a *app) InitPIN(h ck.SessionHandle, pin []byte) error {
 	e := a.e
 	e.pinMu.Lock()
 	defer e.pinMu.Unlock()
-	e.mu.Lock()
-	s, err := a.session(h)
+	var t *token
+	var held, tk *vault.TokenKey // the token key the SO's login holds, and the copy wrapped
+	err := a.withSession(h, func(s *session) error {
+		if s.state() != ck.CKS_RW_SO_FUNCTIONS {
+			return ck.CKR_USER_NOT_LOGGED_IN
+		}
+		if pin == nil {
+			return ck.CKR_ARGUMENTS_BAD
+		}
+		if !e.pinLenOK(pin) {
+			return ck.CKR_PIN_LEN_RANGE
+		}
+		t, held = s.tok, s.tok.tokenKey
+		if held == nil {
+			return ck.CKR_USER_NOT_LOGGED_IN
+		}
+		tk = held.Clone()
+		return nil
+	})
 	if err != nil {
-		e.mu.Unlock()
 		return err
 	}
-	if s.state() != ck.CKS_RW_SO_FUNCTIONS {
-		e.mu.Unlock()
-		return ck.CKR_USER_NOT_LOGGED_IN
-	}
-	if pin == nil {
-		e.mu.Unlock()
-		return ck.CKR_ARGUMENTS_BAD
-	}
-	if !e.pinLenOK(pin) {
-		e.mu.Unlock()
-		return ck.CKR_PIN_LEN_RANGE
-	}
-	t := s.tok
-	tk := t.tokenKey
-	e.mu.Unlock()
+	defer tk.Wipe()
+
+	e.checked("init pin")
 	user, err := e.wrapPIN(t.id, "user", pin, tk)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if t.tokenKey != tk {
-		return ck.CKR_USER_NOT_LOGGED_IN
-	}
-	old := t.rec.User
-	t.rec.User = user
-	if err := e.saveToken(t); err != nil {
-		t.rec.User = old
-		return err
-	}
-	e.ensureIdentityWrap(t, tk)
-	e.log.Info("user PIN initialised", "token", t.id, "app", a.peer.String())
-	e.auditEvent("user PIN initialised", a, t.id)
-	return nil
+
+	return e.locked(func() error {
+		if err != nil {
+			return err
+		}
+		if t.tokenKey != held {
+			return ck.CKR_USER_NOT_LOGGED_IN
+		}
+		old := t.rec.User
+		t.rec.User = user
+		if err := e.saveToken(t); err != nil {
+			t.rec.User = old
+			return err
+		}
+		e.ensureIdentityWrap(t, held)
+		e.log.Info("user PIN initialised", "token", t.id, "app", a.peer.String())
+		e.auditEvent("user PIN initialised", a, t.id)
+		return nil
+	})
 }
 
+// SetPIN is C_SetPIN. Locking: pinMu for the whole call. The old PIN's check, count and try are attemptPIN's
+// (after SetPIN's own checks, in the same critical section); the token key it opens is wrapped under the new
+// PIN without e.mu; the commit (under e.mu) replaces the PIN record, whose count starts at zero.
 func (a *app) SetPIN(h ck.SessionHandle, oldPIN, newPIN []byte) error {
 	e := a.e
 	e.pinMu.Lock()
 	defer e.pinMu.Unlock()
-	e.mu.Lock()
-	s, err := a.session(h)
+	var t *token
+	var user ck.UserType
+	tk, err := e.attemptPIN(a, oldPIN, "PIN change failed", func() (*token, ck.UserType, error) {
+		var err error
+		t, user, err = a.checkSetPIN(h, oldPIN, newPIN)
+		return t, user, err
+	})
 	if err != nil {
-		e.mu.Unlock()
 		return err
 	}
+
+	next, err := e.wrapPIN(t.id, roleName(user), newPIN, tk)
+	tk.Wipe()
+
+	return e.locked(func() error {
+		if err != nil {
+			return err
+		}
+		ps := e.pinOf(t, user)
+		prev := *ps
+		*ps = next
+		if err := e.saveToken(t); err != nil {
+			*ps = prev
+			return err
+		}
+		e.log.Info("PIN changed", "token", t.id, "user", roleName(user), "app", a.peer.String())
+		e.auditEvent("PIN changed", a, t.id, "user", roleName(user))
+		return nil
+	})
+}
+
+// checkSetPIN is C_SetPIN's checks; it returns the token and the user whose PIN changes (the SO in an SO
+// session, else the user). Called with e.mu held.
+func (a *app) checkSetPIN(h ck.SessionHandle, oldPIN, newPIN []byte) (*token, ck.UserType, error) {
+	s, err := a.session(h)
+	if err != nil {
+		return nil, 0, err
+	}
 	if !s.rw {
-		e.mu.Unlock()
-		return ck.CKR_SESSION_READ_ONLY
+		return nil, 0, ck.CKR_SESSION_READ_ONLY
 	}
 	if oldPIN == nil || newPIN == nil {
-		e.mu.Unlock()
-		return ck.CKR_ARGUMENTS_BAD
+		return nil, 0, ck.CKR_ARGUMENTS_BAD
 	}
 	user := ck.CKU_USER
 	if s.state() == ck.CKS_RW_SO_FUNCTIONS {
 		user = ck.CKU_SO
 	}
-	t := s.tok
-	ps := e.pinOf(t, user)
-	if !ps.set() {
-		e.mu.Unlock()
-		return ck.CKR_USER_PIN_NOT_INITIALIZED
+	if !a.e.pinOf(s.tok, user).set() {
+		return nil, 0, ck.CKR_USER_PIN_NOT_INITIALIZED
 	}
-	if !e.pinLenOK(newPIN) {
-		e.mu.Unlock()
-		return ck.CKR_PIN_LEN_RANGE
+	if !a.e.pinLenOK(newPIN) {
+		return nil, 0, ck.CKR_PIN_LEN_RANGE
 	}
-	if ps.Failures >= e.cfg.MaxPINFailures {
-		e.mu.Unlock()
-		return ck.CKR_PIN_LOCKED
-	}
-	if !e.pinLenOK(oldPIN) { // cannot be right: refused without spending an attempt (as in Login)
-		e.mu.Unlock()
-		return ck.CKR_PIN_INCORRECT
-	}
-	if err := e.countAttempt(t, ps); err != nil {
-		e.mu.Unlock()
-		return err
-	}
-	snapshot := *ps
-	e.mu.Unlock()
-
-	tk, err := e.tryPIN(t.id, roleName(user), oldPIN, snapshot)
-	var next pinState
-	if err == nil {
-		next, err = e.wrapPIN(t.id, roleName(user), newPIN, tk)
-		tk.Wipe()
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	prev := *ps
-	*ps = next
-	if err := e.saveToken(t); err != nil {
-		*ps = prev
-		return err
-	}
-	e.log.Info("PIN changed", "token", t.id, "user", roleName(user), "app", a.peer.String())
-	e.auditEvent("PIN changed", a, t.id, "user", roleName(user))
-	return nil
+	return s.tok, user, nil
 }
 
 // loginByIdentity logs the application in as the user of s's token by its Linux identity (C_Login with a NULL
@@ -583,6 +668,9 @@ func (e *Engine) dropStaleIdentityWraps() {
 	}
 }
 
+// DeleteToken removes an initialised token and its objects (the SO PIN authorises it). Locking: pinMu for the
+// whole call; the SO PIN's check, count and try are attemptPIN's (after DeleteToken's own checks, in the same
+// critical section); the commit (commitDeleteToken) runs under e.mu.
 func (a *app) DeleteToken(slot ck.SlotID, soPIN []byte) error {
 	e := a.e
 	if soPIN == nil {
@@ -590,40 +678,39 @@ func (a *app) DeleteToken(slot ck.SlotID, soPIN []byte) error {
 	}
 	e.pinMu.Lock()
 	defer e.pinMu.Unlock()
-	e.mu.Lock()
-	t, exists := e.tokens[slot]
-	if !exists || !a.mayOpen(t) {
-		e.mu.Unlock()
-		if slot == e.freeSlot {
-			return ck.CKR_TOKEN_NOT_RECOGNIZED
-		}
-		return ck.CKR_SLOT_ID_INVALID
-	}
-	if e.hasSessions(t) {
-		e.mu.Unlock()
-		return ck.CKR_SESSION_EXISTS
-	}
-	if t.rec.SO.Failures >= e.cfg.MaxPINFailures {
-		e.mu.Unlock()
-		return ck.CKR_PIN_LOCKED
-	}
-	if !e.pinLenOK(soPIN) { // cannot be right: refused without spending an attempt (as in Login)
-		e.mu.Unlock()
-		return ck.CKR_PIN_INCORRECT
-	}
-	if err := e.countAttempt(t, &t.rec.SO); err != nil {
-		e.mu.Unlock()
-		return err
-	}
-	snapshot := t.rec.SO
-	e.mu.Unlock()
-	key, err := e.tryPIN(t.id, "so", soPIN, snapshot)
+	var t *token
+	key, err := e.attemptPIN(a, soPIN, "token deletion failed", func() (*token, ck.UserType, error) {
+		var err error
+		t, err = a.checkDeleteToken(slot)
+		return t, ck.CKU_SO, err
+	})
 	if err != nil {
 		return err
 	}
 	key.Wipe()
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	return e.locked(func() error { return a.commitDeleteToken(slot, t) })
+}
+
+// checkDeleteToken is DeleteToken's checks; it returns the token. Called with e.mu held.
+func (a *app) checkDeleteToken(slot ck.SlotID) (*token, error) {
+	e := a.e
+	t, exists := e.tokens[slot]
+	if !exists || !a.mayOpen(t) {
+		if slot == e.freeSlot {
+			return nil, ck.CKR_TOKEN_NOT_RECOGNIZED
+		}
+		return nil, ck.CKR_SLOT_ID_INVALID
+	}
+	if e.hasSessions(t) {
+		return nil, ck.CKR_SESSION_EXISTS
+	}
+	return t, nil
+}
+
+// commitDeleteToken deletes token t of slot: it must still be there, and no session may have been opened on
+// it meanwhile (CKR_SESSION_EXISTS). Called with e.mu held.
+func (a *app) commitDeleteToken(slot ck.SlotID, t *token) error {
+	e := a.e
 	if e.tokens[slot] != t {
 		return ck.CKR_SLOT_ID_INVALID
 	}

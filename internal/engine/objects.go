@@ -253,7 +253,7 @@ func (e *Engine) destroy(o *object) error {
 		o.tok.recordStored(o, 0)
 	}
 	e.removeObject(o)
-	o.attrs.wipe()
+	e.wipeAttrs(o)
 	return nil
 }
 

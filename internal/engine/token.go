@@ -126,7 +126,7 @@ func (t *token) dropTokenKey(e *Engine) {
 		for _, o := range t.index.all() {
 			if o.onToken && (o.private || o.sealed) {
 				e.removeObject(o)
-				o.attrs.wipe()
+				e.wipeAttrs(o)
 				o.setAttrs(attrList{})
 			}
 		}

@@ -54,39 +54,60 @@ func wrapAllowed(w, o *object, m ck.MechanismType) error {
 	return nil
 }
 
-func (a *app) WrapKey(h ck.SessionHandle, m *ck.Mechanism, wrapping, key ck.ObjectHandle, out ck.Out) ([]byte, uint64, error) {
-	s, unlock, err := a.lock(h)
-	if err != nil {
-		return nil, 0, err
-	}
-	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Wrap != nil })
-	if err != nil {
-		unlock()
-		return nil, 0, err
-	}
-	w, err := useKey(s, wrapping, spec, ck.CKA_WRAP, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PUBLIC_KEY},
+// wrapCall is what C_WrapKey checked under the engine lock and computes with outside it.
+type wrapCall struct {
+	spec  *mech.Spec
+	p     mech.Param
+	w, o  *object   // the wrapping key and the key to wrap
+	wk    *mech.Key // the wrapping key's view (w is held while it is used)
+	plain []byte    // o's encoding, the wrapping's input: a copy, cleared after
+}
+
+// checkWrap is C_WrapKey's key checks, run at the check and again at the commit. Called with e.mu held.
+func checkWrap(s *session, spec *mech.Spec, m ck.MechanismType, wrapping, key ck.ObjectHandle) (w, o *object, err error) {
+	w, err = useKey(s, wrapping, spec, ck.CKA_WRAP, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PUBLIC_KEY},
 		ck.CKR_WRAPPING_KEY_HANDLE_INVALID, ck.CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
 	if err != nil {
-		unlock()
-		return nil, 0, err
+		return nil, nil, err
 	}
-	o, err := s.object(key)
+	if o, err = s.object(key); err != nil {
+		return nil, nil, ck.CKR_KEY_HANDLE_INVALID
+	}
+	if err := wrapAllowed(w, o, m); err != nil {
+		return nil, nil, err
+	}
+	return w, o, nil
+}
+
+// WrapKey is C_WrapKey. Locking (locking.go): the check takes the keys' state under the lock, the wrapping
+// runs without it, and the commit returns the wrapped key only if the session still exists and checkWrap
+// still passes: a wrapping key destroyed meanwhile answers CKR_WRAPPING_KEY_HANDLE_INVALID, a key destroyed
+// CKR_KEY_HANDLE_INVALID, a key made unextractable CKR_KEY_UNEXTRACTABLE, a usage turned off
+// CKR_KEY_FUNCTION_NOT_PERMITTED. A length query returns only a length and is not checked again.
+func (a *app) WrapKey(h ck.SessionHandle, m *ck.Mechanism, wrapping, key ck.ObjectHandle, out ck.Out) ([]byte, uint64, error) {
+	var c wrapCall
+	err := a.withSession(h, func(s *session) error {
+		var err error
+		if c.spec, c.p, err = keySpec(m, func(s *mech.Spec) bool { return s.Wrap != nil }); err != nil {
+			return err
+		}
+		if c.w, c.o, err = checkWrap(s, c.spec, m.Type, wrapping, key); err != nil {
+			return err
+		}
+		if c.plain, err = keyEncoding(c.o); err != nil {
+			return err
+		}
+		c.wk = keyView(c.w)
+		a.e.hold(c.w)
+		return nil
+	})
 	if err != nil {
-		unlock()
-		return nil, 0, ck.CKR_KEY_HANDLE_INVALID
-	}
-	if err := wrapAllowed(w, o, m.Type); err != nil {
-		unlock()
 		return nil, 0, err
 	}
-	plain, err := keyEncoding(o)
-	wk := keyView(w)
-	unlock()
-	if err != nil {
-		return nil, 0, err
-	}
-	defer clear(plain)
-	wrapped, err := spec.Wrap(p, wk, plain)
+	defer a.e.release(c.w)
+	a.e.checked("wrap key")
+	wrapped, err := c.spec.Wrap(c.p, c.wk, c.plain)
+	clear(c.plain)
 	if err != nil {
 		return nil, 0, mechError(err)
 	}
@@ -97,7 +118,16 @@ func (a *app) WrapKey(h ck.SessionHandle, m *ck.Mechanism, wrapping, key ck.Obje
 	if out.Cap < n {
 		return nil, n, ck.CKR_BUFFER_TOO_SMALL
 	}
-	a.e.audit("wrap key", a, o, m.Type)
+	err = a.withSession(h, func(s *session) error {
+		_, o, err := checkWrap(s, c.spec, m.Type, wrapping, key)
+		if err == nil {
+			a.e.audit("wrap key", a, o, m.Type)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
 	return wrapped, n, nil
 }
 
@@ -160,49 +190,74 @@ func mergeTemplate(template []ck.Attribute, stored []byte) ([]ck.Attribute, erro
 	return out, nil
 }
 
-func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.ObjectHandle, wrapped []byte, template []ck.Attribute) (ck.ObjectHandle, error) {
-	s, unlock, err := a.lock(h)
-	if err != nil {
-		return 0, err
-	}
-	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Unwrap != nil })
-	if err != nil {
-		unlock()
-		return 0, err
-	}
+// unwrapCall is what C_UnwrapKey checked under the engine lock and computes with outside it.
+type unwrapCall struct {
+	spec     *mech.Spec
+	p        mech.Param
+	u        *object   // the unwrapping key (held while uk is used)
+	uk       *mech.Key // its view
+	template []ck.Attribute
+	t        mech.Attrs
+	so       bool
+}
+
+// checkUnwrap is C_UnwrapKey's key and template checks, run at the check and again at the commit. It returns
+// the unwrapping key and the template completed by its CKA_UNWRAP_TEMPLATE and the wrapping policy. Called
+// with e.mu held.
+func checkUnwrap(s *session, spec *mech.Spec, unwrapping ck.ObjectHandle, template []ck.Attribute) (*object, []ck.Attribute, mech.Attrs, error) {
 	u, err := useKey(s, unwrapping, spec, ck.CKA_UNWRAP, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY},
 		ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID, ck.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)
 	if err != nil {
-		unlock()
-		return 0, err
+		return nil, nil, nil, err
 	}
 	template, err = mergeTemplate(template, u.attrs.value(ck.CKA_UNWRAP_TEMPLATE))
 	if err != nil {
-		unlock()
-		return 0, err
+		return nil, nil, nil, err
 	}
 	if wrapOnly(u) {
 		// What this key (or a copy of it) unwraps it may have wrapped from a sensitive key: it comes back
 		// sensitive.
 		if template, err = requireSensitive(template); err != nil {
-			unlock()
-			return 0, err
+			return nil, nil, nil, err
 		}
 	}
 	t, err := templateMap(template)
 	if err != nil {
-		unlock()
-		return 0, err
+		return nil, nil, nil, err
 	}
 	class, _ := mech.GetULong(t, ck.CKA_CLASS)
 	if err := canCreate(s, t, ck.ObjectClass(class)); err != nil {
-		unlock()
+		return nil, nil, nil, err
+	}
+	return u, template, t, nil
+}
+
+// UnwrapKey is C_UnwrapKey. Locking (locking.go): the check takes the unwrapping key's view and the
+// completed template under the lock, the unwrapping and the new key's attributes are computed without it,
+// and the commit (insertMade) adds the key only if the session still exists, checkUnwrap still passes (an
+// unwrapping key destroyed meanwhile answers CKR_UNWRAPPING_KEY_HANDLE_INVALID) and the quotas allow it.
+func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.ObjectHandle, wrapped []byte, template []ck.Attribute) (ck.ObjectHandle, error) {
+	var c unwrapCall
+	err := a.withSession(h, func(s *session) error {
+		var err error
+		if c.spec, c.p, err = keySpec(m, func(s *mech.Spec) bool { return s.Unwrap != nil }); err != nil {
+			return err
+		}
+		if c.u, c.template, c.t, err = checkUnwrap(s, c.spec, unwrapping, template); err != nil {
+			return err
+		}
+		c.uk = keyView(c.u)
+		c.so = a.isSO(s)
+		a.e.hold(c.u)
+		return nil
+	})
+	if err != nil {
 		return 0, err
 	}
-	uk := keyView(u)
-	so := a.isSO(s)
-	unlock()
-	plain, err := spec.Unwrap(p, uk, wrapped)
+	defer a.e.release(c.u)
+	a.e.checked("unwrap key")
+	t := c.t
+	plain, err := c.spec.Unwrap(c.p, c.uk, wrapped)
 	if err != nil {
 		return 0, mechError(err)
 	}
@@ -231,41 +286,52 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		return 0, err
 	}
 	values[ck.CKA_LOCAL] = []byte{0}
-	attrs, err := buildAttrs(template, byUnwrap, values, so)
+	attrs, err := buildAttrs(c.template, byUnwrap, values, c.so)
 	if err != nil {
 		return 0, err
 	}
 	setSensitivityHistory(attrs, false, false)
-	return a.insertMade(h, attrs, "unwrap key", m.Type)
+	return a.insertMade(h, attrs, "unwrap key", m.Type, func(s *session) error {
+		_, _, _, err := checkUnwrap(s, c.spec, unwrapping, template)
+		return err
+	})
 }
 
-func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandle, template []ck.Attribute) (ck.ObjectHandle, error) {
-	s, unlock, err := a.lock(h)
-	if err != nil {
-		return 0, err
-	}
-	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Derive != nil })
-	if err != nil {
-		unlock()
-		return 0, err
-	}
+// deriveCall is what C_DeriveKey checked under the engine lock and computes with outside it.
+type deriveCall struct {
+	spec     *mech.Spec
+	p        mech.Param
+	b        *object   // the base key (held while bk is used)
+	bk       *mech.Key // its view
+	template []ck.Attribute
+	t        mech.Attrs
+	outClass ck.ObjectClass
+	so       bool
+	resolved []*object // other keys the mechanism asked for (resolve), held too
+	// the base key's sensitivity history, which the derived key inherits
+	alwaysSensitive, neverExtractable bool
+}
+
+// checkDerive is C_DeriveKey's key and template checks, run at the check and again at the commit. It
+// returns the base key, the template completed by its CKA_DERIVE_TEMPLATE and the defaults, and the class
+// of the object made. Called with e.mu held.
+func checkDerive(s *session, spec *mech.Spec, m ck.MechanismType, base ck.ObjectHandle, template []ck.Attribute) (*object, []ck.Attribute, mech.Attrs, ck.ObjectClass, error) {
 	var b *object
-	if o, oerr := s.object(base); oerr == nil && o.class == ck.CKO_DATA && dataDerivations[m.Type] {
+	var err error
+	if o, oerr := s.object(base); oerr == nil && o.class == ck.CKO_DATA && dataDerivations[m] {
 		b = o // HKDF also takes a data object as its input key material
 	} else if b, err = useKey(s, base, spec, ck.CKA_DERIVE, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY},
 		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT); err != nil {
-		unlock()
-		return 0, err
+		return nil, nil, nil, 0, err
 	}
 	template, err = mergeTemplate(template, b.attrs.value(ck.CKA_DERIVE_TEMPLATE))
 	if err != nil {
-		unlock()
-		return 0, err
+		return nil, nil, nil, 0, err
 	}
 	// A derived key is a secret key, generic unless the template says otherwise; CKM_HKDF_DATA makes a data
 	// object.
 	outClass := ck.CKO_SECRET_KEY
-	if m.Type == ck.CKM_HKDF_DATA {
+	if m == ck.CKM_HKDF_DATA {
 		outClass = ck.CKO_DATA
 	}
 	if !hasAttr(template, ck.CKA_CLASS) {
@@ -276,58 +342,89 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 	}
 	t, err := templateMap(template)
 	if err != nil {
-		unlock()
-		return 0, err
+		return nil, nil, nil, 0, err
 	}
 	if c, _ := mech.GetULong(t, ck.CKA_CLASS); ck.ObjectClass(c) != outClass {
-		unlock()
-		return 0, ck.CKR_TEMPLATE_INCONSISTENT
+		return nil, nil, nil, 0, ck.CKR_TEMPLATE_INCONSISTENT
 	}
 	if err := canCreate(s, t, outClass); err != nil {
-		unlock()
+		return nil, nil, nil, 0, err
+	}
+	return b, template, t, outClass, nil
+}
+
+// DeriveKey is C_DeriveKey. Locking (locking.go): the check takes the base key's view and the completed
+// template under the lock; the derivation runs without it, taking the lock only to look up the other keys
+// a mechanism names (resolve, which holds them too); the commit (insertMade) adds the key only if the
+// session still exists, checkDerive still passes (a base key destroyed meanwhile answers
+// CKR_KEY_HANDLE_INVALID) and the quotas allow it.
+func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandle, template []ck.Attribute) (ck.ObjectHandle, error) {
+	var c deriveCall
+	err := a.withSession(h, func(s *session) error {
+		var err error
+		if c.spec, c.p, err = keySpec(m, func(s *mech.Spec) bool { return s.Derive != nil }); err != nil {
+			return err
+		}
+		if c.b, c.template, c.t, c.outClass, err = checkDerive(s, c.spec, m.Type, base, template); err != nil {
+			return err
+		}
+		c.bk = keyView(c.b)
+		c.alwaysSensitive, c.neverExtractable = c.b.bool(ck.CKA_ALWAYS_SENSITIVE), c.b.bool(ck.CKA_NEVER_EXTRACTABLE)
+		c.so = a.isSO(s)
+		a.e.hold(c.b)
+		return nil
+	})
+	if err != nil {
 		return 0, err
 	}
-	bk := keyView(b)
-	alwaysSensitive, neverExtractable := b.bool(ck.CKA_ALWAYS_SENSITIVE), b.bool(ck.CKA_NEVER_EXTRACTABLE)
+	defer func() { a.e.release(append(c.resolved, c.b)...) }()
 	resolve := func(oh ck.ObjectHandle) (*mech.Key, error) {
-		a.e.mu.Lock()
-		defer a.e.mu.Unlock()
-		o, err := s.object(oh)
-		if err != nil || o.class != ck.CKO_SECRET_KEY || !o.bool(ck.CKA_DERIVE) || trustedUse(o, ck.CKA_DERIVE) != nil {
-			return nil, ck.CKR_KEY_HANDLE_INVALID
-		}
-		return keyView(o), nil
+		var k *mech.Key
+		err := a.withSession(h, func(s *session) error {
+			o, err := s.object(oh)
+			if err != nil || o.class != ck.CKO_SECRET_KEY || !o.bool(ck.CKA_DERIVE) || trustedUse(o, ck.CKA_DERIVE) != nil {
+				return ck.CKR_KEY_HANDLE_INVALID
+			}
+			a.e.hold(o)
+			c.resolved = append(c.resolved, o)
+			k = keyView(o)
+			return nil
+		})
+		return k, err
 	}
-	so := a.isSO(s)
-	unlock()
-	value, err := spec.Derive(p, bk, t, resolve)
+	a.e.checked("derive key")
+	t := c.t
+	value, err := c.spec.Derive(c.p, c.bk, t, resolve)
 	if err != nil {
 		return 0, mechError(err)
 	}
 	defer clear(value)
 	var attrs map[ck.AttributeType][]byte
-	if outClass == ck.CKO_DATA {
+	if c.outClass == ck.CKO_DATA {
 		// The output length came from CKA_VALUE_LEN, which a data object does not carry.
 		var dataT []ck.Attribute
-		for _, at := range template {
+		for _, at := range c.template {
 			if at.Type != ck.CKA_VALUE_LEN {
 				dataT = append(dataT, at)
 			}
 		}
-		attrs, err = buildAttrs(dataT, byDerive, map[ck.AttributeType][]byte{ck.CKA_VALUE: append([]byte{}, value...)}, so)
+		attrs, err = buildAttrs(dataT, byDerive, map[ck.AttributeType][]byte{ck.CKA_VALUE: append([]byte{}, value...)}, c.so)
 	} else {
 		var values map[ck.AttributeType][]byte
 		if values, err = newKeyFromValue(t, value); err != nil {
 			return 0, err
 		}
 		values[ck.CKA_LOCAL] = []byte{0}
-		attrs, err = buildAttrs(template, byDerive, values, so)
+		attrs, err = buildAttrs(c.template, byDerive, values, c.so)
 	}
 	if err != nil {
 		return 0, err
 	}
-	setSensitivityHistory(attrs, alwaysSensitive, neverExtractable)
-	return a.insertMade(h, attrs, "derive key", m.Type)
+	setSensitivityHistory(attrs, c.alwaysSensitive, c.neverExtractable)
+	return a.insertMade(h, attrs, "derive key", m.Type, func(s *session) error {
+		_, _, _, _, err := checkDerive(s, c.spec, m.Type, base, template)
+		return err
+	})
 }
 
 func hasAttr(t []ck.Attribute, typ ck.AttributeType) bool {
@@ -350,36 +447,71 @@ func secretTemplate(template []ck.Attribute) []ck.Attribute {
 	return template
 }
 
-func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectHandle, template []ck.Attribute, out ck.Out) ([]byte, uint64, ck.ObjectHandle, error) {
-	s, unlock, err := a.lock(h)
+// kemCall is what C_EncapsulateKey and C_DecapsulateKey checked under the engine lock and compute with
+// outside it.
+type kemCall struct {
+	spec     *mech.Spec
+	p        mech.Param
+	k        *object   // the public (encapsulate) or private (decapsulate) key, held while kv is used
+	kv       *mech.Key // its view
+	template []ck.Attribute
+	t        mech.Attrs
+	so       bool
+	// the private key's sensitivity history, which a decapsulated secret inherits
+	alwaysSensitive, neverExtractable bool
+}
+
+// checkKEM is the key and template checks of C_EncapsulateKey (usage CKA_ENCAPSULATE, a public key) and
+// C_DecapsulateKey (CKA_DECAPSULATE, a private key), run at the check and again at the commit. Called with
+// e.mu held.
+func checkKEM(s *session, spec *mech.Spec, h ck.ObjectHandle, usage ck.AttributeType, class ck.ObjectClass, template []ck.Attribute) (*object, []ck.Attribute, mech.Attrs, error) {
+	k, err := useKey(s, h, spec, usage, []ck.ObjectClass{class}, ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
 	if err != nil {
-		return nil, 0, 0, err
-	}
-	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Encapsulate != nil })
-	if err != nil {
-		unlock()
-		return nil, 0, 0, err
-	}
-	k, err := useKey(s, pub, spec, ck.CKA_ENCAPSULATE, []ck.ObjectClass{ck.CKO_PUBLIC_KEY},
-		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
-	if err != nil {
-		unlock()
-		return nil, 0, 0, err
+		return nil, nil, nil, err
 	}
 	template = secretTemplate(template)
 	t, err := templateMap(template)
 	if err != nil {
-		unlock()
-		return nil, 0, 0, err
+		return nil, nil, nil, err
 	}
 	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
-		unlock()
+		return nil, nil, nil, err
+	}
+	return k, template, t, nil
+}
+
+// checkKEMCall is the check step of both KEM calls: checkKEM and the snapshot, the key held. Called with e.mu
+// held.
+func (a *app) checkKEMCall(s *session, c *kemCall, m *ck.Mechanism, has func(*mech.Spec) bool, h ck.ObjectHandle, usage ck.AttributeType, class ck.ObjectClass, template []ck.Attribute) error {
+	var err error
+	if c.spec, c.p, err = keySpec(m, has); err != nil {
+		return err
+	}
+	if c.k, c.template, c.t, err = checkKEM(s, c.spec, h, usage, class, template); err != nil {
+		return err
+	}
+	c.kv = keyView(c.k)
+	c.so = a.isSO(s)
+	c.alwaysSensitive, c.neverExtractable = c.k.bool(ck.CKA_ALWAYS_SENSITIVE), c.k.bool(ck.CKA_NEVER_EXTRACTABLE)
+	a.e.hold(c.k)
+	return nil
+}
+
+// EncapsulateKey is C_EncapsulateKey. Locking (locking.go): the check takes the public key's view under the
+// lock, the encapsulation runs without it, and the commit (insertMade) adds the secret only if the session
+// still exists, checkKEM still passes (a public key destroyed meanwhile answers CKR_KEY_HANDLE_INVALID) and
+// the quotas allow it. A length query or a short buffer makes no key and is not checked again.
+func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectHandle, template []ck.Attribute, out ck.Out) ([]byte, uint64, ck.ObjectHandle, error) {
+	var c kemCall
+	err := a.withSession(h, func(s *session) error {
+		return a.checkKEMCall(s, &c, m, func(s *mech.Spec) bool { return s.Encapsulate != nil }, pub, ck.CKA_ENCAPSULATE, ck.CKO_PUBLIC_KEY, template)
+	})
+	if err != nil {
 		return nil, 0, 0, err
 	}
-	kv := keyView(k)
-	so := a.isSO(s)
-	unlock()
-	ct, secret, err := spec.Encapsulate(p, kv)
+	defer a.e.release(c.k)
+	a.e.checked("encapsulate key")
+	ct, secret, err := c.spec.Encapsulate(c.p, c.kv)
 	if err != nil {
 		return nil, 0, 0, mechError(err)
 	}
@@ -391,93 +523,86 @@ func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectH
 	if out.Cap < n {
 		return nil, n, 0, ck.CKR_BUFFER_TOO_SMALL
 	}
-	values, err := newKeyFromValue(t, secret)
+	values, err := newKeyFromValue(c.t, secret)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	values[ck.CKA_LOCAL] = []byte{0}
-	attrs, err := buildAttrs(template, byDerive, values, so)
+	attrs, err := buildAttrs(c.template, byDerive, values, c.so)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	setSensitivityHistory(attrs, true, true)
-	hk, err := a.insertMade(h, attrs, "encapsulate key", m.Type)
+	hk, err := a.insertMade(h, attrs, "encapsulate key", m.Type, func(s *session) error {
+		_, _, _, err := checkKEM(s, c.spec, pub, ck.CKA_ENCAPSULATE, ck.CKO_PUBLIC_KEY, template)
+		return err
+	})
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	return ct, n, hk, nil
 }
 
+// DecapsulateKey is C_DecapsulateKey. Locking (locking.go): as EncapsulateKey; a private key destroyed
+// meanwhile answers CKR_KEY_HANDLE_INVALID.
 func (a *app) DecapsulateKey(h ck.SessionHandle, m *ck.Mechanism, priv ck.ObjectHandle, template []ck.Attribute, ct []byte) (ck.ObjectHandle, error) {
-	s, unlock, err := a.lock(h)
+	var c kemCall
+	err := a.withSession(h, func(s *session) error {
+		return a.checkKEMCall(s, &c, m, func(s *mech.Spec) bool { return s.Decapsulate != nil }, priv, ck.CKA_DECAPSULATE, ck.CKO_PRIVATE_KEY, template)
+	})
 	if err != nil {
 		return 0, err
 	}
-	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.Decapsulate != nil })
-	if err != nil {
-		unlock()
-		return 0, err
-	}
-	k, err := useKey(s, priv, spec, ck.CKA_DECAPSULATE, []ck.ObjectClass{ck.CKO_PRIVATE_KEY},
-		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT)
-	if err != nil {
-		unlock()
-		return 0, err
-	}
-	template = secretTemplate(template)
-	t, err := templateMap(template)
-	if err != nil {
-		unlock()
-		return 0, err
-	}
-	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
-		unlock()
-		return 0, err
-	}
-	kv := keyView(k)
-	so := a.isSO(s)
-	alwaysSensitive, neverExtractable := k.bool(ck.CKA_ALWAYS_SENSITIVE), k.bool(ck.CKA_NEVER_EXTRACTABLE)
-	unlock()
-	secret, err := spec.Decapsulate(p, kv, ct)
+	defer a.e.release(c.k)
+	a.e.checked("decapsulate key")
+	secret, err := c.spec.Decapsulate(c.p, c.kv, ct)
 	if err != nil {
 		return 0, mechError(err)
 	}
 	defer clear(secret)
-	values, err := newKeyFromValue(t, secret)
+	values, err := newKeyFromValue(c.t, secret)
 	if err != nil {
 		return 0, err
 	}
 	values[ck.CKA_LOCAL] = []byte{0}
-	attrs, err := buildAttrs(template, byDerive, values, so)
+	attrs, err := buildAttrs(c.template, byDerive, values, c.so)
 	if err != nil {
 		return 0, err
 	}
-	setSensitivityHistory(attrs, alwaysSensitive, neverExtractable)
-	return a.insertMade(h, attrs, "decapsulate key", m.Type)
+	setSensitivityHistory(attrs, c.alwaysSensitive, c.neverExtractable)
+	return a.insertMade(h, attrs, "decapsulate key", m.Type, func(s *session) error {
+		_, _, _, err := checkKEM(s, c.spec, priv, ck.CKA_DECAPSULATE, ck.CKO_PRIVATE_KEY, template)
+		return err
+	})
 }
 
-// insertMade adds a key the engine made without holding its lock (unwrapped, derived, encapsulated) to
-// session h, which may have closed meanwhile, and audits it.
-func (a *app) insertMade(h ck.SessionHandle, attrs map[ck.AttributeType][]byte, what string, m ck.MechanismType) (ck.ObjectHandle, error) {
-	e := a.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s, err := a.session(h)
+// insertMade is the commit of a call that made a key without holding the engine lock (unwrapped, derived,
+// encapsulated, decapsulated): under the lock again, session h must still exist (it may have closed
+// meanwhile) and recheck, the call's own checks, must still pass; insert then checks the quotas and the
+// login the new object needs, adds it, and the key is audited. A key that is not added has its secret
+// values wiped.
+func (a *app) insertMade(h ck.SessionHandle, attrs map[ck.AttributeType][]byte, what string, m ck.MechanismType, recheck func(*session) error) (ck.ObjectHandle, error) {
+	var hk ck.ObjectHandle
+	err := a.withSession(h, func(s *session) error {
+		if err := recheck(s); err != nil {
+			return err
+		}
+		var err error
+		if hk, err = a.e.insert(s, attrs); err == nil {
+			a.e.auditObject(what, a, hk, m)
+		}
+		return err
+	})
 	if err != nil {
-		return 0, err
-	}
-	hk, err := e.insert(s, attrs)
-	if err == nil {
-		e.auditObject(what, a, hk, m)
+		wipeSensitive(attrs)
 	}
 	return hk, err
 }
 
+// GetSessionValidationFlags is C_GetSessionValidationFlags.
 func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
-	_, unlock, err := a.lock(h)
-	if err != nil {
+	if err := a.withSession(h, func(*session) error { return nil }); err != nil {
 		return 0, err
 	}
-	unlock()
 	return 0, nil // no validated (FIPS-style) operation has run: no flag is set
 }

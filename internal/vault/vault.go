@@ -165,6 +165,13 @@ func NewTokenKey() *TokenKey {
 	return &TokenKey{raw: raw, Key: newKey(raw)}
 }
 
+// Clone returns a copy of the token key, which its holder uses and wipes independently of t (the engine wraps
+// a copy under a new PIN outside its lock, while a logout may wipe t).
+func (t *TokenKey) Clone() *TokenKey {
+	raw := append([]byte(nil), t.raw...)
+	return &TokenKey{raw: raw, Key: newKey(raw)}
+}
+
 // Wipe zeroes the raw token key. The AES key schedule inside crypto/cipher cannot be reached; dropping the
 // last reference lets the collector take it.
 func (t *TokenKey) Wipe() { clear(t.raw) }
