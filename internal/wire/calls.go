@@ -158,13 +158,21 @@ var (
 	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
 	CallFeatures          = mustCall("Features")
 	CallInitTokenPolicy   = mustCall("InitTokenPolicy")
+	CallOperationEnd      = mustCall("OperationEnd")
 )
 
 // Feature bits of the Features call.
 const (
 	// FeatureFused: OperationInitData, VerifyInitVerify and FindObjectsFirst.
 	FeatureFused = 1 << 0
+	// FeatureKeep: output items with the peek flag (a single-part call's length query or short buffer answer
+	// carries the output) and OperationEnd, a request without a response (docs/protocol.md, "Kept output").
+	FeatureKeep = 1 << 1
 )
+
+// OneWay reports whether a call has no response frame: the daemon serves it and answers nothing, so a
+// client writes it in front of another request, in the same write, and reads only that request's response.
+func OneWay(c Call) bool { return c == CallOperationEnd }
 
 func mustCall(name string) Call {
 	c, ok := callByName[name]
