@@ -130,10 +130,10 @@ void kw_enc_p(struct kw_buf *b, const void *p, size_t n, int present)
     kw_bytes(b, p, n);
 }
 
-void kw_enc_o(struct kw_buf *b, int present, uint64_t cap)
+void kw_enc_o(struct kw_buf *b, int flags, uint64_t cap)
 {
     kw_put_u8(b, 'o');
-    kw_put_u8(b, present ? 1 : 0);
+    kw_put_u8(b, (uint8_t)((flags & KW_OUT_PEEK) | (flags & ~KW_OUT_PEEK ? KW_OUT_PRESENT : 0)));
     kw_put_u64(b, cap);
 }
 
@@ -342,13 +342,16 @@ const uint8_t *kw_dec_p(struct kw_dec *d, uint32_t *n, int *present)
     return p;
 }
 
-void kw_dec_o(struct kw_dec *d, int *present, uint64_t *cap)
+void kw_dec_o(struct kw_dec *d, int *flags, uint64_t *cap)
 {
-    *present = 0;
+    *flags = 0;
     *cap = 0;
     if (!kw_tag(d, 'o'))
         return;
-    *present = kw_flag(d);
+    uint8_t f = kw_byte(d);
+    if (f & ~(KW_OUT_PRESENT | KW_OUT_PEEK))
+        d->err = 1;
+    *flags = d->err ? 0 : f;
     *cap = kw_dec_raw_u64(d);
 }
 

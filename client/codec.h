@@ -51,7 +51,11 @@ void kw_put_u64(struct kw_buf *b, uint64_t v);
 void kw_enc_u(struct kw_buf *b, uint64_t v);
 void kw_enc_b(struct kw_buf *b, const void *p, size_t n);
 void kw_enc_p(struct kw_buf *b, const void *p, size_t n, int present);
-void kw_enc_o(struct kw_buf *b, int present, uint64_t cap);
+/* An output-buffer item: flags KW_OUT_PRESENT (the buffer is not NULL; any true value of the old "present"
+ * argument means it) and KW_OUT_PEEK (docs/protocol.md, "Kept output": only to a daemon with FeatureKeep). */
+#define KW_OUT_PRESENT 1
+#define KW_OUT_PEEK 2
+void kw_enc_o(struct kw_buf *b, int flags, uint64_t cap);
 void kw_enc_U_begin(struct kw_buf *b, uint32_t n); /* then n kw_put_u64 */
 void kw_enc_A_begin(struct kw_buf *b, uint32_t n); /* then n attributes */
 void kw_enc_attr_num(struct kw_buf *b, uint64_t type, uint8_t kind, uint64_t num); /* kinds 0 and 3 */
@@ -89,7 +93,7 @@ void kw_dec_init(struct kw_dec *d, const uint8_t *p, size_t n);
 uint64_t kw_dec_u(struct kw_dec *d);
 const uint8_t *kw_dec_b(struct kw_dec *d, uint32_t *n);
 const uint8_t *kw_dec_p(struct kw_dec *d, uint32_t *n, int *present);
-void kw_dec_o(struct kw_dec *d, int *present, uint64_t *cap);
+void kw_dec_o(struct kw_dec *d, int *flags, uint64_t *cap); /* *flags: KW_OUT_PRESENT | KW_OUT_PEEK */
 uint32_t kw_dec_U_begin(struct kw_dec *d);  /* then n kw_dec_raw_u64 */
 uint64_t kw_dec_raw_u64(struct kw_dec *d);
 uint32_t kw_dec_A_begin(struct kw_dec *d);  /* then n kw_dec_attr */

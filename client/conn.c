@@ -82,7 +82,8 @@ static struct {
     int max_conns; /* the pool's size: KEYWARD_MAX_CONNECTIONS, lowered when the daemon refuses one more */
     int opening;   /* connections being opened (counted against max_conns) */
     uint64_t features, features_gen; /* the daemon's Features bits, and the generation they were asked in */
-} g = {.pm = PTHREAD_MUTEX_INITIALIZER};
+    int trace_fd;                    /* KEYWARD_TRACE: a line per round trip (kw_trace), or -1 */
+} g = {.pm = PTHREAD_MUTEX_INITIALIZER, .trace_fd = -1};
 
 /* The fork guard: serialises C_Initialize/C_Finalize; reinitialised in a forked child. */
 static pthread_mutex_t g_init = PTHREAD_MUTEX_INITIALIZER;
@@ -441,6 +442,33 @@ static int kw_env_flag(const char *name)
     return strcmp(v, "0") != 0;
 }
 
+/* KEYWARD_TRACE=FILE: append one line per round trip to FILE, the names of the calls its write carried
+ * ("OperationEnd+OperationInitData"): how tests and users count what an application pattern costs. Call names
+ * only, never data. Not for a privileged process (kw_getenv). */
+static void kw_trace_open(void)
+{
+    if (g.trace_fd >= 0)
+        close(g.trace_fd);
+    g.trace_fd = -1;
+    const char *p = kw_getenv("KEYWARD_TRACE");
+    if (p && *p && !kw_privileged())
+        g.trace_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+static void kw_trace(unsigned ends, uint32_t call)
+{
+    if (g.trace_fd < 0)
+        return;
+    char line[256];
+    size_t n = 0;
+    for (unsigned e = ends; e; e &= e - 1)
+        n += (size_t)snprintf(line + n, sizeof line - n, "OperationEnd+");
+    const struct kw_call_info *ci = kw_call_lookup(call);
+    int w = snprintf(line + n, sizeof line - n, "%s\n", ci ? ci->name : "?");
+    if (w > 0 && n + (size_t)w < sizeof line)
+        (void)!write(g.trace_fd, line, n + (size_t)w); /* one write: lines of threads do not mix */
+}
+
 /* Choose the socket and the autostart policy (at C_Initialize). Returns -1 when the path does not fit. */
 static int kw_configure(void)
 {
@@ -484,6 +512,7 @@ static int kw_configure(void)
     }
     if (kw_privileged())
         g.autostart = 0; /* never run a program on behalf of a setuid, setgid or capable process */
+    kw_trace_open();
     return n < 0 || (size_t)n >= sizeof g.path ? -1 : 0;
 }
 
@@ -918,6 +947,14 @@ uint64_t kw_features(void)
     return f;
 }
 
+uint64_t kw_features_cached(void)
+{
+    kw_lock();
+    uint64_t f = g.features_gen == g.gen ? g.features : 0;
+    kw_unlock();
+    return f;
+}
+
 void kw_msg_init(struct kw_msg *m, uint32_t call)
 {
     memset(m, 0, sizeof *m);
@@ -946,6 +983,53 @@ void kw_msg_free(struct kw_msg *m)
     kw_msg_release(m);
 }
 
+/* Whether m is a request on a session, and which: the calls whose first item is a session handle. */
+static int kw_req_session(const struct kw_msg *m, CK_SESSION_HANDLE *h)
+{
+    switch (m->call) {
+    case KW_CALL_Hello:
+    case KW_CALL_GetInfo:
+    case KW_CALL_GetSlotList:
+    case KW_CALL_GetSlotInfo:
+    case KW_CALL_GetTokenInfo:
+    case KW_CALL_GetMechanismList:
+    case KW_CALL_GetMechanismInfo:
+    case KW_CALL_WaitForSlotEvent:
+    case KW_CALL_InitToken:
+    case KW_CALL_OpenSession:
+    case KW_CALL_CloseAllSessions:
+    case KW_CALL_DeleteToken:
+    case KW_CALL_Features:
+    case KW_CALL_InitTokenPolicy:
+        return 0;
+    }
+    if (m->req.len < KW_REQ_HEADER + 9 || m->req.p[KW_REQ_HEADER] != 'u')
+        return 0;
+    *h = (CK_SESSION_HANDLE)kw_get_u64(m->req.p + KW_REQ_HEADER + 1);
+    return 1;
+}
+
+/* Append the OperationEnd frames of ops (bits) on session h to b. -1 when memory ran out. */
+static int kw_ends_frames(struct kw_conn *c, struct kw_buf *b, CK_SESSION_HANDLE h, unsigned ops)
+{
+    for (unsigned op = 1; op < 32; op++) {
+        if (!(ops & (1u << op)))
+            continue;
+        struct kw_buf e = {0};
+        kw_req_begin(&e);
+        kw_enc_u(&e, h);
+        kw_enc_u(&e, op);
+        kw_req_finish(&e, c->next_id++, KW_CALL_OperationEnd);
+        if (!e.oom)
+            kw_put_raw(b, e.p, e.len);
+        int oom = e.oom;
+        kw_buf_free(&e);
+        if (oom)
+            return -1;
+    }
+    return b->oom ? -1 : 0;
+}
+
 CK_RV kw_msg_run(struct kw_msg *m, int kind)
 {
     CK_RV noconn = kind == KW_SESSION_CALL ? CKR_DEVICE_REMOVED : CKR_DEVICE_ERROR;
@@ -961,9 +1045,32 @@ CK_RV kw_msg_run(struct kw_msg *m, int kind)
     CK_RV rv = kw_get(&c, noconn);
     if (rv != CKR_OK)
         return rv;
+    /* A request on a session: the session's pending OperationEnds go in front of it, in the same write; they
+     * have no response (sess.h, "kept output"). */
+    CK_SESSION_HANDLE sh = 0;
+    unsigned ends = kw_req_session(m, &sh) ? kw_sess_outgoing(sh, &m->epoch) : 0;
+    struct kw_buf both = {0};
+    if (ends && kw_ends_frames(c, &both, sh, ends) < 0) {
+        kw_buf_free(&both);
+        kw_sess_sent(sh, ends, 0);
+        kw_put(c);
+        return CKR_HOST_MEMORY;
+    }
     uint32_t id = c->next_id++;
     kw_req_finish(&m->req, id, m->call);
-    int r = kw_roundtrip(c, &m->req, &m->resp, &m->resp_len);
+    if (ends)
+        kw_put_raw(&both, m->req.p, m->req.len);
+    if (both.oom) {
+        kw_buf_free(&both);
+        kw_sess_sent(sh, ends, 0);
+        kw_put(c);
+        return CKR_HOST_MEMORY;
+    }
+    int r = kw_roundtrip(c, ends ? &both : &m->req, &m->resp, &m->resp_len);
+    kw_buf_free(&both);
+    kw_sess_sent(sh, ends, r == KW_IO_OK);
+    if (r == KW_IO_OK)
+        kw_trace(ends, m->call);
     if (r == KW_IO_FAIL) {
         kw_log("connection to keywardd failed", strerror(errno));
         m->resp = NULL;
@@ -1087,6 +1194,9 @@ CK_RV kw_finalize(void)
     explicit_bzero(g.cookie, sizeof g.cookie);
     g.gen++;
     kw_sess_clear_locked(); /* the sessions ended with the application */
+    if (g.trace_fd >= 0)
+        close(g.trace_fd);
+    g.trace_fd = -1;
     kw_unlock();
     if (g.use_app_locks && !busy)
         g.cb.DestroyMutex(g.app_mutex);

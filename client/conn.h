@@ -29,6 +29,7 @@ struct kw_msg {
     size_t resp_len;
     struct kw_dec body;    /* the response body, validated against the call's response signature */
     int has_body;
+    uint64_t epoch;        /* a request on a session: the session's request count after it (sess.h) */
 };
 
 void kw_msg_init(struct kw_msg *m, uint32_t call);
@@ -60,6 +61,8 @@ void kw_wait(int64_t *us);
 /* What the daemon speaks beyond version 1's first calls (the Features call; docs/protocol.md): asked once per
  * application generation, 0 from an older daemon (or when it cannot be asked now). */
 uint64_t kw_features(void);
+/* The Features bits when already known in this generation, else 0 (never a round trip). */
+uint64_t kw_features_cached(void);
 
 /* Whether KEYWARD_DEBUG asks for diagnostics on stderr. */
 int kw_debug(void);

@@ -163,9 +163,15 @@ static CK_RV enc_template_items(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULON
     return CKR_OK;
 }
 
-/* Run a request that ends with an `o` item; on CKR_OK copy the output, on CKR_OK/CKR_BUFFER_TOO_SMALL set *plen. */
-static CK_RV recv_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
+/* Run a request that ends with an `o` item; on CKR_OK copy the output, on CKR_OK/CKR_BUFFER_TOO_SMALL set *plen.
+ * peeked: the item had the peek flag (docs/protocol.md, "Kept output"); when the answer did not deliver the
+ * output but carried it, *peeked points at it in the response (until kw_msg_free) and *npeeked is its length;
+ * else *peeked is NULL. */
+static CK_RV recv_out_peek(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind, const uint8_t **peeked,
+                           uint32_t *npeeked)
 {
+    if (peeked)
+        *peeked = NULL;
     CK_RV rv = kw_msg_run(m, kind);
     if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
         return rv;
@@ -178,6 +184,9 @@ static CK_RV recv_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int 
         if (dlen != len || len > *plen)
             return CKR_DEVICE_ERROR; /* the daemon broke the length convention */
         memcpy(out, d, dlen);
+    } else if (peeked && dlen == len && len <= KW_KEEP_MAX) {
+        *peeked = d ? d : (const uint8_t *)""; /* (an empty output is one too) */
+        *npeeked = dlen;
     } else if (dlen != 0) {
         return CKR_DEVICE_ERROR;
     }
@@ -187,6 +196,11 @@ static CK_RV recv_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int 
     }
     *plen = (CK_ULONG)len;
     return rv;
+}
+
+static CK_RV recv_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
+{
+    return recv_out_peek(m, out, plen, kind, NULL, NULL);
 }
 
 /* Append an `o` item and run (recv_out). */
@@ -430,11 +444,11 @@ static CK_RV op_refused(CK_SESSION_HANDLE h, CK_ULONG op, int init_sent, CK_RV r
     return rv;
 }
 
-/* Build a data call of op on h (OperationSingle or OperationUpdate, ending with the `o` item present/cap): fused
+/* Build a data call of op on h (OperationSingle or OperationUpdate, ending with the `o` item flags/cap): fused
  * with h's deferred Init of op when there is one (OperationInitData; *fused is then set), else the call alone.
  * The caller runs it, and calls fused_end when *fused. */
 static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in,
-                        CK_ULONG inlen, int present, uint64_t cap, int *fused)
+                        CK_ULONG inlen, int oflags, uint64_t cap, int *fused)
 {
     size_t init_end = fused_begin(m, KW_CALL_OperationInitData, h, (int)op);
     if (init_end) {
@@ -446,7 +460,7 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
             *fused = 0;
             return op_refused(h, op, 0, rv);
         }
-        kw_enc_o(&m->req, present, cap);
+        kw_enc_o(&m->req, oflags, cap);
         if (fused_ready(m, init_end, h, (int)op)) {
             m->too_big = CKR_DATA_LEN_RANGE;
             *fused = 1;
@@ -460,7 +474,7 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
     kw_enc_u(&m->req, h);
     kw_enc_u(&m->req, op);
     CK_RV rv = enc_data(&m->req, in, inlen);
-    kw_enc_o(&m->req, present, cap);
+    kw_enc_o(&m->req, oflags, cap);
     if (rv == CKR_OK)
         rv = req_fits(m);
     return rv == CKR_OK ? rv : op_refused(h, op, 1, rv);
@@ -488,20 +502,39 @@ static CK_RV op_fail(CK_SESSION_HANDLE h, CK_ULONG op, CK_RV rv)
     return rv;
 }
 
-/* OperationSingle / OperationUpdate with an output under the length convention. */
+/* Whether a single-part call of op asks for its output with the length (the peek flag; docs/protocol.md,
+ * "Kept output"): its input is small enough to keep, and the daemon speaks it. A length query may ask the
+ * daemon's features (once per application); a call with a buffer uses them only when already known. */
+static int want_peek(uint32_t call, CK_ULONG op, CK_ULONG inlen, const void *out)
+{
+    if (call != KW_CALL_OperationSingle || op >= KW_SESS_OPS || op == OP_VERIFY || inlen > KW_KEEP_MAX)
+        return 0;
+    return ((out ? kw_features_cached() : kw_features()) & KW_FEATURE_KEEP) != 0;
+}
+
+/* OperationSingle / OperationUpdate with an output under the length convention. A single-part call first asks
+ * the output kept by its length query (sess.h): the usual "length, then the call" pattern is one round trip. */
 static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen,
                      CK_BYTE_PTR out, CK_ULONG_PTR plen)
 {
     CHECK_INIT();
     if (!plen || (!in && inlen > 0))
         return op_fail(h, op, CKR_ARGUMENTS_BAD);
+    CK_RV rv;
+    if (call == KW_CALL_OperationSingle && op < KW_SESS_OPS && kw_sess_kept_answer(h, (int)op, in, inlen, out, plen, &rv))
+        return rv;
     if (op >= KW_SESS_OPS)
         flush_init(h, 0); /* a dual-function call uses two operations: both must have started */
     struct kw_msg m;
     int fused;
-    CK_RV rv = op_message(&m, call, h, op, in, inlen, out != NULL, *plen, &fused);
+    int peek = want_peek(call, op, inlen, out);
+    rv = op_message(&m, call, h, op, in, inlen, (out ? KW_OUT_PRESENT : 0) | (peek ? KW_OUT_PEEK : 0), *plen, &fused);
+    const uint8_t *kept = NULL;
+    uint32_t nkept = 0;
     if (rv == CKR_OK)
-        rv = recv_out(&m, out, plen, S);
+        rv = recv_out_peek(&m, out, plen, S, peek ? &kept : NULL, &nkept);
+    if (kept && (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL))
+        kw_sess_keep(h, (int)op, m.epoch, in, inlen, kept, nkept);
     kw_msg_free(&m);
     if (fused)
         fused_end(h, (int)op, rv);

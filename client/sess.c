@@ -24,6 +24,13 @@ struct kw_sess {
     int find_active, find_more;
     uint64_t *found;
     uint32_t nfound, pos;
+    /* Kept output: the operation (0: none), the input it was computed on, the output. */
+    int kept_op;
+    uint8_t *kept_in, *kept_out;
+    size_t kept_inlen, kept_outlen;
+    uint64_t epoch;       /* requests sent on this session (kw_sess_outgoing) */
+    unsigned ending;      /* operations whose OperationEnd waits for the session's next request */
+    unsigned ending_sent; /* ... travels with a request now (until kw_sess_sent) */
 };
 
 /* The table (part of the connection state: it lives and dies with the application generation). */
@@ -64,11 +71,29 @@ static void sess_find_clear(struct kw_sess *s)
     s->find_active = s->find_more = 0;
 }
 
+static void wipe_free(uint8_t *p, size_t n)
+{
+    if (p) {
+        explicit_bzero(p, n);
+        free(p);
+    }
+}
+
+static void sess_drop_kept(struct kw_sess *s)
+{
+    wipe_free(s->kept_in, s->kept_inlen);
+    wipe_free(s->kept_out, s->kept_outlen);
+    s->kept_in = s->kept_out = NULL;
+    s->kept_inlen = s->kept_outlen = 0;
+    s->kept_op = 0;
+}
+
 static void sess_free(struct kw_sess *s)
 {
     for (int op = 0; op < KW_SESS_OPS; op++)
         sess_forget_init(s, op);
     sess_drop_pending(s);
+    sess_drop_kept(s);
     sess_find_clear(s);
     free(s);
 }
@@ -204,6 +229,7 @@ void kw_sess_close_slot(CK_SLOT_ID slot)
         struct kw_sess **pp = &t.b[i];
         while (*pp) {
             struct kw_sess *s = *pp;
+            sess_drop_kept(s); /* a session of unknown slot may have been closed too */
             if (s->slot == slot) {
                 *pp = s->next;
                 sess_free(s);
@@ -371,10 +397,110 @@ void kw_sess_forget_inits(void)
 {
     sess_lock();
     for (size_t i = 0; i < t.nb; i++)
-        for (struct kw_sess *s = t.b[i]; s; s = s->next)
+        for (struct kw_sess *s = t.b[i]; s; s = s->next) {
             for (int op = 0; op < KW_SESS_OPS; op++)
                 sess_forget_init(s, op);
+            sess_drop_kept(s);
+        }
     kw_unlock();
+}
+
+/* ---- kept output ---- */
+
+unsigned kw_sess_outgoing(CK_SESSION_HANDLE h, uint64_t *epoch)
+{
+    int64_t us = 0;
+    *epoch = 0;
+    sess_lock();
+    struct kw_sess *s;
+    while ((s = sess_find(h)) != NULL && s->ending_sent) {
+        kw_unlock(); /* the OperationEnd must reach the daemon before this request: wait for its carrier */
+        kw_wait(&us);
+        sess_lock();
+    }
+    unsigned ends = 0;
+    if (s) {
+        sess_drop_kept(s);
+        *epoch = ++s->epoch;
+        ends = s->ending;
+        s->ending = 0;
+        s->ending_sent = ends;
+    }
+    kw_unlock();
+    return ends;
+}
+
+void kw_sess_sent(CK_SESSION_HANDLE h, unsigned ops, int delivered)
+{
+    if (!ops)
+        return;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (s) {
+        s->ending_sent &= ~ops;
+        if (!delivered)
+            s->ending |= ops; /* sent twice at worst: an end of an ended operation is a no-op */
+    }
+    kw_unlock();
+}
+
+void kw_sess_keep(CK_SESSION_HANDLE h, int op, uint64_t epoch, const void *in, size_t inlen, const uint8_t *out,
+                  size_t outlen)
+{
+    if (!op_ok(op) || epoch == 0 || inlen > KW_KEEP_MAX || outlen > KW_KEEP_MAX)
+        return;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (s && s->epoch == epoch) { /* no other request on h since: the daemon holds exactly this output */
+        sess_drop_kept(s);
+        uint8_t *ki = malloc(inlen ? inlen : 1), *ko = malloc(outlen ? outlen : 1);
+        if (ki && ko) {
+            if (inlen)
+                memcpy(ki, in, inlen);
+            if (outlen)
+                memcpy(ko, out, outlen);
+            s->kept_in = ki, s->kept_inlen = inlen;
+            s->kept_out = ko, s->kept_outlen = outlen;
+            s->kept_op = op;
+        } else {
+            free(ki);
+            free(ko);
+        }
+    }
+    kw_unlock();
+}
+
+int kw_sess_kept_answer(CK_SESSION_HANDLE h, int op, const void *in, size_t inlen, CK_BYTE_PTR out, CK_ULONG_PTR plen,
+                        CK_RV *rv)
+{
+    if (!op_ok(op))
+        return 0;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    int answered = 0;
+    if (s && s->kept_op == op) {
+        if (s->kept_inlen != inlen || (inlen && memcmp(s->kept_in, in, inlen) != 0)) {
+            sess_drop_kept(s); /* another input: the daemon answers (it holds the output of the first) */
+        } else {
+            answered = 1;
+            CK_ULONG n = (CK_ULONG)s->kept_outlen;
+            if (!out) {
+                *rv = CKR_OK;
+            } else if (*plen < n) {
+                *rv = CKR_BUFFER_TOO_SMALL;
+            } else {
+                if (n)
+                    memcpy(out, s->kept_out, n);
+                *rv = CKR_OK;
+                sess_drop_kept(s);
+                s->active &= ~(1u << op); /* the operation ended (kw_sess_ended) ... */
+                s->ending |= 1u << op;    /* ... and ends in the daemon before h's next request */
+            }
+            *plen = n;
+        }
+    }
+    kw_unlock();
+    return answered;
 }
 
 int kw_sess_find_begin(CK_SESSION_HANDLE h, const uint64_t *handles, uint32_t n, int more)

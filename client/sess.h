@@ -7,7 +7,12 @@
  *    data call (OperationInitData, VerifyInitVerify). A call that could observe the operation otherwise sends
  *    it alone first (a flush);
  *  - the first batch of a search: C_FindObjectsInit brings back the first handles (FindObjectsFirst), which
- *    C_FindObjects hands out; C_FindObjectsFinal needs the daemon only when it holds more.
+ *    C_FindObjects hands out; C_FindObjectsFinal needs the daemon only when it holds more;
+ *  - kept output (docs/protocol.md, "Kept output"): a single-part call's length query (or short buffer) brings
+ *    the output too; the next call of that operation with the same input is answered from the copy. When that
+ *    answer delivers the output, the operation, still active in the daemon, gets an OperationEnd that travels
+ *    in front of the session's next request (conn.c, kw_msg_run). Any request on the session drops the copy
+ *    first: the daemon, which still holds the true state, then answers as it always did.
  *
  * KEYWARD_DEFER_INIT=0 (read once per application generation) turns deferral off: every Init is sent at once.
  *
@@ -57,8 +62,32 @@ void kw_sess_redefer(CK_SESSION_HANDLE h, int op, const uint8_t *body, size_t le
  * thread, must reach the daemon before a call of the session's thread that follows it. */
 int kw_sess_take_any(CK_SESSION_HANDLE *h, struct kw_buf *dst);
 void kw_sess_flushed(CK_SESSION_HANDLE h);
-/* An object may have changed (destroyed, attributes set, logout): forget every remembered Init. */
+/* An object may have changed (destroyed, attributes set, logout): forget every remembered Init, and drop every
+ * kept output (an operation of another session may have ended in the daemon). */
 void kw_sess_forget_inits(void);
+
+/* ---- kept output ---- */
+
+/* The largest input and output kept (the daemon carries at most ck.MaxPeek bytes of output). */
+#define KW_KEEP_MAX (64u << 10)
+
+/* A request on h is about to go (kw_msg_run, with a connection in hand): wait while an OperationEnd of h
+ * travels with another thread's request, drop h's kept output, and count the request (*epoch: h's count after
+ * it, 0 when h is unknown here). Returns the operations (bits) whose OperationEnd must go first, in the same
+ * write: they are in flight until kw_sess_sent. */
+unsigned kw_sess_outgoing(CK_SESSION_HANDLE h, uint64_t *epoch);
+/* The request that carried the OperationEnds of ops (bits) on h came back (delivered), or was not sent: they
+ * then wait for h's next request again. */
+void kw_sess_sent(CK_SESSION_HANDLE h, unsigned ops, int delivered);
+/* Keep the output a length query or short buffer of op on h brought, for that input; the request was h's
+ * request number epoch (nothing is kept when another request on h went since). */
+void kw_sess_keep(CK_SESSION_HANDLE h, int op, uint64_t epoch, const void *in, size_t inlen, const uint8_t *out,
+                  size_t outlen);
+/* Answer a single-part call of op on h from its kept output, under the length convention: returns 1 and sets
+ * *rv (CKR_OK, CKR_BUFFER_TOO_SMALL) when h keeps op's output for exactly this input, 0 otherwise (the caller
+ * goes to the daemon). Delivering the output ends op here and queues its OperationEnd. */
+int kw_sess_kept_answer(CK_SESSION_HANDLE h, int op, const void *in, size_t inlen, CK_BYTE_PTR out, CK_ULONG_PTR plen,
+                        CK_RV *rv);
 
 /* The first batch of a search on h, and whether the daemon holds more (copied). Returns 0, or -1 when out of
  * memory (nothing is kept). */

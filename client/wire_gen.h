@@ -15,6 +15,8 @@
 #define KW_MAX_ATTRIBUTES 4096u
 /* OperationInitData, VerifyInitVerify and FindObjectsFirst */
 #define KW_FEATURE_FUSED (1u << 0)
+/* the peek flag of output items and OperationEnd (docs/protocol.md, Kept output) */
+#define KW_FEATURE_KEEP (1u << 1)
 /* OperationInitData's data call is OperationSingle (C_Encrypt ...) */
 #define KW_STAGE_SINGLE 1u
 /* OperationInitData's data call is OperationUpdate (C_EncryptUpdate ...) */

@@ -230,8 +230,14 @@ var handlers = map[wire.Call]handler{
 		return initThen(p, s, op, m, key, wire.StageSingle, func() error { return p.Verify(s, data, sig) })
 	},
 	wire.CallFeatures: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		e.U(wire.FeatureFused)
+		e.U(wire.FeatureFused | wire.FeatureKeep)
 		return nil
+	},
+	// One-way (wire.OneWay): the client delivered an operation's kept output itself; the operation ends here
+	// as a cancel ends it. Nobody reads the result.
+	wire.CallOperationEnd: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
+		return p.OperationInit(s, op, nil, 0)
 	},
 	wire.CallFindObjectsFirst: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
 		s := ck.SessionHandle(d.U())

@@ -419,6 +419,9 @@ func (s *Server) serveRequest(log *slog.Logger, peer engine.Peer, app **applicat
 	default:
 		rv = s.handle(log, (*app).provider, req.Call, req.Body, enc)
 	}
+	if wire.OneWay(req.Call) && known && !s.Legacy {
+		return true // no response: the client reads only the response of the request written after it
+	}
 	body := enc.Bytes()
 	if !wire.CarriesBody(rv) {
 		body = nil

@@ -78,10 +78,19 @@ func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, 
 		if fresh && overlaps(op.pending, in) {
 			op.pending = bytes.Clone(op.pending)
 		}
-		if !out.Present {
-			return nil, n, nil
+		var peek []byte
+		if out.Peek && st == stageSingle && n <= ck.MaxPeek {
+			// The answer carries a copy (the operation keeps its own, which a cancel may clear meanwhile):
+			// the client answers the call that delivers it, and ends the operation (OperationEnd).
+			peek = bytes.Clone(op.pending)
+			if peek == nil {
+				peek = []byte{}
+			}
 		}
-		return nil, n, ck.CKR_BUFFER_TOO_SMALL
+		if !out.Present {
+			return peek, n, nil
+		}
+		return peek, n, ck.CKR_BUFFER_TOO_SMALL
 	}
 	res := op.pending
 	op.pending, op.stage = nil, stageNone

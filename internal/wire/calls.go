@@ -152,7 +152,12 @@ var (
 	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
 	CallFeatures          = mustCall("Features")
 	CallInitTokenPolicy   = mustCall("InitTokenPolicy")
+	CallOperationEnd      = mustCall("OperationEnd")
 )
+
+// OneWay reports whether a call has no response frame: the daemon serves it and answers nothing, so a
+// client writes it in front of another request, in the same write, and reads only that request's response.
+func OneWay(c Call) bool { return c == CallOperationEnd }
 
 func mustCall(name string) Call {
 	c, ok := callByName[name]

@@ -53,11 +53,14 @@ func (e *Encoder) P(b []byte) {
 // O appends an output-buffer item.
 func (e *Encoder) O(o ck.Out) {
 	e.buf = append(e.buf, 'o')
+	var flags byte
 	if o.Present {
-		e.buf = append(e.buf, 1)
-	} else {
-		e.buf = append(e.buf, 0)
+		flags |= outPresent
 	}
+	if o.Peek {
+		flags |= outPeek
+	}
+	e.buf = append(e.buf, flags)
 	e.u64(o.Cap)
 }
 
@@ -241,13 +244,24 @@ func (d *Decoder) P() []byte {
 	return d.bytes()
 }
 
+// The flag bits of an output-buffer item: bit 0 the buffer is present, bit 1 the answer carries the output
+// even when it does not deliver it (ck.Out.Peek; only a client that saw FeatureKeep sets it).
+const (
+	outPresent = 1 << 0
+	outPeek    = 1 << 1
+)
+
 // O reads an output-buffer item.
 func (d *Decoder) O() ck.Out {
 	if !d.tag('o') {
 		return ck.Out{}
 	}
-	p := d.flag()
-	return ck.Out{Present: p, Cap: d.u64()}
+	f := d.byte1()
+	if f&^(outPresent|outPeek) != 0 {
+		d.fail("output flags 0x%x have unknown bits", f)
+		return ck.Out{}
+	}
+	return ck.Out{Present: f&outPresent != 0, Cap: d.u64(), Peek: f&outPeek != 0}
 }
 
 // Us reads an integer array item.

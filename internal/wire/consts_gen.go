@@ -18,6 +18,8 @@ const (
 const (
 	// FeatureFused: OperationInitData, VerifyInitVerify and FindObjectsFirst.
 	FeatureFused = 1 << 0
+	// FeatureKeep: the peek flag of output items and OperationEnd (docs/protocol.md, Kept output).
+	FeatureKeep = 1 << 1
 )
 
 // The stages of OperationInitData: the data call that follows the Init.

@@ -149,11 +149,18 @@ type Attribute struct {
 }
 
 // Out describes a caller's output buffer under the spec's length convention: Present is false for a NULL
-// pointer (a length query), and Cap is the buffer's size.
+// pointer (a length query), and Cap is the buffer's size. Peek asks that a single-part call's length query or
+// short buffer answer also carry the output (at most MaxPeek bytes), which the operation still keeps for the
+// call that delivers it: the client keeps the copy and answers that call itself (docs/protocol.md, "Kept
+// output").
 type Out struct {
 	Present bool
 	Cap     uint64
+	Peek    bool
 }
+
+// MaxPeek bounds the output a Peek answer carries: a larger output comes with its length only.
+const MaxPeek = 64 << 10
 
 // Operation names a kind of cryptographic operation. The engine keeps at most one active operation of each
 // kind per session. Its values (OpEncrypt ...) are in consts_gen.go, generated from internal/wire/consts.def.

@@ -953,6 +953,342 @@ static void test_fused(void)
     RV(f->C_FindObjectsFinal(s), CKR_SESSION_HANDLE_INVALID);
 }
 
+/* ---- kept output: "length, then the call" in one round trip (docs/protocol.md, "Kept output") ----
+ *
+ * The length query brings the output with the length; the client answers the next call of the same operation
+ * with the same input from it (the length convention holds: a NULL or short buffer keeps it), and the daemon's
+ * operation ends with an OperationEnd that travels in front of the session's next request (in the same send).
+ * Any other call that touches the operation goes to the daemon, which holds the true state, so it answers as
+ * it always did. Round trips are sends (every request is one send). */
+static void test_kept(void)
+{
+    static const char key[] = "Jefe", data[] = "what do ya want for nothing?";
+    static const CK_BYTE mac[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+                                    0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+                                    0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &no, 1},
+                        {CKA_PRIVATE, &no, 1},         {CKA_SIGN, &yes, 1},           {CKA_VERIFY, &yes, 1},
+                        {CKA_VALUE, (void *)key, 4}};
+    CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0}, sha = {CKM_SHA256, NULL, 0};
+    CK_SESSION_HANDLE s, s2;
+    CK_OBJECT_HANDLE k;
+    CK_BYTE out[64], copy[sizeof data];
+    CK_ULONG l;
+    long n0;
+    memcpy(copy, data, sizeof data);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s2), CKR_OK);
+    RV(f->C_CreateObject(s, t, 7, &k), CKR_OK);
+
+    /* The pattern of miekg/pkcs11 (crypto11), PyKCS11, Rust cryptoki, GnuTLS: one round trip per signature
+     * once the Init is known (the first Init goes alone), two before kept output. */
+    for (int i = 0; i < 4; i++) {
+        n0 = sends_now();
+        RV(f->C_SignInit(s, &hm, k), CKR_OK);
+        l = 0;
+        RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+        TRUE(l == 32);
+        memset(out, 0, sizeof out);
+        RV(f->C_Sign(s, i == 3 ? copy : (CK_BYTE_PTR)data, 28, out, &l), CKR_OK); /* equal bytes elsewhere too */
+        TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+        if (i >= 1)
+            TRUE(sends_now() - n0 == 1);
+    }
+    /* The operation ended: the daemon learns it before the session's next request. */
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    TRUE(sends_now() - n0 == 1);
+    /* Digest the same way (no key). */
+    static const CK_BYTE abc_sha256[4] = {0xba, 0x78, 0x16, 0xbf};
+    for (int i = 0; i < 3; i++) {
+        n0 = sends_now();
+        RV(f->C_DigestInit(s, &sha), CKR_OK);
+        l = 0;
+        RV(f->C_Digest(s, (CK_BYTE_PTR) "abc", 3, NULL, &l), CKR_OK);
+        TRUE(l == 32);
+        RV(f->C_Digest(s, (CK_BYTE_PTR) "abc", 3, out, &l), CKR_OK);
+        TRUE(l == 32 && memcmp(out, abc_sha256, 4) == 0);
+        if (i >= 1)
+            TRUE(sends_now() - n0 == 1);
+    }
+
+    /* A short buffer keeps the output, so does another length query; the big enough buffer gets it. */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    n0 = sends_now();
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    TRUE(l == 32);
+    l = 31;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_BUFFER_TOO_SMALL);
+    TRUE(l == 32);
+    l = 7;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    TRUE(l == 32);
+    l = 32;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 1);
+    /* A short buffer first (the output comes with CKR_BUFFER_TOO_SMALL), then the call. */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    n0 = sends_now();
+    l = 16;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_BUFFER_TOO_SMALL);
+    TRUE(l == 32);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 1);
+
+    /* Another input goes to the daemon, which answers as before (with the output the length query made). */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 27, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 1);
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    copy[5] ^= 1;
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, copy, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 1);
+    copy[5] ^= 1;
+
+    /* A second Init while the length query's operation is active: CKR_OPERATION_ACTIVE, and the operation
+     * goes on (its output comes from the daemon now). */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_SignInit(s, &hm, k), CKR_OPERATION_ACTIVE);
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 1);
+    /* Cancel (a NULL mechanism) and C_SessionCancel end it. */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_SignInit(s, NULL, 0), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_SessionCancel(s, CKF_SIGN), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    /* An Update or Final after the single-part length query: CKR_OPERATION_ACTIVE, which ends the operation. */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_SignUpdate(s, (CK_BYTE_PTR)data, 28), CKR_OPERATION_ACTIVE);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    l = sizeof out;
+    RV(f->C_SignFinal(s, out, &l), CKR_OPERATION_ACTIVE);
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    /* Bad arguments end it (the client's own CKR_ARGUMENTS_BAD). */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_Sign(s, NULL, 28, out, &l), CKR_ARGUMENTS_BAD);
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OPERATION_NOT_INITIALIZED);
+    /* Another call on the session in between: the call goes to the daemon, same result. */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_GenerateRandom(s, buf, 8), CKR_OK);
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 1);
+    /* Another session's calls do not touch it. */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_GenerateRandom(s2, buf, 8), CKR_OK);
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 0);
+    /* Logout (through another session) and C_DestroyObject drop every kept output: the call goes to the
+     * daemon, which says what the operation became. */
+    RV2(f->C_Login(s2, CKU_USER, PIN(user_pin)), CKR_OK, CKR_USER_ALREADY_LOGGED_IN);
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_Logout(s2), CKR_OK);
+    n0 = sends_now();
+    l = sizeof out;
+    CK_RV after_logout = f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l);
+    TRUE(sends_now() - n0 == 1);
+    TRUE(after_logout == CKR_OK || after_logout == CKR_OPERATION_NOT_INITIALIZED);
+    RV(f->C_SignInit(s, NULL, 0), CKR_OK);
+    CK_OBJECT_HANDLE d1;
+    RV(make_data(s, "kept-destroy", &no, &no, &d1), CKR_OK);
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_DestroyObject(s2, d1), CKR_OK);
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 1);
+
+    /* An output over 64 KiB is not carried (its length is), an input over 64 KiB is not kept: two round trips,
+     * with the right results. */
+    static CK_BYTE big[(64 << 10) + 16], big_out[(64 << 10) + 16];
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_BYTE zero16[16] = {0};
+    CK_ATTRIBUTE at[] = {{CKA_CLASS, &sk, sizeof sk}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &no, 1},
+                         {CKA_PRIVATE, &no, 1},       {CKA_ENCRYPT, &yes, 1},        {CKA_DECRYPT, &yes, 1},
+                         {CKA_VALUE, zero16, 16}};
+    CK_OBJECT_HANDLE ak;
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+    RV(f->C_CreateObject(s, at, 7, &ak), CKR_OK);
+    for (int i = 0; i < 2; i++) {
+        RV(f->C_EncryptInit(s, &ecb, ak), CKR_OK);
+        n0 = sends_now();
+        l = 0;
+        RV(f->C_Encrypt(s, big, sizeof big, NULL, &l), CKR_OK);
+        TRUE(l == sizeof big);
+        RV(f->C_Encrypt(s, big, sizeof big, big_out, &l), CKR_OK);
+        TRUE(l == sizeof big && memcmp(big_out, big_out + 16, 16) == 0); /* ECB of zero blocks */
+        if (i == 1)
+            TRUE(sends_now() - n0 == 2);
+    }
+    /* ... while 64 KiB itself is kept: decrypt it back in one round trip. */
+    RV(f->C_DecryptInit(s, &ecb, ak), CKR_OK);
+    RV(f->C_DecryptInit(s, NULL, 0), CKR_OK);
+    RV(f->C_DecryptInit(s, &ecb, ak), CKR_OK);
+    n0 = sends_now();
+    l = 0;
+    RV(f->C_Decrypt(s, big_out, 64 << 10, NULL, &l), CKR_OK);
+    TRUE(l == (64 << 10));
+    memset(big, 1, sizeof big);
+    RV(f->C_Decrypt(s, big_out, 64 << 10, big, &l), CKR_OK);
+    TRUE(l == (64 << 10) && big[0] == 0 && big[(64 << 10) - 1] == 0 && big[64 << 10] == 1);
+    TRUE(sends_now() - n0 == 1);
+
+    /* Closing the session drops its kept output: the handle is invalid, as before. */
+    RV(f->C_SignInit(s2, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s2, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    RV(f->C_CloseSession(s2), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Sign(s2, (CK_BYTE_PTR)data, 28, out, &l), CKR_SESSION_HANDLE_INVALID);
+    /* C_CloseAllSessions too. */
+    CK_SESSION_HANDLE s3;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s3), CKR_OK);
+    RV(f->C_DigestInit(s3, &sha), CKR_OK);
+    l = 0;
+    RV(f->C_Digest(s3, (CK_BYTE_PTR) "abc", 3, NULL, &l), CKR_OK);
+
+    /* A forked child: nothing inherited answers (CKR_CRYPTOKI_NOT_INITIALIZED, then an invalid handle after
+     * its own C_Initialize); the parent's kept output still serves the parent. */
+    RV(f->C_SignInit(s, &hm, k), CKR_OK);
+    l = 0;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_BYTE o2[64];
+        CK_ULONG l2 = sizeof o2;
+        int bad = f->C_Sign(s, (CK_BYTE_PTR)data, 28, o2, &l2) != CKR_CRYPTOKI_NOT_INITIALIZED;
+        bad |= f->C_Initialize(NULL) != CKR_OK;
+        l2 = sizeof o2;
+        bad |= f->C_Sign(s, (CK_BYTE_PTR)data, 28, o2, &l2) != CKR_SESSION_HANDLE_INVALID;
+        bad |= f->C_Finalize(NULL) != CKR_OK;
+        _exit(bad);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    TRUE(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    n0 = sends_now();
+    l = sizeof out;
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+    TRUE(l == 32 && memcmp(out, mac, 32) == 0);
+    TRUE(sends_now() - n0 == 0);
+    RV(f->C_CloseAllSessions(slot), CKR_OK);
+    l = sizeof out;
+    RV(f->C_Digest(s3, (CK_BYTE_PTR) "abc", 3, out, &l), CKR_SESSION_HANDLE_INVALID);
+    RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_SESSION_HANDLE_INVALID);
+}
+
+/* Kept output with threads: each thread signs on its own session in the length-query pattern; a session's
+ * OperationEnd travels with that session's next request, so every signature is one round trip, and the
+ * results are right. */
+struct kept_arg {
+    CK_OBJECT_HANDLE key;
+    long rounds;
+};
+
+static void *kept_signer(void *p)
+{
+    struct kept_arg *a = p;
+    static const CK_BYTE mac4[4] = {0x5b, 0xdc, 0xc1, 0x46};
+    CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
+    CK_SESSION_HANDLE s;
+    CK_BYTE out[32];
+    CK_ULONG l;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    for (long i = 0; i < a->rounds; i++) {
+        CK_RV r1 = f->C_SignInit(s, &hm, a->key);
+        l = 0;
+        CK_RV r2 = f->C_Sign(s, (CK_BYTE_PTR) "what do ya want for nothing?", 28, NULL, &l);
+        CK_RV r3 = f->C_Sign(s, (CK_BYTE_PTR) "what do ya want for nothing?", 28, out, &l);
+        if (r1 != CKR_OK || r2 != CKR_OK || r3 != CKR_OK || l != 32 || memcmp(out, mac4, 4) != 0) {
+            RV(r1 | r2 | r3, CKR_OK);
+            TRUE(l == 32 && memcmp(out, mac4, 4) == 0);
+            break;
+        }
+    }
+    RV(f->C_CloseSession(s), CKR_OK);
+    return NULL;
+}
+
+static void test_kept_threads(void)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &no, 1},
+                        {CKA_PRIVATE, &no, 1},         {CKA_SIGN, &yes, 1},           {CKA_VALUE, "Jefe", 4}};
+    CK_SESSION_HANDLE s;
+    struct kept_arg a = {0, 300};
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_CreateObject(s, t, 6, &a.key), CKR_OK);
+    pthread_t th[4];
+    long n0 = sends_now();
+    for (int i = 0; i < 4; i++)
+        TRUE(pthread_create(&th[i], NULL, kept_signer, &a) == 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    /* Per thread: open, the first Init alone, the close, and the Hellos of the connections opened meanwhile;
+     * then one round trip per signature (two before kept output: 2400). */
+    long used = sends_now() - n0;
+    TRUE(used <= 4 * a.rounds + 40);
+    if (used > 4 * a.rounds + 40)
+        fprintf(stderr, "kept threads: %ld sends for %ld signatures\n", used, 4 * a.rounds);
+    RV(f->C_CloseSession(s), CKR_OK);
+}
+
 /* PKCS#11: every error of C_Encrypt, C_EncryptUpdate, C_EncryptFinal and the decrypt, digest, sign and verify
  * calls but CKR_BUFFER_TOO_SMALL ends the operation, the client's own CKR_ARGUMENTS_BAD too (a deferred Init
  * with it); a single-part call after multi-part ones, or the other way round, is CKR_OPERATION_ACTIVE (and an
@@ -1230,6 +1566,20 @@ static void test_legacy(void)
             TRUE(sends_now() - n0 == 2); /* Init, then Sign: no fused call */
         RV(f->C_VerifyInit(s, &hm, k), CKR_OK);
         RV(f->C_Verify(s, (CK_BYTE_PTR)data, 28, out, 32), CKR_OK);
+    }
+    /* The length-query pattern: no kept output from an older daemon, the same results. */
+    for (int i = 0; i < 3; i++) {
+        long n0 = sends_now();
+        RV(f->C_SignInit(s, &hm, k), CKR_OK);
+        l = 0;
+        RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, NULL, &l), CKR_OK);
+        TRUE(l == 32);
+        l = 31;
+        RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_BUFFER_TOO_SMALL);
+        l = sizeof out;
+        RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_OK);
+        TRUE(l == 32 && memcmp(out, mac, 4) == 0);
+        TRUE(sends_now() - n0 == 4);
     }
     RV(f->C_SignInit(s, &hm, k), CKR_OK);
     RV(f->C_SignInit(s, &hm, k), CKR_OPERATION_ACTIVE);
@@ -2274,6 +2624,8 @@ int main(int argc, char **argv)
     test_objects();
     test_operations();
     test_fused();
+    test_kept();
+    test_kept_threads();
     test_errors_end();
     test_large_input();
     test_fused_race();

@@ -167,9 +167,10 @@ static int enc_items(struct kw_buf *b, struct toks *t)
             break;
         }
         case 'o':
-            if ((val[0] != '+' && val[0] != '-') || val[1] != ':' || parse_num(val + 2, &v))
+            /* + present, - NULL; * present with the peek flag, ? NULL with the peek flag */
+            if (!val[0] || !strchr("+-*?", val[0]) || val[1] != ':' || parse_num(val + 2, &v))
                 return -1;
-            kw_enc_o(b, val[0] == '+', v);
+            kw_enc_o(b, (val[0] == '+' || val[0] == '*' ? KW_OUT_PRESENT : 0) | (val[0] == '*' || val[0] == '?' ? KW_OUT_PEEK : 0), v);
             break;
         case 'U': {
             uint32_t n = 0;

@@ -123,7 +123,8 @@ func TestCrypto11(t *testing.T) {
 		for _, k := range keys {
 			t.Run(k.kind, func(t *testing.T) {
 				port := freePort(t)
-				srv := startServer(t, spyEnv, host, "-module", mod, "-token", tk.label, "-pin", userPIN, "-key", k.label,
+				trace, traced := roundTripTrace(t, dir)
+				srv := startServer(t, append(spyEnv, trace), host, "-module", mod, "-token", tk.label, "-pin", userPIN, "-key", k.label,
 					"-cert", certs[k.label], "-addr", "127.0.0.1:"+strconv.Itoa(port))
 				srv.waitTCP(t, port)
 				conn, err := tls.DialWithDialer(&net.Dialer{Timeout: cmdTimeout}, "tcp", "127.0.0.1:"+strconv.Itoa(port),
@@ -160,6 +161,9 @@ func TestCrypto11(t *testing.T) {
 				if out := srv.output(); !strings.Contains(out, "served ") || !strings.Contains(out, "closed") {
 					t.Fatalf("the crypto11 host program's log lacks the connection or the close:\n%s", out)
 				}
+				// One handshake, one CertificateVerify: crypto11's Sign is miekg/pkcs11's C_SignInit, C_Sign(NULL)
+				// for the length, then C_Sign, and the two C_Sign are one round trip.
+				wantDataTrips(t, "crypto11 Signer.Sign in a TLS 1.3 handshake", traced(), 1)
 			})
 		}
 	})

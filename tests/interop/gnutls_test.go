@@ -94,8 +94,11 @@ cert_signing_key
 `), 0o644)
 		for _, k := range keys {
 			out := filepath.Join(dir, k.label+"-cert.pem")
-			mustRun(t, o, certtool, "--provider", mod, "--generate-self-signed", "--load-privkey", tk.uri(k.label),
-				"--template", tmpl, "--outfile", out)
+			trace, traced := roundTripTrace(t, dir)
+			mustRun(t, runOpts{env: append(o.env[:len(o.env):len(o.env)], trace)}, certtool, "--provider", mod,
+				"--generate-self-signed", "--load-privkey", tk.uri(k.label), "--template", tmpl, "--outfile", out)
+			// GnuTLS asks the signature's length (C_Sign with NULL), then signs: one round trip.
+			wantDataTrips(t, "certtool self-signed certificate, "+k.kind, traced(), 1)
 			checkSelfSigned(t, readCert(t, out), tk.public(t, k.label))
 			certs[k.label] = out
 		}

@@ -124,8 +124,11 @@ func TestNSS(t *testing.T) {
 			// -k names the key by its CKA_ID (what certutil -K shows). Its certificate's nickname would not do:
 			// NSS finds the key of a certificate by a CKA_ID of its own making (the SHA-1 of the public key),
 			// not by the certificate's CKA_ID.
-			mustRun(t, o, certutil, "-R", "-d", db, "-h", tk.label, "-f", pwfile, "-k", k.id,
-				"-s", "CN=keyward-nss-csr-"+k.kind+",O=Keyward interop test", "-Z", "SHA256", "-a", "-o", out)
+			trace, traced := roundTripTrace(t, dir)
+			mustRun(t, runOpts{env: append(o.env[:len(o.env):len(o.env)], trace)}, certutil, "-R", "-d", db, "-h", tk.label,
+				"-f", pwfile, "-k", k.id, "-s", "CN=keyward-nss-csr-"+k.kind+",O=Keyward interop test", "-Z", "SHA256",
+				"-a", "-o", out)
+			wantDataTrips(t, "NSS certutil -R, "+k.kind, traced(), 1)
 			r := mustRun(t, runOpts{}, openssl, "req", "-verify", "-noout", "-in", out)
 			mustContain(t, r, r.stdout+r.stderr, "verify OK")
 			data := readFile(t, out)

@@ -102,7 +102,9 @@ func TestOpenSSL(t *testing.T) {
 			for _, op := range opts {
 				args = append(args, "-pkeyopt", op)
 			}
-			mustRun(t, o, openssl, args...)
+			trace, traced := roundTripTrace(t, dir)
+			mustRun(t, runOpts{env: append(o.env[:len(o.env):len(o.env)], trace)}, openssl, args...)
+			wantDataTrips(t, "libp11 "+name+" signature", traced(), 1)
 			return readFile(t, out)
 		}
 		if err := rsa.VerifyPKCS1v15(rsaKey, crypto.SHA256, digest[:], sign("ossl-rsa", "pkcs1")); err != nil {

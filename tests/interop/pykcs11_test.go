@@ -82,8 +82,11 @@ func TestPyKCS11(t *testing.T) {
 	mod, spyEnv := moduleFor(t, "pykcs11")
 
 	step(t, sc, "list, login, sign (SHA256_RSA_PKCS, ECDSA_SHA256), verify", "python3-pykcs11", version, func(t *testing.T) {
-		r := mustRun(t, runOpts{env: spyEnv}, python, script, mod, tk.label, userPIN,
-			"py-rsa:CKM_SHA256_RSA_PKCS", "py-ec:CKM_ECDSA_SHA256")
+		trace, traced := roundTripTrace(t, dir)
+		r := mustRun(t, runOpts{env: append(spyEnv, trace)}, python, script, mod, tk.label, userPIN,
+			"py-rsa:CKM_SHA256_RSA_PKCS", "py-ec:CKM_ECDSA_SHA256", "py-rsa:CKM_SHA256_RSA_PKCS", "py-ec:CKM_ECDSA_SHA256")
+		// session.sign is C_SignInit, C_Sign(NULL) for the length, C_Sign: one round trip for both C_Sign.
+		wantDataTrips(t, "PyKCS11 session.sign, 4 signatures", traced(), 4)
 		var out struct {
 			Library string
 			Tokens  []string
