@@ -107,12 +107,7 @@ example:
 	if _, err := s.cl.CreateObject(s.h, t); err != nil {
 		return ckErr(fmt.Sprintf("storing the data object on token %q", s.tok.label), err)
 	}
-	uri := objectURI(s.tok, *label, p11uri.TypeData, nil)
-	if *f.json {
-		return c.printJSON(map[string]string{"uri": uri})
-	}
-	fmt.Fprintln(c.stdout, uri)
-	return nil
+	return c.printURI(f, objectURI(s.tok, *label, p11uri.TypeData, nil))
 }
 
 func (c *cli) cmdDataGet(args []string) error {
