@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/asn1"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,9 +82,8 @@ func (s *session) signMechanism(o *object, mechName, hashName string, pss bool) 
 	switch kt {
 	case ck.CKK_RSA:
 		if pss {
-			p := binary.NativeEndian.AppendUint64(nil, uint64(h.digest))
-			p = binary.NativeEndian.AppendUint64(p, h.mgf)
-			p = binary.NativeEndian.AppendUint64(p, uint64(h.size))
+			// CK_RSA_PKCS_PSS_PARAMS travels as its C layout: hashAlg, mgf, sLen, each a CK_ULONG.
+			p := append(append(ck.ULong(uint64(h.digest)), ck.ULong(h.mgf)...), ck.ULong(uint64(h.size))...)
 			return &ck.Mechanism{Type: h.rsaPSS, Parameter: p}, nil
 		}
 		return &ck.Mechanism{Type: h.rsa}, nil

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -117,6 +116,19 @@ func parseSANs(list []string) (sans, error) {
 	return out, nil
 }
 
+// parseNames parses --subject and --san.
+func parseNames(subject string, san []string) (pkix.Name, sans, error) {
+	name, err := parseSubject(subject)
+	if err != nil {
+		return pkix.Name{}, sans{}, err
+	}
+	alt, err := parseSANs(san)
+	if err != nil {
+		return pkix.Name{}, sans{}, err
+	}
+	return name, alt, nil
+}
+
 // tokenSigner opens the private key the URI selects as a crypto.Signer; the session stays open for
 // --import.
 func (c *cli) tokenSigner(f *flags, u *p11uri.URI, rw bool) (*session, *object, crypto.Signer, error) {
@@ -204,11 +216,7 @@ examples:
 	if err != nil {
 		return err
 	}
-	name, err := parseSubject(*subject)
-	if err != nil {
-		return err
-	}
-	alt, err := parseSANs(*san)
+	name, alt, err := parseNames(*subject, *san)
 	if err != nil {
 		return err
 	}
@@ -223,10 +231,7 @@ examples:
 	if err != nil {
 		return ckErr("creating the request", err)
 	}
-	if *format == "pem" {
-		der = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	}
-	return c.writeOutput(*out, der, false)
+	return c.writeDER(*out, *format, "CERTIFICATE REQUEST", der)
 }
 
 func (c *cli) cmdCert(args []string) error {
@@ -265,11 +270,7 @@ examples:
 	if err != nil {
 		return err
 	}
-	name, err := parseSubject(*subject)
-	if err != nil {
-		return err
-	}
-	alt, err := parseSANs(*san)
+	name, alt, err := parseNames(*subject, *san)
 	if err != nil {
 		return err
 	}
@@ -318,8 +319,5 @@ examples:
 		}
 		fmt.Fprintf(c.stderr, "keyward: stored %s\n", objectURI(s.tok, o.label, p11uri.TypeCert, o.id))
 	}
-	if *format == "pem" {
-		der = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
-	return c.writeOutput(*out, der, false)
+	return c.writeDER(*out, *format, "CERTIFICATE", der)
 }

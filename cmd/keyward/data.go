@@ -48,19 +48,10 @@ examples:
 }
 
 func (c *cli) cmdData(args []string) error {
-	if len(args) == 0 {
-		return usagef("data: missing subcommand (put, get)")
-	}
-	switch args[0] {
-	case "put":
-		return c.cmdDataPut(args[1:])
-	case "get":
-		return c.cmdDataGet(args[1:])
-	case "-h", "--help", "help":
-		fmt.Fprintln(c.stdout, "usage: keyward data put FILE --label LABEL [--application A] [--private] | keyward data get URI [--out FILE]")
-		return nil
-	}
-	return usagef("data: unknown subcommand %q (put, get)", args[0])
+	const help = "usage: keyward data put FILE --label LABEL [--application A] [--private] | keyward data get URI [--out FILE]"
+	return c.subcommand("data", "put, get", help, args, map[string]func([]string) error{
+		"put": c.cmdDataPut, "get": c.cmdDataGet,
+	})
 }
 
 func (c *cli) cmdDataPut(args []string) error {
@@ -107,12 +98,7 @@ example:
 	if _, err := s.cl.CreateObject(s.h, t); err != nil {
 		return ckErr(fmt.Sprintf("storing the data object on token %q", s.tok.label), err)
 	}
-	uri := objectURI(s.tok, *label, p11uri.TypeData, nil)
-	if *f.json {
-		return c.printJSON(map[string]string{"uri": uri})
-	}
-	fmt.Fprintln(c.stdout, uri)
-	return nil
+	return c.printURI(f, objectURI(s.tok, *label, p11uri.TypeData, nil))
 }
 
 func (c *cli) cmdDataGet(args []string) error {

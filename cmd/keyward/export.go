@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/pem"
-
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 	"github.com/keyward/keyward/pkg/p11uri"
 )
@@ -53,18 +51,13 @@ examples:
 		}
 		return list[0], nil
 	}
+	keys, what := byClass[ck.CKO_PUBLIC_KEY], "public key"
+	if len(keys) == 0 {
+		keys, what = byClass[ck.CKO_PRIVATE_KEY], "private key" // its public half
+	}
 	switch {
-	case len(byClass[ck.CKO_PUBLIC_KEY]) > 0:
-		o, err := pick(byClass[ck.CKO_PUBLIC_KEY], "public key")
-		if err != nil {
-			return err
-		}
-		if der, err = s.publicKey(o); err != nil {
-			return failf("export: %v", err)
-		}
-		pemType = "PUBLIC KEY"
-	case len(byClass[ck.CKO_PRIVATE_KEY]) > 0:
-		o, err := pick(byClass[ck.CKO_PRIVATE_KEY], "private key")
+	case len(keys) > 0:
+		o, err := pick(keys, what)
 		if err != nil {
 			return err
 		}
@@ -88,8 +81,5 @@ examples:
 	default:
 		return notFound(s, u)
 	}
-	if *format == "pem" {
-		der = pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der})
-	}
-	return c.writeOutput(*outPath, der, false)
+	return c.writeDER(*outPath, *format, pemType, der)
 }

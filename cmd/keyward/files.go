@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/pem"
 	"errors"
 	"io"
 	"os"
@@ -57,4 +58,13 @@ func (c *cli) writeOutput(path string, data []byte, secret bool) error {
 		return failf("cannot write %s: %v", path, unwrapPathErr(err))
 	}
 	return nil
+}
+
+// writeDER writes a DER value to a file or stdout as writeOutput does: PEM-armoured as a pemType block when
+// format is pem, else as it is.
+func (c *cli) writeDER(path, format, pemType string, der []byte) error {
+	if format == "pem" {
+		der = pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der})
+	}
+	return c.writeOutput(path, der, false)
 }

@@ -180,17 +180,10 @@ type generatedJSON struct {
 }
 
 func (c *cli) cmdKey(args []string) error {
-	if len(args) == 0 {
-		return usagef("key: missing subcommand (generate)")
-	}
-	switch args[0] {
-	case "generate", "gen":
-		return c.cmdKeyGenerate(args[1:])
-	case "-h", "--help", "help":
-		fmt.Fprintln(c.stdout, "usage: keyward key generate --type TYPE --label LABEL [--id HEX] [flags]\n\n"+keyTypesHelp)
-		return nil
-	}
-	return usagef("key: unknown subcommand %q (generate)", args[0])
+	const help = "usage: keyward key generate --type TYPE --label LABEL [--id HEX] [flags]\n\n" + keyTypesHelp
+	return c.subcommand("key", "generate", help, args, map[string]func([]string) error{
+		"generate": c.cmdKeyGenerate, "gen": c.cmdKeyGenerate,
+	})
 }
 
 func (c *cli) cmdKeyGenerate(args []string) error {

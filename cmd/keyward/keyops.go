@@ -120,14 +120,6 @@ example:
 	return c.printURI(f, objectURI(s.tok, *kf.label, p11uri.TypeSecretKey, id))
 }
 
-func (c *cli) printURI(f *flags, uri string) error {
-	if *f.json {
-		return c.printJSON(map[string]string{"uri": uri})
-	}
-	fmt.Fprintln(c.stdout, uri)
-	return nil
-}
-
 func (c *cli) cmdWrap(args []string) error {
 	f := c.newFlags("wrap", `usage: keyward wrap URI --with WRAPPING-URI [--out FILE]
 

@@ -2,13 +2,15 @@
 // RFC 7512 pkcs11: URIs; every command takes --help, and most take --json.
 //
 // The commands are in one file per group: token.go (token, pin, slots, mechanisms), key.go (key generate),
-// object.go (list, show, delete, set), import.go and export.go, crypto.go (sign, verify, encrypt, decrypt,
+// object.go (list, show, delete, set), import.go (import; import_parse.go reads the file, import_templates.go
+// builds the templates, pkcs8.go decrypts PKCS#8), export.go, crypto.go (sign, verify, encrypt, decrypt,
 // digest), csr.go (csr, cert self-sign), admin.go (p11kit, config, doctor). What they share is in one file
-// a concept: cli.go (one run), errors.go (errors and exit codes), flags.go (flags), pin.go (where PINs come
-// from), terminal.go (prompts), files.go (input and output files), output.go (JSON and warnings), dial.go
-// (the connection to keywardd), tokensel.go (token selection), session.go (sessions and login), uri.go
-// (pkcs11: URIs) and lookup.go (object look-up). provision.go runs manifests (provision_yaml.go reads YAML);
-// pubkey.go builds SubjectPublicKeyInfo values.
+// a concept: cli.go (one run), errors.go (errors and exit codes), flags.go (flags and the command prologue),
+// subcommand.go (command groups), pin.go (where PINs come from), terminal.go (prompts), files.go (input and
+// output files), output.go (JSON, URIs and warnings), dial.go (the connection to keywardd), tokensel.go
+// (token selection), session.go (sessions and login), uri.go (pkcs11: URIs) and lookup.go (object
+// look-up). provision.go runs manifests (provision_yaml.go reads YAML); pubkey.go builds
+// SubjectPublicKeyInfo values.
 package main
 
 import (

@@ -91,9 +91,6 @@ func (s *session) stream(op ck.Operation, init func() error, r io.Reader, emit f
 			return nil, err
 		}
 	}
-	if op == ck.OpVerify {
-		return nil, nil // the caller ends a verification with VerifyFinal
-	}
 	out, need, err := s.cl.OperationFinal(s.h, op, ck.Out{Present: true, Cap: 64 << 10})
 	if ck.ToRV(err) == ck.CKR_BUFFER_TOO_SMALL {
 		out, _, err = s.cl.OperationFinal(s.h, op, ck.Out{Present: true, Cap: need})

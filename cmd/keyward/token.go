@@ -114,23 +114,9 @@ func (c *cli) cmdToken(args []string) error {
                                          initialise the free slot's token (sets the SO PIN, and the
                                          user PIN too when --pin-source or --pin is given)
   token delete --token LABEL [--yes]     remove a token and all its objects (needs the SO PIN)`
-	if len(args) == 0 {
-		return usagef("token: missing subcommand (list, info, init or delete)")
-	}
-	switch args[0] {
-	case "list":
-		return c.cmdTokenList(args[1:])
-	case "info":
-		return c.cmdTokenInfo(args[1:])
-	case "init":
-		return c.cmdTokenInit(args[1:])
-	case "delete":
-		return c.cmdTokenDelete(args[1:])
-	case "-h", "--help", "help":
-		fmt.Fprintln(c.stdout, help)
-		return nil
-	}
-	return usagef("token: unknown subcommand %q (list, info, init or delete)", args[0])
+	return c.subcommand("token", "list, info, init or delete", help, args, map[string]func([]string) error{
+		"list": c.cmdTokenList, "info": c.cmdTokenInfo, "init": c.cmdTokenInit, "delete": c.cmdTokenDelete,
+	})
 }
 
 func (c *cli) cmdTokenList(args []string) error {
@@ -390,19 +376,11 @@ func (c *cli) cmdPIN(args []string) error {
   pin unlock [--so-pin-source F] [--new-pin-source F]   the SO resets a locked (or forgotten) user PIN
   pin change [--so] [--pin-source F] [--new-pin-source F]
                                                          change the user PIN (or, with --so, the SO PIN)`
-	if len(args) == 0 {
-		return usagef("pin: missing subcommand (init, change or unlock)")
-	}
-	switch args[0] {
-	case "init", "unlock":
-		return c.cmdPINInit(args[0], args[1:])
-	case "change":
-		return c.cmdPINChange(args[1:])
-	case "-h", "--help", "help":
-		fmt.Fprintln(c.stdout, help)
-		return nil
-	}
-	return usagef("pin: unknown subcommand %q (init, change or unlock)", args[0])
+	return c.subcommand("pin", "init, change or unlock", help, args, map[string]func([]string) error{
+		"init":   func(args []string) error { return c.cmdPINInit("init", args) },
+		"unlock": func(args []string) error { return c.cmdPINInit("unlock", args) },
+		"change": c.cmdPINChange,
+	})
 }
 
 func (c *cli) cmdPINInit(sub string, args []string) error {
