@@ -36,11 +36,11 @@ var (
 // key value is parsed.
 func dummyValue(t ck.AttributeType) []byte {
 	switch attrKinds[t] {
-	case kindBool:
+	case mech.KindBool:
 		return []byte{0}
-	case kindULong:
+	case mech.KindULong:
 		return ck.ULong(1)
-	case kindDate, kindMechs:
+	case mech.KindDate, mech.KindMechs:
 		return []byte{}
 	}
 	return []byte{1, 2, 3}
@@ -81,6 +81,36 @@ func TestKeyTypeSchemas(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no key type has rules")
+	}
+}
+
+// TestKeyTypeKinds checks the layouts the key types give their attributes, which is all the engine knows of
+// the attributes only key types name: CK_ULONG for the sizes and parameter sets, CK_BBOOL for the usage
+// defaults, byte strings for the key values. A key value given another layout would accept malformed
+// templates (or refuse good ones) with no other test noticing.
+func TestKeyTypeKinds(t *testing.T) {
+	ulongs := map[ck.AttributeType]bool{ck.CKA_MODULUS_BITS: true, ck.CKA_VALUE_LEN: true, ck.CKA_PARAMETER_SET: true}
+	for _, kt := range mech.KeyTypes() {
+		for class, own := range mech.KeyTypeOf(kt).Rules {
+			for a, r := range own {
+				want := mech.KindBytes
+				switch {
+				case ulongs[a]:
+					want = mech.KindULong
+				case objectKinds[a] == mech.KindBool:
+					want = mech.KindBool
+				}
+				if r.Kind != want || attrKinds[a] != want {
+					t.Errorf("%v %v: %v has layout %d (the engine: %d), want %d", kt, class, a, r.Kind, attrKinds[a], want)
+				}
+			}
+		}
+	}
+	if _, known := objectKinds[ck.CKA_MODULUS]; known {
+		t.Error("CKA_MODULUS is in the engine's own layouts: the RSA key type should bring it")
+	}
+	if attrKinds[ck.CKA_MODULUS_BITS] != mech.KindULong {
+		t.Error("CKA_MODULUS_BITS is not a CK_ULONG")
 	}
 }
 
@@ -195,7 +225,7 @@ func TestKeyTypeRules(t *testing.T) {
 					t.Errorf("%v %v: %v is %x, want the default %x", kt, class, a, got[0].Value, r.Default)
 				}
 				v := dummyValue(a)
-				if attrKinds[a] == kindBool {
+				if attrKinds[a] == mech.KindBool {
 					v = []byte{1}
 				}
 				err = p.SetAttributeValue(so, h, []ck.Attribute{ck.NewAttribute(a, v)})

@@ -184,7 +184,7 @@ func checkValue(a ck.Attribute) error {
 		}
 		return ck.CKR_ATTRIBUTE_TYPE_INVALID
 	}
-	if kind == kindTemplate {
+	if kind == mech.KindTemplate {
 		if a.Kind != ck.AttrArray {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
@@ -205,19 +205,19 @@ func checkValue(a ck.Attribute) error {
 	}
 	v := a.Value
 	switch kind {
-	case kindBool:
+	case mech.KindBool:
 		if len(v) != 1 || v[0] > 1 {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
-	case kindULong:
+	case mech.KindULong:
 		if len(v) != 8 {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
-	case kindDate:
+	case mech.KindDate:
 		if !ck.ValidDate(v) {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}
-	case kindMechs:
+	case mech.KindMechs:
 		if len(v)%8 != 0 {
 			return ck.CKR_ATTRIBUTE_VALUE_INVALID
 		}

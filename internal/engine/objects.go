@@ -340,7 +340,7 @@ func (a *app) GetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, query []
 			continue
 		}
 		var rv ck.RV
-		if attrKinds[q.Type] == kindTemplate {
+		if attrKinds[q.Type] == mech.KindTemplate {
 			stored, derr := decodeTemplate(v)
 			if derr != nil {
 				return nil, ck.CKR_GENERAL_ERROR

@@ -1,45 +1,89 @@
 package engine
 
 import (
+	"fmt"
+	"maps"
+
 	"github.com/keyward/keyward/internal/mech"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
-// valueKind is how an attribute's value is laid out.
-type valueKind uint8
+// attrKinds gives the value layout of the attributes the engine knows: those of objectKinds, and those the
+// key types' rules name (mech.AttrRule.Kind: CKA_MODULUS, CKA_EC_PARAMS, CKA_VALUE_LEN ...). An attribute absent
+// here is unknown to Keyward: templates naming it get CKR_ATTRIBUTE_TYPE_INVALID.
+var attrKinds = withKeyTypeKinds(objectKinds)
 
-const (
-	kindBytes    valueKind = iota // any byte string (including UTF-8 strings)
-	kindBool                      // CK_BBOOL: one byte, 0 or 1
-	kindULong                     // CK_ULONG: 8 bytes, host order
-	kindDate                      // CK_DATE: empty or 8 ASCII digits YYYYMMDD
-	kindTemplate                  // an attribute array (CKF_ARRAY_ATTRIBUTE)
-	kindMechs                     // CK_MECHANISM_TYPE array: a multiple of 8 bytes
-)
+// withKeyTypeKinds returns base with the layouts of the attributes the registered key types' rules name. It
+// panics where a key type gives a known attribute another layout, so a wrong registration fails every test.
+func withKeyTypeKinds(base map[ck.AttributeType]mech.Kind) map[ck.AttributeType]mech.Kind {
+	out := maps.Clone(base)
+	for _, kt := range mech.KeyTypes() {
+		for class, rules := range mech.KeyTypeOf(kt).Rules {
+			for t, r := range rules {
+				if k, known := out[t]; known && k != r.Kind {
+					panic(fmt.Sprintf("engine: key type %v, class %v: %v has layout %d, not %d", kt, class, t, r.Kind, k))
+				}
+				out[t] = r.Kind
+			}
+		}
+	}
+	return out
+}
 
-// attrKinds gives the value layout of the attributes the engine knows. An attribute absent here is unknown to
-// Keyward: templates naming it get CKR_ATTRIBUTE_TYPE_INVALID.
-var attrKinds = map[ck.AttributeType]valueKind{
-	ck.CKA_CLASS: kindULong, ck.CKA_TOKEN: kindBool, ck.CKA_PRIVATE: kindBool, ck.CKA_LABEL: kindBytes,
-	ck.CKA_UNIQUE_ID: kindBytes, ck.CKA_APPLICATION: kindBytes, ck.CKA_VALUE: kindBytes, ck.CKA_OBJECT_ID: kindBytes,
-	ck.CKA_CERTIFICATE_TYPE: kindULong, ck.CKA_ISSUER: kindBytes, ck.CKA_SERIAL_NUMBER: kindBytes,
-	ck.CKA_TRUSTED: kindBool, ck.CKA_CERTIFICATE_CATEGORY: kindULong, ck.CKA_JAVA_MIDP_SECURITY_DOMAIN: kindULong,
-	ck.CKA_URL: kindBytes, ck.CKA_HASH_OF_SUBJECT_PUBLIC_KEY: kindBytes, ck.CKA_HASH_OF_ISSUER_PUBLIC_KEY: kindBytes,
-	ck.CKA_NAME_HASH_ALGORITHM: kindULong, ck.CKA_CHECK_VALUE: kindBytes, ck.CKA_KEY_TYPE: kindULong,
-	ck.CKA_SUBJECT: kindBytes, ck.CKA_ID: kindBytes, ck.CKA_SENSITIVE: kindBool, ck.CKA_ENCRYPT: kindBool,
-	ck.CKA_DECRYPT: kindBool, ck.CKA_WRAP: kindBool, ck.CKA_UNWRAP: kindBool, ck.CKA_SIGN: kindBool,
-	ck.CKA_SIGN_RECOVER: kindBool, ck.CKA_VERIFY: kindBool, ck.CKA_VERIFY_RECOVER: kindBool, ck.CKA_DERIVE: kindBool,
-	ck.CKA_START_DATE: kindDate, ck.CKA_END_DATE: kindDate, ck.CKA_MODULUS: kindBytes, ck.CKA_MODULUS_BITS: kindULong,
-	ck.CKA_PUBLIC_EXPONENT: kindBytes, ck.CKA_PRIVATE_EXPONENT: kindBytes, ck.CKA_PRIME_1: kindBytes,
-	ck.CKA_PRIME_2: kindBytes, ck.CKA_EXPONENT_1: kindBytes, ck.CKA_EXPONENT_2: kindBytes,
-	ck.CKA_COEFFICIENT: kindBytes, ck.CKA_PUBLIC_KEY_INFO: kindBytes, ck.CKA_VALUE_LEN: kindULong,
-	ck.CKA_EXTRACTABLE: kindBool, ck.CKA_LOCAL: kindBool, ck.CKA_NEVER_EXTRACTABLE: kindBool,
-	ck.CKA_ALWAYS_SENSITIVE: kindBool, ck.CKA_KEY_GEN_MECHANISM: kindULong, ck.CKA_MODIFIABLE: kindBool,
-	ck.CKA_COPYABLE: kindBool, ck.CKA_DESTROYABLE: kindBool, ck.CKA_EC_PARAMS: kindBytes, ck.CKA_EC_POINT: kindBytes,
-	ck.CKA_ALWAYS_AUTHENTICATE: kindBool, ck.CKA_WRAP_WITH_TRUSTED: kindBool, ck.CKA_WRAP_TEMPLATE: kindTemplate,
-	ck.CKA_UNWRAP_TEMPLATE: kindTemplate, ck.CKA_DERIVE_TEMPLATE: kindTemplate,
-	ck.CKA_ALLOWED_MECHANISMS: kindMechs, ck.CKA_PARAMETER_SET: kindULong, ck.CKA_SEED: kindBytes,
-	ck.CKA_ENCAPSULATE: kindBool, ck.CKA_DECAPSULATE: kindBool,
+// objectKinds are the layouts of the attributes of the object classes (the storage, data, certificate and key
+// attributes every key of a class carries).
+var objectKinds = map[ck.AttributeType]mech.Kind{
+	ck.CKA_CLASS:                      mech.KindULong,
+	ck.CKA_CERTIFICATE_TYPE:           mech.KindULong,
+	ck.CKA_CERTIFICATE_CATEGORY:       mech.KindULong,
+	ck.CKA_JAVA_MIDP_SECURITY_DOMAIN:  mech.KindULong,
+	ck.CKA_NAME_HASH_ALGORITHM:        mech.KindULong,
+	ck.CKA_KEY_TYPE:                   mech.KindULong,
+	ck.CKA_KEY_GEN_MECHANISM:          mech.KindULong,
+	ck.CKA_TOKEN:                      mech.KindBool,
+	ck.CKA_PRIVATE:                    mech.KindBool,
+	ck.CKA_TRUSTED:                    mech.KindBool,
+	ck.CKA_SENSITIVE:                  mech.KindBool,
+	ck.CKA_ENCRYPT:                    mech.KindBool,
+	ck.CKA_DECRYPT:                    mech.KindBool,
+	ck.CKA_WRAP:                       mech.KindBool,
+	ck.CKA_UNWRAP:                     mech.KindBool,
+	ck.CKA_SIGN:                       mech.KindBool,
+	ck.CKA_SIGN_RECOVER:               mech.KindBool,
+	ck.CKA_VERIFY:                     mech.KindBool,
+	ck.CKA_VERIFY_RECOVER:             mech.KindBool,
+	ck.CKA_DERIVE:                     mech.KindBool,
+	ck.CKA_EXTRACTABLE:                mech.KindBool,
+	ck.CKA_LOCAL:                      mech.KindBool,
+	ck.CKA_NEVER_EXTRACTABLE:          mech.KindBool,
+	ck.CKA_ALWAYS_SENSITIVE:           mech.KindBool,
+	ck.CKA_MODIFIABLE:                 mech.KindBool,
+	ck.CKA_COPYABLE:                   mech.KindBool,
+	ck.CKA_DESTROYABLE:                mech.KindBool,
+	ck.CKA_ALWAYS_AUTHENTICATE:        mech.KindBool,
+	ck.CKA_WRAP_WITH_TRUSTED:          mech.KindBool,
+	ck.CKA_ENCAPSULATE:                mech.KindBool,
+	ck.CKA_DECAPSULATE:                mech.KindBool,
+	ck.CKA_LABEL:                      mech.KindBytes,
+	ck.CKA_UNIQUE_ID:                  mech.KindBytes,
+	ck.CKA_APPLICATION:                mech.KindBytes,
+	ck.CKA_VALUE:                      mech.KindBytes,
+	ck.CKA_OBJECT_ID:                  mech.KindBytes,
+	ck.CKA_ISSUER:                     mech.KindBytes,
+	ck.CKA_SERIAL_NUMBER:              mech.KindBytes,
+	ck.CKA_URL:                        mech.KindBytes,
+	ck.CKA_HASH_OF_SUBJECT_PUBLIC_KEY: mech.KindBytes,
+	ck.CKA_HASH_OF_ISSUER_PUBLIC_KEY:  mech.KindBytes,
+	ck.CKA_CHECK_VALUE:                mech.KindBytes,
+	ck.CKA_SUBJECT:                    mech.KindBytes,
+	ck.CKA_ID:                         mech.KindBytes,
+	ck.CKA_PUBLIC_KEY_INFO:            mech.KindBytes,
+	ck.CKA_START_DATE:                 mech.KindDate,
+	ck.CKA_END_DATE:                   mech.KindDate,
+	ck.CKA_WRAP_TEMPLATE:              mech.KindTemplate,
+	ck.CKA_UNWRAP_TEMPLATE:            mech.KindTemplate,
+	ck.CKA_DERIVE_TEMPLATE:            mech.KindTemplate,
+	ck.CKA_ALLOWED_MECHANISMS:         mech.KindMechs,
 }
 
 // The class tables below use the rules of internal/mech (mech.Rule: the specification's attribute footnotes);

@@ -27,9 +27,26 @@ const (
 	RuleCopyOnly                        // may be changed during C_CopyObject only (CKA_TOKEN, CKA_PRIVATE, ...)
 )
 
-// AttrRule is one attribute an object may carry: its rules and its default (nil: the attribute is absent
-// unless given).
+// Kind is how an attribute's value is laid out; the engine refuses a template value of another layout
+// (CKR_ATTRIBUTE_VALUE_INVALID).
+type Kind uint8
+
+// The layouts.
+const (
+	KindBytes    Kind = iota // any byte string (including UTF-8 strings)
+	KindBool                 // CK_BBOOL: one byte, 0 or 1
+	KindULong                // CK_ULONG: 8 bytes, host order
+	KindDate                 // CK_DATE: empty or 8 ASCII digits YYYYMMDD
+	KindTemplate             // an attribute array (CKF_ARRAY_ATTRIBUTE)
+	KindMechs                // CK_MECHANISM_TYPE array: a multiple of 8 bytes
+)
+
+// AttrRule is one attribute an object may carry: its layout, its rules and its default (nil: the attribute
+// is absent unless given). The engine's class tables leave Kind to the engine's list of attribute layouts; a
+// key type's rules give the layout of every attribute they name, which is how the engine learns the
+// attribute types a key type brings (those it already knows must agree).
 type AttrRule struct {
+	Kind    Kind
 	Rules   Rule
 	Default []byte
 }
@@ -54,7 +71,7 @@ func Merge(sets ...AttrRules) AttrRules {
 func UsageOff(types ...ck.AttributeType) AttrRules {
 	s := AttrRules{}
 	for _, t := range types {
-		s[t] = AttrRule{Rules: RuleModifiable, Default: []byte{0}}
+		s[t] = AttrRule{Kind: KindBool, Rules: RuleModifiable, Default: []byte{0}}
 	}
 	return s
 }
@@ -75,7 +92,7 @@ var (
 // from the value otherwise (the key type's Check).
 var secretValueRules = AttrRules{
 	ck.CKA_VALUE:     {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
-	ck.CKA_VALUE_LEN: {Rules: RuleCreateForbid | RuleGenRequired},
+	ck.CKA_VALUE_LEN: {Kind: KindULong, Rules: RuleCreateForbid | RuleGenRequired},
 }
 
 // KeyTypeSpec is a key type's registration, in its family's file beside the mechanisms that use it.

@@ -804,11 +804,11 @@ func mlkemDecapsulate(p Param, private *Key, ciphertext []byte) ([]byte, error) 
 // type's Check requires one and derives the value from the seed.
 var (
 	pqPublicRules = AttrRules{
-		ck.CKA_PARAMETER_SET: {Rules: RuleCreateRequired | RuleGenRequired},
+		ck.CKA_PARAMETER_SET: {Kind: KindULong, Rules: RuleCreateRequired | RuleGenRequired},
 		ck.CKA_VALUE:         {Rules: RuleCreateRequired | RuleGenForbid},
 	}
 	pqPrivateRules = AttrRules{
-		ck.CKA_PARAMETER_SET: {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid},
+		ck.CKA_PARAMETER_SET: {Kind: KindULong, Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid},
 		ck.CKA_VALUE:         {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
 		ck.CKA_SEED:          {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
 	}

@@ -31,7 +31,7 @@ var (
 var rsaRules = map[ck.ObjectClass]AttrRules{
 	ck.CKO_PUBLIC_KEY: Merge(AttrRules{
 		ck.CKA_MODULUS:         {Rules: RuleCreateRequired | RuleGenForbid},
-		ck.CKA_MODULUS_BITS:    {Rules: RuleCreateForbid | RuleGenRequired},
+		ck.CKA_MODULUS_BITS:    {Kind: KindULong, Rules: RuleCreateForbid | RuleGenRequired},
 		ck.CKA_PUBLIC_EXPONENT: {Rules: RuleCreateRequired},
 	}, rsaUsage),
 	ck.CKO_PRIVATE_KEY: Merge(AttrRules{
