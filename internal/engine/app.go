@@ -4,9 +4,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
-	"syscall"
 
+	"github.com/keyward/keyward/internal/store"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
@@ -94,8 +93,8 @@ func (a *app) lock(h ck.SessionHandle) (*session, func(), error) {
 
 // storeError maps a failed store write to the code PKCS#11 names for it.
 func storeError(err error) error {
-	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "full") {
-		return ck.CKR_DEVICE_MEMORY
+	if errors.Is(err, store.ErrFull) {
+		return ck.CKR_DEVICE_MEMORY // "the token does not have sufficient memory to perform the requested function"
 	}
 	return ck.CKR_DEVICE_ERROR // also a read-only store (store.ErrReadOnly)
 }
