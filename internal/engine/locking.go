@@ -76,3 +76,21 @@ func (e *Engine) checked(call string) {
 		e.checkedHook(call)
 	}
 }
+
+// lock takes the engine lock and returns the application's session h.
+func (a *app) lock(h ck.SessionHandle) (*session, func(), error) {
+	a.e.mu.Lock()
+	s, err := a.session(h)
+	if err != nil {
+		a.e.mu.Unlock()
+		return nil, nil, err
+	}
+	return s, a.e.mu.Unlock, nil
+}
+
+// locked runs fn under e.mu; the lock is released when fn returns.
+func (e *Engine) locked(fn func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fn()
+}

@@ -114,3 +114,75 @@ func (a *app) loggedInAs(t *token, u ck.UserType) bool {
 	got, ok := a.logins[t]
 	return ok && got == u
 }
+
+func (a *app) OpenSession(slot ck.SlotID, flags uint64) (ck.SessionHandle, error) {
+	a.e.mu.Lock()
+	defer a.e.mu.Unlock()
+	if a.closed {
+		return 0, ck.CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	if err := a.visibleSlot(slot); err != nil {
+		return 0, err
+	}
+	return a.e.openSession(a, slot, flags)
+}
+
+func (a *app) CloseSession(h ck.SessionHandle) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	a.e.closeSession(s)
+	return nil
+}
+
+func (a *app) CloseAllSessions(slot ck.SlotID) error {
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.tokens[slot]
+	if !ok || !a.mayOpen(t) {
+		if slot == e.freeSlot {
+			return nil
+		}
+		return ck.CKR_SLOT_ID_INVALID
+	}
+	for _, s := range a.sessions {
+		if s.tok == t {
+			e.closeSession(s)
+		}
+	}
+	return nil
+}
+
+func (a *app) GetSessionInfo(h ck.SessionHandle) (ck.SessionInfo, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return ck.SessionInfo{}, err
+	}
+	defer unlock()
+	flags := uint64(ck.CKF_SERIAL_SESSION)
+	if s.rw {
+		flags |= ck.CKF_RW_SESSION
+	}
+	return ck.SessionInfo{SlotID: s.tok.slot, State: s.state(), Flags: flags}, nil
+}
+
+func (a *app) SessionCancel(h ck.SessionHandle, flags uint64) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.cancelMatching(flags)
+	return nil
+}
+
+// GetSessionValidationFlags is C_GetSessionValidationFlags.
+func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
+	if err := a.withSession(h, func(*session) error { return nil }); err != nil {
+		return 0, err
+	}
+	return 0, nil // no validated (FIPS-style) operation has run: no flag is set
+}

@@ -1,0 +1,36 @@
+package engine
+
+import (
+	"crypto/rand"
+
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// MaxRandom is the most bytes one C_GenerateRandom returns; larger requests get CKR_DATA_LEN_RANGE.
+const MaxRandom = 1 << 20
+
+func (a *app) SeedRandom(h ck.SessionHandle, seed []byte) error {
+	_, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	unlock()
+	// The operating system's generator needs no seed and takes none from applications.
+	return ck.CKR_RANDOM_SEED_NOT_SUPPORTED
+}
+
+func (a *app) GenerateRandom(h ck.SessionHandle, n uint64) ([]byte, error) {
+	_, unlock, err := a.lock(h)
+	if err != nil {
+		return nil, err
+	}
+	unlock()
+	if n > MaxRandom {
+		return nil, ck.CKR_DATA_LEN_RANGE
+	}
+	out := make([]byte, n)
+	if _, err := rand.Read(out); err != nil {
+		return nil, ck.CKR_FUNCTION_FAILED
+	}
+	return out, nil
+}
