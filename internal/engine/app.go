@@ -1,12 +1,13 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/keyward/keyward/internal/store"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
+
+// General-purpose functions: the application, what one C_Initialize of one process
+// opens (Engine.Open) and C_Finalize closes, and C_GetInfo.
 
 // Peer is the identity of an application's process, from SO_PEERCRED (and its executable, from /proc).
 type Peer struct {
@@ -77,14 +78,6 @@ func (a *app) session(h ck.SessionHandle) (*session, error) {
 		return nil, ck.CKR_SESSION_HANDLE_INVALID
 	}
 	return s, nil
-}
-
-// storeError maps a failed store write to the code PKCS#11 names for it.
-func storeError(err error) error {
-	if errors.Is(err, store.ErrFull) {
-		return ck.CKR_DEVICE_MEMORY // "the token does not have sufficient memory to perform the requested function"
-	}
-	return ck.CKR_DEVICE_ERROR // also a read-only store (store.ErrReadOnly)
 }
 
 func (a *app) GetInfo() (ck.Info, error) {

@@ -5,6 +5,8 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Key management, derivation: C_DeriveKey.
+
 // deriveCall is what C_DeriveKey checked under the engine lock and computes with outside it.
 type deriveCall struct {
 	spec     *mech.Spec

@@ -5,6 +5,8 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Key management, encapsulation: C_EncapsulateKey and C_DecapsulateKey.
+
 // secretTemplate completes a template for a secret made by encapsulation.
 func secretTemplate(template []ck.Attribute) []ck.Attribute {
 	if !hasAttr(template, ck.CKA_CLASS) {

@@ -7,6 +7,9 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Logins: C_Login with a PIN or by the application's identity, C_LoginUser, C_Logout; the identity-login
+// wrap of the token key.
+
 // checkUserType accepts the user types C_Login knows.
 func checkUserType(user ck.UserType) error {
 	switch user {

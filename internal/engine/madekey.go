@@ -5,6 +5,9 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// What the calls that make a key from a value outside the caller's template share (unwrap, derive, the KEMs):
+// the key's attributes from the value, the key's stored template merged in, and the commit (insertMade).
+
 // newKeyFromValue builds the attributes of a key made from bytes that came from outside the template
 // (an unwrapped or derived value, a decapsulated secret): a secret key's CKA_VALUE, or a private key's PKCS#8.
 func newKeyFromValue(t mech.Attrs, value []byte) (map[ck.AttributeType][]byte, error) {

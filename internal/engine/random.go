@@ -6,6 +6,8 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Random number generation: C_SeedRandom, C_GenerateRandom.
+
 // MaxRandom is the most bytes one C_GenerateRandom returns; larger requests get CKR_DATA_LEN_RANGE.
 const MaxRandom = 1 << 20
 

@@ -4,6 +4,9 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Session management, but for the logins (login.go): C_OpenSession, C_CloseSession, C_CloseAllSessions,
+// C_GetSessionInfo, C_SessionCancel, C_GetSessionValidationFlags.
+
 // session is an open session of an application with a token.
 type session struct {
 	handle ck.SessionHandle

@@ -6,6 +6,9 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Slot and token management, but for the PIN functions (pin.go, tokeninit.go) and the mechanism queries:
+// C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo, C_WaitForSlotEvent.
+
 func (a *app) GetSlotList(tokenPresent bool) ([]ck.SlotID, error) {
 	a.e.mu.Lock()
 	defer a.e.mu.Unlock()

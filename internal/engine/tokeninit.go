@@ -9,6 +9,8 @@ import (
 	"github.com/keyward/keyward/internal/vault"
 )
 
+// Making and removing tokens: C_InitToken and Keyward's DeleteToken, both authorised by the SO PIN.
+
 func (a *app) InitToken(slot ck.SlotID, soPIN []byte, label []byte) error {
 	return a.InitTokenPolicy(slot, soPIN, label, ck.WrapPolicyTrustedOnly)
 }

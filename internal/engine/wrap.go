@@ -5,6 +5,8 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Key management, wrapping: C_WrapKey and C_UnwrapKey.
+
 // zeroPadded are the wrapping mechanisms that pad a key with zeros to their block size (PKCS#11: AES-ECB,
 // AES-CBC and RFC 3394 key wrap).
 var zeroPadded = map[ck.MechanismType]bool{ck.CKM_AES_ECB: true, ck.CKM_AES_CBC: true, ck.CKM_AES_KEY_WRAP: true}
