@@ -81,13 +81,13 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		c.bk = keyView(c.b)
 		c.alwaysSensitive, c.neverExtractable = c.b.bool(ck.CKA_ALWAYS_SENSITIVE), c.b.bool(ck.CKA_NEVER_EXTRACTABLE)
 		c.so = a.isSO(s)
-		a.e.hold(c.b)
+		a.e.holdKeys(c.b)
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	defer func() { a.e.release(append(c.resolved, c.b)...) }()
+	defer func() { a.e.releaseKeys(append(c.resolved, c.b)...) }()
 	resolve := func(oh ck.ObjectHandle) (*mech.Key, error) {
 		var k *mech.Key
 		err := a.withSession(h, func(s *session) error {
@@ -95,7 +95,7 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 			if err != nil || o.class != ck.CKO_SECRET_KEY || !o.bool(ck.CKA_DERIVE) || trustedUse(o, ck.CKA_DERIVE) != nil {
 				return ck.CKR_KEY_HANDLE_INVALID
 			}
-			a.e.hold(o)
+			a.e.holdKeys(o)
 			c.resolved = append(c.resolved, o)
 			k = keyView(o)
 			return nil

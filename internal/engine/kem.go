@@ -64,7 +64,7 @@ func (a *app) checkKEMCall(s *session, c *kemCall, m *ck.Mechanism, has func(*me
 	c.kv = keyView(c.k)
 	c.so = a.isSO(s)
 	c.alwaysSensitive, c.neverExtractable = c.k.bool(ck.CKA_ALWAYS_SENSITIVE), c.k.bool(ck.CKA_NEVER_EXTRACTABLE)
-	a.e.hold(c.k)
+	a.e.holdKeys(c.k)
 	return nil
 }
 
@@ -80,7 +80,7 @@ func (a *app) EncapsulateKey(h ck.SessionHandle, m *ck.Mechanism, pub ck.ObjectH
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	defer a.e.release(c.k)
+	defer a.e.releaseKeys(c.k)
 	a.e.checked("encapsulate key")
 	ct, secret, err := c.spec.Encapsulate(c.p, c.kv)
 	if err != nil {
@@ -124,7 +124,7 @@ func (a *app) DecapsulateKey(h ck.SessionHandle, m *ck.Mechanism, priv ck.Object
 	if err != nil {
 		return 0, err
 	}
-	defer a.e.release(c.k)
+	defer a.e.releaseKeys(c.k)
 	a.e.checked("decapsulate key")
 	secret, err := c.spec.Decapsulate(c.p, c.kv, ct)
 	if err != nil {

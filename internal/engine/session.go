@@ -59,6 +59,7 @@ func (s *session) cancelOperations() {
 	for k, op := range s.ops {
 		s.release(op)
 		op.end()
+		s.app.e.releaseKeysLocked(op.key) // held since the Init (locking.go)
 		delete(s.ops, k)
 	}
 }

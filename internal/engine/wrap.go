@@ -100,13 +100,13 @@ func (a *app) WrapKey(h ck.SessionHandle, m *ck.Mechanism, wrapping, key ck.Obje
 			return err
 		}
 		c.wk = keyView(c.w)
-		a.e.hold(c.w)
+		a.e.holdKeys(c.w)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	defer a.e.release(c.w)
+	defer a.e.releaseKeys(c.w)
 	a.e.checked("wrap key")
 	wrapped, err := c.spec.Wrap(c.p, c.wk, c.plain)
 	clear(c.plain)
@@ -191,13 +191,13 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		}
 		c.uk = keyView(c.u)
 		c.so = a.isSO(s)
-		a.e.hold(c.u)
+		a.e.holdKeys(c.u)
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	defer a.e.release(c.u)
+	defer a.e.releaseKeys(c.u)
 	a.e.checked("unwrap key")
 	t := c.t
 	plain, err := c.spec.Unwrap(c.p, c.uk, wrapped)
