@@ -31,6 +31,11 @@ func (a *app) withSession(h ck.SessionHandle, fn func(s *session) error) error {
 	return fn(s)
 }
 
+// checkSession answers whether h is a session of the application (for calls that need nothing else of it).
+func (a *app) checkSession(h ck.SessionHandle) error {
+	return a.withSession(h, func(*session) error { return nil })
+}
+
 // holdKeys marks keys as used outside e.mu: by a computation, or by an active operation (whose mechanism
 // state may read the key's memory at each call). Called with e.mu held; nil keys are ignored.
 func (e *Engine) holdKeys(objs ...*object) {

@@ -12,21 +12,17 @@ import (
 const MaxRandom = 1 << 20
 
 func (a *app) SeedRandom(h ck.SessionHandle, seed []byte) error {
-	_, unlock, err := a.lock(h)
-	if err != nil {
+	if err := a.checkSession(h); err != nil {
 		return err
 	}
-	unlock()
 	// The operating system's generator needs no seed and takes none from applications.
 	return ck.CKR_RANDOM_SEED_NOT_SUPPORTED
 }
 
 func (a *app) GenerateRandom(h ck.SessionHandle, n uint64) ([]byte, error) {
-	_, unlock, err := a.lock(h)
-	if err != nil {
+	if err := a.checkSession(h); err != nil {
 		return nil, err
 	}
-	unlock()
 	if n > MaxRandom {
 		return nil, ck.CKR_DATA_LEN_RANGE
 	}

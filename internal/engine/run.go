@@ -242,11 +242,9 @@ func (a *app) OperationFinal(h ck.SessionHandle, kind ck.Operation, out ck.Out) 
 
 // badKind answers a call with an operation kind it does not take, after checking the session.
 func (a *app) badKind(h ck.SessionHandle) ([]byte, uint64, error) {
-	_, unlock, err := a.lock(h)
-	if err != nil {
+	if err := a.checkSession(h); err != nil {
 		return nil, 0, err
 	}
-	unlock()
 	return nil, 0, ck.CKR_ARGUMENTS_BAD
 }
 

@@ -185,7 +185,7 @@ func (a *app) SessionCancel(h ck.SessionHandle, flags uint64) error {
 
 // GetSessionValidationFlags is C_GetSessionValidationFlags.
 func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
-	if err := a.withSession(h, func(*session) error { return nil }); err != nil {
+	if err := a.checkSession(h); err != nil {
 		return 0, err
 	}
 	return 0, nil // no validated (FIPS-style) operation has run: no flag is set
