@@ -103,7 +103,7 @@ type Engine struct {
 	store *store.Store
 	root  *vault.Root
 
-	pinMu      sync.Mutex // serialises PIN operations (see login.go); taken before mu
+	pinMu      sync.Mutex // serialises PIN operations (see pin.go); taken before mu
 	mu         sync.Mutex
 	tokens     map[ck.SlotID]*token // initialised tokens by slot
 	freeSlot   ck.SlotID            // the slot that offers a new token

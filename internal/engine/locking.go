@@ -16,8 +16,9 @@ import (
 //     or returned.
 //
 // A key's mechanism view (keyView) shares the object's memory. A call holds the keys it computes with
-// (hold) from its check to its end (release), so that a C_DestroyObject or a logout meanwhile removes the
-// object at once but leaves wiping its memory to the last release (wipeAttrs).
+// (holdKeys) from its check to its end (releaseKeys), and an operation holds its key from its Init to its end,
+// so that a C_DestroyObject or a logout meanwhile removes the object at once but leaves wiping its memory to
+// the last release (wipeAttrs).
 
 // withSession runs fn under e.mu with the application's session h; the lock is released when fn returns.
 func (a *app) withSession(h ck.SessionHandle, fn func(s *session) error) error {
@@ -30,21 +31,38 @@ func (a *app) withSession(h ck.SessionHandle, fn func(s *session) error) error {
 	return fn(s)
 }
 
-// hold marks keys as used by a computation outside e.mu. Called with e.mu held.
-func (e *Engine) hold(objs ...*object) {
+// checkSession answers whether h is a session of the application (for calls that need nothing else of it).
+func (a *app) checkSession(h ck.SessionHandle) error {
+	return a.withSession(h, func(*session) error { return nil })
+}
+
+// holdKeys marks keys as used outside e.mu: by a computation, or by an active operation (whose mechanism
+// state may read the key's memory at each call). Called with e.mu held; nil keys are ignored.
+func (e *Engine) holdKeys(objs ...*object) {
 	if e.held == nil {
 		e.held = map[*object]int{}
 	}
 	for _, o := range objs {
-		e.held[o]++
+		if o != nil {
+			e.held[o]++
+		}
 	}
 }
 
-// release ends hold: the memory of a key destroyed or dropped meanwhile is wiped now. Takes e.mu.
-func (e *Engine) release(objs ...*object) {
+// releaseKeys ends holdKeys: the memory of a key destroyed or dropped meanwhile is wiped at its last release.
+// Takes e.mu.
+func (e *Engine) releaseKeys(objs ...*object) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.releaseKeysLocked(objs...)
+}
+
+// releaseKeysLocked is releaseKeys with e.mu held.
+func (e *Engine) releaseKeysLocked(objs ...*object) {
 	for _, o := range objs {
+		if o == nil {
+			continue
+		}
 		if e.held[o]--; e.held[o] > 0 {
 			continue
 		}
@@ -57,7 +75,7 @@ func (e *Engine) release(objs ...*object) {
 }
 
 // wipeAttrs zeroes the attribute memory of an object nobody will read again through the engine: now, or,
-// while a computation holds it, at the last release. Called with e.mu held.
+// while a computation or an operation holds it, at the last release. Called with e.mu held.
 func (e *Engine) wipeAttrs(o *object) {
 	if e.held[o] == 0 {
 		o.attrs.wipe()
@@ -75,4 +93,22 @@ func (e *Engine) checked(call string) {
 	if e.checkedHook != nil {
 		e.checkedHook(call)
 	}
+}
+
+// lock takes the engine lock and returns the application's session h.
+func (a *app) lock(h ck.SessionHandle) (*session, func(), error) {
+	a.e.mu.Lock()
+	s, err := a.session(h)
+	if err != nil {
+		a.e.mu.Unlock()
+		return nil, nil, err
+	}
+	return s, a.e.mu.Unlock, nil
+}
+
+// locked runs fn under e.mu; the lock is released when fn returns.
+func (e *Engine) locked(fn func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fn()
 }

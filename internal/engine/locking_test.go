@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"testing"
 
 	"github.com/keyward/keyward/internal/engine/enginetest"
@@ -361,4 +362,30 @@ func TestPINCommitRechecks(t *testing.T) {
 			t.Fatalf("the user PIN afterwards: %v", err)
 		}
 	})
+}
+
+// TestDigestKeyHoldsItsKey destroys the key C_DigestKey digests between its check and the digest: the digest
+// is the key's value as the check found it, not the zeros the destroy wipes the key's memory with.
+func TestDigestKeyHoldsItsKey(t *testing.T) {
+	env := newLockEnv(t)
+	k := env.aes(t, "digested", wrapKeyVal)
+	if err := env.p.OperationInit(env.s, ck.OpDigest, &ck.Mechanism{Type: ck.CKM_SHA256}, 0); err != nil {
+		t.Fatal(err)
+	}
+	env.between(t, "digest key", func() {
+		if err := env.p.DestroyObject(env.s, k); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := env.p.DigestKey(env.s, k); err != nil {
+		t.Fatalf("C_DigestKey: %v", err)
+	}
+	got, _, err := env.p.OperationFinal(env.s, ck.OpDigest, ck.Out{Present: true, Cap: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256.Sum256(wrapKeyVal); !bytes.Equal(got, want[:]) {
+		t.Errorf("C_DigestKey of a key destroyed meanwhile digested %x, want SHA-256 of the key %x", got, want)
+	}
+	env.settled(t)
 }

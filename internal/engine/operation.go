@@ -97,6 +97,7 @@ func (s *session) endOp(k ck.Operation) {
 	if op, ok := s.ops[k]; ok {
 		s.release(op)
 		op.end()
+		s.app.e.releaseKeysLocked(op.key) // held since the Init (locking.go)
 		delete(s.ops, k)
 	}
 }
@@ -290,6 +291,7 @@ func (a *app) initOperation(h ck.SessionHandle, kind ck.Operation, m *ck.Mechani
 	op.sig = sig
 	op.needsAuth = o.class == ck.CKO_PRIVATE_KEY && o.bool(ck.CKA_ALWAYS_AUTHENTICATE)
 	s.ops[kind] = op
+	a.e.holdKeys(o) // the mechanism's state may read the key's memory until the operation ends
 	a.e.audit("key use", a, o, m.Type)
 	return nil
 }

@@ -29,48 +29,75 @@ const (
 
 // step runs one call of the operation of kind on session h. in is the call's input: output kept for a later
 // call never aliases it (the daemon reuses the buffers of large requests once the call is done).
+//
+// Locking (locking.go): the check (under e.mu) finds the operation and fits the call to its progress; output
+// computed earlier is delivered there and then. Otherwise the operation is marked busy and its key held, the
+// output is computed without e.mu, and the commit (under e.mu) keeps it only if the operation is still the
+// session's (a logout, C_SessionCancel or closing the session meanwhile ends it: CKR_OPERATION_NOT_INITIALIZED)
+// and delivers it.
 func (a *app) step(h ck.SessionHandle, kind ck.Operation, st stage, out ck.Out, ends bool, in []byte, compute func(*operation) ([]byte, error)) ([]byte, uint64, error) {
 	e := a.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s, err := a.session(h)
-	if err != nil {
-		return nil, 0, err
-	}
-	op, err := s.activeOp(kind)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := op.enter(st); err != nil {
-		s.endOp(kind)
-		return nil, 0, err
-	}
-	fresh := op.pending == nil
-	if fresh && st == stageUpdate {
-		if err := s.hold(op, len(in)); err != nil {
-			s.endOp(kind)
-			return nil, 0, err
+	var s *session
+	var op *operation
+	var fresh bool
+	var res []byte
+	var n uint64
+	err := a.withSession(h, func(s0 *session) error {
+		s = s0
+		var err error
+		if op, err = s.activeOp(kind); err != nil {
+			return err
 		}
-	}
-	if fresh {
+		if err := op.enter(st); err != nil {
+			s.endOp(kind)
+			return err
+		}
+		fresh = op.pending == nil
+		if fresh && st == stageUpdate {
+			if err := s.hold(op, len(in)); err != nil {
+				s.endOp(kind)
+				return err
+			}
+		}
+		if !fresh {
+			res, n, err = s.deliver(kind, st, op, out, ends, in, false)
+			return err
+		}
 		op.busy = true
-		e.mu.Unlock()
-		res, cerr := compute(op)
-		e.mu.Lock()
+		e.holdKeys(op.key)
+		return nil
+	})
+	if err != nil || !fresh {
+		return res, n, err
+	}
+
+	computed, cerr := compute(op)
+
+	err = e.locked(func() error {
 		op.busy = false
+		e.releaseKeysLocked(op.key)
 		if s.ops[kind] != op {
-			clear(res)
-			return nil, 0, ck.CKR_OPERATION_NOT_INITIALIZED // cancelled meanwhile (logout, session closed)
+			clear(computed)
+			return ck.CKR_OPERATION_NOT_INITIALIZED // cancelled meanwhile (logout, session closed)
 		}
 		if cerr != nil {
 			s.endOp(kind)
-			return nil, 0, mechError(cerr)
+			return mechError(cerr)
 		}
-		if res == nil {
-			res = []byte{}
+		if computed == nil {
+			computed = []byte{}
 		}
-		op.pending, op.stage = res, st
-	}
+		op.pending, op.stage = computed, st
+		var err error
+		res, n, err = s.deliver(kind, st, op, out, ends, in, true)
+		return err
+	})
+	return res, n, err
+}
+
+// deliver hands out op's pending output under the length convention to a call of stage st; fresh says it
+// was computed by this call, from in. Called with e.mu held.
+func (s *session) deliver(kind ck.Operation, st stage, op *operation, out ck.Out, ends bool, in []byte, fresh bool) ([]byte, uint64, error) {
 	n := uint64(len(op.pending))
 	if !out.Present || out.Cap < n {
 		// A length query or a short buffer: the output waits for the next call (even an empty one), so it
@@ -224,11 +251,9 @@ func (a *app) OperationFinal(h ck.SessionHandle, kind ck.Operation, out ck.Out) 
 
 // badKind answers a call with an operation kind it does not take, after checking the session.
 func (a *app) badKind(h ck.SessionHandle) ([]byte, uint64, error) {
-	_, unlock, err := a.lock(h)
-	if err != nil {
+	if err := a.checkSession(h); err != nil {
 		return nil, 0, err
 	}
-	unlock()
 	return nil, 0, ck.CKR_ARGUMENTS_BAD
 }
 
@@ -264,33 +289,34 @@ func (a *app) VerifySignature(h ck.SessionHandle, data []byte) error {
 }
 
 // dualUpdate runs a dual-function update: both operations must be active; the output is the second one's
-// (or, for decrypt-then-digest and decrypt-then-verify, the decrypted data).
+// (or, for decrypt-then-digest and decrypt-then-verify, the decrypted data). Locking: the check (under e.mu)
+// finds both operations and holds their keys until the end; step computes and commits.
 func (a *app) dualUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out ck.Out) ([]byte, uint64, error) {
 	parts := dualParts[kind]
-	e := a.e
-	e.mu.Lock()
-	s, err := a.session(h)
+	var first, second *operation
+	err := a.withSession(h, func(s *session) error {
+		var err error
+		first, err = s.activeOp(parts[0])
+		if err == nil {
+			second, err = s.activeOp(parts[1])
+		}
+		// Both operations are multi-part from now on; the producer's own check is step's.
+		fed := first
+		if kind == ck.OpDecryptDigest || kind == ck.OpDecryptVerify {
+			fed = second
+		}
+		if err == nil {
+			err = fed.enter(stageUpdate)
+		}
+		if err == nil {
+			a.e.holdKeys(first.key, second.key)
+		}
+		return err
+	})
 	if err != nil {
-		e.mu.Unlock()
 		return nil, 0, err
 	}
-	first, err := s.activeOp(parts[0])
-	var second *operation
-	if err == nil {
-		second, err = s.activeOp(parts[1])
-	}
-	// Both operations are multi-part from now on; the producer's own check is step's.
-	fed := first
-	if kind == ck.OpDecryptDigest || kind == ck.OpDecryptVerify {
-		fed = second
-	}
-	if err == nil {
-		err = fed.enter(stageUpdate)
-	}
-	e.mu.Unlock()
-	if err != nil {
-		return nil, 0, err
-	}
+	defer a.e.releaseKeys(first.key, second.key)
 	// The output comes from the operation that produces it; the other one is fed alongside.
 	producer := parts[1]
 	if kind == ck.OpDecryptDigest || kind == ck.OpDecryptVerify {
@@ -317,32 +343,35 @@ func (a *app) dualUpdate(h ck.SessionHandle, kind ck.Operation, in []byte, out c
 	})
 }
 
+// DigestKey is C_DigestKey. Locking: the check (under e.mu) finds the digest operation and the key, and holds
+// the key, whose value the digest reads without e.mu (step), until the end: a C_DestroyObject meanwhile does
+// not wipe what is being digested.
 func (a *app) DigestKey(h ck.SessionHandle, key ck.ObjectHandle) error {
-	e := a.e
-	e.mu.Lock()
-	s, err := a.session(h)
+	var o *object
+	var value []byte
+	err := a.withSession(h, func(s *session) error {
+		if _, err := s.activeOp(ck.OpDigest); err != nil {
+			return err
+		}
+		// An error ends the digest operation (PKCS#11, C_DigestKey).
+		var err error
+		if o, err = s.object(key); err != nil {
+			s.endOp(ck.OpDigest)
+			return ck.CKR_KEY_HANDLE_INVALID
+		}
+		if o.class != ck.CKO_SECRET_KEY {
+			s.endOp(ck.OpDigest)
+			return ck.CKR_KEY_INDIGESTIBLE
+		}
+		value = o.attrs.value(ck.CKA_VALUE)
+		a.e.holdKeys(o)
+		return nil
+	})
 	if err != nil {
-		e.mu.Unlock()
 		return err
 	}
-	if _, err := s.activeOp(ck.OpDigest); err != nil {
-		e.mu.Unlock()
-		return err
-	}
-	// An error ends the digest operation (PKCS#11, C_DigestKey).
-	o, err := s.object(key)
-	if err != nil {
-		s.endOp(ck.OpDigest)
-		e.mu.Unlock()
-		return ck.CKR_KEY_HANDLE_INVALID
-	}
-	if o.class != ck.CKO_SECRET_KEY {
-		s.endOp(ck.OpDigest)
-		e.mu.Unlock()
-		return ck.CKR_KEY_INDIGESTIBLE
-	}
-	value := o.attrs.value(ck.CKA_VALUE)
-	e.mu.Unlock()
+	defer a.e.releaseKeys(o)
+	a.e.checked("digest key")
 	_, _, err = a.step(h, ck.OpDigest, stageUpdate, noOutput, false, nil, func(op *operation) ([]byte, error) {
 		return op.run.Update(value)
 	})

@@ -4,6 +4,9 @@ import (
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
+// Session management, but for the logins (login.go): C_OpenSession, C_CloseSession, C_CloseAllSessions,
+// C_GetSessionInfo, C_SessionCancel, C_GetSessionValidationFlags.
+
 // session is an open session of an application with a token.
 type session struct {
 	handle ck.SessionHandle
@@ -56,6 +59,7 @@ func (s *session) cancelOperations() {
 	for k, op := range s.ops {
 		s.release(op)
 		op.end()
+		s.app.e.releaseKeysLocked(op.key) // held since the Init (locking.go)
 		delete(s.ops, k)
 	}
 }
@@ -113,4 +117,76 @@ func (e *Engine) closeSession(s *session) {
 func (a *app) loggedInAs(t *token, u ck.UserType) bool {
 	got, ok := a.logins[t]
 	return ok && got == u
+}
+
+func (a *app) OpenSession(slot ck.SlotID, flags uint64) (ck.SessionHandle, error) {
+	a.e.mu.Lock()
+	defer a.e.mu.Unlock()
+	if a.closed {
+		return 0, ck.CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	if err := a.visibleSlot(slot); err != nil {
+		return 0, err
+	}
+	return a.e.openSession(a, slot, flags)
+}
+
+func (a *app) CloseSession(h ck.SessionHandle) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	a.e.closeSession(s)
+	return nil
+}
+
+func (a *app) CloseAllSessions(slot ck.SlotID) error {
+	e := a.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.tokens[slot]
+	if !ok || !a.mayOpen(t) {
+		if slot == e.freeSlot {
+			return nil
+		}
+		return ck.CKR_SLOT_ID_INVALID
+	}
+	for _, s := range a.sessions {
+		if s.tok == t {
+			e.closeSession(s)
+		}
+	}
+	return nil
+}
+
+func (a *app) GetSessionInfo(h ck.SessionHandle) (ck.SessionInfo, error) {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return ck.SessionInfo{}, err
+	}
+	defer unlock()
+	flags := uint64(ck.CKF_SERIAL_SESSION)
+	if s.rw {
+		flags |= ck.CKF_RW_SESSION
+	}
+	return ck.SessionInfo{SlotID: s.tok.slot, State: s.state(), Flags: flags}, nil
+}
+
+func (a *app) SessionCancel(h ck.SessionHandle, flags uint64) error {
+	s, unlock, err := a.lock(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.cancelMatching(flags)
+	return nil
+}
+
+// GetSessionValidationFlags is C_GetSessionValidationFlags.
+func (a *app) GetSessionValidationFlags(h ck.SessionHandle, typ uint64) (uint64, error) {
+	if err := a.checkSession(h); err != nil {
+		return 0, err
+	}
+	return 0, nil // no validated (FIPS-style) operation has run: no flag is set
 }

@@ -63,6 +63,11 @@ var (
 	// ErrNewerSchema is returned (wrapped) by Open when the database was
 	// written by a newer Keyward with a schema this one does not know.
 	ErrNewerSchema = errors.New("store: database schema is newer than this program supports")
+	// ErrFull is returned (wrapped) by a write that failed for want of
+	// space: SQLite's SQLITE_FULL (the disk, or the database's page
+	// limit) or ENOSPC from the file system (an fsync of the batched mode
+	// among them).
+	ErrFull = errors.New("store: the disk or the database is full")
 )
 
 // Token is one token's record.
@@ -499,13 +504,13 @@ func unsignedOrder[T any](s []T, id func(T) uint64) []T {
 // The object's token must exist (an error wrapping ErrNotFound otherwise).
 func (s *Store) PutObject(o Object) error {
 	if err := s.writable(); err != nil {
-		return err
+		return markFull(err)
 	}
 	err := putObject(s.putObj, o)
 	if s.batched {
 		s.syncer.committed()
 	}
-	return err
+	return markFull(err)
 }
 
 // DeleteObject deletes one object in its own transaction (durable on return
@@ -513,13 +518,13 @@ func (s *Store) PutObject(o Object) error {
 // returns an error wrapping ErrNotFound if it does not exist.
 func (s *Store) DeleteObject(token, id uint64) error {
 	if err := s.writable(); err != nil {
-		return err
+		return markFull(err)
 	}
 	err := deleteObject(s.delObj, token, id)
 	if s.batched {
 		s.syncer.committed()
 	}
-	return err
+	return markFull(err)
 }
 
 // writable returns nil if the store takes writes: not read-only, and in the
@@ -548,6 +553,7 @@ var ErrReadOnly = errors.New("store: the store is read-only")
 // deadlocks, as the Store has one connection and the transaction holds it.
 // tx must not be used after fn returns.
 func (s *Store) Update(fn func(tx *Tx) error) (err error) {
+	defer func() { err = markFull(err) }()
 	if err := s.writable(); err != nil {
 		return err
 	}
@@ -700,6 +706,20 @@ func affectedOne(res sql.Result, what string) error {
 		return fmt.Errorf("store: delete %s: %w", what, ErrNotFound)
 	}
 	return nil
+}
+
+// markFull wraps ErrFull around a write error that is for want of space
+// (ErrFull); other errors, and nil, it returns as they are.
+func markFull(err error) error {
+	const sqliteFull = 13 // SQLITE_FULL, a primary result code
+	var se *sqlite.Error
+	if err == nil || errors.Is(err, ErrFull) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.As(err, &se) && se.Code()&0xff == sqliteFull {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
 }
 
 // isForeignKeyError reports whether err is SQLite's foreign key constraint
