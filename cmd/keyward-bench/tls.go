@@ -267,11 +267,11 @@ func (m *module) ecPublic(h pkcs11.ObjectHandle) (*ecdsa.PublicKey, error) {
 	if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
 		point = inner
 	}
-	x, y := elliptic.Unmarshal(elliptic.P256(), point) //nolint:staticcheck // the point's encoding is checked here
-	if x == nil {
-		return nil, fmt.Errorf("CKA_EC_POINT is not a P-256 point (%d bytes)", len(point))
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return nil, fmt.Errorf("CKA_EC_POINT is not a P-256 point (%d bytes): %w", len(point), err)
 	}
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, nil
+	return pub, nil
 }
 
 // tlsServer is one running `openssl s_server -www`.
