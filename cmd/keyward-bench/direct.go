@@ -4,7 +4,8 @@ package main
 // C_xxxInit plus one C_xxx per operation, as an application that knows its output size does. miekg/pkcs11 (used
 // for setup) asks for every output length first, which would add a round trip per operation to libkeyward.so and
 // would measure the binding rather than the module. dlopen of an already loaded module returns the same
-// instance, so sessions and handles opened through miekg/pkcs11 are valid here.
+// instance, so sessions and handles opened through miekg/pkcs11 are valid here. The length-query rows (lenq.go)
+// time the binding's pattern on purpose, beside these.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include

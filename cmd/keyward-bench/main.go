@@ -8,7 +8,10 @@
 //
 // Each -module is path[,label[,slot]]: without a slot a fresh token is initialised in the first slot holding an
 // uninitialised token (SO PIN -so-pin, user PIN -pin); with a slot that token is used and the user logs in with
-// -pin. The timed calls are C_xxxInit + C_xxx with the output buffer sized in advance (no length query).
+// -pin. The timed calls are C_xxxInit + C_xxx with the output buffer sized in advance (no length query), and for
+// the single-part workloads also through miekg/pkcs11, which asks for the length first (the ", length query"
+// rows, lenq.go). The TLS rows time full handshakes of `openssl s_server` with the token's key through libp11's
+// engine (tls.go). Under the table come the targets of issue 15 item 5, each met or missed in this run.
 // libkeyward.so is found to be daemon-backed and its keywardd's RSS is read from /proc (the pid from the socket's
 // peer credentials, or -daemon-pid).
 package main

@@ -22,12 +22,11 @@ type targetResult struct {
 	Status   string   `json:"status"` // met, missed, not measured
 }
 
+// targetSpec is a wanted ratio of a named row against the first module.
 type targetSpec struct {
-	row     string
-	limit   bool // against the limit column instead of the first module
-	want    float64
-	what    string
-	minTime time.Duration // only rows whose limit takes at least this long per operation (0: the row itself)
+	row  string
+	want float64
+	what string
 }
 
 // fixedTargets are the targets on named rows, against the first module (SoftHSMv2 in `make bench`).

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,6 +61,7 @@ type tlsBench struct {
 
 	mu      sync.Mutex
 	servers map[string]*tlsServer
+	profile []string // CPU per handshake of each stopped server
 }
 
 func (t *tlsBench) setup() error {
@@ -161,7 +163,16 @@ func (t *tlsBench) server(name string, start func() (*tlsServer, error)) (*tlsSe
 func (t *tlsBench) stopAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for name, s := range t.servers {
+	names := make([]string, 0, len(t.servers))
+	for name := range t.servers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := t.servers[name]
+		if l := s.cpu.line(name); l != "" {
+			t.profile = append(t.profile, l)
+		}
 		s.stop()
 		delete(t.servers, name)
 	}
@@ -194,6 +205,7 @@ func (t *tlsBench) keyFileServer() (*tlsServer, error) {
 		return nil, err
 	}
 	s.pub = &k.PublicKey
+	s.cpu.start(s.cmd.Process.Pid, 0)
 	return s, nil
 }
 
@@ -235,6 +247,7 @@ func (t *tlsBench) tokenServer(m *module) (*tlsServer, error) {
 		return nil, err
 	}
 	s.pub = pub
+	s.cpu.start(s.cmd.Process.Pid, m.daemonPID)
 	return s, nil
 }
 
@@ -254,11 +267,11 @@ func (m *module) ecPublic(h pkcs11.ObjectHandle) (*ecdsa.PublicKey, error) {
 	if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
 		point = inner
 	}
-	x, y := elliptic.Unmarshal(elliptic.P256(), point) //nolint:staticcheck // the point's encoding is checked here
-	if x == nil {
-		return nil, fmt.Errorf("CKA_EC_POINT is not a P-256 point (%d bytes)", len(point))
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return nil, fmt.Errorf("CKA_EC_POINT is not a P-256 point (%d bytes): %w", len(point), err)
 	}
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, nil
+	return pub, nil
 }
 
 // tlsServer is one running `openssl s_server -www`.
@@ -266,7 +279,8 @@ type tlsServer struct {
 	cmd      *exec.Cmd
 	addr     string
 	pub      *ecdsa.PublicKey // the key its certificate holds
-	out      *tailBuffer      // its standard output and error, the last few KiB
+	cpu      cpuMeter
+	out      *tailBuffer // its standard output and error, the last few KiB
 	done     chan struct{}
 	startErr error
 }
@@ -411,6 +425,7 @@ func (t *tlsBench) handshakes(s *tlsServer, name string, version uint16, clients
 			if v := c.ConnectionState().Version; v != version {
 				return fmt.Errorf("TLS handshake with s_server (%s): version %#x, want %#x", name, v, version)
 			}
+			s.cpu.handshakes.Add(1)
 			return nil
 		}}
 	}
@@ -462,4 +477,5 @@ func (b *bench) tlsNotes() {
 		"libp11's pkcs11 engine; their limit column is s_server with the key in a PEM file; %d client goroutines "+
 		"in this process make full handshakes (X25519, no resumption) and check the server's key and signature",
 		max(1, b.cfg.tlsClients)))
+	b.notes = append(b.notes, t.profile...)
 }
