@@ -30,6 +30,7 @@ struct kw_msg {
     struct kw_dec body;    /* the response body, validated against the call's response signature */
     int has_body;
     uint64_t epoch;        /* a request on a session: the session's request count after it (sess.h) */
+    uint64_t drops;        /* the count of requests that may change attributes, after this one (sess.h) */
 };
 
 void kw_msg_init(struct kw_msg *m, uint32_t call);
@@ -62,6 +63,7 @@ void kw_wait(int64_t *us);
  * application generation, 0 from an older daemon (or when it cannot be asked now). */
 #define KW_FEATURE_FUSED 1u /* OperationInitData, VerifyInitVerify, FindObjectsFirst */
 #define KW_FEATURE_KEEP 2u  /* the peek flag of output items, OperationEnd (sess.h, "kept output") */
+#define KW_FEATURE_ATTR_PEEK 4u /* attribute queries of kind 4 (sess.h, "kept attribute values") */
 uint64_t kw_features(void);
 /* The Features bits when already known in this generation, else 0 (never a round trip). */
 uint64_t kw_features_cached(void);

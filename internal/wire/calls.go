@@ -168,6 +168,8 @@ const (
 	// FeatureKeep: output items with the peek flag (a single-part call's length query or short buffer answer
 	// carries the output) and OperationEnd, a request without a response (docs/protocol.md, "Kept output").
 	FeatureKeep = 1 << 1
+	// FeatureAttrPeek: attribute queries of kind ck.AttrPeek (docs/protocol.md, "Kept output").
+	FeatureAttrPeek = 1 << 2
 )
 
 // OneWay reports whether a call has no response frame: the daemon serves it and answers nothing, so a

@@ -146,7 +146,15 @@ const (
 	AttrArray AttrKind = 2
 	// AttrBuffer is a query for a value into a caller buffer of capacity Len.
 	AttrBuffer AttrKind = 3
+	// AttrPeek is a length query whose answer is the value itself (AttrValue) when the value may be read and
+	// is at most MaxPeekAttribute bytes, else what AttrLength gets; never for attribute arrays. A client that
+	// saw FeatureAttrPeek sends it and answers the call with buffers that follows from the values
+	// (docs/protocol.md, "Kept output").
+	AttrPeek AttrKind = 4
 )
+
+// MaxPeekAttribute bounds the value an AttrPeek query brings back.
+const MaxPeekAttribute = 8 << 10
 
 // Attribute is a CK_ATTRIBUTE in Go form. In templates passed to the token (create, find, set, generate),
 // attributes have Kind AttrValue (or AttrArray). In C_GetAttributeValue queries they have AttrLength (NULL
