@@ -400,6 +400,7 @@ int kw_dec_attr(struct kw_dec *d, uint64_t *type, uint64_t *num, const uint8_t *
     switch (kind) {
     case KW_ATTR_LENGTH:
     case KW_ATTR_BUFFER:
+    case KW_ATTR_PEEK:
         *num = kw_dec_raw_u64(d);
         break;
     case KW_ATTR_VALUE:

@@ -58,7 +58,7 @@ void kw_enc_p(struct kw_buf *b, const void *p, size_t n, int present);
 void kw_enc_o(struct kw_buf *b, int flags, uint64_t cap);
 void kw_enc_U_begin(struct kw_buf *b, uint32_t n); /* then n kw_put_u64 */
 void kw_enc_A_begin(struct kw_buf *b, uint32_t n); /* then n attributes */
-void kw_enc_attr_num(struct kw_buf *b, uint64_t type, uint8_t kind, uint64_t num); /* kinds 0 and 3 */
+void kw_enc_attr_num(struct kw_buf *b, uint64_t type, uint8_t kind, uint64_t num); /* kinds 0, 3 and 4 */
 void kw_enc_attr_val(struct kw_buf *b, uint64_t type, const void *p, size_t n);   /* kind 1 */
 void kw_enc_attr_arr(struct kw_buf *b, uint64_t type, uint32_t n);                /* kind 2, then n attributes */
 void kw_enc_M(struct kw_buf *b, int present, uint64_t type, int param_present, const void *param, size_t n);

@@ -1048,7 +1048,8 @@ CK_RV kw_msg_run(struct kw_msg *m, int kind)
     /* A request on a session: the session's pending OperationEnds go in front of it, in the same write; they
      * have no response (sess.h, "kept output"). */
     CK_SESSION_HANDLE sh = 0;
-    unsigned ends = kw_req_session(m, &sh) ? kw_sess_outgoing(sh, &m->epoch) : 0;
+    int on_session = kw_req_session(m, &sh);
+    unsigned ends = kw_sess_outgoing(m->call, on_session, sh, &m->epoch, &m->drops);
     struct kw_buf both = {0};
     if (ends && kw_ends_frames(c, &both, sh, ends) < 0) {
         kw_buf_free(&both);

@@ -30,6 +30,7 @@ struct kw_msg {
     struct kw_dec body;    /* the response body, validated against the call's response signature */
     int has_body;
     uint64_t epoch;        /* a request on a session: the session's request count after it (sess.h) */
+    uint64_t drops;        /* the count of requests that may change attributes, after this one (sess.h) */
 };
 
 void kw_msg_init(struct kw_msg *m, uint32_t call);

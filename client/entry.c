@@ -1057,12 +1057,97 @@ static int dec_result(struct kw_dec *d, CK_ATTRIBUTE *a, int nested_query)
     }
 }
 
+/* Kept attribute values (sess.h): answer a C_GetAttributeValue from the values the length query before it
+ * brought, as the daemon would (a buffer shorter than the value: CK_UNAVAILABLE_INFORMATION and
+ * CKR_BUFFER_TOO_SMALL). Returns 0 when nothing kept answers this template. */
+static int attrs_answer(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_RV *rv)
+{
+    struct kw_buf v = {0};
+    if (!kw_sess_attrs_take(h, o, t, n, &v))
+        return 0;
+    struct kw_dec d;
+    kw_dec_init(&d, v.p, v.len);
+    *rv = CKR_OK;
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_ATTRIBUTE *a = &t[i];
+        uint64_t type, num;
+        const uint8_t *val;
+        uint32_t vlen;
+        int fits = 1;
+        if (kw_dec_attr(&d, &type, &num, &val, &vlen) != KW_ATTR_VALUE) {
+            *rv = CKR_DEVICE_ERROR; /* cannot be: kw_sess_attrs_take checked the records */
+            break;
+        }
+        if (!a->pValue) {
+            a->ulValueLen = kw_attr_len_in(a->type, vlen, &fits);
+        } else if (kw_attr_len_out(a->type, a->ulValueLen) < vlen) {
+            a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            fits = 0;
+        } else {
+            int r = kw_attr_value_in(a->type, val, vlen, a->pValue, a->ulValueLen, &a->ulValueLen);
+            if (r < 0) {
+                *rv = CKR_DEVICE_ERROR;
+                break;
+            }
+            fits = r == 0;
+        }
+        if (!fits)
+            *rv = CKR_BUFFER_TOO_SMALL;
+    }
+    kw_buf_free(&v);
+    return 1;
+}
+
+/* Whether a C_GetAttributeValue asks the values with the lengths (kind 4): a length query (every pValue NULL)
+ * of at most KW_PEEK_ATTRS plain attributes, to a daemon known to speak it. */
+static int attrs_peek(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    if (n == 0 || n > KW_PEEK_ATTRS)
+        return 0;
+    for (CK_ULONG i = 0; i < n; i++)
+        if (t[i].pValue || is_template_attr(t[i].type))
+            return 0;
+    return (kw_features_cached() & KW_FEATURE_ATTR_PEEK) != 0;
+}
+
+/* The results of a kind-4 query: lengths (kind 0) or values (kind 1), whose lengths the caller gets; the values
+ * go to *vals as records. Returns the rv, CKR_DEVICE_ERROR for a malformed answer; *all is set when every
+ * attribute came back as a value. */
+static CK_RV attrs_peeked(struct kw_dec *d, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_RV rv, struct kw_buf *vals, int *all)
+{
+    *all = 1;
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_ATTRIBUTE *a = &t[i];
+        uint64_t type, num;
+        const uint8_t *val;
+        uint32_t vlen;
+        int fits = 1;
+        int kind = kw_dec_attr(d, &type, &num, &val, &vlen);
+        if (kind == KW_ATTR_LENGTH && type == a->type) {
+            a->ulValueLen = kw_attr_len_in(a->type, num, &fits);
+            *all = 0;
+        } else if (kind == KW_ATTR_VALUE && type == a->type && vlen <= KW_KEEP_MAX) {
+            a->ulValueLen = kw_attr_len_in(a->type, vlen, &fits);
+            kw_enc_attr_val(vals, type, val, vlen);
+        } else {
+            return CKR_DEVICE_ERROR;
+        }
+        if (!fits && rv == CKR_OK)
+            rv = CKR_BUFFER_TOO_SMALL;
+    }
+    return rv;
+}
+
 CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
                           CK_ULONG ulCount)
 {
     CHECK_INIT();
     if ((!pTemplate && ulCount > 0) || ulCount > KW_MAX_ATTRIBUTES)
         return CKR_ARGUMENTS_BAD;
+    CK_RV rv;
+    if (attrs_answer(hSession, hObject, pTemplate, ulCount, &rv))
+        return rv;
+    int peek = attrs_peek(pTemplate, ulCount);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetAttributeValue);
     kw_enc_u(&m.req, hSession);
@@ -1070,7 +1155,9 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
     kw_enc_A_begin(&m.req, (uint32_t)ulCount);
     for (CK_ULONG i = 0; i < ulCount; i++) {
         const CK_ATTRIBUTE *a = &pTemplate[i];
-        if (is_template_attr(a->type) && a->pValue) {
+        if (peek) {
+            kw_enc_attr_num(&m.req, a->type, KW_ATTR_PEEK, kw_attr_len_out(a->type, a->ulValueLen));
+        } else if (is_template_attr(a->type) && a->pValue) {
             CK_ULONG k = a->ulValueLen / sizeof(CK_ATTRIBUTE);
             if (k > KW_MAX_ATTRIBUTES) {
                 kw_msg_free(&m);
@@ -1084,12 +1171,19 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
             enc_query(&m.req, a);
         }
     }
-    CK_RV rv = kw_msg_run(&m, S);
+    rv = kw_msg_run(&m, S);
     if (m.has_body && (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
                        rv == CKR_BUFFER_TOO_SMALL)) {
         uint32_t n = kw_dec_A_begin(&m.body);
         if (m.body.err || n != ulCount) {
             rv = CKR_DEVICE_ERROR;
+        } else if (peek) {
+            struct kw_buf vals = {0};
+            int all;
+            rv = attrs_peeked(&m.body, pTemplate, ulCount, rv, &vals, &all);
+            if (rv == CKR_OK && all)
+                kw_sess_attrs_keep(hSession, hObject, m.epoch, m.drops, &vals, (uint32_t)ulCount);
+            kw_buf_free(&vals);
         } else {
             for (CK_ULONG i = 0; i < ulCount; i++) {
                 CK_ATTRIBUTE *a = &pTemplate[i];

@@ -40,7 +40,21 @@ static struct {
     size_t nb, n;
     int no_defer;     /* KEYWARD_DEFER_INIT=0: every Init goes to the daemon at once */
     uint64_t env_gen; /* the generation (+1) no_defer was read in */
+    /* Kept attribute values (one query of the whole application). */
+    int attrs_on;
+    CK_SESSION_HANDLE attrs_h;
+    CK_OBJECT_HANDLE attrs_o;
+    uint32_t attrs_n;
+    struct kw_buf attrs; /* kind-1 attribute records */
+    uint64_t drops;      /* requests that may change attributes or visibility (kw_sess_outgoing) */
 } t;
+
+static void attrs_drop(void)
+{
+    kw_buf_free(&t.attrs); /* zeroes */
+    t.attrs_on = 0;
+    t.attrs_n = 0;
+}
 
 static void sess_forget_init(struct kw_sess *s, int op)
 {
@@ -111,6 +125,7 @@ static void table_clear(void)
     free(t.b);
     t.b = NULL;
     t.nb = t.n = 0;
+    attrs_drop();
 }
 
 void kw_sess_clear_locked(void)
@@ -402,16 +417,47 @@ void kw_sess_forget_inits(void)
                 sess_forget_init(s, op);
             sess_drop_kept(s);
         }
+    attrs_drop();
     kw_unlock();
 }
 
 /* ---- kept output ---- */
 
-unsigned kw_sess_outgoing(CK_SESSION_HANDLE h, uint64_t *epoch)
+/* Whether a call may change an object's attributes, or which objects a session sees. */
+static int changes_attrs(uint32_t call)
+{
+    switch (call) {
+    case KW_CALL_SetAttributeValue:
+    case KW_CALL_DestroyObject:
+    case KW_CALL_Login:
+    case KW_CALL_LoginUser:
+    case KW_CALL_Logout:
+    case KW_CALL_CloseSession:
+    case KW_CALL_CloseAllSessions:
+    case KW_CALL_InitToken:
+    case KW_CALL_InitTokenPolicy:
+    case KW_CALL_DeleteToken:
+        return 1;
+    }
+    return 0;
+}
+
+unsigned kw_sess_outgoing(uint32_t call, int on_session, CK_SESSION_HANDLE h, uint64_t *epoch, uint64_t *drops)
 {
     int64_t us = 0;
     *epoch = 0;
     sess_lock();
+    if (changes_attrs(call)) {
+        t.drops++;
+        attrs_drop();
+    } else if (on_session && t.attrs_on && t.attrs_h == h) {
+        attrs_drop();
+    }
+    *drops = t.drops;
+    if (!on_session) {
+        kw_unlock();
+        return 0;
+    }
     struct kw_sess *s;
     while ((s = sess_find(h)) != NULL && s->ending_sent) {
         kw_unlock(); /* the OperationEnd must reach the daemon before this request: wait for its carrier */
@@ -428,6 +474,55 @@ unsigned kw_sess_outgoing(CK_SESSION_HANDLE h, uint64_t *epoch)
     }
     kw_unlock();
     return ends;
+}
+
+void kw_sess_attrs_keep(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, uint64_t epoch, uint64_t drops,
+                        const struct kw_buf *vals, uint32_t n)
+{
+    if (vals->oom || epoch == 0 || n == 0 || n > KW_PEEK_ATTRS || vals->len > KW_KEEP_MAX)
+        return;
+    sess_lock();
+    struct kw_sess *s = sess_find(h);
+    if (s && s->epoch == epoch && t.drops == drops) { /* nothing since that could change the values */
+        attrs_drop();
+        kw_put_raw(&t.attrs, vals->p, vals->len);
+        if (!t.attrs.oom) {
+            t.attrs_on = 1;
+            t.attrs_h = h;
+            t.attrs_o = o;
+            t.attrs_n = n;
+        } else {
+            attrs_drop();
+        }
+    }
+    kw_unlock();
+}
+
+int kw_sess_attrs_take(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                       struct kw_buf *vals)
+{
+    sess_lock();
+    int ok = t.attrs_on && t.attrs_h == h && t.attrs_o == o && t.attrs_n == n;
+    if (ok) {
+        struct kw_dec d;
+        kw_dec_init(&d, t.attrs.p, t.attrs.len);
+        for (CK_ULONG i = 0; i < n && ok; i++) {
+            uint64_t type, num;
+            const uint8_t *val;
+            uint32_t vlen;
+            ok = kw_dec_attr(&d, &type, &num, &val, &vlen) == KW_ATTR_VALUE && type == tmpl[i].type;
+        }
+    }
+    if (ok) {
+        *vals = t.attrs; /* moved: the caller zeroes and frees it */
+        memset(&t.attrs, 0, sizeof t.attrs);
+        t.attrs_on = 0;
+        t.attrs_n = 0;
+    } else {
+        attrs_drop();
+    }
+    kw_unlock();
+    return ok;
 }
 
 void kw_sess_sent(CK_SESSION_HANDLE h, unsigned ops, int delivered)

@@ -71,11 +71,12 @@ void kw_sess_forget_inits(void);
 /* The largest input and output kept (the daemon carries at most ck.MaxPeek bytes of output). */
 #define KW_KEEP_MAX (64u << 10)
 
-/* A request on h is about to go (kw_msg_run, with a connection in hand): wait while an OperationEnd of h
- * travels with another thread's request, drop h's kept output, and count the request (*epoch: h's count after
- * it, 0 when h is unknown here). Returns the operations (bits) whose OperationEnd must go first, in the same
- * write: they are in flight until kw_sess_sent. */
-unsigned kw_sess_outgoing(CK_SESSION_HANDLE h, uint64_t *epoch);
+/* A request of call is about to go (kw_msg_run, with a connection in hand); on_session: it is a request on
+ * session h. Drops the kept attribute values it may change, and counts it in *drops. For a request on h: waits
+ * while an OperationEnd of h travels with another thread's request, drops h's kept output, and counts the
+ * request (*epoch: h's count after it, 0 when h is unknown here). Returns the operations (bits) whose
+ * OperationEnd must go first, in the same write: they are in flight until kw_sess_sent. */
+unsigned kw_sess_outgoing(uint32_t call, int on_session, CK_SESSION_HANDLE h, uint64_t *epoch, uint64_t *drops);
 /* The request that carried the OperationEnds of ops (bits) on h came back (delivered), or was not sent: they
  * then wait for h's next request again. */
 void kw_sess_sent(CK_SESSION_HANDLE h, unsigned ops, int delivered);
@@ -88,6 +89,24 @@ void kw_sess_keep(CK_SESSION_HANDLE h, int op, uint64_t epoch, const void *in, s
  * goes to the daemon). Delivering the output ends op here and queues its OperationEnd. */
 int kw_sess_kept_answer(CK_SESSION_HANDLE h, int op, const void *in, size_t inlen, CK_BYTE_PTR out, CK_ULONG_PTR plen,
                         CK_RV *rv);
+
+/* ---- kept attribute values ----
+ *
+ * A C_GetAttributeValue length query (every pValue NULL) asks the values too (attribute kind 4); when every
+ * value came back, the client keeps them, and the very next C_GetAttributeValue of the same session, object and
+ * types is answered from them under the length convention, once. Any request on the session and any request
+ * that may change attributes or what is visible (kw_sess_outgoing) drops them. */
+
+#define KW_PEEK_ATTRS 64u /* at most this many attributes in a kept query */
+
+/* Keep the values (kind-1 attribute records, n of them) a query of object o on h brought; epoch and drops are
+ * the request's (nothing is kept when another request that could matter went since). */
+void kw_sess_attrs_keep(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, uint64_t epoch, uint64_t drops,
+                        const struct kw_buf *vals, uint32_t n);
+/* When the values kept are of object o on h and of exactly t's types, in order: move their records into *vals
+ * (the caller frees it) and return 1. Else 0. Either way nothing is kept after. */
+int kw_sess_attrs_take(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE *t, CK_ULONG n,
+                       struct kw_buf *vals);
 
 /* The first batch of a search on h, and whether the daemon holds more (copied). Returns 0, or -1 when out of
  * memory (nothing is kept). */

@@ -17,6 +17,8 @@
 #define KW_FEATURE_FUSED (1u << 0)
 /* the peek flag of output items and OperationEnd (docs/protocol.md, Kept output) */
 #define KW_FEATURE_KEEP (1u << 1)
+/* attribute queries of kind AttrPeek (docs/protocol.md, Kept output) */
+#define KW_FEATURE_ATTR_PEEK (1u << 2)
 /* OperationInitData's data call is OperationSingle (C_Encrypt ...) */
 #define KW_STAGE_SINGLE 1u
 /* OperationInitData's data call is OperationUpdate (C_EncryptUpdate ...) */
@@ -48,6 +50,7 @@ enum kw_attr_kind {
     KW_ATTR_VALUE = 1,
     KW_ATTR_ARRAY = 2,
     KW_ATTR_BUFFER = 3,
+    KW_ATTR_PEEK = 4,
 };
 
 #endif

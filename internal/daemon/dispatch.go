@@ -230,7 +230,7 @@ var handlers = map[wire.Call]handler{
 		return initThen(p, s, op, m, key, wire.StageSingle, func() error { return p.Verify(s, data, sig) })
 	},
 	wire.CallFeatures: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		e.U(wire.FeatureFused | wire.FeatureKeep)
+		e.U(wire.FeatureFused | wire.FeatureKeep | wire.FeatureAttrPeek)
 		return nil
 	},
 	// One-way (wire.OneWay): the client delivered an operation's kept output itself; the operation ends here

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyward/keyward/internal/engine/enginetest"
 	"github.com/keyward/keyward/internal/wire"
+	"github.com/keyward/keyward/pkg/client"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
@@ -153,6 +154,49 @@ func TestKeptOutput(t *testing.T) {
 			t.Fatalf("%d bytes: %d bytes peeked, want none over ck.MaxPeek", size, len(b))
 		}
 		call("SessionCancel", wire.CallSessionCancel, ck.CKR_OK, func(e *wire.Encoder) { e.U(s); e.U(ck.CKF_ENCRYPT) })
+	}
+}
+
+// TestAttributePeek checks attribute queries of kind ck.AttrPeek (FeatureAttrPeek): a value that may be read
+// and is at most ck.MaxPeekAttribute bytes comes back as the value, a larger one as its length, a missing one as
+// CK_UNAVAILABLE_INFORMATION with the rv a length query gets.
+func TestAttributePeek(t *testing.T) {
+	sock, _ := serve(t)
+	cl, err := client.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	slots, err := cl.GetSlotList(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.InitToken(slots[0], []byte("so-pin-0001"), enginetest.Label("peek")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cl.OpenSession(slots[0], ck.CKF_SERIAL_SESSION|ck.CKF_RW_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := pattern(ck.MaxPeekAttribute+1, 9)
+	o, err := cl.CreateObject(s, []ck.Attribute{ck.NewAttribute(ck.CKA_CLASS, ck.CKO_DATA), ck.NewAttribute(ck.CKA_TOKEN, false),
+		ck.NewAttribute(ck.CKA_LABEL, "peeked"), ck.NewAttribute(ck.CKA_VALUE, big)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.GetAttributeValue(s, o, []ck.Attribute{{Type: ck.CKA_LABEL, Kind: ck.AttrPeek}, {Type: ck.CKA_VALUE, Kind: ck.AttrPeek}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Kind != ck.AttrValue || string(res[0].Value) != "peeked" {
+		t.Errorf("CKA_LABEL: %+v, want its value", res[0])
+	}
+	if res[1].Kind != ck.AttrLength || res[1].Len != uint64(len(big)) {
+		t.Errorf("CKA_VALUE of %d bytes: kind %d len %d, want its length only", len(big), res[1].Kind, res[1].Len)
+	}
+	res, err = cl.GetAttributeValue(s, o, []ck.Attribute{{Type: ck.CKA_LABEL, Kind: ck.AttrPeek}, {Type: ck.CKA_MODULUS, Kind: ck.AttrPeek}})
+	if ck.ToRV(err) != ck.CKR_ATTRIBUTE_TYPE_INVALID || len(res) != 2 || res[1].Len != ck.CK_UNAVAILABLE_INFORMATION || string(res[0].Value) != "peeked" {
+		t.Errorf("with a missing attribute: %v %+v, want CKR_ATTRIBUTE_TYPE_INVALID, the label and CK_UNAVAILABLE_INFORMATION", err, res)
 	}
 }
 

@@ -328,6 +328,10 @@ func (a *app) GetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, query []
 	// returned. Keyward reports sensitivity first, then unknown types, then short buffers.
 	var sensitive, invalid, short bool
 	for i, q := range query {
+		peek := q.Kind == ck.AttrPeek
+		if peek {
+			q.Kind = ck.AttrLength // answered as a length query, with the value when it is small (below)
+		}
 		v, has := o.attrs.get(q.Type)
 		switch {
 		case !has:
@@ -348,6 +352,9 @@ func (a *app) GetAttributeValue(h ck.SessionHandle, oh ck.ObjectHandle, query []
 			out[i], rv = answerArray(q, stored)
 		} else {
 			out[i], rv = answer(q, v)
+			if peek && rv == ck.CKR_OK && len(v) <= ck.MaxPeekAttribute {
+				out[i] = ck.Attribute{Type: q.Type, Kind: ck.AttrValue, Value: v}
+			}
 		}
 		switch rv {
 		case ck.CKR_OK:

@@ -85,7 +85,7 @@ func (e *Encoder) template(t []ck.Attribute) {
 		e.u64(uint64(a.Type))
 		e.buf = append(e.buf, byte(a.Kind))
 		switch a.Kind {
-		case ck.AttrLength, ck.AttrBuffer:
+		case ck.AttrLength, ck.AttrBuffer, ck.AttrPeek:
 			e.u64(a.Len)
 		case ck.AttrValue:
 			e.u32(uint32(len(a.Value)))
@@ -311,7 +311,7 @@ func (d *Decoder) template(depth int) []ck.Attribute {
 		a.Type = ck.AttributeType(d.u64())
 		a.Kind = ck.AttrKind(d.byte1())
 		switch a.Kind {
-		case ck.AttrLength, ck.AttrBuffer:
+		case ck.AttrLength, ck.AttrBuffer, ck.AttrPeek:
 			a.Len = d.u64()
 		case ck.AttrValue:
 			a.Value = d.bytes()

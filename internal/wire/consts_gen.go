@@ -20,6 +20,8 @@ const (
 	FeatureFused = 1 << 0
 	// FeatureKeep: the peek flag of output items and OperationEnd (docs/protocol.md, Kept output).
 	FeatureKeep = 1 << 1
+	// FeatureAttrPeek: attribute queries of kind AttrPeek (docs/protocol.md, Kept output).
+	FeatureAttrPeek = 1 << 2
 )
 
 // The stages of OperationInitData: the data call that follows the Init.

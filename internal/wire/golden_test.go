@@ -157,7 +157,7 @@ func parseAttrs(n int, toks []string) ([]ck.Attribute, []string, error) {
 		}
 		a := ck.Attribute{Type: ck.AttributeType(typ), Kind: ck.AttrKind(kind)}
 		switch a.Kind {
-		case ck.AttrLength, ck.AttrBuffer:
+		case ck.AttrLength, ck.AttrBuffer, ck.AttrPeek:
 			if a.Len, err = strconv.ParseUint(parts[3], 0, 64); err != nil {
 				return nil, nil, err
 			}

@@ -34,4 +34,7 @@ const (
 	AttrArray AttrKind = 2
 	// AttrBuffer is a query for a value into a caller buffer of capacity Len.
 	AttrBuffer AttrKind = 3
+	// AttrPeek is a length query whose answer is the value itself (AttrValue) when it may be read and is at most
+	// MaxPeekAttribute bytes, else what AttrLength gets; never for attribute arrays (docs/protocol.md, Kept output).
+	AttrPeek AttrKind = 4
 )

@@ -136,6 +136,9 @@ type Mechanism struct {
 // consts_gen.go, generated from internal/wire/consts.def.
 type AttrKind byte
 
+// MaxPeekAttribute bounds the value an AttrPeek query brings back.
+const MaxPeekAttribute = 8 << 10
+
 // Attribute is a CK_ATTRIBUTE in Go form. In templates passed to the token (create, find, set, generate),
 // attributes have Kind AttrValue (or AttrArray). In C_GetAttributeValue queries they have AttrLength (NULL
 // pValue) or AttrBuffer (capacity Len) or AttrArray of such; results come back as AttrValue, AttrLength or

@@ -1232,6 +1232,136 @@ static void test_kept(void)
     RV(f->C_Sign(s, (CK_BYTE_PTR)data, 28, out, &l), CKR_SESSION_HANDLE_INVALID);
 }
 
+/* Kept attribute values: a C_GetAttributeValue length query brings the values, and the very next query of
+ * the same session, object and types gets them with no round trip, under the length convention; anything that
+ * could change them in between sends the query to the daemon (docs/protocol.md, "Kept output"). */
+static void test_kept_attrs(void)
+{
+    CK_OBJECT_CLASS dc = CKO_DATA, sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+    char label[] = "kept-attrs", value[] = "value!";
+    CK_ATTRIBUTE dt[] = {{CKA_CLASS, &dc, sizeof dc}, {CKA_TOKEN, &no, 1},          {CKA_PRIVATE, &no, 1},
+                         {CKA_LABEL, label, 10},       {CKA_VALUE, value, 6}};
+    CK_ATTRIBUTE kt[] = {{CKA_CLASS, &sk, sizeof sk}, {CKA_KEY_TYPE, &gk, sizeof gk}, {CKA_TOKEN, &no, 1},
+                         {CKA_PRIVATE, &no, 1},       {CKA_SENSITIVE, &yes, 1},      {CKA_SIGN, &yes, 1},
+                         {CKA_VALUE, "Jefe", 4}};
+    CK_SESSION_HANDLE s, s2;
+    CK_OBJECT_HANDLE o, k;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s2), CKR_OK);
+    RV(f->C_CreateObject(s, dt, 5, &o), CKR_OK);
+    RV(f->C_CreateObject(s, kt, 7, &k), CKR_OK);
+    CK_OBJECT_CLASS cls;
+    char lab[32], val[32];
+    long n0;
+#define QUERY(q)                                                                                               \
+    CK_ATTRIBUTE q[] = {{CKA_CLASS, NULL, 0}, {CKA_LABEL, NULL, 0}, {CKA_VALUE, NULL, 0}}
+#define FILL(q)                                                                                                \
+    do {                                                                                                       \
+        q[0].pValue = &cls, q[0].ulValueLen = sizeof cls;                                                      \
+        q[1].pValue = lab, q[1].ulValueLen = sizeof lab;                                                       \
+        q[2].pValue = val, q[2].ulValueLen = sizeof val;                                                       \
+    } while (0)
+
+    /* Lengths, then values: one round trip (two before). */
+    for (int i = 0; i < 2; i++) {
+        QUERY(q);
+        n0 = sends_now();
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        TRUE(q[0].ulValueLen == sizeof cls && q[1].ulValueLen == 10 && q[2].ulValueLen == 6);
+        FILL(q);
+        memset(lab, 0, sizeof lab);
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        TRUE(cls == CKO_DATA && q[1].ulValueLen == 10 && memcmp(lab, label, 10) == 0 && q[2].ulValueLen == 6 &&
+             memcmp(val, value, 6) == 0);
+        TRUE(sends_now() - n0 == 1);
+    }
+    /* A short buffer: CK_UNAVAILABLE_INFORMATION there, the others filled, CKR_BUFFER_TOO_SMALL; once only. */
+    {
+        QUERY(q);
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        FILL(q);
+        q[1].ulValueLen = 9;
+        n0 = sends_now();
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_BUFFER_TOO_SMALL);
+        TRUE(q[1].ulValueLen == CK_UNAVAILABLE_INFORMATION && q[2].ulValueLen == 6 && cls == CKO_DATA);
+        TRUE(sends_now() - n0 == 0);
+        FILL(q);
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        TRUE(sends_now() - n0 == 1);
+    }
+    /* Other types, another object: the daemon answers. */
+    {
+        QUERY(q);
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        FILL(q);
+        n0 = sends_now();
+        RV(f->C_GetAttributeValue(s, o, q, 2), CKR_OK);
+        TRUE(sends_now() - n0 == 1);
+        CK_ATTRIBUTE c1 = {CKA_CLASS, NULL, 0};
+        RV(f->C_GetAttributeValue(s, o, &c1, 1), CKR_OK);
+        c1.pValue = &cls, c1.ulValueLen = sizeof cls;
+        n0 = sends_now();
+        RV(f->C_GetAttributeValue(s, k, &c1, 1), CKR_OK);
+        TRUE(cls == CKO_SECRET_KEY && sends_now() - n0 == 1);
+    }
+    /* Another session's call in between: still kept. The same session's: the daemon answers. */
+    {
+        QUERY(q);
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        RV(f->C_GenerateRandom(s2, buf, 8), CKR_OK);
+        FILL(q);
+        n0 = sends_now();
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        TRUE(memcmp(lab, label, 10) == 0 && sends_now() - n0 == 0);
+        QUERY(q2);
+        RV(f->C_GetAttributeValue(s, o, q2, 3), CKR_OK);
+        RV(f->C_GenerateRandom(s, buf, 8), CKR_OK);
+        FILL(q2);
+        n0 = sends_now();
+        RV(f->C_GetAttributeValue(s, o, q2, 3), CKR_OK);
+        TRUE(sends_now() - n0 == 1);
+    }
+    /* C_SetAttributeValue through another session: the next query sees the new value, from the daemon. */
+    {
+        QUERY(q);
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        CK_ATTRIBUTE nl = {CKA_LABEL, "relabelled-attrs", 16};
+        RV(f->C_SetAttributeValue(s2, o, &nl, 1), CKR_OK);
+        FILL(q);
+        RV(f->C_GetAttributeValue(s, o, q, 3), CKR_OK);
+        TRUE(q[1].ulValueLen == 16 && memcmp(lab, "relabelled-attrs", 16) == 0);
+        /* ... and C_DestroyObject: the handle is invalid. */
+        QUERY(q2);
+        RV(f->C_GetAttributeValue(s, o, q2, 3), CKR_OK);
+        RV(f->C_DestroyObject(s2, o), CKR_OK);
+        FILL(q2);
+        RV(f->C_GetAttributeValue(s, o, q2, 3), CKR_OBJECT_HANDLE_INVALID);
+    }
+    /* A sensitive value: CKR_ATTRIBUTE_SENSITIVE, nothing kept, the next query from the daemon. */
+    {
+        CK_ATTRIBUTE q[] = {{CKA_CLASS, NULL, 0}, {CKA_VALUE, NULL, 0}};
+        RV(f->C_GetAttributeValue(s, k, q, 2), CKR_ATTRIBUTE_SENSITIVE);
+        TRUE(q[0].ulValueLen == sizeof cls && q[1].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+        q[0].pValue = &cls, q[0].ulValueLen = sizeof cls;
+        q[1].pValue = val, q[1].ulValueLen = sizeof val;
+        n0 = sends_now();
+        RV(f->C_GetAttributeValue(s, k, q, 2), CKR_ATTRIBUTE_SENSITIVE);
+        TRUE(cls == CKO_SECRET_KEY && q[1].ulValueLen == CK_UNAVAILABLE_INFORMATION && sends_now() - n0 == 1);
+    }
+    /* Closing the session drops them: the handle is invalid. */
+    {
+        CK_ATTRIBUTE c1 = {CKA_CLASS, NULL, 0};
+        RV(f->C_GetAttributeValue(s2, k, &c1, 1), CKR_OK);
+        RV(f->C_CloseSession(s2), CKR_OK);
+        c1.pValue = &cls, c1.ulValueLen = sizeof cls;
+        RV(f->C_GetAttributeValue(s2, k, &c1, 1), CKR_SESSION_HANDLE_INVALID);
+    }
+#undef QUERY
+#undef FILL
+    RV(f->C_CloseSession(s), CKR_OK);
+}
+
 /* Kept output with threads: each thread signs on its own session in the length-query pattern; a session's
  * OperationEnd travels with that session's next request, so every signature is one round trip, and the
  * results are right. */
@@ -2625,6 +2755,7 @@ int main(int argc, char **argv)
     test_operations();
     test_fused();
     test_kept();
+    test_kept_attrs();
     test_kept_threads();
     test_errors_end();
     test_large_input();

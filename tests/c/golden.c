@@ -98,6 +98,7 @@ static int enc_attrs(struct kw_buf *b, struct toks *t, uint64_t count, int depth
         switch (kind) {
         case KW_ATTR_LENGTH:
         case KW_ATTR_BUFFER:
+        case KW_ATTR_PEEK:
             if (parse_num(pay, &num))
                 return -1;
             kw_enc_attr_num(b, type, (uint8_t)kind, num);
@@ -238,6 +239,7 @@ static void recode_attrs(struct kw_dec *d, struct kw_buf *out, uint32_t n)
         switch (kind) {
         case KW_ATTR_LENGTH:
         case KW_ATTR_BUFFER:
+        case KW_ATTR_PEEK:
             kw_enc_attr_num(out, type, (uint8_t)kind, num);
             break;
         case KW_ATTR_VALUE:
