@@ -19,6 +19,7 @@ var subcommands = map[string][]string{
 	"token":      {"list", "info", "init", "delete"},
 	"pin":        {"init", "change", "unlock"},
 	"key":        {"generate"},
+	"data":       {"put", "get"},
 	"p11kit":     {"install", "uninstall"},
 	"cert":       {"self-sign"},
 	"completion": {"bash", "zsh", "fish"},

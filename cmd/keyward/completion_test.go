@@ -8,6 +8,28 @@ import (
 	"testing"
 )
 
+// TestCompletionGroups checks that completion offers exactly the subcommands each group answers for: a group
+// run without one lists its choices ("token: missing subcommand (list, info, init or delete)").
+func TestCompletionGroups(t *testing.T) {
+	for _, group := range []string{"token", "pin", "key", "data"} {
+		r := kw(t, nil, group)
+		i, j := strings.Index(r.stderr, "("), strings.LastIndex(r.stderr, ")")
+		if r.code == 0 || i < 0 || j < i {
+			t.Fatalf("keyward %s: exit %d, stderr %q: want the list of subcommands", group, r.code, r.stderr)
+		}
+		choices := strings.FieldsFunc(r.stderr[i+1:j], func(c rune) bool { return c == ',' || c == ' ' })
+		var answered []string
+		for _, c := range choices {
+			if c != "or" {
+				answered = append(answered, c)
+			}
+		}
+		if got := strings.Join(subcommands[group], " "); got != strings.Join(answered, " ") {
+			t.Errorf("completion offers %s subcommands %q, the group answers %q", group, got, answered)
+		}
+	}
+}
+
 func TestCompletionScripts(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
