@@ -1,0 +1,34 @@
+package daemon
+
+import (
+	"testing"
+
+	"github.com/keyward/keyward/internal/wire"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// TestEveryCallHasAHandler: every call of calls.def but Hello (the connection's own) is dispatched, and
+// nothing else is.
+func TestEveryCallHasAHandler(t *testing.T) {
+	for _, c := range wire.Calls() {
+		if _, ok := handlers[c.ID]; ok == (c.ID == wire.CallHello) {
+			t.Errorf("%s: handler present %v", c.Name, ok)
+		}
+	}
+	if len(handlers) != len(wire.Calls())-1 {
+		t.Errorf("%d handlers for %d calls", len(handlers), len(wire.Calls()))
+	}
+}
+
+// TestServeRefusesAMismatchedResponse: a handler that would answer one call with another's response does not
+// get into the table.
+func TestServeRefusesAMismatchedResponse(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("serve accepted a GetInfo handler answering with a GetSlotList response")
+		}
+	}()
+	serve(func(_ ck.Provider, _ *wire.GetInfoRequest) (wire.GetSlotListResponse, error) {
+		return wire.GetSlotListResponse{}, nil
+	})
+}
