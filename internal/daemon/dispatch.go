@@ -17,28 +17,9 @@ type served struct {
 	h    handler
 }
 
-// serve makes the handler of a call from a function of its typed request (wire.NameRequest, generated from
-// calls.def) that returns its typed response: the call is the request's, so a handler cannot be filed under
+// The adapters serveName (serve_gen.go, generated from calls.def) make a call's handler from a function of
+// its typed request (wire.NameRequest) that returns its typed response: a handler cannot be filed under
 // another call, nor answer with another call's response.
-func serve[Req, Resp any, PReq interface {
-	*Req
-	wire.Message
-}, PResp interface {
-	*Resp
-	wire.Message
-}](f func(p ck.Provider, r *Req) (Resp, error)) served {
-	call := PReq(new(Req)).Call()
-	if c := PResp(new(Resp)).Call(); c != call {
-		panic(fmt.Sprintf("daemon: the handler of %v answers with a response of %v", call, c))
-	}
-	return served{call, func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		var r Req
-		PReq(&r).Decode(d)
-		resp, err := f(p, &r)
-		PResp(&resp).Encode(e)
-		return err
-	}}
-}
 
 func handlerMap(list ...served) map[wire.Call]handler {
 	m := map[wire.Call]handler{}
@@ -53,21 +34,21 @@ func handlerMap(list ...served) map[wire.Call]handler {
 
 // handlers maps every call of calls.def but Hello (which the connection handles) to its handler.
 var handlers = handlerMap(
-	serve(func(p ck.Provider, _ *wire.GetInfoRequest) (wire.GetInfoResponse, error) {
+	serveGetInfo(func(p ck.Provider, _ wire.GetInfoRequest) (wire.GetInfoResponse, error) {
 		info, err := p.GetInfo()
 		return wire.GetInfoResponse{ManufacturerID: info.ManufacturerID, Flags: info.Flags,
 			LibraryDescription: info.LibraryDescription, LibraryVersion: info.LibraryVersion}, err
 	}),
-	serve(func(p ck.Provider, r *wire.GetSlotListRequest) (wire.GetSlotListResponse, error) {
+	serveGetSlotList(func(p ck.Provider, r wire.GetSlotListRequest) (wire.GetSlotListResponse, error) {
 		slots, err := p.GetSlotList(r.TokenPresent)
 		return wire.GetSlotListResponse{Slots: slots}, err
 	}),
-	serve(func(p ck.Provider, r *wire.GetSlotInfoRequest) (wire.GetSlotInfoResponse, error) {
+	serveGetSlotInfo(func(p ck.Provider, r wire.GetSlotInfoRequest) (wire.GetSlotInfoResponse, error) {
 		info, err := p.GetSlotInfo(r.Slot)
 		return wire.GetSlotInfoResponse{SlotDescription: info.SlotDescription, ManufacturerID: info.ManufacturerID,
 			Flags: info.Flags, HardwareVersion: info.HardwareVersion, FirmwareVersion: info.FirmwareVersion}, err
 	}),
-	serve(func(p ck.Provider, r *wire.GetTokenInfoRequest) (wire.GetTokenInfoResponse, error) {
+	serveGetTokenInfo(func(p ck.Provider, r wire.GetTokenInfoRequest) (wire.GetTokenInfoResponse, error) {
 		ti, err := p.GetTokenInfo(r.Slot)
 		return wire.GetTokenInfoResponse{Label: ti.Label, ManufacturerID: ti.ManufacturerID, Model: ti.Model,
 			SerialNumber: ti.SerialNumber, Flags: ti.Flags, MaxSessionCount: ti.MaxSessionCount,
@@ -77,109 +58,109 @@ var handlers = handlerMap(
 			FreePrivateMemory: ti.FreePrivateMemory, HardwareVersion: ti.HardwareVersion,
 			FirmwareVersion: ti.FirmwareVersion, UTCTime: ti.UTCTime}, err
 	}),
-	serve(func(p ck.Provider, r *wire.GetMechanismListRequest) (wire.GetMechanismListResponse, error) {
+	serveGetMechanismList(func(p ck.Provider, r wire.GetMechanismListRequest) (wire.GetMechanismListResponse, error) {
 		ms, err := p.GetMechanismList(r.Slot)
 		return wire.GetMechanismListResponse{Mechanisms: ms}, err
 	}),
-	serve(func(p ck.Provider, r *wire.GetMechanismInfoRequest) (wire.GetMechanismInfoResponse, error) {
+	serveGetMechanismInfo(func(p ck.Provider, r wire.GetMechanismInfoRequest) (wire.GetMechanismInfoResponse, error) {
 		mi, err := p.GetMechanismInfo(r.Slot, r.Mechanism)
 		return wire.GetMechanismInfoResponse{MinKeySize: mi.MinKeySize, MaxKeySize: mi.MaxKeySize, Flags: mi.Flags}, err
 	}),
-	serve(func(p ck.Provider, r *wire.WaitForSlotEventRequest) (wire.WaitForSlotEventResponse, error) {
+	serveWaitForSlotEvent(func(p ck.Provider, r wire.WaitForSlotEventRequest) (wire.WaitForSlotEventResponse, error) {
 		slot, err := p.WaitForSlotEvent(r.Flags)
 		return wire.WaitForSlotEventResponse{Slot: slot}, err
 	}),
-	serve(func(p ck.Provider, r *wire.InitTokenRequest) (wire.InitTokenResponse, error) {
+	serveInitToken(func(p ck.Provider, r wire.InitTokenRequest) (wire.InitTokenResponse, error) {
 		defer clear(r.SOPIN)
 		return wire.InitTokenResponse{}, p.InitToken(r.Slot, r.SOPIN, r.Label)
 	}),
-	serve(func(p ck.Provider, r *wire.InitPINRequest) (wire.InitPINResponse, error) {
+	serveInitPIN(func(p ck.Provider, r wire.InitPINRequest) (wire.InitPINResponse, error) {
 		defer clear(r.PIN)
 		return wire.InitPINResponse{}, p.InitPIN(r.Session, r.PIN)
 	}),
-	serve(func(p ck.Provider, r *wire.SetPINRequest) (wire.SetPINResponse, error) {
+	serveSetPIN(func(p ck.Provider, r wire.SetPINRequest) (wire.SetPINResponse, error) {
 		defer clear(r.OldPIN)
 		defer clear(r.NewPIN)
 		return wire.SetPINResponse{}, p.SetPIN(r.Session, r.OldPIN, r.NewPIN)
 	}),
-	serve(func(p ck.Provider, r *wire.OpenSessionRequest) (wire.OpenSessionResponse, error) {
+	serveOpenSession(func(p ck.Provider, r wire.OpenSessionRequest) (wire.OpenSessionResponse, error) {
 		h, err := p.OpenSession(r.Slot, r.Flags)
 		return wire.OpenSessionResponse{Session: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.CloseSessionRequest) (wire.CloseSessionResponse, error) {
+	serveCloseSession(func(p ck.Provider, r wire.CloseSessionRequest) (wire.CloseSessionResponse, error) {
 		return wire.CloseSessionResponse{}, p.CloseSession(r.Session)
 	}),
-	serve(func(p ck.Provider, r *wire.CloseAllSessionsRequest) (wire.CloseAllSessionsResponse, error) {
+	serveCloseAllSessions(func(p ck.Provider, r wire.CloseAllSessionsRequest) (wire.CloseAllSessionsResponse, error) {
 		return wire.CloseAllSessionsResponse{}, p.CloseAllSessions(r.Slot)
 	}),
-	serve(func(p ck.Provider, r *wire.GetSessionInfoRequest) (wire.GetSessionInfoResponse, error) {
+	serveGetSessionInfo(func(p ck.Provider, r wire.GetSessionInfoRequest) (wire.GetSessionInfoResponse, error) {
 		si, err := p.GetSessionInfo(r.Session)
 		return wire.GetSessionInfoResponse{Slot: si.SlotID, State: si.State, Flags: si.Flags, DeviceError: si.DeviceError}, err
 	}),
-	serve(func(p ck.Provider, r *wire.LoginRequest) (wire.LoginResponse, error) {
+	serveLogin(func(p ck.Provider, r wire.LoginRequest) (wire.LoginResponse, error) {
 		defer clear(r.PIN)
 		return wire.LoginResponse{}, p.Login(r.Session, r.User, r.PIN)
 	}),
-	serve(func(p ck.Provider, r *wire.LoginUserRequest) (wire.LoginUserResponse, error) {
+	serveLoginUser(func(p ck.Provider, r wire.LoginUserRequest) (wire.LoginUserResponse, error) {
 		defer clear(r.PIN)
 		return wire.LoginUserResponse{}, p.LoginUser(r.Session, r.User, r.PIN, r.Username)
 	}),
-	serve(func(p ck.Provider, r *wire.LogoutRequest) (wire.LogoutResponse, error) {
+	serveLogout(func(p ck.Provider, r wire.LogoutRequest) (wire.LogoutResponse, error) {
 		return wire.LogoutResponse{}, p.Logout(r.Session)
 	}),
-	serve(func(p ck.Provider, r *wire.SessionCancelRequest) (wire.SessionCancelResponse, error) {
+	serveSessionCancel(func(p ck.Provider, r wire.SessionCancelRequest) (wire.SessionCancelResponse, error) {
 		return wire.SessionCancelResponse{}, p.SessionCancel(r.Session, r.Flags)
 	}),
-	serve(func(p ck.Provider, r *wire.CreateObjectRequest) (wire.CreateObjectResponse, error) {
+	serveCreateObject(func(p ck.Provider, r wire.CreateObjectRequest) (wire.CreateObjectResponse, error) {
 		h, err := p.CreateObject(r.Session, r.Template)
 		return wire.CreateObjectResponse{Object: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.CopyObjectRequest) (wire.CopyObjectResponse, error) {
+	serveCopyObject(func(p ck.Provider, r wire.CopyObjectRequest) (wire.CopyObjectResponse, error) {
 		h, err := p.CopyObject(r.Session, r.Object, r.Template)
 		return wire.CopyObjectResponse{Object: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.DestroyObjectRequest) (wire.DestroyObjectResponse, error) {
+	serveDestroyObject(func(p ck.Provider, r wire.DestroyObjectRequest) (wire.DestroyObjectResponse, error) {
 		return wire.DestroyObjectResponse{}, p.DestroyObject(r.Session, r.Object)
 	}),
-	serve(func(p ck.Provider, r *wire.GetObjectSizeRequest) (wire.GetObjectSizeResponse, error) {
+	serveGetObjectSize(func(p ck.Provider, r wire.GetObjectSizeRequest) (wire.GetObjectSizeResponse, error) {
 		n, err := p.GetObjectSize(r.Session, r.Object)
 		return wire.GetObjectSizeResponse{Size: n}, err
 	}),
-	serve(func(p ck.Provider, r *wire.GetAttributeValueRequest) (wire.GetAttributeValueResponse, error) {
+	serveGetAttributeValue(func(p ck.Provider, r wire.GetAttributeValueRequest) (wire.GetAttributeValueResponse, error) {
 		res, err := p.GetAttributeValue(r.Session, r.Object, r.Template)
 		return wire.GetAttributeValueResponse{Template: res}, err
 	}),
-	serve(func(p ck.Provider, r *wire.SetAttributeValueRequest) (wire.SetAttributeValueResponse, error) {
+	serveSetAttributeValue(func(p ck.Provider, r wire.SetAttributeValueRequest) (wire.SetAttributeValueResponse, error) {
 		return wire.SetAttributeValueResponse{}, p.SetAttributeValue(r.Session, r.Object, r.Template)
 	}),
-	serve(func(p ck.Provider, r *wire.FindObjectsInitRequest) (wire.FindObjectsInitResponse, error) {
+	serveFindObjectsInit(func(p ck.Provider, r wire.FindObjectsInitRequest) (wire.FindObjectsInitResponse, error) {
 		return wire.FindObjectsInitResponse{}, p.FindObjectsInit(r.Session, r.Template)
 	}),
-	serve(func(p ck.Provider, r *wire.FindObjectsRequest) (wire.FindObjectsResponse, error) {
+	serveFindObjects(func(p ck.Provider, r wire.FindObjectsRequest) (wire.FindObjectsResponse, error) {
 		hs, err := p.FindObjects(r.Session, r.Max)
 		return wire.FindObjectsResponse{Objects: hs}, err
 	}),
-	serve(func(p ck.Provider, r *wire.FindObjectsFinalRequest) (wire.FindObjectsFinalResponse, error) {
+	serveFindObjectsFinal(func(p ck.Provider, r wire.FindObjectsFinalRequest) (wire.FindObjectsFinalResponse, error) {
 		return wire.FindObjectsFinalResponse{}, p.FindObjectsFinal(r.Session)
 	}),
-	serve(func(p ck.Provider, r *wire.OperationInitRequest) (wire.OperationInitResponse, error) {
+	serveOperationInit(func(p ck.Provider, r wire.OperationInitRequest) (wire.OperationInitResponse, error) {
 		return wire.OperationInitResponse{}, p.OperationInit(r.Session, r.Op, r.Mechanism, r.Key)
 	}),
-	serve(func(p ck.Provider, r *wire.OperationSingleRequest) (wire.OperationSingleResponse, error) {
+	serveOperationSingle(func(p ck.Provider, r wire.OperationSingleRequest) (wire.OperationSingleResponse, error) {
 		out, n, err := p.OperationSingle(r.Session, r.Op, r.In, r.Out)
 		return wire.OperationSingleResponse{Len: n, Out: out}, err
 	}),
-	serve(func(p ck.Provider, r *wire.OperationUpdateRequest) (wire.OperationUpdateResponse, error) {
+	serveOperationUpdate(func(p ck.Provider, r wire.OperationUpdateRequest) (wire.OperationUpdateResponse, error) {
 		out, n, err := p.OperationUpdate(r.Session, r.Op, r.In, r.Out)
 		return wire.OperationUpdateResponse{Len: n, Out: out}, err
 	}),
-	serve(func(p ck.Provider, r *wire.OperationFinalRequest) (wire.OperationFinalResponse, error) {
+	serveOperationFinal(func(p ck.Provider, r wire.OperationFinalRequest) (wire.OperationFinalResponse, error) {
 		out, n, err := p.OperationFinal(r.Session, r.Op, r.Out)
 		return wire.OperationFinalResponse{Len: n, Out: out}, err
 	}),
 	// Fused calls (docs/protocol.md, "Fused calls"): what two calls would do, in one round trip. A failed Init
 	// answers with its own error and the data call is not made.
-	serve(func(p ck.Provider, r *wire.OperationInitDataRequest) (resp wire.OperationInitDataResponse, err error) {
+	serveOperationInitData(func(p ck.Provider, r wire.OperationInitDataRequest) (resp wire.OperationInitDataResponse, err error) {
 		err = initThen(p, r.Session, r.Op, r.Mechanism, r.Key, r.Stage, func() (err error) {
 			if r.Stage == wire.StageSingle {
 				resp.Out, resp.Len, err = p.OperationSingle(r.Session, r.Op, r.In, r.Out)
@@ -190,79 +171,79 @@ var handlers = handlerMap(
 		})
 		return resp, err
 	}),
-	serve(func(p ck.Provider, r *wire.VerifyInitVerifyRequest) (wire.VerifyInitVerifyResponse, error) {
+	serveVerifyInitVerify(func(p ck.Provider, r wire.VerifyInitVerifyRequest) (wire.VerifyInitVerifyResponse, error) {
 		if r.Op != ck.OpVerify {
 			return wire.VerifyInitVerifyResponse{}, ck.CKR_ARGUMENTS_BAD
 		}
 		return wire.VerifyInitVerifyResponse{}, initThen(p, r.Session, r.Op, r.Mechanism, r.Key, wire.StageSingle,
 			func() error { return p.Verify(r.Session, r.Data, r.Signature) })
 	}),
-	serve(func(p ck.Provider, _ *wire.FeaturesRequest) (wire.FeaturesResponse, error) {
+	serveFeatures(func(p ck.Provider, _ wire.FeaturesRequest) (wire.FeaturesResponse, error) {
 		return wire.FeaturesResponse{Bits: wire.FeatureFused}, nil
 	}),
-	serve(func(p ck.Provider, r *wire.FindObjectsFirstRequest) (wire.FindObjectsFirstResponse, error) {
+	serveFindObjectsFirst(func(p ck.Provider, r wire.FindObjectsFirstRequest) (wire.FindObjectsFirstResponse, error) {
 		hs, more, err := findFirst(p, r.Session, r.Template, r.Max)
 		return wire.FindObjectsFirstResponse{Objects: hs, More: more}, err
 	}),
-	serve(func(p ck.Provider, r *wire.DigestKeyRequest) (wire.DigestKeyResponse, error) {
+	serveDigestKey(func(p ck.Provider, r wire.DigestKeyRequest) (wire.DigestKeyResponse, error) {
 		return wire.DigestKeyResponse{}, p.DigestKey(r.Session, r.Key)
 	}),
-	serve(func(p ck.Provider, r *wire.VerifyRequest) (wire.VerifyResponse, error) {
+	serveVerify(func(p ck.Provider, r wire.VerifyRequest) (wire.VerifyResponse, error) {
 		return wire.VerifyResponse{}, p.Verify(r.Session, r.Data, r.Signature)
 	}),
-	serve(func(p ck.Provider, r *wire.VerifyFinalRequest) (wire.VerifyFinalResponse, error) {
+	serveVerifyFinal(func(p ck.Provider, r wire.VerifyFinalRequest) (wire.VerifyFinalResponse, error) {
 		return wire.VerifyFinalResponse{}, p.VerifyFinal(r.Session, r.Signature)
 	}),
-	serve(func(p ck.Provider, r *wire.GenerateKeyRequest) (wire.GenerateKeyResponse, error) {
+	serveGenerateKey(func(p ck.Provider, r wire.GenerateKeyRequest) (wire.GenerateKeyResponse, error) {
 		h, err := p.GenerateKey(r.Session, r.Mechanism, r.Template)
 		return wire.GenerateKeyResponse{Key: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.GenerateKeyPairRequest) (wire.GenerateKeyPairResponse, error) {
+	serveGenerateKeyPair(func(p ck.Provider, r wire.GenerateKeyPairRequest) (wire.GenerateKeyPairResponse, error) {
 		hpub, hpriv, err := p.GenerateKeyPair(r.Session, r.Mechanism, r.PublicTemplate, r.PrivateTemplate)
 		return wire.GenerateKeyPairResponse{PublicKey: hpub, PrivateKey: hpriv}, err
 	}),
-	serve(func(p ck.Provider, r *wire.WrapKeyRequest) (wire.WrapKeyResponse, error) {
+	serveWrapKey(func(p ck.Provider, r wire.WrapKeyRequest) (wire.WrapKeyResponse, error) {
 		out, n, err := p.WrapKey(r.Session, r.Mechanism, r.WrappingKey, r.Key, r.Out)
 		return wire.WrapKeyResponse{Len: n, Out: out}, err
 	}),
-	serve(func(p ck.Provider, r *wire.UnwrapKeyRequest) (wire.UnwrapKeyResponse, error) {
+	serveUnwrapKey(func(p ck.Provider, r wire.UnwrapKeyRequest) (wire.UnwrapKeyResponse, error) {
 		h, err := p.UnwrapKey(r.Session, r.Mechanism, r.UnwrappingKey, r.Wrapped, r.Template)
 		return wire.UnwrapKeyResponse{Key: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.DeriveKeyRequest) (wire.DeriveKeyResponse, error) {
+	serveDeriveKey(func(p ck.Provider, r wire.DeriveKeyRequest) (wire.DeriveKeyResponse, error) {
 		h, err := p.DeriveKey(r.Session, r.Mechanism, r.BaseKey, r.Template)
 		return wire.DeriveKeyResponse{Key: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.SeedRandomRequest) (wire.SeedRandomResponse, error) {
+	serveSeedRandom(func(p ck.Provider, r wire.SeedRandomRequest) (wire.SeedRandomResponse, error) {
 		return wire.SeedRandomResponse{}, p.SeedRandom(r.Session, r.Seed)
 	}),
-	serve(func(p ck.Provider, r *wire.GenerateRandomRequest) (wire.GenerateRandomResponse, error) {
+	serveGenerateRandom(func(p ck.Provider, r wire.GenerateRandomRequest) (wire.GenerateRandomResponse, error) {
 		out, err := p.GenerateRandom(r.Session, r.Len)
 		return wire.GenerateRandomResponse{Random: out}, err
 	}),
-	serve(func(p ck.Provider, r *wire.EncapsulateKeyRequest) (wire.EncapsulateKeyResponse, error) {
+	serveEncapsulateKey(func(p ck.Provider, r wire.EncapsulateKeyRequest) (wire.EncapsulateKeyResponse, error) {
 		ct, n, h, err := p.EncapsulateKey(r.Session, r.Mechanism, r.PublicKey, r.Template, r.Out)
 		return wire.EncapsulateKeyResponse{Len: n, Ciphertext: ct, Key: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.DecapsulateKeyRequest) (wire.DecapsulateKeyResponse, error) {
+	serveDecapsulateKey(func(p ck.Provider, r wire.DecapsulateKeyRequest) (wire.DecapsulateKeyResponse, error) {
 		h, err := p.DecapsulateKey(r.Session, r.Mechanism, r.PrivateKey, r.Template, r.Ciphertext)
 		return wire.DecapsulateKeyResponse{Key: h}, err
 	}),
-	serve(func(p ck.Provider, r *wire.VerifySignatureInitRequest) (wire.VerifySignatureInitResponse, error) {
+	serveVerifySignatureInit(func(p ck.Provider, r wire.VerifySignatureInitRequest) (wire.VerifySignatureInitResponse, error) {
 		return wire.VerifySignatureInitResponse{}, p.VerifySignatureInit(r.Session, r.Mechanism, r.Key, r.Signature)
 	}),
-	serve(func(p ck.Provider, r *wire.VerifySignatureRequest) (wire.VerifySignatureResponse, error) {
+	serveVerifySignature(func(p ck.Provider, r wire.VerifySignatureRequest) (wire.VerifySignatureResponse, error) {
 		return wire.VerifySignatureResponse{}, p.VerifySignature(r.Session, r.Data)
 	}),
-	serve(func(p ck.Provider, r *wire.DeleteTokenRequest) (wire.DeleteTokenResponse, error) {
+	serveDeleteToken(func(p ck.Provider, r wire.DeleteTokenRequest) (wire.DeleteTokenResponse, error) {
 		defer clear(r.SOPIN)
 		return wire.DeleteTokenResponse{}, p.DeleteToken(r.Slot, r.SOPIN)
 	}),
-	serve(func(p ck.Provider, r *wire.InitTokenPolicyRequest) (wire.InitTokenPolicyResponse, error) {
+	serveInitTokenPolicy(func(p ck.Provider, r wire.InitTokenPolicyRequest) (wire.InitTokenPolicyResponse, error) {
 		defer clear(r.SOPIN)
 		return wire.InitTokenPolicyResponse{}, p.InitTokenPolicy(r.Slot, r.SOPIN, r.Label, r.Policy)
 	}),
-	serve(func(p ck.Provider, r *wire.GetSessionValidationFlagsRequest) (wire.GetSessionValidationFlagsResponse, error) {
+	serveGetSessionValidationFlags(func(p ck.Provider, r wire.GetSessionValidationFlagsRequest) (wire.GetSessionValidationFlagsResponse, error) {
 		f, err := p.GetSessionValidationFlags(r.Session, r.Type)
 		return wire.GetSessionValidationFlagsResponse{Flags: f}, err
 	}),

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/internal/wire"
-	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
 // TestEveryCallHasAHandler: every call of calls.def but Hello (the connection's own) is dispatched, and
@@ -18,17 +17,4 @@ func TestEveryCallHasAHandler(t *testing.T) {
 	if len(handlers) != len(wire.Calls())-1 {
 		t.Errorf("%d handlers for %d calls", len(handlers), len(wire.Calls()))
 	}
-}
-
-// TestServeRefusesAMismatchedResponse: a handler that would answer one call with another's response does not
-// get into the table.
-func TestServeRefusesAMismatchedResponse(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("serve accepted a GetInfo handler answering with a GetSlotList response")
-		}
-	}()
-	serve(func(_ ck.Provider, _ *wire.GetInfoRequest) (wire.GetSlotListResponse, error) {
-		return wire.GetSlotListResponse{}, nil
-	})
 }

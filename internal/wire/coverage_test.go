@@ -54,7 +54,7 @@ func TestEveryCallIsServedAndMade(t *testing.T) {
 			}
 			return false
 		}
-		if !used(daemon, `\*wire\.`+c.Name+`Request\b`, `case wire\.Call`+c.Name+`\b`, `req\.Call == wire\.Call`+c.Name+`\b`) {
+		if !used(daemon, `\bserve`+c.Name+`\(func\(`, `case wire\.Call`+c.Name+`\b`, `req\.Call == wire\.Call`+c.Name+`\b`) {
 			t.Errorf("%s: no handler in internal/daemon", c.Name)
 		}
 		if got := used(goClient, `wire\.`+c.Name+`Request\{`, `wire\.Call`+c.Name+`\b`); got == unusedInGoClient[c.Name] {

@@ -380,3 +380,29 @@ func cCalls(w *writer, cs []call) {
 		w.p("}")
 	}
 }
+
+// goServe writes internal/daemon's adapters: serveName makes the handler of call Name from a function of its
+// typed request that returns its typed response. (Concrete types, not a generic adapter: the request and
+// response stay on the stack.) Hello has none: the connection handles it.
+func goServe(w *writer, cs []call) {
+	w.p("import (")
+	w.p("\"github.com/keyward/keyward/internal/wire\"")
+	w.p("ck \"github.com/keyward/keyward/pkg/cryptoki\"")
+	w.p(")")
+	for _, c := range cs {
+		if c.name == "Hello" {
+			continue
+		}
+		w.p("")
+		w.comment("", "// ", fmt.Sprintf("serve%s makes the handler of %s from f: it decodes the request, runs f and encodes the response f returns.", c.name, c.name))
+		w.p("func serve%s(f func(p ck.Provider, r wire.%sRequest) (wire.%sResponse, error)) served {", c.name, c.name, c.name)
+		w.p("return served{wire.Call%s, func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {", c.name)
+		w.p("var r wire.%sRequest", c.name)
+		w.p("r.Decode(d)")
+		w.p("resp, err := f(p, r)")
+		w.p("resp.Encode(e)")
+		w.p("return err")
+		w.p("}}")
+		w.p("}")
+	}
+}

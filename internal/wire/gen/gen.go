@@ -18,6 +18,7 @@ const (
 	WireParams     = "params_gen.go"
 	WireCalls      = "calls_gen.go"
 	CCalls         = "../../client/calls_gen.h"
+	DaemonServe    = "../daemon/serve_gen.go"
 	CryptokiConsts = "../../pkg/cryptoki/consts_gen.go"
 	CHeader        = "../../client/wire_gen.h"
 )
@@ -65,6 +66,11 @@ func Generate(d Defs) (map[string][]byte, error) {
 	w = goFile("wire", "calls.def")
 	goCalls(w, calls)
 	if err := add(WireCalls, w, true); err != nil {
+		return nil, err
+	}
+	w = goFile("daemon", "calls.def")
+	goServe(w, calls)
+	if err := add(DaemonServe, w, true); err != nil {
 		return nil, err
 	}
 	w = &writer{}
