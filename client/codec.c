@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const struct kw_call_info kw_calls[] = {
-#define KW_CALL(id, name, req, resp) {id, #name, req, resp},
+#define KW_CALL(id, name, req, resp, req_fields, resp_fields) {id, #name, req, resp},
 #include "calls.def"
 #undef KW_CALL
 };

@@ -18,7 +18,7 @@
 
 /* Call ids, from calls.def: KW_CALL_Hello, KW_CALL_GetInfo, ... */
 enum kw_call_id {
-#define KW_CALL(id, name, req, resp) KW_CALL_##name = id,
+#define KW_CALL(id, name, req, resp, req_fields, resp_fields) KW_CALL_##name = id,
 #include "calls.def"
 #undef KW_CALL
 };
@@ -102,6 +102,8 @@ uint32_t kw_dec_A_begin(struct kw_dec *d);  /* then n kw_dec_attr */
 int kw_dec_attr(struct kw_dec *d, uint64_t *type, uint64_t *num, const uint8_t **val, uint32_t *vlen);
 /* A mechanism: *present 0 for NULL; *param NULL when the parameter pointer is NULL. */
 void kw_dec_M(struct kw_dec *d, int *present, uint64_t *type, const uint8_t **param, uint32_t *plen);
+
+#include "calls_gen.h" /* KW_REQ_FIELDS_Name, KW_RESP_FIELDS_Name, kw_req_Name (calls.def) */
 
 static inline uint32_t kw_get_u32(const uint8_t *p)
 {

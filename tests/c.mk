@@ -8,12 +8,12 @@ C_TEST_CFLAGS := $(CSTD) $(CWARN) -O1 -g -fno-omit-frame-pointer -fsanitize=addr
 
 C_GOLDEN_SRC  := client/codec.c client/params.c client/width.c
 
-$(C_TEST_DIR)/golden: tests/c/golden.c $(C_GOLDEN_SRC) client/codec.h client/params.h client/width.h client/wire_gen.h \
+$(C_TEST_DIR)/golden: tests/c/golden.c $(C_GOLDEN_SRC) client/codec.h client/params.h client/width.h client/wire_gen.h client/calls_gen.h \
 		internal/wire/calls.def internal/wire/params.def include/keyward/pkcs11.h
 	@mkdir -p $(C_TEST_DIR)
 	$(CC) $(C_TEST_CFLAGS) -Iinclude -Iclient -Iinternal/wire -o $@ tests/c/golden.c $(C_GOLDEN_SRC)
 
-$(C_TEST_DIR)/abi: tests/c/abi.c client/codec.c client/codec.h client/wire_gen.h include/keyward/pkcs11.h internal/wire/calls.def
+$(C_TEST_DIR)/abi: tests/c/abi.c client/codec.c client/codec.h client/wire_gen.h client/calls_gen.h include/keyward/pkcs11.h internal/wire/calls.def
 	@mkdir -p $(C_TEST_DIR)
 	$(CC) $(C_TEST_CFLAGS) -Iinclude -Iclient -Iinternal/wire -Wl,--export-dynamic-symbol=send -o $@ tests/c/abi.c \
 		client/codec.c -ldl -pthread

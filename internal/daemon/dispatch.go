@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"fmt"
+
 	"github.com/keyward/keyward/internal/wire"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
@@ -9,369 +11,248 @@ import (
 // signature into e (zero values where the call failed). It returns the provider's error.
 type handler func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error
 
-// handlers maps every call of calls.def but Hello (which the connection handles) to its handler.
-var handlers = map[wire.Call]handler{
-	wire.CallGetInfo: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		info, err := p.GetInfo()
-		e.B([]byte(info.ManufacturerID))
-		e.U(info.Flags)
-		e.B([]byte(info.LibraryDescription))
-		e.U(version(info.LibraryVersion))
-		return err
-	},
-	wire.CallGetSlotList: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		slots, err := p.GetSlotList(d.U() != 0)
-		e.Us(u64s(slots))
-		return err
-	},
-	wire.CallGetSlotInfo: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		info, err := p.GetSlotInfo(ck.SlotID(d.U()))
-		e.B([]byte(info.SlotDescription))
-		e.B([]byte(info.ManufacturerID))
-		e.U(info.Flags)
-		e.U(version(info.HardwareVersion))
-		e.U(version(info.FirmwareVersion))
-		return err
-	},
-	wire.CallGetTokenInfo: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		ti, err := p.GetTokenInfo(ck.SlotID(d.U()))
-		e.B([]byte(ti.Label))
-		e.B([]byte(ti.ManufacturerID))
-		e.B([]byte(ti.Model))
-		e.B([]byte(ti.SerialNumber))
-		for _, v := range []uint64{ti.Flags, ti.MaxSessionCount, ti.SessionCount, ti.MaxRwSessionCount,
-			ti.RwSessionCount, ti.MaxPinLen, ti.MinPinLen, ti.TotalPublicMemory, ti.FreePublicMemory,
-			ti.TotalPrivateMemory, ti.FreePrivateMemory} {
-			e.U(v)
+// served is one call's handler.
+type served struct {
+	call wire.Call
+	h    handler
+}
+
+// The adapters serveName (serve_gen.go, generated from calls.def) make a call's handler from a function of
+// its typed request (wire.NameRequest) that returns its typed response: a handler cannot be filed under
+// another call, nor answer with another call's response.
+
+func handlerMap(list ...served) map[wire.Call]handler {
+	m := map[wire.Call]handler{}
+	for _, s := range list {
+		if m[s.call] != nil {
+			panic(fmt.Sprintf("daemon: two handlers of %v", s.call))
 		}
-		e.U(version(ti.HardwareVersion))
-		e.U(version(ti.FirmwareVersion))
-		e.B([]byte(ti.UTCTime))
-		return err
-	},
-	wire.CallGetMechanismList: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		ms, err := p.GetMechanismList(ck.SlotID(d.U()))
-		e.Us(u64s(ms))
-		return err
-	},
-	wire.CallGetMechanismInfo: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		slot := ck.SlotID(d.U())
-		mi, err := p.GetMechanismInfo(slot, ck.MechanismType(d.U()))
-		e.U(mi.MinKeySize)
-		e.U(mi.MaxKeySize)
-		e.U(mi.Flags)
-		return err
-	},
-	wire.CallWaitForSlotEvent: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		slot, err := p.WaitForSlotEvent(d.U())
-		e.U(uint64(slot))
-		return err
-	},
-	wire.CallInitToken: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		slot := ck.SlotID(d.U())
-		pin := d.B()
-		defer clear(pin)
-		return p.InitToken(slot, pin, d.B())
-	},
-	wire.CallInitPIN: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		pin := d.P()
-		defer clear(pin)
-		return p.InitPIN(s, pin)
-	},
-	wire.CallSetPIN: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		oldPIN, newPIN := d.P(), d.P()
-		defer clear(oldPIN)
-		defer clear(newPIN)
-		return p.SetPIN(s, oldPIN, newPIN)
-	},
-	wire.CallOpenSession: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		slot := ck.SlotID(d.U())
-		h, err := p.OpenSession(slot, d.U())
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallCloseSession: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		return p.CloseSession(ck.SessionHandle(d.U()))
-	},
-	wire.CallCloseAllSessions: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		return p.CloseAllSessions(ck.SlotID(d.U()))
-	},
-	wire.CallGetSessionInfo: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		si, err := p.GetSessionInfo(ck.SessionHandle(d.U()))
-		e.U(uint64(si.SlotID))
-		e.U(uint64(si.State))
-		e.U(si.Flags)
-		e.U(si.DeviceError)
-		return err
-	},
-	wire.CallLogin: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, u := ck.SessionHandle(d.U()), ck.UserType(d.U())
-		pin := d.P()
-		defer clear(pin)
-		return p.Login(s, u, pin)
-	},
-	wire.CallLoginUser: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, u := ck.SessionHandle(d.U()), ck.UserType(d.U())
-		pin := d.P()
-		defer clear(pin)
-		return p.LoginUser(s, u, pin, d.B())
-	},
-	wire.CallLogout: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		return p.Logout(ck.SessionHandle(d.U()))
-	},
-	wire.CallSessionCancel: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		return p.SessionCancel(s, d.U())
-	},
-	wire.CallCreateObject: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		h, err := p.CreateObject(s, d.A())
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallCopyObject: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, o := ck.SessionHandle(d.U()), ck.ObjectHandle(d.U())
-		h, err := p.CopyObject(s, o, d.A())
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallDestroyObject: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, o := ck.SessionHandle(d.U()), ck.ObjectHandle(d.U())
-		return p.DestroyObject(s, o)
-	},
-	wire.CallGetObjectSize: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, o := ck.SessionHandle(d.U()), ck.ObjectHandle(d.U())
-		n, err := p.GetObjectSize(s, o)
-		e.U(n)
-		return err
-	},
-	wire.CallGetAttributeValue: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, o := ck.SessionHandle(d.U()), ck.ObjectHandle(d.U())
-		res, err := p.GetAttributeValue(s, o, d.A())
-		e.A(res)
-		return err
-	},
-	wire.CallSetAttributeValue: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, o := ck.SessionHandle(d.U()), ck.ObjectHandle(d.U())
-		return p.SetAttributeValue(s, o, d.A())
-	},
-	wire.CallFindObjectsInit: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		return p.FindObjectsInit(s, d.A())
-	},
-	wire.CallFindObjects: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		hs, err := p.FindObjects(s, d.U())
-		e.Us(u64s(hs))
-		return err
-	},
-	wire.CallFindObjectsFinal: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		return p.FindObjectsFinal(ck.SessionHandle(d.U()))
-	},
-	wire.CallOperationInit: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
-		m := d.M()
-		return p.OperationInit(s, op, m, ck.ObjectHandle(d.U()))
-	},
-	wire.CallOperationSingle: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
-		in := d.B()
-		out, n, err := p.OperationSingle(s, op, in, d.O())
-		e.U(n)
-		e.B(out)
-		return err
-	},
-	wire.CallOperationUpdate: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
-		in := d.B()
-		out, n, err := p.OperationUpdate(s, op, in, d.O())
-		e.U(n)
-		e.B(out)
-		return err
-	},
-	wire.CallOperationFinal: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
-		out, n, err := p.OperationFinal(s, op, d.O())
-		e.U(n)
-		e.B(out)
-		return err
-	},
+		m[s.call] = s.h
+	}
+	return m
+}
+
+// handlers maps every call of calls.def but Hello (which the connection handles) to its handler.
+var handlers = handlerMap(
+	serveGetInfo(func(p ck.Provider, _ wire.GetInfoRequest) (wire.GetInfoResponse, error) {
+		info, err := p.GetInfo()
+		return wire.GetInfoResponse{ManufacturerID: info.ManufacturerID, Flags: info.Flags,
+			LibraryDescription: info.LibraryDescription, LibraryVersion: info.LibraryVersion}, err
+	}),
+	serveGetSlotList(func(p ck.Provider, r wire.GetSlotListRequest) (wire.GetSlotListResponse, error) {
+		slots, err := p.GetSlotList(r.TokenPresent)
+		return wire.GetSlotListResponse{Slots: slots}, err
+	}),
+	serveGetSlotInfo(func(p ck.Provider, r wire.GetSlotInfoRequest) (wire.GetSlotInfoResponse, error) {
+		info, err := p.GetSlotInfo(r.Slot)
+		return wire.GetSlotInfoResponse{SlotDescription: info.SlotDescription, ManufacturerID: info.ManufacturerID,
+			Flags: info.Flags, HardwareVersion: info.HardwareVersion, FirmwareVersion: info.FirmwareVersion}, err
+	}),
+	serveGetTokenInfo(func(p ck.Provider, r wire.GetTokenInfoRequest) (wire.GetTokenInfoResponse, error) {
+		ti, err := p.GetTokenInfo(r.Slot)
+		return wire.GetTokenInfoResponse{Label: ti.Label, ManufacturerID: ti.ManufacturerID, Model: ti.Model,
+			SerialNumber: ti.SerialNumber, Flags: ti.Flags, MaxSessionCount: ti.MaxSessionCount,
+			SessionCount: ti.SessionCount, MaxRwSessionCount: ti.MaxRwSessionCount, RwSessionCount: ti.RwSessionCount,
+			MaxPinLen: ti.MaxPinLen, MinPinLen: ti.MinPinLen, TotalPublicMemory: ti.TotalPublicMemory,
+			FreePublicMemory: ti.FreePublicMemory, TotalPrivateMemory: ti.TotalPrivateMemory,
+			FreePrivateMemory: ti.FreePrivateMemory, HardwareVersion: ti.HardwareVersion,
+			FirmwareVersion: ti.FirmwareVersion, UTCTime: ti.UTCTime}, err
+	}),
+	serveGetMechanismList(func(p ck.Provider, r wire.GetMechanismListRequest) (wire.GetMechanismListResponse, error) {
+		ms, err := p.GetMechanismList(r.Slot)
+		return wire.GetMechanismListResponse{Mechanisms: ms}, err
+	}),
+	serveGetMechanismInfo(func(p ck.Provider, r wire.GetMechanismInfoRequest) (wire.GetMechanismInfoResponse, error) {
+		mi, err := p.GetMechanismInfo(r.Slot, r.Mechanism)
+		return wire.GetMechanismInfoResponse{MinKeySize: mi.MinKeySize, MaxKeySize: mi.MaxKeySize, Flags: mi.Flags}, err
+	}),
+	serveWaitForSlotEvent(func(p ck.Provider, r wire.WaitForSlotEventRequest) (wire.WaitForSlotEventResponse, error) {
+		slot, err := p.WaitForSlotEvent(r.Flags)
+		return wire.WaitForSlotEventResponse{Slot: slot}, err
+	}),
+	serveInitToken(func(p ck.Provider, r wire.InitTokenRequest) (wire.InitTokenResponse, error) {
+		defer clear(r.SOPIN)
+		return wire.InitTokenResponse{}, p.InitToken(r.Slot, r.SOPIN, r.Label)
+	}),
+	serveInitPIN(func(p ck.Provider, r wire.InitPINRequest) (wire.InitPINResponse, error) {
+		defer clear(r.PIN)
+		return wire.InitPINResponse{}, p.InitPIN(r.Session, r.PIN)
+	}),
+	serveSetPIN(func(p ck.Provider, r wire.SetPINRequest) (wire.SetPINResponse, error) {
+		defer clear(r.OldPIN)
+		defer clear(r.NewPIN)
+		return wire.SetPINResponse{}, p.SetPIN(r.Session, r.OldPIN, r.NewPIN)
+	}),
+	serveOpenSession(func(p ck.Provider, r wire.OpenSessionRequest) (wire.OpenSessionResponse, error) {
+		h, err := p.OpenSession(r.Slot, r.Flags)
+		return wire.OpenSessionResponse{Session: h}, err
+	}),
+	serveCloseSession(func(p ck.Provider, r wire.CloseSessionRequest) (wire.CloseSessionResponse, error) {
+		return wire.CloseSessionResponse{}, p.CloseSession(r.Session)
+	}),
+	serveCloseAllSessions(func(p ck.Provider, r wire.CloseAllSessionsRequest) (wire.CloseAllSessionsResponse, error) {
+		return wire.CloseAllSessionsResponse{}, p.CloseAllSessions(r.Slot)
+	}),
+	serveGetSessionInfo(func(p ck.Provider, r wire.GetSessionInfoRequest) (wire.GetSessionInfoResponse, error) {
+		si, err := p.GetSessionInfo(r.Session)
+		return wire.GetSessionInfoResponse{Slot: si.SlotID, State: si.State, Flags: si.Flags, DeviceError: si.DeviceError}, err
+	}),
+	serveLogin(func(p ck.Provider, r wire.LoginRequest) (wire.LoginResponse, error) {
+		defer clear(r.PIN)
+		return wire.LoginResponse{}, p.Login(r.Session, r.User, r.PIN)
+	}),
+	serveLoginUser(func(p ck.Provider, r wire.LoginUserRequest) (wire.LoginUserResponse, error) {
+		defer clear(r.PIN)
+		return wire.LoginUserResponse{}, p.LoginUser(r.Session, r.User, r.PIN, r.Username)
+	}),
+	serveLogout(func(p ck.Provider, r wire.LogoutRequest) (wire.LogoutResponse, error) {
+		return wire.LogoutResponse{}, p.Logout(r.Session)
+	}),
+	serveSessionCancel(func(p ck.Provider, r wire.SessionCancelRequest) (wire.SessionCancelResponse, error) {
+		return wire.SessionCancelResponse{}, p.SessionCancel(r.Session, r.Flags)
+	}),
+	serveCreateObject(func(p ck.Provider, r wire.CreateObjectRequest) (wire.CreateObjectResponse, error) {
+		h, err := p.CreateObject(r.Session, r.Template)
+		return wire.CreateObjectResponse{Object: h}, err
+	}),
+	serveCopyObject(func(p ck.Provider, r wire.CopyObjectRequest) (wire.CopyObjectResponse, error) {
+		h, err := p.CopyObject(r.Session, r.Object, r.Template)
+		return wire.CopyObjectResponse{Object: h}, err
+	}),
+	serveDestroyObject(func(p ck.Provider, r wire.DestroyObjectRequest) (wire.DestroyObjectResponse, error) {
+		return wire.DestroyObjectResponse{}, p.DestroyObject(r.Session, r.Object)
+	}),
+	serveGetObjectSize(func(p ck.Provider, r wire.GetObjectSizeRequest) (wire.GetObjectSizeResponse, error) {
+		n, err := p.GetObjectSize(r.Session, r.Object)
+		return wire.GetObjectSizeResponse{Size: n}, err
+	}),
+	serveGetAttributeValue(func(p ck.Provider, r wire.GetAttributeValueRequest) (wire.GetAttributeValueResponse, error) {
+		res, err := p.GetAttributeValue(r.Session, r.Object, r.Template)
+		return wire.GetAttributeValueResponse{Template: res}, err
+	}),
+	serveSetAttributeValue(func(p ck.Provider, r wire.SetAttributeValueRequest) (wire.SetAttributeValueResponse, error) {
+		return wire.SetAttributeValueResponse{}, p.SetAttributeValue(r.Session, r.Object, r.Template)
+	}),
+	serveFindObjectsInit(func(p ck.Provider, r wire.FindObjectsInitRequest) (wire.FindObjectsInitResponse, error) {
+		return wire.FindObjectsInitResponse{}, p.FindObjectsInit(r.Session, r.Template)
+	}),
+	serveFindObjects(func(p ck.Provider, r wire.FindObjectsRequest) (wire.FindObjectsResponse, error) {
+		hs, err := p.FindObjects(r.Session, r.Max)
+		return wire.FindObjectsResponse{Objects: hs}, err
+	}),
+	serveFindObjectsFinal(func(p ck.Provider, r wire.FindObjectsFinalRequest) (wire.FindObjectsFinalResponse, error) {
+		return wire.FindObjectsFinalResponse{}, p.FindObjectsFinal(r.Session)
+	}),
+	serveOperationInit(func(p ck.Provider, r wire.OperationInitRequest) (wire.OperationInitResponse, error) {
+		return wire.OperationInitResponse{}, p.OperationInit(r.Session, r.Op, r.Mechanism, r.Key)
+	}),
+	serveOperationSingle(func(p ck.Provider, r wire.OperationSingleRequest) (wire.OperationSingleResponse, error) {
+		out, n, err := p.OperationSingle(r.Session, r.Op, r.In, r.Out)
+		return wire.OperationSingleResponse{Len: n, Out: out}, err
+	}),
+	serveOperationUpdate(func(p ck.Provider, r wire.OperationUpdateRequest) (wire.OperationUpdateResponse, error) {
+		out, n, err := p.OperationUpdate(r.Session, r.Op, r.In, r.Out)
+		return wire.OperationUpdateResponse{Len: n, Out: out}, err
+	}),
+	serveOperationFinal(func(p ck.Provider, r wire.OperationFinalRequest) (wire.OperationFinalResponse, error) {
+		out, n, err := p.OperationFinal(r.Session, r.Op, r.Out)
+		return wire.OperationFinalResponse{Len: n, Out: out}, err
+	}),
 	// Fused calls (docs/protocol.md, "Fused calls"): what two calls would do, in one round trip. A failed Init
 	// answers with its own error and the data call is not made.
-	wire.CallOperationInitData: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
-		m := d.M()
-		key, stage := ck.ObjectHandle(d.U()), d.U()
-		in, o := d.B(), d.O()
-		var out []byte
-		var n uint64
-		err := initThen(p, s, op, m, key, stage, func() (err error) {
-			if stage == wire.StageSingle {
-				out, n, err = p.OperationSingle(s, op, in, o)
+	serveOperationInitData(func(p ck.Provider, r wire.OperationInitDataRequest) (resp wire.OperationInitDataResponse, err error) {
+		err = initThen(p, r.Session, r.Op, r.Mechanism, r.Key, r.Stage, func() (err error) {
+			if r.Stage == wire.StageSingle {
+				resp.Out, resp.Len, err = p.OperationSingle(r.Session, r.Op, r.In, r.Out)
 			} else {
-				out, n, err = p.OperationUpdate(s, op, in, o)
+				resp.Out, resp.Len, err = p.OperationUpdate(r.Session, r.Op, r.In, r.Out)
 			}
 			return err
 		})
-		e.U(n)
-		e.B(out)
-		return err
-	},
-	wire.CallVerifyInitVerify: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
-		m := d.M()
-		key := ck.ObjectHandle(d.U())
-		data, sig := d.B(), d.B()
-		if op != ck.OpVerify {
-			return ck.CKR_ARGUMENTS_BAD
+		return resp, err
+	}),
+	serveVerifyInitVerify(func(p ck.Provider, r wire.VerifyInitVerifyRequest) (wire.VerifyInitVerifyResponse, error) {
+		if r.Op != ck.OpVerify {
+			return wire.VerifyInitVerifyResponse{}, ck.CKR_ARGUMENTS_BAD
 		}
-		return initThen(p, s, op, m, key, wire.StageSingle, func() error { return p.Verify(s, data, sig) })
-	},
-	wire.CallFeatures: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		e.U(wire.FeatureFused | wire.FeatureKeep | wire.FeatureAttrPeek)
-		return nil
-	},
+		return wire.VerifyInitVerifyResponse{}, initThen(p, r.Session, r.Op, r.Mechanism, r.Key, wire.StageSingle,
+			func() error { return p.Verify(r.Session, r.Data, r.Signature) })
+	}),
+	serveFeatures(func(p ck.Provider, _ wire.FeaturesRequest) (wire.FeaturesResponse, error) {
+		return wire.FeaturesResponse{Bits: wire.FeatureFused | wire.FeatureKeep | wire.FeatureAttrPeek}, nil
+	}),
 	// One-way (wire.OneWay): the client delivered an operation's kept output itself; the operation ends here
 	// as a cancel ends it. Nobody reads the result.
-	wire.CallOperationEnd: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s, op := ck.SessionHandle(d.U()), ck.Operation(d.U())
-		return p.OperationInit(s, op, nil, 0)
-	},
-	wire.CallFindObjectsFirst: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		tmpl, max := d.A(), d.U()
-		hs, more, err := findFirst(p, s, tmpl, max)
-		e.Us(u64s(hs))
-		e.U(more)
-		return err
-	},
-	wire.CallDigestKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		return p.DigestKey(s, ck.ObjectHandle(d.U()))
-	},
-	wire.CallVerify: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		data := d.B()
-		return p.Verify(s, data, d.B())
-	},
-	wire.CallVerifyFinal: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		return p.VerifyFinal(s, d.B())
-	},
-	wire.CallGenerateKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		h, err := p.GenerateKey(s, m, d.A())
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallGenerateKeyPair: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		pub := d.A()
-		hpub, hpriv, err := p.GenerateKeyPair(s, m, pub, d.A())
-		e.U(uint64(hpub))
-		e.U(uint64(hpriv))
-		return err
-	},
-	wire.CallWrapKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		wrapping, key := ck.ObjectHandle(d.U()), ck.ObjectHandle(d.U())
-		out, n, err := p.WrapKey(s, m, wrapping, key, d.O())
-		e.U(n)
-		e.B(out)
-		return err
-	},
-	wire.CallUnwrapKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		unwrapping := ck.ObjectHandle(d.U())
-		wrapped := d.B()
-		h, err := p.UnwrapKey(s, m, unwrapping, wrapped, d.A())
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallDeriveKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		base := ck.ObjectHandle(d.U())
-		h, err := p.DeriveKey(s, m, base, d.A())
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallSeedRandom: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		return p.SeedRandom(s, d.B())
-	},
-	wire.CallGenerateRandom: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		out, err := p.GenerateRandom(s, d.U())
-		e.B(out)
-		return err
-	},
-	wire.CallEncapsulateKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		pub := ck.ObjectHandle(d.U())
-		t := d.A()
-		ct, n, h, err := p.EncapsulateKey(s, m, pub, t, d.O())
-		e.U(n)
-		e.B(ct)
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallDecapsulateKey: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		priv := ck.ObjectHandle(d.U())
-		t := d.A()
-		h, err := p.DecapsulateKey(s, m, priv, t, d.B())
-		e.U(uint64(h))
-		return err
-	},
-	wire.CallVerifySignatureInit: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		m := d.M()
-		key := ck.ObjectHandle(d.U())
-		return p.VerifySignatureInit(s, m, key, d.B())
-	},
-	wire.CallVerifySignature: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		return p.VerifySignature(s, d.B())
-	},
-	wire.CallDeleteToken: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		slot := ck.SlotID(d.U())
-		pin := d.B()
-		defer clear(pin)
-		return p.DeleteToken(slot, pin)
-	},
-	wire.CallInitTokenPolicy: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		slot := ck.SlotID(d.U())
-		pin := d.B()
-		defer clear(pin)
-		label := d.B()
-		return p.InitTokenPolicy(slot, pin, label, ck.WrapPolicy(d.U()))
-	},
-	wire.CallGetSessionValidationFlags: func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
-		s := ck.SessionHandle(d.U())
-		f, err := p.GetSessionValidationFlags(s, d.U())
-		e.U(f)
-		return err
-	},
-}
-
-func version(v ck.Version) uint64 { return uint64(v.Major)<<8 | uint64(v.Minor) }
-
-func u64s[T ~uint64](v []T) []uint64 {
-	out := make([]uint64, len(v))
-	for i, x := range v {
-		out[i] = uint64(x)
-	}
-	return out
-}
+	serveOperationEnd(func(p ck.Provider, r wire.OperationEndRequest) (wire.OperationEndResponse, error) {
+		return wire.OperationEndResponse{}, p.OperationInit(r.Session, r.Op, nil, 0)
+	}),
+	serveFindObjectsFirst(func(p ck.Provider, r wire.FindObjectsFirstRequest) (wire.FindObjectsFirstResponse, error) {
+		hs, more, err := findFirst(p, r.Session, r.Template, r.Max)
+		return wire.FindObjectsFirstResponse{Objects: hs, More: more}, err
+	}),
+	serveDigestKey(func(p ck.Provider, r wire.DigestKeyRequest) (wire.DigestKeyResponse, error) {
+		return wire.DigestKeyResponse{}, p.DigestKey(r.Session, r.Key)
+	}),
+	serveVerify(func(p ck.Provider, r wire.VerifyRequest) (wire.VerifyResponse, error) {
+		return wire.VerifyResponse{}, p.Verify(r.Session, r.Data, r.Signature)
+	}),
+	serveVerifyFinal(func(p ck.Provider, r wire.VerifyFinalRequest) (wire.VerifyFinalResponse, error) {
+		return wire.VerifyFinalResponse{}, p.VerifyFinal(r.Session, r.Signature)
+	}),
+	serveGenerateKey(func(p ck.Provider, r wire.GenerateKeyRequest) (wire.GenerateKeyResponse, error) {
+		h, err := p.GenerateKey(r.Session, r.Mechanism, r.Template)
+		return wire.GenerateKeyResponse{Key: h}, err
+	}),
+	serveGenerateKeyPair(func(p ck.Provider, r wire.GenerateKeyPairRequest) (wire.GenerateKeyPairResponse, error) {
+		hpub, hpriv, err := p.GenerateKeyPair(r.Session, r.Mechanism, r.PublicTemplate, r.PrivateTemplate)
+		return wire.GenerateKeyPairResponse{PublicKey: hpub, PrivateKey: hpriv}, err
+	}),
+	serveWrapKey(func(p ck.Provider, r wire.WrapKeyRequest) (wire.WrapKeyResponse, error) {
+		out, n, err := p.WrapKey(r.Session, r.Mechanism, r.WrappingKey, r.Key, r.Out)
+		return wire.WrapKeyResponse{Len: n, Out: out}, err
+	}),
+	serveUnwrapKey(func(p ck.Provider, r wire.UnwrapKeyRequest) (wire.UnwrapKeyResponse, error) {
+		h, err := p.UnwrapKey(r.Session, r.Mechanism, r.UnwrappingKey, r.Wrapped, r.Template)
+		return wire.UnwrapKeyResponse{Key: h}, err
+	}),
+	serveDeriveKey(func(p ck.Provider, r wire.DeriveKeyRequest) (wire.DeriveKeyResponse, error) {
+		h, err := p.DeriveKey(r.Session, r.Mechanism, r.BaseKey, r.Template)
+		return wire.DeriveKeyResponse{Key: h}, err
+	}),
+	serveSeedRandom(func(p ck.Provider, r wire.SeedRandomRequest) (wire.SeedRandomResponse, error) {
+		return wire.SeedRandomResponse{}, p.SeedRandom(r.Session, r.Seed)
+	}),
+	serveGenerateRandom(func(p ck.Provider, r wire.GenerateRandomRequest) (wire.GenerateRandomResponse, error) {
+		out, err := p.GenerateRandom(r.Session, r.Len)
+		return wire.GenerateRandomResponse{Random: out}, err
+	}),
+	serveEncapsulateKey(func(p ck.Provider, r wire.EncapsulateKeyRequest) (wire.EncapsulateKeyResponse, error) {
+		ct, n, h, err := p.EncapsulateKey(r.Session, r.Mechanism, r.PublicKey, r.Template, r.Out)
+		return wire.EncapsulateKeyResponse{Len: n, Ciphertext: ct, Key: h}, err
+	}),
+	serveDecapsulateKey(func(p ck.Provider, r wire.DecapsulateKeyRequest) (wire.DecapsulateKeyResponse, error) {
+		h, err := p.DecapsulateKey(r.Session, r.Mechanism, r.PrivateKey, r.Template, r.Ciphertext)
+		return wire.DecapsulateKeyResponse{Key: h}, err
+	}),
+	serveVerifySignatureInit(func(p ck.Provider, r wire.VerifySignatureInitRequest) (wire.VerifySignatureInitResponse, error) {
+		return wire.VerifySignatureInitResponse{}, p.VerifySignatureInit(r.Session, r.Mechanism, r.Key, r.Signature)
+	}),
+	serveVerifySignature(func(p ck.Provider, r wire.VerifySignatureRequest) (wire.VerifySignatureResponse, error) {
+		return wire.VerifySignatureResponse{}, p.VerifySignature(r.Session, r.Data)
+	}),
+	serveDeleteToken(func(p ck.Provider, r wire.DeleteTokenRequest) (wire.DeleteTokenResponse, error) {
+		defer clear(r.SOPIN)
+		return wire.DeleteTokenResponse{}, p.DeleteToken(r.Slot, r.SOPIN)
+	}),
+	serveInitTokenPolicy(func(p ck.Provider, r wire.InitTokenPolicyRequest) (wire.InitTokenPolicyResponse, error) {
+		defer clear(r.SOPIN)
+		return wire.InitTokenPolicyResponse{}, p.InitTokenPolicy(r.Slot, r.SOPIN, r.Label, r.Policy)
+	}),
+	serveGetSessionValidationFlags(func(p ck.Provider, r wire.GetSessionValidationFlagsRequest) (wire.GetSessionValidationFlagsResponse, error) {
+		f, err := p.GetSessionValidationFlags(r.Session, r.Type)
+		return wire.GetSessionValidationFlagsResponse{Flags: f}, err
+	}),
+)
 
 // initThen starts an operation and runs its first data call. A stage other than single or update is refused
 // before anything starts.

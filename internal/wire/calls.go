@@ -1,12 +1,14 @@
-// Package wire is the Go side of the Keyward wire protocol (docs/protocol.md): framing, the typed item codec, and
-// the table of calls, which it reads from calls.def, the file the C client also includes.
+// Package wire is the Go side of the Keyward wire protocol (docs/protocol.md): framing, the typed item codec,
+// and the table of calls. The calls (calls.def), the mechanism parameter layouts (params.def) and the
+// constants (consts.def) are written once, in .def files that the C client reads too; `go generate` writes
+// the Go code from them (calls_gen.go, params_gen.go, consts_gen.go: internal/wire/gen).
 package wire
 
 import (
 	_ "embed"
 	"fmt"
-	"regexp"
-	"strconv"
+
+	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
 
 //go:embed calls.def
@@ -23,34 +25,29 @@ type CallInfo struct {
 	Response string
 }
 
-var callTable, callByName = parseCalls(callsDef)
+// Message is a request or a response of a call: NameRequest or NameResponse, generated from calls.def with
+// the call's fields in signature order.
+type Message interface {
+	// Call returns the message's call.
+	Call() Call
+	// Encode appends the message's items to e.
+	Encode(e *Encoder)
+	// Decode reads the message's items from d; d.Err (or d.Finish) reports a body that does not follow them.
+	Decode(d *Decoder)
+}
 
-var callLine = regexp.MustCompile(`(?m)^KW_CALL\((\d+),\s*(\w+),\s*"([a-zA-Z]*)",\s*"([a-zA-Z]*)"\)\s*$`)
+var callTable, callByName = indexCalls(callList)
 
-func parseCalls(def string) (map[Call]CallInfo, map[string]Call) {
-	callTable := map[Call]CallInfo{}
-	callByName := map[string]Call{}
-	for _, m := range callLine.FindAllStringSubmatch(def, -1) {
-		id, err := strconv.ParseUint(m[1], 10, 32)
-		if err != nil {
-			panic(fmt.Sprintf("wire: calls.def: bad id %q", m[1]))
+func indexCalls(list []CallInfo) (map[Call]CallInfo, map[string]Call) {
+	byID, byName := map[Call]CallInfo{}, map[string]Call{}
+	for _, c := range list {
+		if err := checkSignature(c.Request + c.Response); err != nil {
+			panic(fmt.Sprintf("wire: calls.def: %s: %v", c.Name, err))
 		}
-		c := CallInfo{ID: Call(id), Name: m[2], Request: m[3], Response: m[4]}
-		for _, sig := range []string{c.Request, c.Response} {
-			if err := checkSignature(sig); err != nil {
-				panic(fmt.Sprintf("wire: calls.def: %s: %v", c.Name, err))
-			}
-		}
-		if _, dup := callTable[c.ID]; dup {
-			panic(fmt.Sprintf("wire: calls.def: duplicate id %d", id))
-		}
-		if _, dup := callByName[c.Name]; dup {
-			panic(fmt.Sprintf("wire: calls.def: duplicate name %s", c.Name))
-		}
-		callTable[c.ID] = c
-		callByName[c.Name] = c.ID
+		byID[c.ID] = c
+		byName[c.Name] = c.ID
 	}
-	return callTable, callByName
+	return byID, byName
 }
 
 func checkSignature(sig string) error {
@@ -95,74 +92,38 @@ func (c Call) String() string {
 	return fmt.Sprintf("Call(%d)", uint32(c))
 }
 
-// The calls, by name, for code that builds or dispatches them.
-var (
-	CallHello             = mustCall("Hello")
-	CallGetInfo           = mustCall("GetInfo")
-	CallGetSlotList       = mustCall("GetSlotList")
-	CallGetSlotInfo       = mustCall("GetSlotInfo")
-	CallGetTokenInfo      = mustCall("GetTokenInfo")
-	CallGetMechanismList  = mustCall("GetMechanismList")
-	CallGetMechanismInfo  = mustCall("GetMechanismInfo")
-	CallWaitForSlotEvent  = mustCall("WaitForSlotEvent")
-	CallInitToken         = mustCall("InitToken")
-	CallInitPIN           = mustCall("InitPIN")
-	CallSetPIN            = mustCall("SetPIN")
-	CallOpenSession       = mustCall("OpenSession")
-	CallCloseSession      = mustCall("CloseSession")
-	CallCloseAllSessions  = mustCall("CloseAllSessions")
-	CallGetSessionInfo    = mustCall("GetSessionInfo")
-	CallLogin             = mustCall("Login")
-	CallLoginUser         = mustCall("LoginUser")
-	CallLogout            = mustCall("Logout")
-	CallSessionCancel     = mustCall("SessionCancel")
-	CallCreateObject      = mustCall("CreateObject")
-	CallCopyObject        = mustCall("CopyObject")
-	CallDestroyObject     = mustCall("DestroyObject")
-	CallGetObjectSize     = mustCall("GetObjectSize")
-	CallGetAttributeValue = mustCall("GetAttributeValue")
-	CallSetAttributeValue = mustCall("SetAttributeValue")
-	CallFindObjectsInit   = mustCall("FindObjectsInit")
-	CallFindObjects       = mustCall("FindObjects")
-	CallFindObjectsFinal  = mustCall("FindObjectsFinal")
-	CallOperationInit     = mustCall("OperationInit")
-	CallOperationSingle   = mustCall("OperationSingle")
-	CallOperationUpdate   = mustCall("OperationUpdate")
-	CallOperationFinal    = mustCall("OperationFinal")
-	CallDigestKey         = mustCall("DigestKey")
-	CallVerify            = mustCall("Verify")
-	CallVerifyFinal       = mustCall("VerifyFinal")
-	CallGenerateKey       = mustCall("GenerateKey")
-	CallGenerateKeyPair   = mustCall("GenerateKeyPair")
-	CallWrapKey           = mustCall("WrapKey")
-	CallUnwrapKey         = mustCall("UnwrapKey")
-	CallDeriveKey         = mustCall("DeriveKey")
-	CallSeedRandom        = mustCall("SeedRandom")
-	CallGenerateRandom    = mustCall("GenerateRandom")
-	// PKCS#11 3.2
-	CallEncapsulateKey            = mustCall("EncapsulateKey")
-	CallDecapsulateKey            = mustCall("DecapsulateKey")
-	CallVerifySignatureInit       = mustCall("VerifySignatureInit")
-	CallVerifySignature           = mustCall("VerifySignature")
-	CallGetSessionValidationFlags = mustCall("GetSessionValidationFlags")
-	// Keyward extensions
-	CallDeleteToken       = mustCall("DeleteToken")
-	CallOperationInitData = mustCall("OperationInitData")
-	CallVerifyInitVerify  = mustCall("VerifyInitVerify")
-	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
-	CallFeatures          = mustCall("Features")
-	CallInitTokenPolicy   = mustCall("InitTokenPolicy")
-	CallOperationEnd      = mustCall("OperationEnd")
-)
+// Helpers of the generated codecs.
+
+func versionOf(v uint64) ck.Version { return ck.Version{Major: byte(v >> 8), Minor: byte(v)} }
+
+func versionU(v ck.Version) uint64 { return uint64(v.Major)<<8 | uint64(v.Minor) }
+
+// encodeUs appends an integer array item of a cryptoki integer type.
+func encodeUs[T ~uint64](e *Encoder, v []T) {
+	e.buf = append(e.buf, 'U')
+	e.u32(uint32(len(v)))
+	for _, x := range v {
+		e.u64(uint64(x))
+	}
+}
+
+// decodeUs reads an integer array item as a cryptoki integer type.
+func decodeUs[T ~uint64](d *Decoder) []T {
+	if !d.tag('U') {
+		return nil
+	}
+	n := d.u32()
+	if uint64(n)*8 > uint64(len(d.buf)) {
+		d.fail("array of %d integers exceeds the body", n)
+		return nil
+	}
+	v := make([]T, n)
+	for i := range v {
+		v[i] = T(d.u64())
+	}
+	return v
+}
 
 // OneWay reports whether a call has no response frame: the daemon serves it and answers nothing, so a
 // client writes it in front of another request, in the same write, and reads only that request's response.
 func OneWay(c Call) bool { return c == CallOperationEnd }
-
-func mustCall(name string) Call {
-	c, ok := callByName[name]
-	if !ok {
-		panic("wire: calls.def has no call " + name)
-	}
-	return c
-}

@@ -38,6 +38,13 @@ func (e *Encoder) B(b []byte) {
 	e.buf = append(e.buf, b...)
 }
 
+// S appends a byte string item holding s.
+func (e *Encoder) S(s string) {
+	e.buf = append(e.buf, 'b')
+	e.u32(uint32(len(s)))
+	e.buf = append(e.buf, s...)
+}
+
 // P appends an optional byte string item; nil encodes a NULL pointer (an empty non-nil slice does not).
 func (e *Encoder) P(b []byte) {
 	e.buf = append(e.buf, 'p')
@@ -65,13 +72,7 @@ func (e *Encoder) O(o ck.Out) {
 }
 
 // Us appends an integer array item.
-func (e *Encoder) Us(v []uint64) {
-	e.buf = append(e.buf, 'U')
-	e.u32(uint32(len(v)))
-	for _, x := range v {
-		e.u64(x)
-	}
-}
+func (e *Encoder) Us(v []uint64) { encodeUs(e, v) }
 
 // A appends an attribute template item.
 func (e *Encoder) A(t []ck.Attribute) {
@@ -265,21 +266,7 @@ func (d *Decoder) O() ck.Out {
 }
 
 // Us reads an integer array item.
-func (d *Decoder) Us() []uint64 {
-	if !d.tag('U') {
-		return nil
-	}
-	n := d.u32()
-	if uint64(n)*8 > uint64(len(d.buf)) {
-		d.fail("array of %d integers exceeds the body", n)
-		return nil
-	}
-	v := make([]uint64, n)
-	for i := range v {
-		v[i] = d.u64()
-	}
-	return v
-}
+func (d *Decoder) Us() []uint64 { return decodeUs[uint64](d) }
 
 // A reads an attribute template item.
 func (d *Decoder) A() []ck.Attribute {

@@ -1423,6 +1423,48 @@ static void test_kept_threads(void)
  * calls but CKR_BUFFER_TOO_SMALL ends the operation, the client's own CKR_ARGUMENTS_BAD too (a deferred Init
  * with it); a single-part call after multi-part ones, or the other way round, is CKR_OPERATION_ACTIVE (and an
  * error). Closing the session that made a session key forgets other sessions' Inits that name it. */
+/* The Init shape leaves out the contents of params.def's data-only fields: an EdDSA Init with another context of
+ * the same length is deferred (one round trip for Init and sign), and the signature is made under the new
+ * context, not the one of the Init that succeeded before. */
+static void test_fused_context(void)
+{
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE pub, priv;
+    RV(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    RV2(f->C_Login(s, CKU_USER, PIN(user_pin)), CKR_OK, CKR_USER_ALREADY_LOGGED_IN);
+    static CK_BYTE ed25519_oid[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+    CK_MECHANISM gen = {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &no, 1}, {CKA_EC_PARAMS, ed25519_oid, sizeof ed25519_oid}, {CKA_VERIFY, &yes, 1}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &no, 1}, {CKA_SIGN, &yes, 1}};
+    RV(f->C_GenerateKeyPair(s, &gen, pt, 3, vt, 2, &pub, &priv), CKR_OK);
+    CK_BYTE one[7] = "ctx-one", two[7] = "ctx-two", msg[5] = {'h', 'e', 'l', 'l', 'o'}, sig[2][64];
+    CK_EDDSA_PARAMS ep = {.phFlag = CK_FALSE, .pContextData = one, .ulContextDataLen = sizeof one};
+    CK_MECHANISM m = {CKM_EDDSA, &ep, sizeof ep};
+    for (int i = 0; i < 2; i++) {
+        ep.pContextData = i ? two : one;
+        long n0 = sends_now();
+        RV(f->C_SignInit(s, &m, priv), CKR_OK);
+        CK_ULONG l = sizeof sig[i];
+        RV(f->C_Sign(s, msg, sizeof msg, sig[i], &l), CKR_OK);
+        TRUE(l == 64);
+        TRUE(sends_now() - n0 == (i == 0 ? 2 : 1));
+    }
+    TRUE(memcmp(sig[0], sig[1], 64) != 0);
+    ep.pContextData = two;
+    RV(f->C_VerifyInit(s, &m, pub), CKR_OK);
+    RV(f->C_Verify(s, msg, sizeof msg, sig[1], 64), CKR_OK);
+    ep.pContextData = one;
+    RV(f->C_VerifyInit(s, &m, pub), CKR_OK);
+    RV(f->C_Verify(s, msg, sizeof msg, sig[1], 64), CKR_SIGNATURE_INVALID);
+    /* A context of another length is another shape: the Init goes alone. */
+    ep.ulContextDataLen = 3;
+    long n0 = sends_now();
+    RV(f->C_SignInit(s, &m, priv), CKR_OK);
+    TRUE(sends_now() - n0 == 1);
+    RV(f->C_SignInit(s, NULL, 0), CKR_OK);
+    RV(f->C_CloseSession(s), CKR_OK);
+}
+
 static void test_errors_end(void)
 {
     static const CK_BYTE zero32[32] = {0};
@@ -2754,6 +2796,7 @@ int main(int argc, char **argv)
     test_objects();
     test_operations();
     test_fused();
+    test_fused_context();
     test_kept();
     test_kept_attrs();
     test_kept_threads();

@@ -949,6 +949,36 @@ static void check_shape(void)
     kw_buf_free(&a);
 }
 
+/* The generated field lists (calls_gen.h) follow the signatures of calls.def, and a generated request encoder
+ * writes what the item encoders write. */
+#define KW_LETTER(k, name) #k
+#define KW_CHECK_FIELDS(name)                                                                                  \
+    do {                                                                                                       \
+        const struct kw_call_info *ci = kw_call_lookup(KW_CALL_##name);                                        \
+        if (!ci || strcmp(ci->req, "" KW_REQ_FIELDS_##name(KW_LETTER)) != 0 ||                                 \
+            strcmp(ci->resp, "" KW_RESP_FIELDS_##name(KW_LETTER)) != 0)                                       \
+            fail(0, #name, "its field lists do not follow its signatures");                                    \
+        ncalls++;                                                                                              \
+    } while (0);
+
+static void check_call_fields(void)
+{
+    int ncalls = 0;
+    KW_CALLS(KW_CHECK_FIELDS)
+    if (ncalls < 50)
+        fail(0, "KW_CALLS", "lists too few calls");
+    struct kw_buf a = {0}, b = {0};
+    kw_req_OperationSingle(&a, 7, OP_SIGN, "abc", 3, 1, 64);
+    kw_enc_u(&b, 7);
+    kw_enc_u(&b, OP_SIGN);
+    kw_enc_b(&b, "abc", 3);
+    kw_enc_o(&b, 1, 64);
+    if (a.oom || a.len != b.len || memcmp(a.p, b.p, a.len) != 0 || kw_validate(a.p, a.len, "uubo") != 0)
+        fail(0, "kw_req_OperationSingle", "does not encode its items");
+    kw_buf_free(&a);
+    kw_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "internal/wire/testdata/golden.txt";
@@ -967,6 +997,7 @@ int main(int argc, char **argv)
     check_param_table();
     check_width();
     check_shape();
+    check_call_fields();
     printf("golden: %d passed, %d params passed, %d failed\n", passed, ppassed, failures);
     return failures || passed == 0 || ppassed == 0 ? 1 : 0;
 }
