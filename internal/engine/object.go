@@ -52,25 +52,22 @@ func schemaKey(attrs map[ck.AttributeType][]byte) (classKey, bool) {
 
 // schemaKeyOf is schemaKey over a lookup function.
 func schemaKeyOf(attrs func(ck.AttributeType) ([]byte, bool)) (classKey, bool) {
-	ulong := func(t ck.AttributeType) (uint64, bool) {
-		v, ok := attrs(t)
-		if !ok {
-			return 0, false
-		}
-		return ck.DecodeULong(v)
-	}
-	c, ok := ulong(ck.CKA_CLASS)
+	// An absent attribute's value is nil, which does not decode.
+	cv, _ := attrs(ck.CKA_CLASS)
+	c, ok := ck.DecodeULong(cv)
 	if !ok {
 		return classKey{}, false
 	}
 	k := classKey{class: ck.ObjectClass(c)}
 	switch {
 	case k.class == ck.CKO_CERTIFICATE:
-		if k.sub, ok = ulong(ck.CKA_CERTIFICATE_TYPE); !ok {
+		v, _ := attrs(ck.CKA_CERTIFICATE_TYPE)
+		if k.sub, ok = ck.DecodeULong(v); !ok {
 			return k, false
 		}
 	case isKeyClass(k.class):
-		if k.sub, ok = ulong(ck.CKA_KEY_TYPE); !ok {
+		v, _ := attrs(ck.CKA_KEY_TYPE)
+		if k.sub, ok = ck.DecodeULong(v); !ok {
 			return k, false
 		}
 	}

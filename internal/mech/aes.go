@@ -578,7 +578,7 @@ func aesGCMUnwrap(p Param, k *Key, wrapped []byte) ([]byte, error) {
 func init() {
 	RegisterKeyType(&KeyTypeSpec{
 		Type:  ck.CKK_AES,
-		Rules: map[ck.ObjectClass]AttrRules{ck.CKO_SECRET_KEY: secretValueRules},
+		Rules: secretRules(secretValueRules),
 		Check: aesCheckKey,
 	})
 	Register(&Spec{

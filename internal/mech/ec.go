@@ -710,11 +710,8 @@ var (
 
 func init() {
 	RegisterKeyType(&KeyTypeSpec{
-		Type: ck.CKK_EC,
-		Rules: map[ck.ObjectClass]AttrRules{
-			ck.CKO_PUBLIC_KEY:  Merge(ecPublicRules, signerPublicUsage),
-			ck.CKO_PRIVATE_KEY: Merge(ecPrivateRules, signerPrivateUsage),
-		},
+		Type:  ck.CKK_EC,
+		Rules: pairRules(ecPublicRules, ecPrivateRules, signerUsage),
 		Check: checkEC, PKCS8: pkcs8EC, ParsePKCS8: parsePKCS8EC,
 	})
 

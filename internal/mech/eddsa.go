@@ -606,19 +606,10 @@ func nonNil(b []byte) []byte {
 
 func init() {
 	// Edwards keys sign, Montgomery keys agree on keys (ECDH); both carry the EC value attributes (ec.go).
-	okpRules := map[ck.KeyType]map[ck.ObjectClass]AttrRules{
-		ck.CKK_EC_EDWARDS: {
-			ck.CKO_PUBLIC_KEY:  Merge(ecPublicRules, signerPublicUsage),
-			ck.CKO_PRIVATE_KEY: Merge(ecPrivateRules, signerPrivateUsage),
-		},
-		ck.CKK_EC_MONTGOMERY: {
-			ck.CKO_PUBLIC_KEY:  Merge(ecPublicRules, dhPublicUsage),
-			ck.CKO_PRIVATE_KEY: Merge(ecPrivateRules, dhPrivateUsage),
-		},
-	}
+	okpUsage := map[ck.KeyType]pairUsage{ck.CKK_EC_EDWARDS: signerUsage, ck.CKK_EC_MONTGOMERY: dhUsage}
 	for _, t := range []ck.KeyType{ck.CKK_EC_EDWARDS, ck.CKK_EC_MONTGOMERY} {
-		RegisterKeyType(&KeyTypeSpec{Type: t, Rules: okpRules[t], Check: checkOKP(t), PKCS8: pkcs8OKP(t),
-			ParsePKCS8: parseOKPPKCS8(t)})
+		RegisterKeyType(&KeyTypeSpec{Type: t, Rules: pairRules(ecPublicRules, ecPrivateRules, okpUsage[t]),
+			Check: checkOKP(t), PKCS8: pkcs8OKP(t), ParsePKCS8: parseOKPPKCS8(t)})
 	}
 
 	Register(&Spec{

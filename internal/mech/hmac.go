@@ -206,8 +206,8 @@ func genGenericSecret(p Param, template Attrs) (Attrs, error) {
 }
 
 func init() {
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_GENERIC_SECRET,
-		Rules: map[ck.ObjectClass]AttrRules{ck.CKO_SECRET_KEY: secretValueRules}, Check: checkGenericSecret})
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_GENERIC_SECRET, Rules: secretRules(secretValueRules),
+		Check: checkGenericSecret})
 	for _, f := range hmacFamilies {
 		// The CKK_<hash>_HMAC key types name keys for their HMAC mechanisms; Keyward keeps no objects of
 		// them (no Rules): generic secret keys serve every HMAC.

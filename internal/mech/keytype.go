@@ -76,16 +76,39 @@ func UsageOff(types ...ck.AttributeType) AttrRules {
 	return s
 }
 
+// pairUsage is the usage defaults of a key pair's two halves.
+type pairUsage struct{ public, private AttrRules }
+
 // The usage defaults of key pairs by what the key type does: sign (ECDSA, EdDSA, ML-DSA), agree on a key
 // (X25519, X448) or encapsulate one (ML-KEM).
 var (
-	signerPublicUsage  = UsageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE)
-	signerPrivateUsage = UsageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE)
-	dhPublicUsage      = UsageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE)
-	dhPrivateUsage     = UsageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE)
-	kemPublicUsage     = UsageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER)
-	kemPrivateUsage    = UsageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER)
+	signerUsage = pairUsage{
+		public:  UsageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE),
+		private: UsageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE),
+	}
+	dhUsage = pairUsage{
+		public:  UsageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER, ck.CKA_ENCAPSULATE),
+		private: UsageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER, ck.CKA_DECAPSULATE),
+	}
+	kemUsage = pairUsage{
+		public:  UsageOff(ck.CKA_ENCRYPT, ck.CKA_WRAP, ck.CKA_VERIFY, ck.CKA_VERIFY_RECOVER),
+		private: UsageOff(ck.CKA_DECRYPT, ck.CKA_UNWRAP, ck.CKA_SIGN, ck.CKA_SIGN_RECOVER),
+	}
 )
+
+// pairRules are the Rules of a key-pair type: the value attributes of its public and private keys, each
+// with the usage defaults of its half.
+func pairRules(public, private AttrRules, u pairUsage) map[ck.ObjectClass]AttrRules {
+	return map[ck.ObjectClass]AttrRules{
+		ck.CKO_PUBLIC_KEY:  Merge(public, u.public),
+		ck.CKO_PRIVATE_KEY: Merge(private, u.private),
+	}
+}
+
+// secretRules are the Rules of a secret key type.
+func secretRules(r AttrRules) map[ck.ObjectClass]AttrRules {
+	return map[ck.ObjectClass]AttrRules{ck.CKO_SECRET_KEY: r}
+}
 
 // secretValueRules are the value attributes of a secret key that is a byte string (AES, generic secret):
 // CKA_VALUE, given on import and made by generation, and CKA_VALUE_LEN, given on generation and derived

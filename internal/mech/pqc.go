@@ -815,22 +815,10 @@ var (
 )
 
 func init() {
-	RegisterKeyType(&KeyTypeSpec{
-		Type: ck.CKK_ML_DSA,
-		Rules: map[ck.ObjectClass]AttrRules{
-			ck.CKO_PUBLIC_KEY:  Merge(pqPublicRules, signerPublicUsage),
-			ck.CKO_PRIVATE_KEY: Merge(pqPrivateRules, signerPrivateUsage),
-		},
-		Check: mldsaAlg.check, PKCS8: mldsaAlg.pkcs8, ParsePKCS8: mldsaAlg.parsePKCS8,
-	})
-	RegisterKeyType(&KeyTypeSpec{
-		Type: ck.CKK_ML_KEM,
-		Rules: map[ck.ObjectClass]AttrRules{
-			ck.CKO_PUBLIC_KEY:  Merge(pqPublicRules, kemPublicUsage),
-			ck.CKO_PRIVATE_KEY: Merge(pqPrivateRules, kemPrivateUsage),
-		},
-		Check: mlkemAlg.check, PKCS8: mlkemAlg.pkcs8, ParsePKCS8: mlkemAlg.parsePKCS8,
-	})
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_DSA, Rules: pairRules(pqPublicRules, pqPrivateRules, signerUsage),
+		Check: mldsaAlg.check, PKCS8: mldsaAlg.pkcs8, ParsePKCS8: mldsaAlg.parsePKCS8})
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_ML_KEM, Rules: pairRules(pqPublicRules, pqPrivateRules, kemUsage),
+		Check: mlkemAlg.check, PKCS8: mlkemAlg.pkcs8, ParsePKCS8: mlkemAlg.parsePKCS8})
 
 	dsaInfo := func(flags uint64) ck.MechanismInfo {
 		return ck.MechanismInfo{

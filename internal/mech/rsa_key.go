@@ -28,13 +28,13 @@ var (
 // objects"): a public key is imported with its modulus and exponent and generated from CKA_MODULUS_BITS; a
 // private key is imported with at least its modulus and private exponent (the CRT values are recovered by
 // rsaCheck), and its private values are sensitive. RSA keys have no KEM operations.
-var rsaRules = map[ck.ObjectClass]AttrRules{
-	ck.CKO_PUBLIC_KEY: Merge(AttrRules{
+var rsaRules = pairRules(
+	AttrRules{
 		ck.CKA_MODULUS:         {Rules: RuleCreateRequired | RuleGenForbid},
 		ck.CKA_MODULUS_BITS:    {Kind: KindULong, Rules: RuleCreateForbid | RuleGenRequired},
 		ck.CKA_PUBLIC_EXPONENT: {Rules: RuleCreateRequired},
-	}, rsaUsage),
-	ck.CKO_PRIVATE_KEY: Merge(AttrRules{
+	},
+	AttrRules{
 		ck.CKA_MODULUS:          {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid},
 		ck.CKA_PUBLIC_EXPONENT:  {Rules: RuleGenForbid | RuleUnwrapForbid},
 		ck.CKA_PRIVATE_EXPONENT: {Rules: RuleCreateRequired | RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
@@ -43,11 +43,13 @@ var rsaRules = map[ck.ObjectClass]AttrRules{
 		ck.CKA_EXPONENT_1:       {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
 		ck.CKA_EXPONENT_2:       {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
 		ck.CKA_COEFFICIENT:      {Rules: RuleGenForbid | RuleUnwrapForbid | RuleSensitive},
-	}, rsaUsage),
-}
-
-// rsaUsage: an RSA key of either half neither encapsulates nor decapsulates.
-var rsaUsage = UsageOff(ck.CKA_ENCAPSULATE, ck.CKA_DECAPSULATE)
+	},
+	// Neither half of an RSA key encapsulates or decapsulates.
+	pairUsage{
+		public:  UsageOff(ck.CKA_ENCAPSULATE, ck.CKA_DECAPSULATE),
+		private: UsageOff(ck.CKA_ENCAPSULATE, ck.CKA_DECAPSULATE),
+	},
+)
 
 // rsaExponent decodes a public exponent crypto/rsa can use: odd, 3 ... 2^31-1.
 func rsaExponent(v []byte) (int, bool) {
