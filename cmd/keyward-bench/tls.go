@@ -251,7 +251,8 @@ func (t *tlsBench) tokenServer(m *module) (*tlsServer, error) {
 	return s, nil
 }
 
-// pctEncode encodes a pkcs11: URI path attribute value (RFC 7512): everything but unreserved characters.
+// pctEncode percent-encodes a pkcs11: URI path attribute value (RFC 7512): what a URI path segment may not
+// hold, and ';', which separates the attributes.
 func pctEncode(s string) string {
 	return strings.ReplaceAll(url.PathEscape(s), ";", "%3B")
 }
