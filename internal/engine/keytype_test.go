@@ -24,6 +24,7 @@ var keyTypeGen = map[ck.KeyType]struct {
 	ck.CKK_ML_KEM:         {ck.CKM_ML_KEM_KEY_PAIR_GEN, []ck.Attribute{ck.NewAttribute(ck.CKA_PARAMETER_SET, ck.CKP_ML_KEM_512)}},
 	ck.CKK_AES:            {ck.CKM_AES_KEY_GEN, []ck.Attribute{ck.NewAttribute(ck.CKA_VALUE_LEN, 32)}},
 	ck.CKK_GENERIC_SECRET: {ck.CKM_GENERIC_SECRET_KEY_GEN, []ck.Attribute{ck.NewAttribute(ck.CKA_VALUE_LEN, 32)}},
+	ck.CKK_HKDF:           {ck.CKM_HKDF_KEY_GEN, []ck.Attribute{ck.NewAttribute(ck.CKA_VALUE_LEN, 32)}},
 }
 
 var (

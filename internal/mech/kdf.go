@@ -388,10 +388,9 @@ func sp800CounterDerive(p Param, base *Key, template Attrs, _ Resolver) ([]byte,
 }
 
 func init() {
-	// CKK_HKDF names a key type of HKDF's mechanisms, but Keyward keeps no objects of it yet (no Rules), so
-	// the keys CKM_HKDF_KEY_GEN makes are refused (CKR_ATTRIBUTE_VALUE_INVALID); HKDF works on generic secret
-	// keys and data objects.
-	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_HKDF, Check: checkGenericSecret})
+	// CKK_HKDF (PKCS#11 3.0 "HKDF"): the key CKM_HKDF_KEY_GEN makes, with a generic secret's attributes;
+	// HKDF's derivations also take generic secret keys and data objects.
+	RegisterKeyType(&KeyTypeSpec{Type: ck.CKK_HKDF, Rules: secretRules(secretValueRules), Check: checkGenericSecret})
 	hkdfInfo := ck.MechanismInfo{MinKeySize: 1, MaxKeySize: hmacMaxKey, Flags: ck.CKF_DERIVE}
 	hkdfKeys := []ck.KeyType{ck.CKK_HKDF, ck.CKK_GENERIC_SECRET}
 	Register(&Spec{Type: ck.CKM_HKDF_DERIVE, Info: hkdfInfo, KeyTypes: hkdfKeys, Derive: hkdfDerive,

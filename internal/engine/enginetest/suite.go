@@ -63,6 +63,7 @@ func Run(t *testing.T, f Factory) {
 		{"RawRSAUnwrap", testRawRSAUnwrap},
 		{"SensitiveDefault", testSensitiveDefault},
 		{"KeyGeneration", testKeyGeneration},
+		{"HKDFKeyGen", testHKDFKeyGen},
 		{"KeyUse", testKeyUse},
 		{"Tookan/trusted-only", testTookan(ck.WrapPolicyTrustedOnly)},
 		{"Tookan/spec", testTookan(ck.WrapPolicySpec)},
