@@ -97,70 +97,87 @@ func setSensitivityHistory(attrs map[ck.AttributeType][]byte, alwaysSensitive, n
 	attrs[ck.CKA_NEVER_EXTRACTABLE] = ck.BBool(neverExtractable && !x)
 }
 
+// GenerateKey (C_GenerateKey) in the three steps of the locking rule (locking.go). Check: the mechanism, the
+// template's class and type, and that the session may create the key. Compute, without the lock: the value
+// (CKM_PKCS5_PBKD2 runs its iterations here). Commit (insertMade): the session still exists and may still
+// create the key (a logout or a session closed meanwhile), and the quotas.
 func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Attribute) (ck.ObjectHandle, error) {
-	s, unlock, err := a.lock(h)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.GenerateKey != nil })
-	if err != nil {
-		return 0, err
-	}
-	t, err := templateMap(template)
-	if err != nil {
-		return 0, err
-	}
-	kt := spec.GenKeyType
-	if spec.KeyTypeFromTemplate {
-		v, ok := ck.MapULong(t, ck.CKA_KEY_TYPE)
-		if !ok {
-			return 0, ck.CKR_TEMPLATE_INCOMPLETE
+	var spec *mech.Spec
+	var p mech.Param
+	var t mech.Attrs
+	var kt ck.KeyType
+	var so bool
+	check := func(s *session) error {
+		var err error
+		if spec, p, err = keySpec(m, func(s *mech.Spec) bool { return s.GenerateKey != nil }); err != nil {
+			return err
 		}
-		kt = ck.KeyType(v)
+		if t, err = templateMap(template); err != nil {
+			return err
+		}
+		kt = spec.GenKeyType
+		if spec.KeyTypeFromTemplate {
+			v, ok := ck.MapULong(t, ck.CKA_KEY_TYPE)
+			if !ok {
+				return ck.CKR_TEMPLATE_INCOMPLETE
+			}
+			kt = ck.KeyType(v)
+		}
+		if err := requireClass(t, ck.CKO_SECRET_KEY, kt); err != nil {
+			return err
+		}
+		so = a.isSO(s)
+		return canCreate(s, t, ck.CKO_SECRET_KEY)
 	}
-	if err := requireClass(t, ck.CKO_SECRET_KEY, kt); err != nil {
+	if err := a.withSession(h, check); err != nil {
 		return 0, err
 	}
-	if err := canCreate(s, t, ck.CKO_SECRET_KEY); err != nil {
-		return 0, err
-	}
+	a.e.checked("generate key")
 	values, err := spec.GenerateKey(p, t)
 	if err != nil {
 		return 0, mechError(err)
 	}
 	defer wipeAttrs(values)
-	attrs, err := buildAttrs(template, byGenerate, genExtras(ck.CKO_SECRET_KEY, kt, m.Type, values), a.isSO(s))
+	attrs, err := buildAttrs(template, byGenerate, genExtras(ck.CKO_SECRET_KEY, kt, m.Type, values), so)
 	if err != nil {
 		return 0, err
 	}
 	setSensitivityHistory(attrs, true, true)
-	hk, err := a.e.insert(s, attrs)
-	if err == nil {
-		a.e.auditObject("generate key", a, hk, m.Type)
-	}
-	return hk, err
+	return a.insertMade(h, attrs, "generate key", m.Type, func(s *session) error {
+		if a.isSO(s) != so {
+			return ck.CKR_USER_NOT_LOGGED_IN // the login the template was checked for ended meanwhile
+		}
+		return canCreate(s, t, ck.CKO_SECRET_KEY)
+	})
 }
 
+// GenerateKeyPair (C_GenerateKeyPair) in the three steps of the locking rule (locking.go). Check: the
+// mechanism and both templates (class, type, whether the session may create them). Compute, without the lock:
+// the key pair (RSA above all is slow: other applications go on meanwhile). Commit: the session still exists
+// and may still create both keys; both are added or neither.
 func (a *app) GenerateKeyPair(h ck.SessionHandle, m *ck.Mechanism, pubT, privT []ck.Attribute) (ck.ObjectHandle, ck.ObjectHandle, error) {
-	s, unlock, err := a.lock(h)
-	if err != nil {
-		return 0, 0, err
-	}
-	spec, p, err := keySpec(m, func(s *mech.Spec) bool { return s.GenerateKeyPair != nil })
+	var spec *mech.Spec
+	var p mech.Param
 	var pt, vt mech.Attrs
-	if err == nil {
-		pt, err = checkTemplate(s, pubT, ck.CKO_PUBLIC_KEY, spec.GenKeyType)
+	var so bool
+	check := func(s *session) error {
+		var err error
+		if spec, p, err = keySpec(m, func(s *mech.Spec) bool { return s.GenerateKeyPair != nil }); err != nil {
+			return err
+		}
+		if pt, err = checkTemplate(s, pubT, ck.CKO_PUBLIC_KEY, spec.GenKeyType); err != nil {
+			return err
+		}
+		if vt, err = checkTemplate(s, privT, ck.CKO_PRIVATE_KEY, spec.GenKeyType); err != nil {
+			return err
+		}
+		so = a.isSO(s)
+		return nil
 	}
-	if err == nil {
-		vt, err = checkTemplate(s, privT, ck.CKO_PRIVATE_KEY, spec.GenKeyType)
-	}
-	so := a.isSO(s)
-	unlock()
-	if err != nil {
+	if err := a.withSession(h, check); err != nil {
 		return 0, 0, err
 	}
-	// Key-pair generation (RSA above all) is slow: other applications go on meanwhile.
+	a.e.checked("generate key pair")
 	pubV, privV, err := spec.GenerateKeyPair(p, pt, vt)
 	if err != nil {
 		return 0, 0, mechError(err)
@@ -175,24 +192,35 @@ func (a *app) GenerateKeyPair(h ck.SessionHandle, m *ck.Mechanism, pubT, privT [
 		return 0, 0, err
 	}
 	setSensitivityHistory(privAttrs, true, true)
-	e := a.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s, err = a.session(h); err != nil {
-		return 0, 0, err
-	}
-	hpub, err := e.insert(s, pubAttrs)
-	if err != nil {
-		return 0, 0, err
-	}
-	hpriv, err := e.insert(s, privAttrs)
-	if err != nil {
-		if o := e.objects[hpub]; o != nil {
-			e.destroy(o)
+	var hpub, hpriv ck.ObjectHandle
+	err = a.withSession(h, func(s *session) error {
+		if a.isSO(s) != so {
+			return ck.CKR_USER_NOT_LOGGED_IN // the login the templates were checked for ended meanwhile
 		}
+		if err := canCreate(s, pt, ck.CKO_PUBLIC_KEY); err != nil {
+			return err
+		}
+		if err := canCreate(s, vt, ck.CKO_PRIVATE_KEY); err != nil {
+			return err
+		}
+		e := a.e
+		var err error
+		if hpub, err = e.insert(s, pubAttrs); err != nil {
+			return err
+		}
+		if hpriv, err = e.insert(s, privAttrs); err != nil {
+			if o := e.objects[hpub]; o != nil {
+				e.destroy(o)
+			}
+			return err
+		}
+		e.auditObject("generate key pair", a, hpriv, m.Type)
+		return nil
+	})
+	if err != nil {
+		wipeSensitive(privAttrs)
 		return 0, 0, err
 	}
-	e.auditObject("generate key pair", a, hpriv, m.Type)
 	return hpub, hpriv, nil
 }
 

@@ -389,3 +389,68 @@ func TestDigestKeyHoldsItsKey(t *testing.T) {
 	}
 	env.settled(t)
 }
+
+// TestGenerateCommitRechecks ends the login or the session between the check and the computation of
+// C_GenerateKey and C_GenerateKeyPair: the commit answers for the state at the commit, and no object (or half
+// of a pair) is left behind.
+func TestGenerateCommitRechecks(t *testing.T) {
+	ecParams := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07} // P-256
+	genKey := func(env lockEnv) error {
+		_, err := env.p.GenerateKey(env.s, &ck.Mechanism{Type: ck.CKM_AES_KEY_GEN}, []ck.Attribute{
+			ck.NewAttribute(ck.CKA_LABEL, "made"), ck.NewAttribute(ck.CKA_VALUE_LEN, 32), ck.NewAttribute(ck.CKA_TOKEN, true)})
+		return err
+	}
+	genPair := func(env lockEnv) error {
+		_, _, err := env.p.GenerateKeyPair(env.s, &ck.Mechanism{Type: ck.CKM_EC_KEY_PAIR_GEN},
+			[]ck.Attribute{ck.NewAttribute(ck.CKA_LABEL, "made"), ck.NewAttribute(ck.CKA_EC_PARAMS, ecParams),
+				ck.NewAttribute(ck.CKA_TOKEN, true)},
+			[]ck.Attribute{ck.NewAttribute(ck.CKA_LABEL, "made"), ck.NewAttribute(ck.CKA_TOKEN, true)})
+		return err
+	}
+	for _, gen := range []struct {
+		call string
+		run  func(lockEnv) error
+	}{{"generate key", genKey}, {"generate key pair", genPair}} {
+		for _, change := range []struct {
+			name string
+			do   func(env lockEnv) error
+			want ck.RV
+		}{
+			{"logged out", func(env lockEnv) error { return env.p.Logout(env.s) }, ck.CKR_USER_NOT_LOGGED_IN},
+			{"session closed", func(env lockEnv) error { return env.p.CloseSession(env.s) }, ck.CKR_SESSION_HANDLE_INVALID},
+		} {
+			t.Run(gen.call+"/"+change.name, func(t *testing.T) {
+				env := newLockEnv(t)
+				info, err := env.p.GetSessionInfo(env.s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var changeErr error
+				env.between(t, gen.call, func() { changeErr = change.do(env) })
+				err = gen.run(env)
+				if changeErr != nil {
+					t.Fatalf("the change: %v", changeErr)
+				}
+				if ck.ToRV(err) != change.want {
+					t.Fatalf("%s after the change: %v, want %v", gen.call, err, change.want)
+				}
+				env.e.checkedHook = func(string) {}
+				if change.name == "session closed" {
+					if env.s, err = env.p.OpenSession(info.SlotID, ck.CKF_SERIAL_SESSION|ck.CKF_RW_SESSION); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := env.p.Login(env.s, ck.CKU_USER, enginetest.UserPIN); err != nil {
+					t.Fatal(err)
+				}
+				if n := env.count(t, "made"); n != 0 {
+					t.Errorf("%d objects made by the refused %s", n, gen.call)
+				}
+				if err := gen.run(env); err != nil {
+					t.Errorf("%s afterwards: %v", gen.call, err)
+				}
+				env.settled(t)
+			})
+		}
+	}
+}
