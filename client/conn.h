@@ -60,6 +60,7 @@ void kw_wait(int64_t *us);
 /* What the daemon speaks beyond version 1's first calls (the Features call; docs/protocol.md): asked once per
  * application generation, 0 from an older daemon (or when it cannot be asked now). */
 #define KW_FEATURE_FUSED 1u /* OperationInitData, VerifyInitVerify, FindObjectsFirst */
+#define KW_FEATURE_RING 2u  /* RingSetup: the shared-memory transport */
 uint64_t kw_features(void);
 
 /* Whether KEYWARD_DEBUG asks for diagnostics on stderr. */

@@ -158,12 +158,15 @@ var (
 	CallFindObjectsFirst  = mustCall("FindObjectsFirst")
 	CallFeatures          = mustCall("Features")
 	CallInitTokenPolicy   = mustCall("InitTokenPolicy")
+	CallRingSetup         = mustCall("RingSetup")
 )
 
 // Feature bits of the Features call.
 const (
 	// FeatureFused: OperationInitData, VerifyInitVerify and FindObjectsFirst.
 	FeatureFused = 1 << 0
+	// FeatureRing: RingSetup, the shared-memory transport (docs/protocol.md, "The ring").
+	FeatureRing = 1 << 1
 )
 
 func mustCall(name string) Call {

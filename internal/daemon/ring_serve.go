@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/keyward/keyward/internal/wire"
+	ck "github.com/keyward/keyward/pkg/cryptoki"
+)
+
+// setupRing answers RingSetup: a new ring, its memfd sent with the response (SCM_RIGHTS), and the connection
+// served through it from then on (st.ring). When the daemon has MaxRings rings, or cannot make one, the answer
+// is CKR_DEVICE_MEMORY and the connection goes on through the socket. It reports whether the connection goes
+// on.
+func (s *Server) setupRing(st *connState, req wire.Request) bool {
+	uc, ok := st.c.(*net.UnixConn)
+	refuse := func(rv ck.RV) bool { return writeResponse(st.c, st.w, req, rv, nil) == nil }
+	if !ok {
+		return refuse(ck.CKR_FUNCTION_NOT_SUPPORTED)
+	}
+	s.mu.Lock()
+	full := s.rings >= MaxRings
+	if !full {
+		s.rings++
+	}
+	s.mu.Unlock()
+	if full {
+		return refuse(ck.CKR_DEVICE_MEMORY)
+	}
+	rg, fd, err := newRing()
+	if err != nil {
+		st.log.Warn("cannot make a ring; the connection stays on the socket", "err", err)
+		s.mu.Lock()
+		s.rings--
+		s.mu.Unlock()
+		return refuse(ck.CKR_DEVICE_MEMORY)
+	}
+	defer unix.Close(fd) // the client has its own descriptor once the message is sent
+	st.ring = rg         // counted in s.rings: serveConn's end uncounts it
+	var enc wire.Encoder
+	enc.U(RingArea)
+	frame := wire.AppendResponse(nil, req.ID, req.Call, ck.CKR_OK, enc.Bytes())
+	uc.SetWriteDeadline(time.Now().Add(DefaultFrameTimeout))
+	if _, _, err := uc.WriteMsgUnix(frame, unix.UnixRights(fd), nil); err != nil {
+		rg.close()
+		return false
+	}
+	return true
+}
+
+// serveRing serves a connection through its ring until the connection ends. The goroutine keeps its OS
+// thread (it sleeps in a futex, which the Go scheduler does not know about); a second goroutine waits in the
+// netpoller for the socket to become readable (a request too large for the ring, the peer's EOF) or for
+// Shutdown's deadline, and kicks the thread. Requests read from the socket are served as before (serveFrame:
+// deadlines, budgets), their responses go on the socket.
+func (s *Server) serveRing(st *connState) {
+	rg := st.ring
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	rearm := make(chan struct{}, 1)
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchSocket(st.c, rg, rearm, done)
+	}()
+	defer func() {
+		close(done)
+		st.c.SetReadDeadline(time.Now()) // ends the watcher's wait
+		<-watched
+		rg.close()
+	}()
+	for {
+		if rg.wait() {
+			if !s.serveFrame(st) {
+				return
+			}
+			rearm <- struct{}{}
+			continue
+		}
+		frame, err := rg.request()
+		if err != nil {
+			st.log.Warn("dropping connection", "err", err)
+			return
+		}
+		// The frame is exactly its length field's size; ReadRequest checks the rest (and moves the frame's
+		// content to the start of the same buffer).
+		if int(binary.BigEndian.Uint32(frame))+4 != len(frame) {
+			st.log.Warn("dropping connection: malformed frame in the ring")
+			return
+		}
+		req, _, err := wire.ReadRequest(bytes.NewReader(frame), frame)
+		if err != nil {
+			st.log.Warn("dropping connection: malformed frame in the ring", "err", err)
+			return
+		}
+		enc := encoders.Get().(*wire.Encoder)
+		more := s.serveRequest(st, req, enc, rg)
+		// As on the socket (serveFrame), only the data calls' frames are known to be unaliased once served;
+		// any other frame is left to the collector, as an operation may keep parts of it.
+		if reusableFrame(req.Call) {
+			clear(frame)
+		}
+		clear(enc.Bytes())
+		enc.Reset()
+		encoders.Put(enc)
+		if !more {
+			return
+		}
+	}
+}
+
+// watchSocket waits (in the netpoller, costing nothing) until c is readable or its read deadline passes,
+// kicks the ring's thread, and after the thread has served the socket (rearm) waits again; until done.
+func watchSocket(c net.Conn, rg *ring, rearm, done <-chan struct{}) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		rg.kick()
+		return
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		rg.kick()
+		return
+	}
+	var b [1]byte
+	for {
+		rerr := raw.Read(func(fd uintptr) bool {
+			_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			return err != unix.EAGAIN && err != unix.EINTR
+		})
+		rg.kick()
+		if rerr != nil {
+			return
+		}
+		select {
+		case <-rearm:
+		case <-done:
+			return
+		}
+	}
+}
