@@ -31,8 +31,8 @@ const (
 	offReqLen         = 256 // u32: the request frame's size, its length field included
 	offRespLen        = 320 // u32: the response frame's size, or RingOnSocket
 	// offset 384, u32: the requests the client posted (its statistic; the daemon ignores it)
-	offReqArea        = ringHeader
-	offRespArea       = ringHeader + RingArea
+	offReqArea  = ringHeader
+	offRespArea = ringHeader + RingArea
 
 	// RingOnSocket in the response length says that the response went through the socket (it did not fit).
 	RingOnSocket = 0xFFFFFFFF
@@ -57,9 +57,9 @@ type ring struct {
 	mem []byte
 	// The header's words, in the shared memory.
 	reqSeq, daemonSleeping, respSeq, clientSleeping, reqLen, respLen *uint32
-	seen uint32        // the request word as the daemon last took a request or a kick
-	attn atomic.Bool   // the socket has something (a large request, EOF) or the connection is ending: see kick
-	gap  time.Duration // moving average of the time from a response to the next request
+	seen                                                             uint32        // the request word as the daemon last took a request or a kick
+	attn                                                             atomic.Bool   // the socket has something (a large request, EOF) or the connection is ending: see kick
+	gap                                                              time.Duration // moving average of the time from a response to the next request
 }
 
 // newRing creates a ring's memfd, sealed at RingSize (the client can neither shrink it, which would make the
