@@ -85,6 +85,7 @@ static struct {
     int opening;   /* connections being opened (counted against max_conns) */
     uint64_t features, features_gen; /* the daemon's Features bits, and the generation they were asked in */
     int ring;      /* use the daemon's shared-memory transport when it offers one (KEYWARD_RING, default 1) */
+    int64_t ring_spin_ns; /* a ring wait spins at most this long (KEYWARD_RING_SPIN_US, 0..1000) */
 } g = {.pm = PTHREAD_MUTEX_INITIALIZER};
 
 /* The fork guard: serialises C_Initialize/C_Finalize; reinitialised in a forked child. */
@@ -488,7 +489,7 @@ static int kw_ring_setup(struct kw_conn *c)
         struct kw_dec d;
         kw_dec_init(&d, body, blen);
         uint64_t area = kw_dec_u(&d);
-        if (kw_ring_map(&c->ring, fd, area) < 0)
+        if (kw_ring_map(&c->ring, fd, area, g.ring_spin_ns) < 0)
             kw_log("shared-memory transport", "the daemon's ring is not usable; staying on the socket");
     }
     if (fd >= 0)
@@ -606,6 +607,14 @@ static int kw_configure(void)
             g.timeout_ms = (int)v;
     }
     g.ring = kw_env_flag("KEYWARD_RING") != 0;
+    const char *spin = kw_getenv("KEYWARD_RING_SPIN_US");
+    g.ring_spin_ns = KW_RING_SPIN_MAX_NS;
+    if (spin && *spin) {
+        char *end;
+        long v = strtol(spin, &end, 10);
+        if (*end == 0 && v >= 0 && v <= 1000)
+            g.ring_spin_ns = (int64_t)v * 1000;
+    }
     const char *mc = kw_getenv("KEYWARD_MAX_CONNECTIONS");
     g.max_conns = KW_MAX_CONNS;
     if (mc && *mc) {

@@ -11,17 +11,22 @@
 
 #define KW_RING_HEADER 4096u
 #define KW_RING_ON_SOCKET 0xFFFFFFFFu /* response length: the response went through the socket */
+#define KW_RING_SPIN_MAX_NS 50000     /* the longest spin for a response (KEYWARD_RING_SPIN_US; 0: never spin) */
 
 struct kw_ring {
     uint8_t *mem;       /* NULL: no ring */
     size_t size, area;  /* the mapping's size; each area's size */
     uint32_t resp_seen; /* the response word as the last response left it */
     int64_t rt_ns;      /* moving average of a round trip through the ring (the spin window follows it) */
+    unsigned skip;      /* round trips left that do not spin (after a spin that failed) */
+    unsigned backoff;   /* the last skip given (doubles while spins fail, up to 64) */
+    int64_t spin_max_ns; /* the longest spin; none when the recent round trips took longer */
 };
 
-/* Map the memfd fd (the RingSetup response's descriptor) whose areas have `area` bytes each. 0, or -1 (the
- * memfd does not have the announced size, mmap failed). The caller closes fd either way. */
-int kw_ring_map(struct kw_ring *r, int fd, uint64_t area);
+/* Map the memfd fd (the RingSetup response's descriptor) whose areas have `area` bytes each; a wait spins at
+ * most spin_max_ns. 0, or -1 (the memfd does not have the announced size, mmap failed). The caller closes fd
+ * either way. */
+int kw_ring_map(struct kw_ring *r, int fd, uint64_t area, int64_t spin_max_ns);
 /* Unmap (a forked child too: only its own mapping goes). */
 void kw_ring_unmap(struct kw_ring *r);
 /* Put a request frame of n bytes (n <= area) in the ring and wake the daemon if it sleeps. */

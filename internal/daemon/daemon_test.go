@@ -28,6 +28,12 @@ import (
 // serve starts an engine on a fresh store behind a socket and returns the socket path.
 func serve(t *testing.T) (string, *daemon.Server) {
 	t.Helper()
+	return serveLimits(t, daemon.Limits{})
+}
+
+// serveLimits is serve with the server's limits set.
+func serveLimits(t *testing.T, lim daemon.Limits) (string, *daemon.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "store"))
 	if err != nil {
@@ -44,6 +50,7 @@ func serve(t *testing.T) (string, *daemon.Server) {
 		t.Fatal(err)
 	}
 	srv := daemon.NewServer(e.Open, log)
+	srv.Limits = lim
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {

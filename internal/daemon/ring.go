@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -40,7 +42,14 @@ const (
 
 // Spinning: after a response the daemon watches the request word for at most ringSpinMax, less when the
 // application's calls come further apart (ring.window); then it sleeps in the futex and costs nothing.
-const ringSpinMax = 50 * time.Microsecond
+var ringSpinMax = spinFromEnv()
+
+func spinFromEnv() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("KEYWARD_RING_SPIN_US")); err == nil {
+		return time.Duration(v) * time.Microsecond
+	}
+	return 50 * time.Microsecond
+}
 
 // MaxRings bounds the connections served through a ring at once (each holds an OS thread and RingSize bytes);
 // RingSetup beyond it is refused and the connection goes on through the socket.
@@ -57,9 +66,15 @@ type ring struct {
 	mem []byte
 	// The header's words, in the shared memory.
 	reqSeq, daemonSleeping, respSeq, clientSleeping, reqLen, respLen *uint32
-	seen                                                             uint32        // the request word as the daemon last took a request or a kick
-	attn                                                             atomic.Bool   // the socket has something (a large request, EOF) or the connection is ending: see kick
-	gap                                                              time.Duration // moving average of the time from a response to the next request
+	// seen is the request word as the daemon last took a request or a kick.
+	seen uint32
+	// attn says that the socket has something (a large request, EOF) or that the connection is ending: kick.
+	attn atomic.Bool
+	// gap is a moving average of the time from a response to the next request.
+	gap time.Duration
+	// skip is how many waits are left that do not spin, after a spin that saw no request; backoff the last
+	// skip given (doubling while spins fail, up to 64).
+	skip, backoff int
 }
 
 // newRing creates a ring's memfd, sealed at RingSize (the client can neither shrink it, which would make the
@@ -111,7 +126,7 @@ func (r *ring) kick() {
 // window is how long to spin for the next request: twice the recent gap between calls (plus a little), none
 // when calls come further apart than ringSpinMax.
 func (r *ring) window() time.Duration {
-	if r.gap > ringSpinMax {
+	if r.gap > ringSpinMax || ringSpinMax == 0 {
 		return 0
 	}
 	return min(ringSpinMax, 2*r.gap+5*time.Microsecond)
@@ -136,15 +151,22 @@ func (r *ring) wait() (socket bool) {
 		}
 		return false
 	}
-	if w := r.window(); w > 0 {
+	// Spin while it pays: not right after a spin that saw no request (the application did not call again
+	// that soon, or did not get to run), for 1, 2, 4 ... 64 waits.
+	if r.skip > 0 {
+		r.skip--
+	} else if w := r.window(); w > 0 {
 		for i := 0; ; i++ {
 			if took() {
+				r.backoff = 0
 				return socket
 			}
 			if i&63 == 63 && time.Since(t0) >= w {
 				break
 			}
 		}
+		r.backoff = min(max(2*r.backoff, 1), 64)
+		r.skip = r.backoff
 	}
 	atomic.StoreUint32(r.daemonSleeping, 1)
 	defer atomic.StoreUint32(r.daemonSleeping, 0)
