@@ -104,8 +104,12 @@ func newRing() (*ring, int, error) {
 		respLen: word(offRespLen)}, fd, nil
 }
 
-// close unmaps the ring; nothing may touch it afterwards.
+// close frees the ring's pages and unmaps it; nothing may touch it afterwards. The client may keep its mapping
+// after the connection, and the pages the daemon touched first are charged to the daemon's memory (its
+// cgroup): they go now (MADV_REMOVE punches them out of the memfd), so that a client opening and closing
+// connections cannot make the daemon hold memory. The client's mapping reads zeros from then on.
 func (r *ring) close() {
+	unix.Madvise(r.mem, unix.MADV_REMOVE)
 	unix.Munmap(r.mem)
 	r.mem = nil
 }

@@ -242,6 +242,14 @@ func TestRingConnectionEnds(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The daemon freed the ring's pages (they were charged to it): the client's mapping, which outlives the
+	// connection, reads zeros where the response sequence and the last response were.
+	for atomic.LoadUint32(r.word(128)) != 0 || !bytes.Equal(r.mem[4096+daemon.RingArea:][:64], make([]byte, 64)) {
+		if time.Now().After(deadline) {
+			t.Fatal("the ring's pages outlive the connection in the daemon's memory")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for i := 0; i < 3; i++ {
 		r, _ := dialRing(t, sock)
 		r.call(wire.CallGetInfo, nil)
