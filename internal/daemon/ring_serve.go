@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"runtime"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -116,28 +117,23 @@ func (s *Server) serveRing(st *connState) {
 }
 
 // watchSocket waits (in the netpoller, costing nothing) until c is readable or its read deadline passes,
-// kicks the ring's thread, and after the thread has served the socket (rearm) waits again; until done.
+// kicks the ring's thread, and after the thread has served the socket (rearm) waits again; until done. It
+// never leaves before done, so that the thread always has someone to wake it: after a deadline (Shutdown)
+// the wait fails at once, and the thread, reading the socket, fails too and ends the connection.
 func watchSocket(c net.Conn, rg *ring, rearm, done <-chan struct{}) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		rg.kick()
-		return
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		rg.kick()
-		return
+	var raw syscall.RawConn
+	if uc, ok := c.(*net.UnixConn); ok {
+		raw, _ = uc.SyscallConn()
 	}
 	var b [1]byte
 	for {
-		rerr := raw.Read(func(fd uintptr) bool {
-			_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			return err != unix.EAGAIN && err != unix.EINTR
-		})
-		rg.kick()
-		if rerr != nil {
-			return
+		if raw != nil {
+			raw.Read(func(fd uintptr) bool {
+				_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+				return err != unix.EAGAIN && err != unix.EINTR
+			})
 		}
+		rg.kick()
 		select {
 		case <-rearm:
 		case <-done:
