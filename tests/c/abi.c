@@ -764,6 +764,20 @@ static long sends_now(void)
     return n;
 }
 
+/* The library uses the daemon's rings unless KEYWARD_RING=0 (run-abi.sh runs the suite both ways). */
+static void test_ring_in_use(void)
+{
+    const char *env = getenv("KEYWARD_RING");
+    int off = env && strcmp(env, "0") == 0, rings = 0;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    while (maps && fgets(line, sizeof line, maps))
+        rings += strstr(line, "/memfd:keyward-ring") != NULL;
+    if (maps)
+        fclose(maps);
+    TRUE(off ? rings == 0 : rings >= 1);
+}
+
 static void test_fused(void)
 {
     /* HMAC-SHA-256, RFC 4231 test case 2. */
@@ -2285,6 +2299,7 @@ int main(int argc, char **argv)
     test_slots();
     test_objects();
     test_operations();
+    test_ring_in_use();
     test_fused();
     test_errors_end();
     test_large_input();
