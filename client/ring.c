@@ -9,7 +9,6 @@
 #include "ring.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -28,6 +27,11 @@
 #define OFF_RESP_LEN 320
 #define OFF_POSTS 384 /* requests this client posted (a statistic the daemon ignores; tests/c/abi.c counts it) */
 
+
+/* futex(2) operations on memory shared between processes (no FUTEX_PRIVATE_FLAG); defined here, as not every
+ * C library's toolchain ships <linux/futex.h> (musl-gcc). */
+#define KW_FUTEX_WAIT 0
+#define KW_FUTEX_WAKE 1
 
 #define KW_RING_CHECK_NS 50000000 /* asleep, check the daemon and the deadline this often */
 
@@ -54,6 +58,11 @@ static void cpu_relax(void)
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *timeout)
 {
+#ifdef SYS_futex_time64
+    /* A 32-bit target built with a 64-bit time_t (musl, _TIME_BITS=64): the timeout is a 64-bit timespec. */
+    if (sizeof(time_t) > sizeof(long))
+        return syscall(SYS_futex_time64, (void *)addr, op, val, timeout, NULL, 0);
+#endif
     return syscall(SYS_futex, (void *)addr, op, val, timeout, NULL, 0);
 }
 
@@ -97,7 +106,7 @@ void kw_ring_post(struct kw_ring *r, const uint8_t *frame, size_t n)
     atomic_fetch_add(word(r, OFF_POSTS), 1);
     atomic_fetch_add(word(r, OFF_REQ_SEQ), 1);
     if (atomic_load(word(r, OFF_DAEMON_SLEEPING)))
-        futex(word(r, OFF_REQ_SEQ), FUTEX_WAKE, 1, NULL);
+        futex(word(r, OFF_REQ_SEQ), KW_FUTEX_WAKE, 1, NULL);
 }
 
 /* The daemon is gone when its end of the socket is at EOF (or broken). */
@@ -161,7 +170,7 @@ int64_t kw_ring_wait(struct kw_ring *r, int fd, int64_t deadline)
         if (left_ns > KW_RING_CHECK_NS)
             left_ns = KW_RING_CHECK_NS;
         struct timespec ts = {.tv_sec = (time_t)(left_ns / 1000000000), .tv_nsec = (long)(left_ns % 1000000000)};
-        if (futex(seq, FUTEX_WAIT, v, &ts) < 0 && errno == ETIMEDOUT && daemon_gone(fd)) {
+        if (futex(seq, KW_FUTEX_WAIT, v, &ts) < 0 && errno == ETIMEDOUT && daemon_gone(fd)) {
             atomic_store(sleeping, 0);
             errno = ECONNRESET;
             return -1;
