@@ -20,7 +20,7 @@ import (
 // protocol's description: it posts requests in the ring and polls for the response (it never sleeps in the
 // futex, so it only needs to wake the daemon).
 type ringClient struct {
-	t    *testing.T
+	t    testing.TB
 	c    *net.UnixConn
 	mem  []byte
 	id   uint32
@@ -31,7 +31,7 @@ func (r *ringClient) word(off int) *uint32 { return (*uint32)(unsafe.Pointer(&r.
 
 // dialRing connects, says Hello and asks for a ring; it returns the client and RingSetup's rv (the client
 // has no ring unless it is CKR_OK).
-func dialRing(t *testing.T, sock string) (*ringClient, ck.RV) {
+func dialRing(t testing.TB, sock string) (*ringClient, ck.RV) {
 	t.Helper()
 	nc := rawConn(t, sock)
 	hello(t, nc)
