@@ -44,8 +44,10 @@ const (
 // application's calls come further apart (ring.window); then it sleeps in the futex and costs nothing.
 var ringSpinMax = spinFromEnv()
 
+// spinFromEnv reads the spin bound from KEYWARD_RING_SPIN_US (µs, 0 to 1000; 0 never spins), for measurements;
+// 50 µs otherwise.
 func spinFromEnv() time.Duration {
-	if v, err := strconv.Atoi(os.Getenv("KEYWARD_RING_SPIN_US")); err == nil {
+	if v, err := strconv.Atoi(os.Getenv("KEYWARD_RING_SPIN_US")); err == nil && v >= 0 && v <= 1000 {
 		return time.Duration(v) * time.Microsecond
 	}
 	return 50 * time.Microsecond
