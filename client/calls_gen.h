@@ -64,7 +64,8 @@
     X(FindObjectsFirst) \
     X(Features) \
     X(InitTokenPolicy) \
-    X(OperationEnd)
+    X(OperationEnd) \
+    X(RingSetup)
 
 /* Hello (1): request "ub", response "ub". */
 #define KW_REQ_FIELDS_Hello(X) X(u, Version) X(b, Cookie)
@@ -475,6 +476,14 @@ static inline void kw_req_OperationEnd(struct kw_buf *b, uint64_t session, uint6
 {
     kw_enc_u(b, session);
     kw_enc_u(b, op);
+}
+
+/* RingSetup (55): request "", response "u". */
+#define KW_REQ_FIELDS_RingSetup(X)
+#define KW_RESP_FIELDS_RingSetup(X) X(u, Size)
+static inline void kw_req_RingSetup(struct kw_buf *b)
+{
+    (void)b;
 }
 
 #endif

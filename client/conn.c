@@ -17,6 +17,7 @@
  */
 #include "compat.h"
 #include "conn.h"
+#include "ring.h"
 #include "sess.h"
 #include "trust.h"
 
@@ -59,6 +60,7 @@ struct kw_conn {
     uint8_t *buf;   /* the response buffer: [0, used) holds the frame being received or the last response */
     size_t cap, used;
     int64_t snd_us, rcv_us; /* SO_SNDTIMEO and SO_RCVTIMEO in force (0: not set yet) */
+    struct kw_ring ring;    /* the shared-memory transport, when the daemon gave one (RingSetup) */
 };
 
 /* The connection state. */
@@ -83,6 +85,8 @@ static struct {
     int opening;   /* connections being opened (counted against max_conns) */
     uint64_t features, features_gen; /* the daemon's Features bits, and the generation they were asked in */
     int trace_fd;                    /* KEYWARD_TRACE: a line per round trip (kw_trace), or -1 */
+    int ring;      /* use the daemon's shared-memory transport when it offers one (KEYWARD_RING, default 1) */
+    int64_t ring_spin_ns; /* a ring wait spins at most this long (KEYWARD_RING_SPIN_US, 0..1000) */
 } g = {.pm = PTHREAD_MUTEX_INITIALIZER, .trace_fd = -1};
 
 /* The fork guard: serialises C_Initialize/C_Finalize; reinitialised in a forked child. */
@@ -332,11 +336,16 @@ static void kw_conn_clear(struct kw_conn *c)
 
 static void kw_conn_free(struct kw_conn *c)
 {
+    kw_ring_unmap(&c->ring); /* only this process's mapping: a forked child never writes to it */
     close(c->fd);
     kw_conn_clear(c);
     free(c->buf);
     free(c);
 }
+
+static int kw_recv_frame(struct kw_conn *c, int64_t deadline, uint8_t **resp, size_t *resp_len);
+static int kw_ring_roundtrip(struct kw_conn *c, const struct kw_buf *req, int64_t deadline, uint8_t **resp,
+                             size_t *resp_len);
 
 /* Send a finished request frame (one send) and read the response frame into the connection's buffer (usually
  * one recv); *resp is the frame after its length field, valid until the buffer is cleared. */
@@ -349,6 +358,8 @@ static int kw_roundtrip(struct kw_conn *c, const struct kw_buf *req, uint8_t **r
         return KW_IO_PROTO; /* out of memory, nothing sent */
     int64_t full = (int64_t)g.timeout_ms * 1000;
     int64_t deadline = kw_now_us() + full;
+    if (c->ring.mem && req->len <= c->ring.area)
+        return kw_ring_roundtrip(c, req, deadline, resp, resp_len);
     if (c->snd_us != full) {
         if (kw_set_timeo(c->fd, SO_SNDTIMEO, full) < 0)
             return KW_IO_FAIL;
@@ -361,6 +372,18 @@ static int kw_roundtrip(struct kw_conn *c, const struct kw_buf *req, uint8_t **r
     }
     if (kw_send_all(c, req->p, req->len, deadline) < 0)
         return KW_IO_FAIL;
+    return kw_recv_frame(c, deadline, resp, resp_len);
+}
+
+/* Read one response frame from the socket into the connection's buffer (usually one recv). */
+static int kw_recv_frame(struct kw_conn *c, int64_t deadline, uint8_t **resp, size_t *resp_len)
+{
+    if (c->rcv_us != (int64_t)g.timeout_ms * 1000) {
+        /* (a ring round trip whose response came through the socket: the socket's timeouts may be stale) */
+        if (kw_set_timeo(c->fd, SO_RCVTIMEO, (int64_t)g.timeout_ms * 1000) < 0)
+            return KW_IO_FAIL;
+        c->rcv_us = (int64_t)g.timeout_ms * 1000;
+    }
     while (c->used < 4)
         if (kw_recv_some(c, c->cap - c->used, deadline) < 0)
             return KW_IO_FAIL;
@@ -378,6 +401,135 @@ static int kw_roundtrip(struct kw_conn *c, const struct kw_buf *req, uint8_t **r
     *resp = c->buf + 4;
     *resp_len = n;
     return KW_IO_OK;
+}
+
+/* A round trip through the ring (the request fits in its area): the response comes back in the ring, or, when
+ * it is too large, through the socket. The ring's response area is copied into the connection's buffer and
+ * zeroed, so that the response lives where a socket response would (and a forked child never touches the
+ * ring). */
+static int kw_ring_roundtrip(struct kw_conn *c, const struct kw_buf *req, int64_t deadline, uint8_t **resp,
+                             size_t *resp_len)
+{
+    kw_ring_post(&c->ring, req->p, req->len);
+    int64_t n = kw_ring_wait(&c->ring, c->fd, deadline);
+    if (n < 0)
+        return KW_IO_FAIL;
+    if (n == KW_RING_ON_SOCKET)
+        return kw_recv_frame(c, deadline, resp, resp_len);
+    if (n < 4 + KW_RESP_HEADER || (uint64_t)n > c->ring.area || kw_conn_reserve(c, (size_t)n) < 0)
+        return KW_IO_PROTO;
+    uint8_t *area = kw_ring_response(&c->ring);
+    memcpy(c->buf, area, (size_t)n);
+    explicit_bzero(area, (size_t)n);
+    c->used = (size_t)n;
+    if (4 + (size_t)kw_get_u32(c->buf) != c->used)
+        return KW_IO_PROTO;
+    *resp = c->buf + 4;
+    *resp_len = c->used - 4;
+    return KW_IO_OK;
+}
+
+/* RingSetup on a connection that said Hello: the daemon answers with the area size and the ring's memfd
+ * (SCM_RIGHTS). Any failure leaves the connection on the socket, except an I/O failure (KW_IO_FAIL). */
+static int kw_ring_setup(struct kw_conn *c)
+{
+    struct kw_buf b = {0};
+    kw_req_begin(&b);
+    uint32_t id = c->next_id++;
+    kw_req_finish(&b, id, KW_CALL_RingSetup);
+    int64_t deadline = kw_now_us() + (int64_t)g.timeout_ms * 1000;
+    int r = b.oom ? KW_IO_PROTO : kw_send_all(c, b.p, b.len, deadline) < 0 ? KW_IO_FAIL : KW_IO_OK;
+    kw_buf_free(&b);
+    if (r != KW_IO_OK)
+        return r;
+    kw_conn_clear(c);
+    if (kw_conn_reserve(c, KW_BUF_INIT) < 0)
+        return KW_IO_FAIL; /* sent, and the answer cannot be read: this connection is of no use */
+    /* The first recvmsg takes the descriptor (it travels with the frame's first byte). */
+    int fd = -1;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {.iov_base = c->buf, .iov_len = c->cap};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+    if (kw_fit_timeo(c->fd, SO_RCVTIMEO, &c->rcv_us, deadline) < 0)
+        return KW_IO_FAIL;
+    ssize_t got;
+    do
+        got = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0)
+        return KW_IO_FAIL;
+    c->used = (size_t)got;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+        if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS && h->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            size_t nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < nfd; i++) {
+                int x;
+                memcpy(&x, CMSG_DATA(h) + i * sizeof(int), sizeof x);
+                if (fd < 0)
+                    fd = x;
+                else
+                    close(x);
+            }
+        }
+    }
+    uint8_t *resp;
+    size_t n;
+    r = kw_recv_frame(c, deadline, &resp, &n);
+    uint32_t rid, rcall;
+    uint64_t rv;
+    const uint8_t *body;
+    size_t blen;
+    if (r == KW_IO_OK && (kw_resp_parse(resp, n, &rid, &rcall, &rv, &body, &blen) < 0 || rid != id ||
+                          rcall != KW_CALL_RingSetup))
+        r = KW_IO_FAIL; /* a frame that answers something else: the connection is out of step */
+    if (r == KW_IO_OK && rv == CKR_OK && fd >= 0 &&
+        kw_validate(body, blen, kw_call_lookup(KW_CALL_RingSetup)->resp) == 0) {
+        struct kw_dec d;
+        kw_dec_init(&d, body, blen);
+        uint64_t area = kw_dec_u(&d);
+        if (kw_ring_map(&c->ring, fd, area, g.ring_spin_ns) < 0)
+            kw_log("shared-memory transport", "the daemon's ring is not usable; staying on the socket");
+    }
+    if (fd >= 0)
+        close(fd);
+    kw_conn_clear(c);
+    return r == KW_IO_FAIL ? KW_IO_FAIL : KW_IO_OK;
+}
+
+/* The daemon's Features bits, asked on a fresh connection (not yet in the pool) unless this application
+ * generation knows them; 0 when it cannot say. */
+static uint64_t kw_conn_features(struct kw_conn *c)
+{
+    kw_lock();
+    int known = g.features_gen == g.gen && atomic_load(&g.state) == KW_LIVE;
+    uint64_t f = g.features;
+    kw_unlock();
+    if (known)
+        return f;
+    struct kw_buf b = {0};
+    kw_req_begin(&b);
+    uint32_t id = c->next_id++;
+    kw_req_finish(&b, id, KW_CALL_Features);
+    uint8_t *resp;
+    size_t n;
+    uint32_t rid, rcall;
+    uint64_t rv;
+    const uint8_t *body;
+    size_t blen;
+    f = 0;
+    if (!b.oom && kw_roundtrip(c, &b, &resp, &n) == KW_IO_OK &&
+        kw_resp_parse(resp, n, &rid, &rcall, &rv, &body, &blen) == 0 && rid == id && rcall == KW_CALL_Features &&
+        rv == CKR_OK && kw_validate(body, blen, kw_call_lookup(KW_CALL_Features)->resp) == 0) {
+        struct kw_dec d;
+        kw_dec_init(&d, body, blen);
+        f = kw_dec_u(&d);
+    }
+    kw_buf_free(&b);
+    kw_conn_clear(c);
+    return f;
 }
 
 /* Hello: create (cookie NULL) or join an application. */
@@ -481,6 +633,15 @@ static int kw_configure(void)
         long v = strtol(t, &end, 10);
         if (*end == 0 && v > 0 && v <= INT_MAX)
             g.timeout_ms = (int)v;
+    }
+    g.ring = kw_env_flag("KEYWARD_RING") != 0;
+    const char *spin = kw_getenv("KEYWARD_RING_SPIN_US");
+    g.ring_spin_ns = KW_RING_SPIN_MAX_NS;
+    if (spin && *spin) {
+        char *end;
+        long v = strtol(spin, &end, 10);
+        if (*end == 0 && v >= 0 && v <= 1000)
+            g.ring_spin_ns = (int64_t)v * 1000;
     }
     const char *mc = kw_getenv("KEYWARD_MAX_CONNECTIONS");
     g.max_conns = KW_MAX_CONNS;
@@ -728,6 +889,10 @@ static struct kw_conn *kw_open(const uint8_t *cookie, uint8_t out[KW_COOKIE_SIZE
     c->fd = fd;
     c->next_id = 1;
     *res = kw_hello(c, cookie, out, why, whylen);
+    if (*res == KW_IO_OK && g.ring && kw_conn_features(c) & KW_FEATURE_RING && kw_ring_setup(c) != KW_IO_OK) {
+        snprintf(why, whylen, "RingSetup failed: %s", strerror(errno));
+        *res = KW_IO_FAIL;
+    }
     if (*res != KW_IO_OK) {
         kw_conn_free(c);
         return NULL;

@@ -19,6 +19,8 @@
 #define KW_FEATURE_KEEP (1u << 1)
 /* attribute queries of kind AttrPeek (docs/protocol.md, Kept output) */
 #define KW_FEATURE_ATTR_PEEK (1u << 2)
+/* RingSetup, the shared-memory transport (docs/protocol.md, The ring) */
+#define KW_FEATURE_RING (1u << 3)
 /* OperationInitData's data call is OperationSingle (C_Encrypt ...) */
 #define KW_STAGE_SINGLE 1u
 /* OperationInitData's data call is OperationUpdate (C_EncryptUpdate ...) */

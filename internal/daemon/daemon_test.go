@@ -26,7 +26,13 @@ import (
 )
 
 // serve starts an engine on a fresh store behind a socket and returns the socket path.
-func serve(t *testing.T) (string, *daemon.Server) {
+func serve(t testing.TB) (string, *daemon.Server) {
+	t.Helper()
+	return serveLimits(t, daemon.Limits{})
+}
+
+// serveLimits is serve with the server's limits set.
+func serveLimits(t testing.TB, lim daemon.Limits) (string, *daemon.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "store"))
@@ -44,6 +50,7 @@ func serve(t *testing.T) (string, *daemon.Server) {
 		t.Fatal(err)
 	}
 	srv := daemon.NewServer(e.Open, log)
+	srv.Limits = lim
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -94,7 +101,7 @@ func TestApplicationEndsWithItsLastConnection(t *testing.T) {
 }
 
 // rawConn speaks frames directly, for malformed-input tests.
-func rawConn(t *testing.T, sock string) net.Conn {
+func rawConn(t testing.TB, sock string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("unix", sock)
 	if err != nil {
@@ -105,7 +112,7 @@ func rawConn(t *testing.T, sock string) net.Conn {
 	return c
 }
 
-func hello(t *testing.T, c net.Conn) {
+func hello(t testing.TB, c net.Conn) {
 	t.Helper()
 	var e wire.Encoder
 	e.U(wire.Version)

@@ -635,3 +635,15 @@ func serveOperationEnd(f func(p ck.Provider, r wire.OperationEndRequest) (wire.O
 		return err
 	}}
 }
+
+// serveRingSetup makes the handler of RingSetup from f: it decodes the request, runs f and encodes the response f
+// returns.
+func serveRingSetup(f func(p ck.Provider, r wire.RingSetupRequest) (wire.RingSetupResponse, error)) served {
+	return served{wire.CallRingSetup, func(p ck.Provider, d *wire.Decoder, e *wire.Encoder) error {
+		var r wire.RingSetupRequest
+		r.Decode(d)
+		resp, err := f(p, r)
+		resp.Encode(e)
+		return err
+	}}
+}

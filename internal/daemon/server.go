@@ -49,6 +49,7 @@ type Server struct {
 	mu      sync.Mutex
 	apps    map[string]*application // by cookie
 	conns   map[net.Conn]struct{}
+	rings   int                  // connections served through a ring
 	perUID  map[uint32]*uidState // by peer uid, while it has connections
 	busy    sync.WaitGroup       // connections being served
 	idle    *time.Timer
@@ -229,29 +230,43 @@ func groupsOf(pid int32) []uint32 {
 	return nil
 }
 
+// connState is one connection being served.
+type connState struct {
+	c       net.Conn
+	r       *bufio.Reader
+	w       *bufio.Writer
+	log     *slog.Logger
+	peer    engine.Peer
+	app     *application
+	uid     *uidState // the peer's uid's state, once counted
+	helloBy time.Time
+	ring    *ring // set by RingSetup: the connection is served through it from then on (serveRing)
+}
+
 func (s *Server) serveConn(c net.Conn) {
 	defer s.busy.Done()
 	// The connection must have said Hello by helloBy: a connection that only sits there holds a descriptor.
-	helloBy := time.Now().Add(s.lim.HelloTimeout)
-	c.SetReadDeadline(helloBy)
-	var app *application
-	var uid *uidState // the peer's uid's state, once counted
+	st := &connState{c: c, helloBy: time.Now().Add(s.lim.HelloTimeout)}
+	c.SetReadDeadline(st.helloBy)
 	defer func() {
 		c.Close()
 		var ended ck.Provider
 		s.mu.Lock()
 		delete(s.conns, c)
-		if uid != nil {
-			if uid.conns--; uid.conns == 0 {
-				delete(s.perUID, uid.id)
+		if st.uid != nil {
+			if st.uid.conns--; st.uid.conns == 0 {
+				delete(s.perUID, st.uid.id)
 			}
 		}
-		if app != nil {
-			app.refs--
-			if app.refs == 0 {
-				delete(s.apps, string(app.cookie))
-				ended = app.provider
+		if st.app != nil {
+			st.app.refs--
+			if st.app.refs == 0 {
+				delete(s.apps, string(st.app.cookie))
+				ended = st.app.provider
 			}
+		}
+		if st.ring != nil {
+			s.rings--
 		}
 		if len(s.conns) == 0 && s.idle != nil && !s.closing {
 			s.idle.Reset(s.IdleExit)
@@ -266,108 +281,117 @@ func (s *Server) serveConn(c net.Conn) {
 		s.log.Warn("connection without peer credentials", "err", err)
 		return
 	}
+	st.peer = peer
 	s.mu.Lock()
-	uid = s.perUID[peer.UID]
+	uid := s.perUID[peer.UID]
 	if uid == nil {
 		uid = &uidState{id: peer.UID, budget: newByteBudget(s.lim.MaxReceiveBytesPerUID)}
 		s.perUID[peer.UID] = uid
 	}
 	if uid.conns >= s.lim.MaxConnectionsPerUID { // (at least 1: uid is not new)
-		uid = nil
 		s.mu.Unlock()
 		s.refused.note(s.log, "refusing a connection beyond the uid's limit", "uid", peer.UID,
 			"max_connections_per_uid", s.lim.MaxConnectionsPerUID)
 		return
 	}
 	uid.conns++
+	st.uid = uid
 	s.mu.Unlock()
-	log := s.log.With("peer", peer.String())
+	st.log = s.log.With("peer", peer.String())
 	if uc, ok := c.(*net.UnixConn); ok {
 		// Room for a large response in the socket (see the client's KW_SNDBUF): the kernel caps it at
 		// net.core.wmem_max, and charges memory only while data is in flight.
 		uc.SetWriteBuffer(4 << 20)
 	}
-	r := bufio.NewReaderSize(c, 64<<10)
-	w := bufio.NewWriterSize(c, 64<<10)
-	for {
-		// After Hello, waiting for the next request has no time limit (an application may sleep between
-		// calls), but once a frame has begun it must arrive within FrameTimeout: a peer cannot pin a half-sent
-		// frame forever. Before Hello, everything is bounded by helloBy.
-		hdr, err := r.Peek(4)
-		if errors.Is(err, io.EOF) && r.Buffered() > 0 {
-			err = io.ErrUnexpectedEOF // the peer left in the middle of a length field
-		}
-		if err != nil {
-			if app == nil && isTimeout(err) {
-				log.Debug("closing a connection that did not say Hello in time", "hello_timeout", s.lim.HelloTimeout.String())
-			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
-				log.Warn("dropping connection", "err", err)
-			}
+	st.r = bufio.NewReaderSize(c, 64<<10)
+	st.w = bufio.NewWriterSize(c, 64<<10)
+	for s.serveFrame(st) {
+		if st.ring != nil {
+			s.serveRing(st)
 			return
-		}
-		size := 4 + int64(binary.BigEndian.Uint32(hdr))
-		frameBy := time.Now().Add(s.lim.FrameTimeout)
-		if app == nil {
-			frameBy = helloBy
-		}
-		// A large frame takes its size from the budgets of bytes being received (its uid's, then everyone's)
-		// before its bytes are read, and keeps it until its response is out: slow or stalled senders hold at
-		// most MaxReceiveBytes, one uid at most MaxReceiveBytesPerUID. (A frame beyond MaxFrame is refused by
-		// ReadRequest; it counts as MaxFrame meanwhile.)
-		var held int64
-		if size > budgetFloor {
-			held = min(size, maxFrameBytes)
-			if !uid.budget.acquire(held, frameBy, s.stop) {
-				s.refused.note(log, "dropping connection: request frames being received exceed the uid's limit", "frame", size,
-					"max_receive_bytes_per_uid", s.lim.MaxReceiveBytesPerUID)
-				return
-			}
-			if !s.budget.acquire(held, frameBy, s.stop) {
-				uid.budget.release(held)
-				s.refused.note(log, "dropping connection: request frames being received exceed the limit", "frame", size,
-					"max_receive_bytes", s.lim.MaxReceiveBytes)
-				return
-			}
-		}
-		deadline := app == nil || int64(r.Buffered()) < size
-		if deadline {
-			c.SetReadDeadline(frameBy) // the rest of the frame is still on its way
-		}
-		// What a handler decodes aliases the request's frame, and an operation may keep parts of its input (a
-		// parameter, buffered data) beyond the request: every frame gets a fresh buffer, except the large
-		// frames of the data calls, whose input nothing keeps (reusableFrame).
-		req, pooled, err := frames.ReadRequest(r, reusableFrame)
-		if deadline && app != nil {
-			c.SetReadDeadline(time.Time{})
-		}
-		if err != nil {
-			s.budget.release(held)
-			uid.budget.release(held)
-			if app == nil && isTimeout(err) {
-				log.Debug("closing a connection that did not say Hello in time", "hello_timeout", s.lim.HelloTimeout.String())
-			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
-				log.Warn("dropping connection", "err", err)
-			}
-			return
-		}
-		enc := encoders.Get().(*wire.Encoder)
-		hadApp := app != nil
-		more := s.serveRequest(log, peer, &app, c, w, req, enc)
-		// The response is out: the request's frame and the response's body go back to their pools, cleared
-		// (they may hold plaintext), while the peer reads.
-		frames.Put(pooled)
-		s.budget.release(held)
-		uid.budget.release(held)
-		clear(enc.Bytes())
-		enc.Reset()
-		encoders.Put(enc)
-		if !more {
-			return
-		}
-		if !hadApp {
-			c.SetReadDeadline(time.Time{}) // Hello done: the application may wait as long as it likes
 		}
 	}
+}
+
+// serveFrame reads one request frame from the socket, serves it and writes the response on the socket. It
+// reports whether the connection goes on.
+func (s *Server) serveFrame(st *connState) bool {
+	c, r, log := st.c, st.r, st.log
+	// After Hello, waiting for the next request has no time limit (an application may sleep between
+	// calls), but once a frame has begun it must arrive within FrameTimeout: a peer cannot pin a half-sent
+	// frame forever. Before Hello, everything is bounded by helloBy.
+	hdr, err := r.Peek(4)
+	if errors.Is(err, io.EOF) && r.Buffered() > 0 {
+		err = io.ErrUnexpectedEOF // the peer left in the middle of a length field
+	}
+	if err != nil {
+		if st.app == nil && isTimeout(err) {
+			log.Debug("closing a connection that did not say Hello in time", "hello_timeout", s.lim.HelloTimeout.String())
+		} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+			log.Warn("dropping connection", "err", err)
+		}
+		return false
+	}
+	size := 4 + int64(binary.BigEndian.Uint32(hdr))
+	frameBy := time.Now().Add(s.lim.FrameTimeout)
+	if st.app == nil {
+		frameBy = st.helloBy
+	}
+	// A large frame takes its size from the budgets of bytes being received (its uid's, then everyone's)
+	// before its bytes are read, and keeps it until its response is out: slow or stalled senders hold at
+	// most MaxReceiveBytes, one uid at most MaxReceiveBytesPerUID. (A frame beyond MaxFrame is refused by
+	// ReadRequest; it counts as MaxFrame meanwhile.)
+	var held int64
+	if size > budgetFloor {
+		held = min(size, maxFrameBytes)
+		if !st.uid.budget.acquire(held, frameBy, s.stop) {
+			s.refused.note(log, "dropping connection: request frames being received exceed the uid's limit", "frame", size,
+				"max_receive_bytes_per_uid", s.lim.MaxReceiveBytesPerUID)
+			return false
+		}
+		if !s.budget.acquire(held, frameBy, s.stop) {
+			st.uid.budget.release(held)
+			s.refused.note(log, "dropping connection: request frames being received exceed the limit", "frame", size,
+				"max_receive_bytes", s.lim.MaxReceiveBytes)
+			return false
+		}
+	}
+	deadline := st.app == nil || int64(r.Buffered()) < size
+	if deadline {
+		c.SetReadDeadline(frameBy) // the rest of the frame is still on its way
+	}
+	// What a handler decodes aliases the request's frame, and an operation may keep parts of its input (a
+	// parameter, buffered data) beyond the request: every frame gets a fresh buffer, except the large
+	// frames of the data calls, whose input nothing keeps (reusableFrame).
+	req, pooled, err := frames.ReadRequest(r, reusableFrame)
+	if deadline && st.app != nil {
+		c.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		s.budget.release(held)
+		st.uid.budget.release(held)
+		if st.app == nil && isTimeout(err) {
+			log.Debug("closing a connection that did not say Hello in time", "hello_timeout", s.lim.HelloTimeout.String())
+		} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+			log.Warn("dropping connection", "err", err)
+		}
+		return false
+	}
+	enc := encoders.Get().(*wire.Encoder)
+	hadApp := st.app != nil
+	more := s.serveRequest(st, req, enc, nil)
+	// The response is out: the request's frame and the response's body go back to their pools, cleared
+	// (they may hold plaintext), while the peer reads.
+	frames.Put(pooled)
+	s.budget.release(held)
+	st.uid.budget.release(held)
+	clear(enc.Bytes())
+	enc.Reset()
+	encoders.Put(enc)
+	if more && !hadApp {
+		c.SetReadDeadline(time.Time{}) // Hello done: the application may wait as long as it likes
+	}
+	return more
 }
 
 // frames lends buffers to large request frames of the calls reusableFrame names.
@@ -391,11 +415,12 @@ var reusableCalls = map[wire.Call]bool{
 	wire.CallOperationInitData: true, wire.CallVerifyInitVerify: true,
 }
 
-// serveRequest answers one request into enc and writes the response. It reports whether the connection goes
-// on.
-func (s *Server) serveRequest(log *slog.Logger, peer engine.Peer, app **application, c net.Conn, w *bufio.Writer, req wire.Request, enc *wire.Encoder) bool {
+// serveRequest answers one request into enc and writes the response: into rg when the request came through
+// the ring and the response fits there, else on the socket. It reports whether the connection goes on.
+func (s *Server) serveRequest(st *connState, req wire.Request, enc *wire.Encoder, rg *ring) bool {
 	ci, known := wire.Lookup(req.Call)
-	if *app == nil && req.Call != wire.CallHello {
+	log := st.log
+	if st.app == nil && req.Call != wire.CallHello {
 		log.Warn("dropping connection: first frame is not Hello", "call", req.Call.String())
 		return false
 	}
@@ -407,17 +432,25 @@ func (s *Server) serveRequest(log *slog.Logger, peer engine.Peer, app **applicat
 		log.Warn("dropping connection: malformed request", "call", ci.Name)
 		return false
 	case req.Call == wire.CallHello:
-		if *app != nil {
+		if st.app != nil {
 			log.Warn("dropping connection: second Hello")
 			return false
 		}
-		*app, rv = s.hello(peer, wire.NewDecoder(req.Body), enc)
-		if *app == nil {
-			writeResponse(c, w, req, rv, nil)
+		st.app, rv = s.hello(st.peer, wire.NewDecoder(req.Body), enc)
+		if st.app == nil {
+			writeResponse(st.c, st.w, req, rv, nil)
 			return false
 		}
+	case req.Call == wire.CallFeatures:
+		enc.U(offeredFeatures) // here, not in dispatch.go: RingSetup is the connection's, not the provider's
+	case req.Call == wire.CallRingSetup:
+		if rg != nil || st.ring != nil {
+			log.Warn("dropping connection: second RingSetup")
+			return false
+		}
+		return s.setupRing(st, req)
 	default:
-		rv = s.handle(log, (*app).provider, req.Call, req.Body, enc)
+		rv = s.handle(log, st.app.provider, req.Call, req.Body, enc)
 	}
 	if wire.OneWay(req.Call) && known && !s.Legacy {
 		return true // no response: the client reads only the response of the request written after it
@@ -426,7 +459,16 @@ func (s *Server) serveRequest(log *slog.Logger, peer engine.Peer, app **applicat
 	if !wire.CarriesBody(rv) {
 		body = nil
 	}
-	return writeResponse(c, w, req, rv, body) == nil
+	if rg != nil {
+		var hb [wire.ResponseHeaderSize]byte
+		if rg.respond(wire.AppendResponseHeader(hb[:0], req.ID, req.Call, rv, len(body)), body) {
+			return true
+		}
+		err := writeResponse(st.c, st.w, req, rv, body)
+		rg.post(RingOnSocket)
+		return err == nil
+	}
+	return writeResponse(st.c, st.w, req, rv, body) == nil
 }
 
 // writeResponse writes one response frame. A small one goes through w (one write); a large body is sent

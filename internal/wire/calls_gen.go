@@ -60,6 +60,7 @@ const (
 	CallFeatures                  Call = 52
 	CallInitTokenPolicy           Call = 53
 	CallOperationEnd              Call = 54
+	CallRingSetup                 Call = 55
 )
 
 // callList is calls.def's table, in its order.
@@ -118,6 +119,7 @@ var callList = []CallInfo{
 	{ID: CallFeatures, Name: "Features", Request: "", Response: "u"},
 	{ID: CallInitTokenPolicy, Name: "InitTokenPolicy", Request: "ubbu", Response: ""},
 	{ID: CallOperationEnd, Name: "OperationEnd", Request: "uu", Response: ""},
+	{ID: CallRingSetup, Name: "RingSetup", Request: "", Response: "u"},
 }
 
 // NewRequest returns a zero request of call c (nil for an unknown call).
@@ -231,6 +233,8 @@ func NewRequest(c Call) Message {
 		return &InitTokenPolicyRequest{}
 	case CallOperationEnd:
 		return &OperationEndRequest{}
+	case CallRingSetup:
+		return &RingSetupRequest{}
 	}
 	return nil
 }
@@ -346,6 +350,8 @@ func NewResponse(c Call) Message {
 		return &InitTokenPolicyResponse{}
 	case CallOperationEnd:
 		return &OperationEndResponse{}
+	case CallRingSetup:
+		return &RingSetupResponse{}
 	}
 	return nil
 }
@@ -2547,3 +2553,34 @@ func (*OperationEndResponse) Encode(*Encoder) {}
 
 // Decode reads the response's items from d (d.Finish reports an error).
 func (*OperationEndResponse) Decode(*Decoder) {}
+
+// RingSetupRequest is the request of RingSetup (call 55, "").
+type RingSetupRequest struct {
+}
+
+// Call returns CallRingSetup.
+func (*RingSetupRequest) Call() Call { return CallRingSetup }
+
+// Encode appends the request's items to e.
+func (*RingSetupRequest) Encode(*Encoder) {}
+
+// Decode reads the request's items from d (d.Finish reports an error).
+func (*RingSetupRequest) Decode(*Decoder) {}
+
+// RingSetupResponse is the response of RingSetup (call 55, "u").
+type RingSetupResponse struct {
+	Size uint64
+}
+
+// Call returns CallRingSetup.
+func (*RingSetupResponse) Call() Call { return CallRingSetup }
+
+// Encode appends the response's items to e.
+func (r *RingSetupResponse) Encode(e *Encoder) {
+	e.U(r.Size)
+}
+
+// Decode reads the response's items from d (d.Finish reports an error).
+func (r *RingSetupResponse) Decode(d *Decoder) {
+	r.Size = d.U()
+}

@@ -22,6 +22,8 @@ const (
 	FeatureKeep = 1 << 1
 	// FeatureAttrPeek: attribute queries of kind AttrPeek (docs/protocol.md, Kept output).
 	FeatureAttrPeek = 1 << 2
+	// FeatureRing: RingSetup, the shared-memory transport (docs/protocol.md, The ring).
+	FeatureRing = 1 << 3
 )
 
 // The stages of OperationInitData: the data call that follows the Init.

@@ -747,9 +747,35 @@ static void test_operations(void)
 
 /* ---- fewer round trips: deferred Init, first search batch (docs/protocol.md, "Fused calls") ---- */
 
+/* Requests also travel through the shared-memory ring (docs/protocol.md, "The ring"): the client counts those
+ * it posts in each ring's header (offset 384), and the rings are this process's keyward-ring mappings. */
 static long sends_now(void)
 {
-    return atomic_load(&sends);
+    long n = atomic_load(&sends);
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    while (maps && fgets(line, sizeof line, maps)) {
+        unsigned long start;
+        if (strstr(line, "/memfd:keyward-ring") && sscanf(line, "%lx-", &start) == 1)
+            n += atomic_load((_Atomic uint32_t *)(start + 384));
+    }
+    if (maps)
+        fclose(maps);
+    return n;
+}
+
+/* The library uses the daemon's rings unless KEYWARD_RING=0 (run-abi.sh runs the suite both ways). */
+static void test_ring_in_use(void)
+{
+    const char *env = getenv("KEYWARD_RING");
+    int off = env && strcmp(env, "0") == 0, rings = 0;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    while (maps && fgets(line, sizeof line, maps))
+        rings += strstr(line, "/memfd:keyward-ring") != NULL;
+    if (maps)
+        fclose(maps);
+    TRUE(off ? rings == 0 : rings >= 1);
 }
 
 static void test_fused(void)
@@ -2803,6 +2829,7 @@ int main(int argc, char **argv)
     test_slots();
     test_objects();
     test_operations();
+    test_ring_in_use();
     test_fused();
     test_fused_context();
     test_kept();

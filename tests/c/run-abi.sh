@@ -52,26 +52,36 @@ export KEYWARD_TEST_DAEMON_PID
 KEYWARD_TEST_DAEMON_PID=$(cat "$pidfile")
 unset KEYWARD_AUTOSTART KEYWARD_DEBUG
 
-(
-    timeout -k 5 "${KEYWARD_TEST_TIMEOUT:-60}" $run "$abi" <"$tmp/to-test"
-    echo $? >"$tmp/status"
-) | (
-    exec 3>"$tmp/to-test"
-    while IFS= read -r line; do
-        case $line in
-        RESTART)
-            if start_daemon; then echo "RESTARTED $(cat "$pidfile")" >&3; else echo "FAILED" >&3; fi
-            ;;
-        *) printf '%s\n' "$line" ;;
-        esac
-    done
-)
-status=$(cat "$tmp/status" 2>/dev/null || echo 1)
-if [ "$status" != 0 ]; then
-    echo "run-abi: abi test failed (status $status); daemon log:" >&2
-    tail -n 30 "$tmp/daemon.log" >&2
-    exit 1
-fi
+# The main run, twice: through the shared-memory rings (the default), then with KEYWARD_RING=0 through the
+# socket alone.
+run_main() {
+    rm -f "$tmp/status"
+    KEYWARD_TEST_DAEMON_PID=$(cat "$pidfile") # the daemon-death test kills it; the harness starts another
+    (
+        timeout -k 5 "${KEYWARD_TEST_TIMEOUT:-60}" $run "$abi" <"$tmp/to-test"
+        echo $? >"$tmp/status"
+    ) | (
+        exec 3>"$tmp/to-test"
+        while IFS= read -r line; do
+            case $line in
+            RESTART)
+                if start_daemon; then echo "RESTARTED $(cat "$pidfile")" >&3; else echo "FAILED" >&3; fi
+                ;;
+            *) printf '%s\n' "$line" ;;
+            esac
+        done
+    )
+    status=$(cat "$tmp/status" 2>/dev/null || echo 1)
+    if [ "$status" != 0 ]; then
+        echo "run-abi: abi test failed (status $status); daemon log:" >&2
+        tail -n 30 "$tmp/daemon.log" >&2
+        exit 1
+    fi
+}
+run_main
+export KEYWARD_RING=0
+run_main
+unset KEYWARD_RING
 
 # An older daemon (keywardd --legacy-protocol: no fused calls): the library must fall back to a call per
 # function, with the same results.
