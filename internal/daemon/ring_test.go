@@ -105,8 +105,14 @@ func (r *ringClient) post(frame []byte) {
 // daemon says it went there).
 func (r *ringClient) call(call wire.Call, body []byte) wire.Response {
 	r.t.Helper()
+	return r.callAfter(nil, call, body)
+}
+
+// callAfter is call with the frames of before (one-way requests) in front of the request, in the same post.
+func (r *ringClient) callAfter(before []byte, call wire.Call, body []byte) wire.Response {
+	r.t.Helper()
 	r.id++
-	r.post(wire.AppendRequest(nil, r.id, call, body))
+	r.post(wire.AppendRequest(bytes.Clone(before), r.id, call, body))
 	deadline := time.Now().Add(10 * time.Second)
 	for atomic.LoadUint32(r.word(128)) == r.seen {
 		if time.Now().After(deadline) {
@@ -190,6 +196,36 @@ func TestRingServesRequests(t *testing.T) {
 	e.U(s)
 	if resp := r.call(wire.CallGetSessionInfo, e.Bytes()); resp.RV != ck.CKR_OK {
 		t.Fatalf("GetSessionInfo after a socket request: %v", resp.RV)
+	}
+	// One-way frames in front of a request, in one post (docs/protocol.md, "Kept output"): served in order,
+	// only the request answered. A digest's length query keeps its output; the OperationEnd in front of the
+	// next request ends the operation, so that a new DigestInit succeeds.
+	var dg wire.Encoder
+	dg.U(s)
+	dg.U(uint64(ck.OpDigest))
+	dg.M(&ck.Mechanism{Type: ck.CKM_SHA256})
+	dg.U(0)
+	if resp := r.call(wire.CallOperationInit, dg.Bytes()); resp.RV != ck.CKR_OK {
+		t.Fatalf("DigestInit: %v", resp.RV)
+	}
+	var q wire.Encoder
+	q.U(s)
+	q.U(uint64(ck.OpDigest))
+	q.B([]byte("abc"))
+	q.O(ck.Out{Peek: true})
+	if resp := r.call(wire.CallOperationSingle, q.Bytes()); resp.RV != ck.CKR_OK {
+		t.Fatalf("Digest length query: %v", resp.RV)
+	}
+	var end wire.Encoder
+	end.U(s)
+	end.U(uint64(ck.OpDigest))
+	ends := wire.AppendRequest(nil, 500, wire.CallOperationEnd, end.Bytes())
+	ends = wire.AppendRequest(ends, 501, wire.CallOperationEnd, end.Bytes()) // an end of an ended operation does nothing
+	if resp := r.callAfter(ends, wire.CallOperationInit, dg.Bytes()); resp.RV != ck.CKR_OK {
+		t.Fatalf("DigestInit after OperationEnd frames in the same post: %v (want CKR_OK: the ends come first)", resp.RV)
+	}
+	if resp := r.call(wire.CallOperationInit, dg.Bytes()); resp.RV != ck.CKR_OPERATION_ACTIVE {
+		t.Fatalf("a second DigestInit: %v, want CKR_OPERATION_ACTIVE", resp.RV)
 	}
 }
 
@@ -284,6 +320,15 @@ func TestRingMalformedCloses(t *testing.T) {
 		},
 		"body breaks the signature": func(r *ringClient) {
 			r.post(wire.AppendRequest(nil, 1, wire.CallGetSlotList, []byte{'u', 1}))
+		},
+		"only a one-way frame": func(r *ringClient) {
+			var e wire.Encoder
+			e.U(1)
+			e.U(uint64(ck.OpDigest))
+			r.post(wire.AppendRequest(nil, 1, wire.CallOperationEnd, e.Bytes()))
+		},
+		"two answered frames": func(r *ringClient) {
+			r.post(wire.AppendRequest(wire.AppendRequest(nil, 1, wire.CallGetInfo, nil), 2, wire.CallGetInfo, nil))
 		},
 		"second RingSetup": func(r *ringClient) {
 			r.post(wire.AppendRequest(nil, 1, wire.CallRingSetup, nil))
