@@ -63,23 +63,30 @@ static CK_RV enc_refuse(struct kw_buf *b, CK_RV rv)
     return rv;
 }
 
-CK_RV kw_arg_data(struct kw_buf *b, const void *p, CK_ULONG n)
+CK_RV kw_arg_data_ok(struct kw_buf *b, const void *p, CK_ULONG n)
 {
     if (!p && n > 0)
         return enc_refuse(b, CKR_ARGUMENTS_BAD);
     if (n > KW_MAX_FRAME)
         return enc_refuse(b, CKR_DATA_LEN_RANGE);
-    kw_enc_b(b, p, n);
     return CKR_OK;
 }
 
-static CK_RV enc_pin(struct kw_buf *b, const CK_UTF8CHAR *pin, CK_ULONG n)
+CK_RV kw_arg_data(struct kw_buf *b, const void *p, CK_ULONG n)
+{
+    CK_RV rv = kw_arg_data_ok(b, p, n);
+    if (rv == CKR_OK)
+        kw_enc_b(b, p, n);
+    return rv;
+}
+
+/* A PIN's check before its `p` item (present when pin is not NULL: the protected authentication path). */
+static CK_RV pin_ok(struct kw_buf *b, const CK_UTF8CHAR *pin, CK_ULONG n)
 {
     if (!pin && n > 0)
         return enc_refuse(b, CKR_ARGUMENTS_BAD);
     if (n > KW_MAX_FRAME)
         return enc_refuse(b, CKR_PIN_LEN_RANGE);
-    kw_enc_p(b, pin, n, pin != NULL);
     return CKR_OK;
 }
 
@@ -190,25 +197,11 @@ static CK_RV list_out(struct kw_dec *d, CK_ULONG_PTR list, CK_ULONG_PTR pcount)
     return CKR_OK;
 }
 
-/* A call whose request is one or two integers and whose response is empty. */
-static CK_RV call_u(uint32_t call, CK_ULONG a, int kind)
+/* Run a built request whose response is not read, and free it. */
+static CK_RV run_free(struct kw_msg *m, int kind)
 {
-    struct kw_msg m;
-    kw_msg_init(&m, call);
-    kw_enc_u(&m.req, a);
-    CK_RV rv = kw_msg_run(&m, kind);
-    kw_msg_free(&m);
-    return rv;
-}
-
-static CK_RV call_uu(uint32_t call, CK_ULONG a, CK_ULONG b)
-{
-    struct kw_msg m;
-    kw_msg_init(&m, call);
-    kw_enc_u(&m.req, a);
-    kw_enc_u(&m.req, b);
-    CK_RV rv = kw_msg_run(&m, S);
-    kw_msg_free(&m);
+    CK_RV rv = kw_msg_run(m, kind);
+    kw_msg_free(m);
     return rv;
 }
 
@@ -228,8 +221,27 @@ static CK_RV run_handle(struct kw_msg *m, CK_ULONG_PTR out, int kind)
 /* Check a session handle (GetSessionInfo). */
 static CK_RV session_ok(CK_SESSION_HANDLE h)
 {
-    return call_u(KW_CALL_GetSessionInfo, h, S);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_GetSessionInfo);
+    kw_req_GetSessionInfo(&m.req, h);
+    return run_free(&m, S);
 }
+
+/* The calls encoded here by hand: their requests carry a mechanism (M) or a template (A), which calls_gen.h has
+ * no encoder for (kw_arg_mech and kw_arg_template check and write them in place). The others use kw_req_Name. */
+KW_REQ_IS(CreateObject, KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(CopyObject, 2 * KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(GetAttributeValue, 2 * KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(SetAttributeValue, 2 * KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(FindObjectsInit, KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(GenerateKey, KW_KIND_u + KW_KIND_M + KW_KIND_A);
+KW_REQ_IS(GenerateKeyPair, KW_KIND_u + KW_KIND_M + 2 * KW_KIND_A);
+KW_REQ_IS(WrapKey, 3 * KW_KIND_u + KW_KIND_M + KW_KIND_o);
+KW_REQ_IS(UnwrapKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_b + KW_KIND_A);
+KW_REQ_IS(DeriveKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_A);
+KW_REQ_IS(EncapsulateKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_A + KW_KIND_o);
+KW_REQ_IS(DecapsulateKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_A + KW_KIND_b);
+KW_REQ_IS(VerifySignatureInit, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_b);
 
 /* ---- operations: initialisation and argument checks, then fuse.c ---- */
 
@@ -296,6 +308,7 @@ static CK_RV get_info(CK_INFO_PTR p, CK_BYTE major, CK_BYTE minor)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetInfo);
+    kw_req_GetInfo(&m.req);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         p->cryptokiVersion.major = major;
@@ -335,7 +348,7 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PT
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSlotList);
-    kw_enc_u(&m.req, tokenPresent ? 1 : 0);
+    kw_req_GetSlotList(&m.req, tokenPresent ? 1 : 0);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK)
         rv = list_out(&m.body, pSlotList, pulCount);
@@ -350,7 +363,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSlotInfo);
-    kw_enc_u(&m.req, slotID);
+    kw_req_GetSlotInfo(&m.req, slotID);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         pad_string(&m.body, pInfo->slotDescription, sizeof pInfo->slotDescription);
@@ -370,7 +383,7 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetTokenInfo);
-    kw_enc_u(&m.req, slotID);
+    kw_req_GetTokenInfo(&m.req, slotID);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         struct kw_dec *d = &m.body;
@@ -404,7 +417,7 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetMechanismList);
-    kw_enc_u(&m.req, slotID);
+    kw_req_GetMechanismList(&m.req, slotID);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK)
         rv = list_out(&m.body, pMechanismList, pulCount);
@@ -419,8 +432,7 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetMechanismInfo);
-    kw_enc_u(&m.req, slotID);
-    kw_enc_u(&m.req, type);
+    kw_req_GetMechanismInfo(&m.req, slotID, type);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         pInfo->ulMinKeySize = kw_dec_ul(&m.body);
@@ -440,7 +452,7 @@ CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pRese
         return CKR_FUNCTION_NOT_SUPPORTED;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_WaitForSlotEvent);
-    kw_enc_u(&m.req, flags);
+    kw_req_WaitForSlotEvent(&m.req, flags);
     return run_handle(&m, pSlot, L);
 }
 
@@ -453,9 +465,8 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK
         return CKR_PIN_LEN_RANGE;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_InitToken);
-    kw_enc_u(&m.req, slotID);
-    kw_enc_b(&m.req, pPin, ulPinLen); /* a NULL PIN (protected path) travels as an empty one */
-    kw_enc_b(&m.req, pLabel, 32);
+    /* A NULL PIN (protected path) travels as an empty one. */
+    kw_req_InitToken(&m.req, slotID, pPin, ulPinLen, pLabel, 32);
     CK_RV rv = kw_msg_run(&m, L);
     kw_msg_free(&m);
     return rv;
@@ -466,10 +477,11 @@ CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPin
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_InitPIN);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
-    if (rv == CKR_OK)
+    CK_RV rv = pin_ok(&m.req, pPin, ulPinLen);
+    if (rv == CKR_OK) {
+        kw_req_InitPIN(&m.req, hSession, pPin, ulPinLen, pPin != NULL);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -480,12 +492,13 @@ CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulO
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_SetPIN);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_pin(&m.req, pOldPin, ulOldLen);
+    CK_RV rv = pin_ok(&m.req, pOldPin, ulOldLen);
     if (rv == CKR_OK)
-        rv = enc_pin(&m.req, pNewPin, ulNewLen);
-    if (rv == CKR_OK)
+        rv = pin_ok(&m.req, pNewPin, ulNewLen);
+    if (rv == CKR_OK) {
+        kw_req_SetPIN(&m.req, hSession, pOldPin, ulOldLen, pOldPin != NULL, pNewPin, ulNewLen, pNewPin != NULL);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -502,8 +515,7 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OpenSession);
-    kw_enc_u(&m.req, slotID);
-    kw_enc_u(&m.req, flags);
+    kw_req_OpenSession(&m.req, slotID, flags);
     CK_RV rv = run_handle(&m, phSession, L);
     if (rv == CKR_OK)
         kw_sess_open(*phSession, slotID);
@@ -517,7 +529,10 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
      * Inits go first (they were made while the keys existed), and no Init shape naming one of them may be
      * taken for a success again. */
     kw_flush_all();
-    CK_RV rv = call_u(KW_CALL_CloseSession, hSession, S);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_CloseSession);
+    kw_req_CloseSession(&m.req, hSession);
+    CK_RV rv = run_free(&m, S);
     kw_sess_close(hSession);
     kw_sess_forget_inits();
     return rv;
@@ -526,7 +541,10 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
     CHECK_INIT();
-    CK_RV rv = call_u(KW_CALL_CloseAllSessions, slotID, L);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_CloseAllSessions);
+    kw_req_CloseAllSessions(&m.req, slotID);
+    CK_RV rv = run_free(&m, L);
     if (rv == CKR_OK)
         kw_sess_close_slot(slotID);
     return rv;
@@ -539,7 +557,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSessionInfo);
-    kw_enc_u(&m.req, hSession);
+    kw_req_GetSessionInfo(&m.req, hSession);
     CK_RV rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
         pInfo->slotID = kw_dec_ul(&m.body);
@@ -579,11 +597,11 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
     kw_flush_init(hSession, 0); /* CKU_CONTEXT_SPECIFIC authenticates the session's operation */
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_Login);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, userType);
-    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
-    if (rv == CKR_OK)
+    CK_RV rv = pin_ok(&m.req, pPin, ulPinLen);
+    if (rv == CKR_OK) {
+        kw_req_Login(&m.req, hSession, userType, pPin, ulPinLen, pPin != NULL);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -595,15 +613,15 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
     kw_flush_init(hSession, 0);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_LoginUser);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, userType);
-    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
+    CK_RV rv = pin_ok(&m.req, pPin, ulPinLen);
     if (rv == CKR_OK)
-        rv = kw_arg_data(&m.req, pUsername, ulUsernameLen);
+        rv = kw_arg_data_ok(&m.req, pUsername, ulUsernameLen);
     if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_ARGUMENTS_BAD;
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
+        kw_req_LoginUser(&m.req, hSession, userType, pPin, ulPinLen, pPin != NULL, pUsername, ulUsernameLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -612,7 +630,10 @@ CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 {
     CHECK_INIT();
     kw_flush_all(); /* the Inits happened before the logout */
-    CK_RV rv = call_u(KW_CALL_Logout, hSession, S);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_Logout);
+    kw_req_Logout(&m.req, hSession);
+    CK_RV rv = run_free(&m, S);
     kw_sess_forget_inits(); /* what a private key allowed may no longer be allowed */
     return rv;
 }
@@ -621,7 +642,10 @@ CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 {
     CHECK_INIT();
     kw_flush_init(hSession, 0);
-    return call_uu(KW_CALL_SessionCancel, hSession, flags);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_SessionCancel);
+    kw_req_SessionCancel(&m.req, hSession, flags);
+    return run_free(&m, S);
 }
 
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
@@ -679,7 +703,10 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     CHECK_INIT();
     kw_flush_all(); /* an operation started on the key before its destruction keeps working */
-    CK_RV rv = call_uu(KW_CALL_DestroyObject, hSession, hObject);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_DestroyObject);
+    kw_req_DestroyObject(&m.req, hSession, hObject);
+    CK_RV rv = run_free(&m, S);
     kw_sess_forget_inits();
     return rv;
 }
@@ -691,8 +718,7 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_U
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetObjectSize);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, hObject);
+    kw_req_GetObjectSize(&m.req, hSession, hObject);
     return run_handle(&m, pulSize, S);
 }
 
@@ -937,8 +963,7 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, C
     }
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_FindObjects);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, ulMaxObjectCount);
+    kw_req_FindObjects(&m.req, hSession, ulMaxObjectCount);
     CK_RV rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
         uint32_t n = kw_dec_U_begin(&m.body);
@@ -963,7 +988,10 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
     CHECK_INIT();
     if (kw_sess_find_end(hSession) == 0)
         return CKR_OK; /* the whole result came with C_FindObjectsInit */
-    return call_u(KW_CALL_FindObjectsFinal, hSession, S);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_FindObjectsFinal);
+    kw_req_FindObjectsFinal(&m.req, hSession);
+    return run_free(&m, S);
 }
 
 /* ---- encryption, decryption, digest, signatures ---- */
@@ -1036,7 +1064,10 @@ CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     CHECK_INIT();
     kw_flush_init(hSession, OP_DIGEST);
-    return call_uu(KW_CALL_DigestKey, hSession, hKey);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_DigestKey);
+    kw_req_DigestKey(&m.req, hSession, hKey);
+    return run_free(&m, S);
 }
 
 CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
@@ -1104,10 +1135,11 @@ CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG
     kw_flush_init(hSession, OP_VERIFY);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_VerifyFinal);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = kw_arg_data(&m.req, pSignature, ulSignatureLen);
-    if (rv == CKR_OK)
+    CK_RV rv = kw_arg_data_ok(&m.req, pSignature, ulSignatureLen);
+    if (rv == CKR_OK) {
+        kw_req_VerifyFinal(&m.req, hSession, pSignature, ulSignatureLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     if (kw_verdict(rv))
         kw_sess_ended(hSession, OP_VERIFY);
@@ -1271,12 +1303,13 @@ CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSee
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_SeedRandom);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = kw_arg_data(&m.req, pSeed, ulSeedLen);
+    CK_RV rv = kw_arg_data_ok(&m.req, pSeed, ulSeedLen);
     if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_ARGUMENTS_BAD;
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
+        kw_req_SeedRandom(&m.req, hSession, pSeed, ulSeedLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -1288,8 +1321,7 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_U
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GenerateRandom);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, ulRandomLen);
+    kw_req_GenerateRandom(&m.req, hSession, ulRandomLen);
     CK_RV rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
         uint32_t n;
@@ -1517,10 +1549,11 @@ CK_RV C_VerifySignature(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG 
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_VerifySignature);
     m.too_big = CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = kw_arg_data(&m.req, pData, ulDataLen);
-    if (rv == CKR_OK)
+    CK_RV rv = kw_arg_data_ok(&m.req, pData, ulDataLen);
+    if (rv == CKR_OK) {
+        kw_req_VerifySignature(&m.req, hSession, pData, ulDataLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -1535,9 +1568,7 @@ CK_RV C_VerifySignatureFinal(CK_SESSION_HANDLE hSession)
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OperationFinal);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, OP_VERIFY_SIGNATURE);
-    kw_enc_o(&m.req, 0, 0); /* no output: the result is the rv */
+    kw_req_OperationFinal(&m.req, hSession, OP_VERIFY_SIGNATURE, 0, 0); /* no output: the result is the rv */
     CK_RV rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
     return rv;
@@ -1551,8 +1582,7 @@ CK_RV C_GetSessionValidationFlags(CK_SESSION_HANDLE hSession, CK_SESSION_VALIDAT
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSessionValidationFlags);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, type);
+    kw_req_GetSessionValidationFlags(&m.req, hSession, type);
     return run_handle(&m, pFlags, S);
 }
 

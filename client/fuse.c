@@ -14,6 +14,16 @@
 
 #define S KW_SESSION_CALL
 
+/* The calls encoded here by hand: OperationInit and FindObjectsFirst carry a mechanism (M) or a template (A),
+ * which calls_gen.h has no encoder for; a fused call is a deferred Init's items (kept as bytes, sess.h) followed
+ * by its data call's. The others use kw_req_Name. */
+KW_REQ_IS(OperationInit, 3 * KW_KIND_u + KW_KIND_M);
+KW_REQ_IS(FindObjectsFirst, 2 * KW_KIND_u + KW_KIND_A);
+_Static_assert(KW_REQ_KINDS(OperationInitData) == KW_REQ_KINDS(OperationInit) + KW_KIND_u + KW_KIND_b + KW_KIND_o,
+               "OperationInitData: the Init's items, then the stage, the input and the output");
+_Static_assert(KW_REQ_KINDS(VerifyInitVerify) == KW_REQ_KINDS(OperationInit) + 2 * KW_KIND_b,
+               "VerifyInitVerify: the Init's items, then the data and the signature");
+
 /* ---- output under the length convention ---- */
 
 /* Run a request that ends with an `o` item; on CKR_OK copy the output, on CKR_OK/CKR_BUFFER_TOO_SMALL set *plen.
@@ -258,12 +268,14 @@ static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK
     *fused = 0;
     kw_msg_init(m, call);
     m->too_big = CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m->req, h);
-    kw_enc_u(&m->req, op);
-    CK_RV rv = kw_arg_data(&m->req, in, inlen);
-    kw_enc_o(&m->req, oflags, cap);
-    if (rv == CKR_OK)
+    CK_RV rv = kw_arg_data_ok(&m->req, in, inlen);
+    if (rv == CKR_OK) {
+        if (call == KW_CALL_OperationSingle)
+            kw_req_OperationSingle(&m->req, h, op, in, inlen, oflags, cap);
+        else
+            kw_req_OperationUpdate(&m->req, h, op, in, inlen, oflags, cap);
         rv = req_fits(m);
+    }
     return rv == CKR_OK ? rv : op_refused(h, op, 1, rv);
 }
 
@@ -346,9 +358,8 @@ CK_RV kw_op_final(CK_SESSION_HANDLE h, CK_ULONG op, CK_BYTE_PTR out, CK_ULONG_PT
     kw_flush_init(h, op < KW_SESS_OPS ? (int)op : 0);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OperationFinal);
-    kw_enc_u(&m.req, h);
-    kw_enc_u(&m.req, op);
-    CK_RV rv = kw_run_out(&m, out, plen, S);
+    kw_req_OperationFinal(&m.req, h, op, out != NULL, *plen);
+    CK_RV rv = recv_out(&m, out, plen, S);
     kw_msg_free(&m);
     if (rv == CKR_OK && out && op < KW_SESS_OPS)
         kw_sess_ended(h, (int)op);
@@ -383,12 +394,13 @@ CK_RV kw_op_verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDat
     kw_msg_init(&m, KW_CALL_Verify);
     /* Too large for a frame: the larger of the two inputs is the one out of range. */
     m.too_big = ulSignatureLen > ulDataLen ? CKR_SIGNATURE_LEN_RANGE : CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = kw_arg_data(&m.req, pData, ulDataLen);
-    if (rv == CKR_OK && kw_arg_data(&m.req, pSignature, ulSignatureLen) != CKR_OK)
+    CK_RV rv = kw_arg_data_ok(&m.req, pData, ulDataLen);
+    if (rv == CKR_OK && kw_arg_data_ok(&m.req, pSignature, ulSignatureLen) != CKR_OK)
         rv = CKR_SIGNATURE_LEN_RANGE;
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
+        kw_req_Verify(&m.req, hSession, pData, ulDataLen, pSignature, ulSignatureLen);
         rv = req_fits(&m);
+    }
     if (rv != CKR_OK) {
         kw_msg_free(&m);
         return op_refused(hSession, OP_VERIFY, 1, rv);
@@ -410,7 +422,7 @@ static void end_find(CK_SESSION_HANDLE h)
 {
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_FindObjectsFinal);
-    kw_enc_u(&m.req, h);
+    kw_req_FindObjectsFinal(&m.req, h);
     kw_msg_run(&m, S);
     kw_msg_free(&m);
 }

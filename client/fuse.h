@@ -45,6 +45,8 @@ CK_RV kw_run_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
  * holds) and appends it; a refusal also spoils the buffer, so that the request is never sent. */
 
 CK_RV kw_arg_data(struct kw_buf *b, const void *p, CK_ULONG n);
+/* kw_arg_data's check alone, for a `b` item that a generated encoder (kw_req_Name) then writes. */
+CK_RV kw_arg_data_ok(struct kw_buf *b, const void *p, CK_ULONG n);
 CK_RV kw_arg_mech(struct kw_buf *b, const CK_MECHANISM *m);
 CK_RV kw_arg_template(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n);
 
