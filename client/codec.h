@@ -105,6 +105,21 @@ void kw_dec_M(struct kw_dec *d, int *present, uint64_t *type, const uint8_t **pa
 
 #include "calls_gen.h" /* KW_REQ_FIELDS_Name, KW_RESP_FIELDS_Name, kw_req_Name (calls.def) */
 
+/* A call's request items counted by kind (each kind's count in 4 bits of its own): a call encoded by hand, having
+ * no kw_req_Name (its request has M or A items), asserts at compile time that calls.def still lists the items it
+ * writes, as KW_REQ_IS(GenerateKey, KW_KIND_u + KW_KIND_M + KW_KIND_A). The order is the daemon's to check. */
+#define KW_KIND_u 0x1u
+#define KW_KIND_b 0x10u
+#define KW_KIND_p 0x100u
+#define KW_KIND_o 0x1000u
+#define KW_KIND_M 0x10000u
+#define KW_KIND_A 0x100000u
+#define KW_KIND_U 0x1000000u
+#define KW_KIND_ADD(letter, field) +KW_KIND_##letter
+#define KW_REQ_KINDS(Name) (0u KW_REQ_FIELDS_##Name(KW_KIND_ADD))
+#define KW_REQ_IS(Name, kinds) \
+    _Static_assert(KW_REQ_KINDS(Name) == (kinds), #Name ": the hand encoding no longer matches calls.def")
+
 static inline uint32_t kw_get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];

@@ -4,10 +4,13 @@
  * Each function checks that the library is initialised, then its pointer arguments, then marshals one call of
  * internal/wire/calls.def (docs/protocol.md) and unmarshals the response. Errors that are the daemon's are
  * passed through; CKR_DEVICE_ERROR means a protocol error, CKR_DEVICE_REMOVED that the daemon died (conn.c).
+ * The operations' data calls, whose requests depend on what the client remembers of the session (deferred Init,
+ * fused calls, kept output, a search's first batch), are built in fuse.c after the checks here.
  */
 #include <string.h>
 
 #include "conn.h"
+#include "fuse.h"
 #include "params.h"
 #include "sess.h"
 #include "width.h"
@@ -60,27 +63,34 @@ static CK_RV enc_refuse(struct kw_buf *b, CK_RV rv)
     return rv;
 }
 
-static CK_RV enc_data(struct kw_buf *b, const void *p, CK_ULONG n)
+CK_RV kw_arg_data_ok(struct kw_buf *b, const void *p, CK_ULONG n)
 {
     if (!p && n > 0)
         return enc_refuse(b, CKR_ARGUMENTS_BAD);
     if (n > KW_MAX_FRAME)
         return enc_refuse(b, CKR_DATA_LEN_RANGE);
-    kw_enc_b(b, p, n);
     return CKR_OK;
 }
 
-static CK_RV enc_pin(struct kw_buf *b, const CK_UTF8CHAR *pin, CK_ULONG n)
+CK_RV kw_arg_data(struct kw_buf *b, const void *p, CK_ULONG n)
+{
+    CK_RV rv = kw_arg_data_ok(b, p, n);
+    if (rv == CKR_OK)
+        kw_enc_b(b, p, n);
+    return rv;
+}
+
+/* A PIN's check before its `p` item (present when pin is not NULL: the protected authentication path). */
+static CK_RV pin_ok(struct kw_buf *b, const CK_UTF8CHAR *pin, CK_ULONG n)
 {
     if (!pin && n > 0)
         return enc_refuse(b, CKR_ARGUMENTS_BAD);
     if (n > KW_MAX_FRAME)
         return enc_refuse(b, CKR_PIN_LEN_RANGE);
-    kw_enc_p(b, pin, n, pin != NULL);
     return CKR_OK;
 }
 
-static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
+CK_RV kw_arg_mech(struct kw_buf *b, const CK_MECHANISM *m)
 {
     if (!m) {
         kw_enc_M(b, 0, 0, 0, NULL, 0);
@@ -119,7 +129,7 @@ static CK_RV enc_mech(struct kw_buf *b, const CK_MECHANISM *m)
 /* A template sent to the token: kinds 1 and 2. */
 static CK_RV enc_template_items(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n);
 
-static CK_RV enc_template(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n)
+CK_RV kw_arg_template(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
     CK_RV rv = enc_template_items(b, t, n);
     return rv == CKR_OK ? rv : enc_refuse(b, rv);
@@ -163,53 +173,6 @@ static CK_RV enc_template_items(struct kw_buf *b, const CK_ATTRIBUTE *t, CK_ULON
     return CKR_OK;
 }
 
-/* Run a request that ends with an `o` item; on CKR_OK copy the output, on CKR_OK/CKR_BUFFER_TOO_SMALL set *plen.
- * peeked: the item had the peek flag (docs/protocol.md, "Kept output"); when the answer did not deliver the
- * output but carried it, *peeked points at it in the response (until kw_msg_free) and *npeeked is its length;
- * else *peeked is NULL. */
-static CK_RV recv_out_peek(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind, const uint8_t **peeked,
-                           uint32_t *npeeked)
-{
-    if (peeked)
-        *peeked = NULL;
-    CK_RV rv = kw_msg_run(m, kind);
-    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-        return rv;
-    if (!m->has_body)
-        return CKR_DEVICE_ERROR;
-    uint64_t len = kw_dec_u(&m->body);
-    uint32_t dlen;
-    const uint8_t *d = kw_dec_b(&m->body, &dlen);
-    if (rv == CKR_OK && out) {
-        if (dlen != len || len > *plen)
-            return CKR_DEVICE_ERROR; /* the daemon broke the length convention */
-        memcpy(out, d, dlen);
-    } else if (peeked && dlen == len && len <= KW_KEEP_MAX) {
-        *peeked = d ? d : (const uint8_t *)""; /* (an empty output is one too) */
-        *npeeked = dlen;
-    } else if (dlen != 0) {
-        return CKR_DEVICE_ERROR;
-    }
-    if (!kw_ulong_fits(len)) { /* a length this word size cannot express (width.h) */
-        *plen = CK_UNAVAILABLE_INFORMATION;
-        return CKR_BUFFER_TOO_SMALL;
-    }
-    *plen = (CK_ULONG)len;
-    return rv;
-}
-
-static CK_RV recv_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
-{
-    return recv_out_peek(m, out, plen, kind, NULL, NULL);
-}
-
-/* Append an `o` item and run (recv_out). */
-static CK_RV run_out(struct kw_msg *m, CK_BYTE_PTR out, CK_ULONG_PTR plen, int kind)
-{
-    kw_enc_o(&m->req, out != NULL, *plen);
-    return recv_out(m, out, plen, kind);
-}
-
 /* A `U` result under the length convention, applied here. */
 static CK_RV list_out(struct kw_dec *d, CK_ULONG_PTR list, CK_ULONG_PTR pcount)
 {
@@ -234,25 +197,11 @@ static CK_RV list_out(struct kw_dec *d, CK_ULONG_PTR list, CK_ULONG_PTR pcount)
     return CKR_OK;
 }
 
-/* A call whose request is one or two integers and whose response is empty. */
-static CK_RV call_u(uint32_t call, CK_ULONG a, int kind)
+/* Run a built request whose response is not read, and free it. */
+static CK_RV run_free(struct kw_msg *m, int kind)
 {
-    struct kw_msg m;
-    kw_msg_init(&m, call);
-    kw_enc_u(&m.req, a);
-    CK_RV rv = kw_msg_run(&m, kind);
-    kw_msg_free(&m);
-    return rv;
-}
-
-static CK_RV call_uu(uint32_t call, CK_ULONG a, CK_ULONG b)
-{
-    struct kw_msg m;
-    kw_msg_init(&m, call);
-    kw_enc_u(&m.req, a);
-    kw_enc_u(&m.req, b);
-    CK_RV rv = kw_msg_run(&m, S);
-    kw_msg_free(&m);
+    CK_RV rv = kw_msg_run(m, kind);
+    kw_msg_free(m);
     return rv;
 }
 
@@ -272,309 +221,59 @@ static CK_RV run_handle(struct kw_msg *m, CK_ULONG_PTR out, int kind)
 /* Check a session handle (GetSessionInfo). */
 static CK_RV session_ok(CK_SESSION_HANDLE h)
 {
-    return call_u(KW_CALL_GetSessionInfo, h, S);
-}
-
-/* ---- deferred Init (sess.h; docs/protocol.md, "Fused calls") ----
- *
- * An Init that already succeeded on a session with the very same request is not sent: it waits for the
- * operation's first data call, and both go in one round trip. Every call that could see the operation some
- * other way sends the deferred Init alone first (flush_init, flush_all). */
-
-/* The Init request body of a message being built (the items after the frame header). */
-static const uint8_t *req_body(const struct kw_msg *m, size_t *len)
-{
-    *len = m->req.len - KW_REQ_HEADER;
-    return m->req.p + KW_REQ_HEADER;
-}
-
-/* What decides whether an Init succeeds: its request, except the contents of data that only feed the
- * computation (an IV, a nonce, associated data, a context: params.def's data-only parts), of which the length
- * and presence count (kw_param_shape). An Init of the same shape as one that succeeded on the session succeeds
- * too (the session, key and mechanism being the same), so it can wait for its data call. */
-static void init_shape(struct kw_buf *sh, CK_SESSION_HANDLE h, CK_ULONG op, const CK_MECHANISM *m,
-                       CK_OBJECT_HANDLE key, const uint8_t *body, size_t len)
-{
-    kw_put_u8(sh, 0); /* never the first byte of a body (an item tag) */
-    kw_put_u64(sh, h);
-    kw_put_u64(sh, op);
-    kw_put_u64(sh, m->mechanism);
-    kw_put_u64(sh, key);
-    if (!kw_param_shape(m, sh)) {
-        sh->len = 0;
-        kw_put_raw(sh, body, len);
-    }
-}
-
-/* Run an OperationInit message of op on h and remember its outcome under its shape (sh; or forget it). */
-static CK_RV run_init(struct kw_msg *m, CK_SESSION_HANDLE h, int op, const struct kw_buf *sh)
-{
-    CK_RV rv = kw_msg_run(m, S);
-    if (sh)
-        kw_sess_learn(h, op, sh->oom ? NULL : sh->p, sh->oom ? 0 : sh->len, rv);
-    else if (rv != CKR_OK)
-        kw_sess_learn(h, op, NULL, 0, rv); /* a deferred Init that failed after all: forget its shape */
-    return rv;
-}
-
-/* Send h's deferred Init (of op; of any operation when op is 0) on its own. CKR_OK when there is none. */
-static CK_RV flush_init(CK_SESSION_HANDLE h, int op)
-{
-    if (!kw_sess_deferred(h))
-        return CKR_OK;
     struct kw_msg m;
-    kw_msg_init(&m, KW_CALL_OperationInit);
-    int d = kw_sess_take(h, op, &m.req);
-    CK_RV rv = d ? run_init(&m, h, d, NULL) : CKR_OK; /* its shape stays known; a failure forgets it */
-    kw_msg_free(&m);
-    return rv;
+    kw_msg_init(&m, KW_CALL_GetSessionInfo);
+    kw_req_GetSessionInfo(&m.req, h);
+    return run_free(&m, S);
 }
 
-/* Send every session's deferred Init (before a call that may change what an Init checked). */
-static void flush_all(void)
-{
-    for (;;) {
-        struct kw_msg m;
-        CK_SESSION_HANDLE h = 0;
-        kw_msg_init(&m, KW_CALL_OperationInit);
-        int d = kw_sess_take_any(&h, &m.req);
-        if (d) {
-            run_init(&m, h, d, NULL);
-            kw_sess_flushed(h);
-        }
-        kw_msg_free(&m);
-        if (!d)
-            return;
-    }
-}
+/* The calls encoded here by hand: their requests carry a mechanism (M) or a template (A), which calls_gen.h has
+ * no encoder for (kw_arg_mech and kw_arg_template check and write them in place). The others use kw_req_Name. */
+KW_REQ_IS(CreateObject, KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(CopyObject, 2 * KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(GetAttributeValue, 2 * KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(SetAttributeValue, 2 * KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(FindObjectsInit, KW_KIND_u + KW_KIND_A);
+KW_REQ_IS(GenerateKey, KW_KIND_u + KW_KIND_M + KW_KIND_A);
+KW_REQ_IS(GenerateKeyPair, KW_KIND_u + KW_KIND_M + 2 * KW_KIND_A);
+KW_REQ_IS(WrapKey, 3 * KW_KIND_u + KW_KIND_M + KW_KIND_o);
+KW_REQ_IS(UnwrapKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_b + KW_KIND_A);
+KW_REQ_IS(DeriveKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_A);
+KW_REQ_IS(EncapsulateKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_A + KW_KIND_o);
+KW_REQ_IS(DecapsulateKey, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_A + KW_KIND_b);
+KW_REQ_IS(VerifySignatureInit, 2 * KW_KIND_u + KW_KIND_M + KW_KIND_b);
 
-/* Start a fused message: h's deferred Init of op, to which the caller appends its data call's items. 0 when
- * no Init of op is deferred on h (the caller sends its own call). */
-static size_t fused_begin(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, int op)
-{
-    if (kw_sess_deferred(h) != op)
-        return 0;
-    kw_msg_init(m, call);
-    if (kw_sess_take(h, op, &m->req))
-        return m->req.len; /* where the Init's items end */
-    kw_msg_free(m);
-    return 0;
-}
-
-/* Whether a fused message can go (it fits a frame, memory did not run out). When not, its Init (the items
- * up to init_end) is deferred again and the message dropped: the caller sends the Init alone (flush_init),
- * then its own call. */
-static int fused_ready(struct kw_msg *m, size_t init_end, CK_SESSION_HANDLE h, int op)
-{
-    if (!m->req.oom && m->req.len - 4 <= KW_MAX_FRAME)
-        return 1;
-    kw_sess_redefer(h, op, m->req.p + KW_REQ_HEADER, init_end - KW_REQ_HEADER);
-    kw_msg_free(m);
-    return 0;
-}
-
-/* Whether a verification's rv is its verdict (the call then ended the operation). */
-static int verdict(CK_RV rv)
-{
-    return rv == CKR_OK || rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE;
-}
-
-/* After a fused message: an error (but a short buffer) forgets the Init, so that the next one goes alone and
- * says on its own whether it fails. */
-static void fused_end(CK_SESSION_HANDLE h, int op, CK_RV rv)
-{
-    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-        kw_sess_learn(h, op, NULL, 0, rv);
-}
+/* ---- operations: initialisation and argument checks, then fuse.c ---- */
 
 static CK_RV op_init(CK_SESSION_HANDLE h, CK_ULONG op, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
     CHECK_INIT();
-    flush_init(h, 0); /* an earlier deferred Init on h goes first; its failure shows on its own data call */
-    struct kw_msg m;
-    kw_msg_init(&m, KW_CALL_OperationInit);
-    kw_enc_u(&m.req, h);
-    kw_enc_u(&m.req, op);
-    CK_RV rv = enc_mech(&m.req, mech);
-    kw_enc_u(&m.req, mech ? key : 0);
-    if (rv == CKR_OK && mech && !m.req.oom) {
-        size_t len;
-        const uint8_t *body = req_body(&m, &len);
-        struct kw_buf sh = {0};
-        init_shape(&sh, h, op, mech, key, body, len);
-        if (!sh.oom && kw_sess_defer(h, (int)op, sh.p, sh.len, body, len)) {
-            kw_buf_free(&sh);
-            kw_msg_free(&m);
-            if (kw_features() & KW_FEATURE_FUSED)
-                return CKR_OK;
-            return flush_init(h, (int)op); /* an older daemon: the Init goes alone after all */
-        }
-        rv = run_init(&m, h, (int)op, &sh);
-        kw_buf_free(&sh);
-    } else if (rv == CKR_OK) {
-        rv = kw_msg_run(&m, S);
-        if (rv == CKR_OK && !mech)
-            kw_sess_ended(h, (int)op); /* a NULL mechanism cancels the operation */
-    }
-    kw_msg_free(&m);
-    return rv;
+    return kw_op_init(h, op, mech, key);
 }
 
-/* Whether a built request can go: CKR_HOST_MEMORY when memory ran out (or an encoder refused an item),
- * m->too_big when it does not fit a frame (what kw_msg_run would answer, without sending). */
-static CK_RV req_fits(const struct kw_msg *m)
-{
-    if (m->req.oom)
-        return CKR_HOST_MEMORY;
-    return m->req.len - 4 > KW_MAX_FRAME ? m->too_big : CKR_OK;
-}
-
-/* A data call of op on h refused here, before anything was sent (its input does not fit a frame, memory ran
- * out): returns rv. The specification has an error end the operation, and the application keeps its
- * connection, sessions and login: op ends on h, in the daemon too (a cancel) when its Init went there
- * (init_sent). A dual-function update (op >= KW_SESS_OPS) leaves its two operations as they are. */
-static CK_RV op_refused(CK_SESSION_HANDLE h, CK_ULONG op, int init_sent, CK_RV rv)
-{
-    if (op >= KW_SESS_OPS)
-        return rv;
-    if (init_sent)
-        (void)op_init(h, op, NULL, 0); /* the cancel: kw_sess_ended on success */
-    else
-        kw_sess_ended(h, (int)op);
-    return rv;
-}
-
-/* Build a data call of op on h (OperationSingle or OperationUpdate, ending with the `o` item flags/cap): fused
- * with h's deferred Init of op when there is one (OperationInitData; *fused is then set), else the call alone.
- * The caller runs it, and calls fused_end when *fused. */
-static CK_RV op_message(struct kw_msg *m, uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in,
-                        CK_ULONG inlen, int oflags, uint64_t cap, int *fused)
-{
-    size_t init_end = fused_begin(m, KW_CALL_OperationInitData, h, (int)op);
-    if (init_end) {
-        kw_enc_u(&m->req, call == KW_CALL_OperationSingle ? KW_STAGE_SINGLE : KW_STAGE_UPDATE);
-        CK_RV rv = enc_data(&m->req, in, inlen);
-        if (rv != CKR_OK) {
-            kw_msg_free(m); /* the Init never left: the operation ends here */
-            kw_msg_init(m, call);
-            *fused = 0;
-            return op_refused(h, op, 0, rv);
-        }
-        kw_enc_o(&m->req, oflags, cap);
-        if (fused_ready(m, init_end, h, (int)op)) {
-            m->too_big = CKR_DATA_LEN_RANGE;
-            *fused = 1;
-            return CKR_OK;
-        }
-        flush_init(h, (int)op);
-    }
-    *fused = 0;
-    kw_msg_init(m, call);
-    m->too_big = CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m->req, h);
-    kw_enc_u(&m->req, op);
-    CK_RV rv = enc_data(&m->req, in, inlen);
-    kw_enc_o(&m->req, oflags, cap);
-    if (rv == CKR_OK)
-        rv = req_fits(m);
-    return rv == CKR_OK ? rv : op_refused(h, op, 1, rv);
-}
-
-/* A data call of op on h failed here, before reaching the daemon (rv): the operation ends all the same, as
- * PKCS#11 says of C_Encrypt, C_EncryptUpdate, C_EncryptFinal and the decrypt, digest, sign and verify calls
- * (every error but CKR_BUFFER_TOO_SMALL ends the active operation). A deferred Init of op never reached the
- * daemon: it is dropped, without a round trip; else the daemon's operation is cancelled (a NULL mechanism). */
-static CK_RV op_fail(CK_SESSION_HANDLE h, CK_ULONG op, CK_RV rv)
-{
-    if (op >= OP_DIGEST_ENCRYPT && op <= OP_DECRYPT_VERIFY)
-        return rv; /* a dual-function call: the two operations go on (the specification ends neither) */
-    if (op < KW_SESS_OPS && kw_sess_drop(h, (int)op))
-        return rv;
-    struct kw_msg m;
-    kw_msg_init(&m, KW_CALL_OperationInit);
-    kw_enc_u(&m.req, h);
-    kw_enc_u(&m.req, op);
-    enc_mech(&m.req, NULL);
-    kw_enc_u(&m.req, 0);
-    if (kw_msg_run(&m, S) == CKR_OK)
-        kw_sess_ended(h, (int)op);
-    kw_msg_free(&m);
-    return rv;
-}
-
-/* Whether a single-part call of op asks for its output with the length (the peek flag; docs/protocol.md,
- * "Kept output"): its input is small enough to keep, and the daemon speaks it. A length query may ask the
- * daemon's features (once per application); a call with a buffer uses them only when already known. */
-static int want_peek(uint32_t call, CK_ULONG op, CK_ULONG inlen, const void *out)
-{
-    if (call != KW_CALL_OperationSingle || op >= KW_SESS_OPS || op == OP_VERIFY || inlen > KW_KEEP_MAX)
-        return 0;
-    return ((out ? kw_features_cached() : kw_features()) & KW_FEATURE_KEEP) != 0;
-}
-
-/* OperationSingle / OperationUpdate with an output under the length convention. A single-part call first asks
- * the output kept by its length query (sess.h): the usual "length, then the call" pattern is one round trip. */
 static CK_RV op_data(uint32_t call, CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen,
                      CK_BYTE_PTR out, CK_ULONG_PTR plen)
 {
     CHECK_INIT();
     if (!plen || (!in && inlen > 0))
-        return op_fail(h, op, CKR_ARGUMENTS_BAD);
-    CK_RV rv;
-    if (call == KW_CALL_OperationSingle && op < KW_SESS_OPS && kw_sess_kept_answer(h, (int)op, in, inlen, out, plen, &rv))
-        return rv;
-    if (op >= KW_SESS_OPS)
-        flush_init(h, 0); /* a dual-function call uses two operations: both must have started */
-    struct kw_msg m;
-    int fused;
-    int peek = want_peek(call, op, inlen, out);
-    rv = op_message(&m, call, h, op, in, inlen, (out ? KW_OUT_PRESENT : 0) | (peek ? KW_OUT_PEEK : 0), *plen, &fused);
-    const uint8_t *kept = NULL;
-    uint32_t nkept = 0;
-    if (rv == CKR_OK)
-        rv = recv_out_peek(&m, out, plen, S, peek ? &kept : NULL, &nkept);
-    if (kept && (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL))
-        kw_sess_keep(h, (int)op, m.epoch, in, inlen, kept, nkept);
-    kw_msg_free(&m);
-    if (fused)
-        fused_end(h, (int)op, rv);
-    if (rv == CKR_OK && out && call == KW_CALL_OperationSingle)
-        kw_sess_ended(h, (int)op); /* the result was delivered: the operation is over */
-    return rv;
+        return kw_op_fail(h, op, CKR_ARGUMENTS_BAD);
+    return kw_op_data(call, h, op, in, inlen, out, plen);
 }
 
-/* OperationUpdate without output (C_DigestUpdate, C_SignUpdate, C_VerifyUpdate): the output is ignored. */
 static CK_RV op_update_noout(CK_SESSION_HANDLE h, CK_ULONG op, const void *in, CK_ULONG inlen)
 {
     CHECK_INIT();
     if (!in && inlen > 0)
-        return op_fail(h, op, CKR_ARGUMENTS_BAD);
-    struct kw_msg m;
-    int fused;
-    CK_RV rv = op_message(&m, KW_CALL_OperationUpdate, h, op, in, inlen, 0, 0, &fused);
-    if (rv == CKR_OK)
-        rv = kw_msg_run(&m, S);
-    kw_msg_free(&m);
-    if (fused)
-        fused_end(h, (int)op, rv);
-    return rv;
+        return kw_op_fail(h, op, CKR_ARGUMENTS_BAD);
+    return kw_op_update_noout(h, op, in, inlen);
 }
 
 static CK_RV op_final(CK_SESSION_HANDLE h, CK_ULONG op, CK_BYTE_PTR out, CK_ULONG_PTR plen)
 {
     CHECK_INIT();
     if (!plen)
-        return op_fail(h, op, CKR_ARGUMENTS_BAD);
-    flush_init(h, op < KW_SESS_OPS ? (int)op : 0);
-    struct kw_msg m;
-    kw_msg_init(&m, KW_CALL_OperationFinal);
-    kw_enc_u(&m.req, h);
-    kw_enc_u(&m.req, op);
-    CK_RV rv = run_out(&m, out, plen, S);
-    kw_msg_free(&m);
-    if (rv == CKR_OK && out && op < KW_SESS_OPS)
-        kw_sess_ended(h, (int)op);
-    return rv;
+        return kw_op_fail(h, op, CKR_ARGUMENTS_BAD);
+    return kw_op_final(h, op, out, plen);
 }
 
 /* ---- general ---- */
@@ -609,6 +308,7 @@ static CK_RV get_info(CK_INFO_PTR p, CK_BYTE major, CK_BYTE minor)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetInfo);
+    kw_req_GetInfo(&m.req);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         p->cryptokiVersion.major = major;
@@ -648,7 +348,7 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PT
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSlotList);
-    kw_enc_u(&m.req, tokenPresent ? 1 : 0);
+    kw_req_GetSlotList(&m.req, tokenPresent ? 1 : 0);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK)
         rv = list_out(&m.body, pSlotList, pulCount);
@@ -663,7 +363,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSlotInfo);
-    kw_enc_u(&m.req, slotID);
+    kw_req_GetSlotInfo(&m.req, slotID);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         pad_string(&m.body, pInfo->slotDescription, sizeof pInfo->slotDescription);
@@ -683,7 +383,7 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetTokenInfo);
-    kw_enc_u(&m.req, slotID);
+    kw_req_GetTokenInfo(&m.req, slotID);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         struct kw_dec *d = &m.body;
@@ -717,7 +417,7 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetMechanismList);
-    kw_enc_u(&m.req, slotID);
+    kw_req_GetMechanismList(&m.req, slotID);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK)
         rv = list_out(&m.body, pMechanismList, pulCount);
@@ -732,8 +432,7 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetMechanismInfo);
-    kw_enc_u(&m.req, slotID);
-    kw_enc_u(&m.req, type);
+    kw_req_GetMechanismInfo(&m.req, slotID, type);
     CK_RV rv = kw_msg_run(&m, L);
     if (rv == CKR_OK) {
         pInfo->ulMinKeySize = kw_dec_ul(&m.body);
@@ -753,7 +452,7 @@ CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pRese
         return CKR_FUNCTION_NOT_SUPPORTED;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_WaitForSlotEvent);
-    kw_enc_u(&m.req, flags);
+    kw_req_WaitForSlotEvent(&m.req, flags);
     return run_handle(&m, pSlot, L);
 }
 
@@ -766,9 +465,8 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK
         return CKR_PIN_LEN_RANGE;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_InitToken);
-    kw_enc_u(&m.req, slotID);
-    kw_enc_b(&m.req, pPin, ulPinLen); /* a NULL PIN (protected path) travels as an empty one */
-    kw_enc_b(&m.req, pLabel, 32);
+    /* A NULL PIN (protected path) travels as an empty one. */
+    kw_req_InitToken(&m.req, slotID, pPin, ulPinLen, pLabel, 32);
     CK_RV rv = kw_msg_run(&m, L);
     kw_msg_free(&m);
     return rv;
@@ -779,10 +477,11 @@ CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPin
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_InitPIN);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
-    if (rv == CKR_OK)
+    CK_RV rv = pin_ok(&m.req, pPin, ulPinLen);
+    if (rv == CKR_OK) {
+        kw_req_InitPIN(&m.req, hSession, pPin, ulPinLen, pPin != NULL);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -793,12 +492,13 @@ CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulO
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_SetPIN);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_pin(&m.req, pOldPin, ulOldLen);
+    CK_RV rv = pin_ok(&m.req, pOldPin, ulOldLen);
     if (rv == CKR_OK)
-        rv = enc_pin(&m.req, pNewPin, ulNewLen);
-    if (rv == CKR_OK)
+        rv = pin_ok(&m.req, pNewPin, ulNewLen);
+    if (rv == CKR_OK) {
+        kw_req_SetPIN(&m.req, hSession, pOldPin, ulOldLen, pOldPin != NULL, pNewPin, ulNewLen, pNewPin != NULL);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -815,8 +515,7 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OpenSession);
-    kw_enc_u(&m.req, slotID);
-    kw_enc_u(&m.req, flags);
+    kw_req_OpenSession(&m.req, slotID, flags);
     CK_RV rv = run_handle(&m, phSession, L);
     if (rv == CKR_OK)
         kw_sess_open(*phSession, slotID);
@@ -829,8 +528,11 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
     /* Closing a session destroys its session objects: as for C_DestroyObject, the other sessions' deferred
      * Inits go first (they were made while the keys existed), and no Init shape naming one of them may be
      * taken for a success again. */
-    flush_all();
-    CK_RV rv = call_u(KW_CALL_CloseSession, hSession, S);
+    kw_flush_all();
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_CloseSession);
+    kw_req_CloseSession(&m.req, hSession);
+    CK_RV rv = run_free(&m, S);
     kw_sess_close(hSession);
     kw_sess_forget_inits();
     return rv;
@@ -839,7 +541,10 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
     CHECK_INIT();
-    CK_RV rv = call_u(KW_CALL_CloseAllSessions, slotID, L);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_CloseAllSessions);
+    kw_req_CloseAllSessions(&m.req, slotID);
+    CK_RV rv = run_free(&m, L);
     if (rv == CKR_OK)
         kw_sess_close_slot(slotID);
     return rv;
@@ -852,7 +557,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSessionInfo);
-    kw_enc_u(&m.req, hSession);
+    kw_req_GetSessionInfo(&m.req, hSession);
     CK_RV rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
         pInfo->slotID = kw_dec_ul(&m.body);
@@ -889,14 +594,14 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationStat
 CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
     CHECK_INIT();
-    flush_init(hSession, 0); /* CKU_CONTEXT_SPECIFIC authenticates the session's operation */
+    kw_flush_init(hSession, 0); /* CKU_CONTEXT_SPECIFIC authenticates the session's operation */
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_Login);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, userType);
-    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
-    if (rv == CKR_OK)
+    CK_RV rv = pin_ok(&m.req, pPin, ulPinLen);
+    if (rv == CKR_OK) {
+        kw_req_Login(&m.req, hSession, userType, pPin, ulPinLen, pPin != NULL);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -905,18 +610,18 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
                   CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen)
 {
     CHECK_INIT();
-    flush_init(hSession, 0);
+    kw_flush_init(hSession, 0);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_LoginUser);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, userType);
-    CK_RV rv = enc_pin(&m.req, pPin, ulPinLen);
+    CK_RV rv = pin_ok(&m.req, pPin, ulPinLen);
     if (rv == CKR_OK)
-        rv = enc_data(&m.req, pUsername, ulUsernameLen);
+        rv = kw_arg_data_ok(&m.req, pUsername, ulUsernameLen);
     if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_ARGUMENTS_BAD;
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
+        kw_req_LoginUser(&m.req, hSession, userType, pPin, ulPinLen, pPin != NULL, pUsername, ulUsernameLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -924,8 +629,11 @@ CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
 CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 {
     CHECK_INIT();
-    flush_all(); /* the Inits happened before the logout */
-    CK_RV rv = call_u(KW_CALL_Logout, hSession, S);
+    kw_flush_all(); /* the Inits happened before the logout */
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_Logout);
+    kw_req_Logout(&m.req, hSession);
+    CK_RV rv = run_free(&m, S);
     kw_sess_forget_inits(); /* what a private key allowed may no longer be allowed */
     return rv;
 }
@@ -933,8 +641,11 @@ CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 {
     CHECK_INIT();
-    flush_init(hSession, 0);
-    return call_uu(KW_CALL_SessionCancel, hSession, flags);
+    kw_flush_init(hSession, 0);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_SessionCancel);
+    kw_req_SessionCancel(&m.req, hSession, flags);
+    return run_free(&m, S);
 }
 
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
@@ -962,7 +673,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_CreateObject);
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    CK_RV rv = kw_arg_template(&m.req, pTemplate, ulCount);
     if (rv != CKR_OK) {
         kw_msg_free(&m);
         return rv;
@@ -980,7 +691,7 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
     kw_msg_init(&m, KW_CALL_CopyObject);
     kw_enc_u(&m.req, hSession);
     kw_enc_u(&m.req, hObject);
-    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    CK_RV rv = kw_arg_template(&m.req, pTemplate, ulCount);
     if (rv != CKR_OK) {
         kw_msg_free(&m);
         return rv;
@@ -991,8 +702,11 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
 CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     CHECK_INIT();
-    flush_all(); /* an operation started on the key before its destruction keeps working */
-    CK_RV rv = call_uu(KW_CALL_DestroyObject, hSession, hObject);
+    kw_flush_all(); /* an operation started on the key before its destruction keeps working */
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_DestroyObject);
+    kw_req_DestroyObject(&m.req, hSession, hObject);
+    CK_RV rv = run_free(&m, S);
     kw_sess_forget_inits();
     return rv;
 }
@@ -1004,8 +718,7 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_U
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetObjectSize);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, hObject);
+    kw_req_GetObjectSize(&m.req, hSession, hObject);
     return run_handle(&m, pulSize, S);
 }
 
@@ -1205,12 +918,12 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
                           CK_ULONG ulCount)
 {
     CHECK_INIT();
-    flush_all(); /* an Init checked the key's usage attributes as they were */
+    kw_flush_all(); /* an Init checked the key's usage attributes as they were */
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_SetAttributeValue);
     kw_enc_u(&m.req, hSession);
     kw_enc_u(&m.req, hObject);
-    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+    CK_RV rv = kw_arg_template(&m.req, pTemplate, ulCount);
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
@@ -1218,48 +931,22 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
     return rv;
 }
 
-/* How many handles C_FindObjectsInit brings back with it (most searches find fewer). */
-#define KW_FIND_BATCH 128u
-
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
     CHECK_INIT();
     if (kw_sess_find_active(hSession))
         return CKR_OPERATION_ACTIVE;
-    struct kw_msg m;
     if (!(kw_features() & KW_FEATURE_FUSED)) { /* an older daemon: no first batch */
+        struct kw_msg m;
         kw_msg_init(&m, KW_CALL_FindObjectsInit);
         kw_enc_u(&m.req, hSession);
-        CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
+        CK_RV rv = kw_arg_template(&m.req, pTemplate, ulCount);
         if (rv == CKR_OK)
             rv = kw_msg_run(&m, S);
         kw_msg_free(&m);
         return rv;
     }
-    kw_msg_init(&m, KW_CALL_FindObjectsFirst);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_template(&m.req, pTemplate, ulCount);
-    kw_enc_u(&m.req, KW_FIND_BATCH);
-    if (rv == CKR_OK)
-        rv = kw_msg_run(&m, S);
-    if (rv == CKR_OK) {
-        uint64_t found[KW_FIND_BATCH];
-        uint32_t n = kw_dec_U_begin(&m.body);
-        int wide = 0;
-        for (uint32_t i = 0; i < n && i < KW_FIND_BATCH; i++) {
-            found[i] = kw_dec_raw_u64(&m.body);
-            wide |= !kw_ulong_fits(found[i]); /* a handle this word size cannot express (width.h) */
-        }
-        int more = kw_dec_u(&m.body) != 0;
-        if (n > KW_FIND_BATCH || m.body.err || wide)
-            rv = CKR_DEVICE_ERROR;
-        else if (kw_sess_find_begin(hSession, found, n, more) < 0)
-            rv = CKR_HOST_MEMORY;
-        if (rv != CKR_OK && more)
-            call_u(KW_CALL_FindObjectsFinal, hSession, S); /* the daemon holds the rest: end it there too */
-    }
-    kw_msg_free(&m);
-    return rv;
+    return kw_find_first(hSession, pTemplate, ulCount);
 }
 
 CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
@@ -1276,8 +963,7 @@ CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, C
     }
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_FindObjects);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, ulMaxObjectCount);
+    kw_req_FindObjects(&m.req, hSession, ulMaxObjectCount);
     CK_RV rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
         uint32_t n = kw_dec_U_begin(&m.body);
@@ -1302,7 +988,10 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
     CHECK_INIT();
     if (kw_sess_find_end(hSession) == 0)
         return CKR_OK; /* the whole result came with C_FindObjectsInit */
-    return call_u(KW_CALL_FindObjectsFinal, hSession, S);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_FindObjectsFinal);
+    kw_req_FindObjectsFinal(&m.req, hSession);
+    return run_free(&m, S);
 }
 
 /* ---- encryption, decryption, digest, signatures ---- */
@@ -1374,8 +1063,11 @@ CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulP
 CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     CHECK_INIT();
-    flush_init(hSession, OP_DIGEST);
-    return call_uu(KW_CALL_DigestKey, hSession, hKey);
+    kw_flush_init(hSession, OP_DIGEST);
+    struct kw_msg m;
+    kw_msg_init(&m, KW_CALL_DigestKey);
+    kw_req_DigestKey(&m.req, hSession, hKey);
+    return run_free(&m, S);
 }
 
 CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
@@ -1426,45 +1118,8 @@ CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen
 {
     CHECK_INIT();
     if ((!pData && ulDataLen > 0) || (!pSignature && ulSignatureLen > 0))
-        return op_fail(hSession, OP_VERIFY, CKR_ARGUMENTS_BAD);
-    struct kw_msg m;
-    size_t init_end = fused_begin(&m, KW_CALL_VerifyInitVerify, hSession, OP_VERIFY);
-    if (init_end) {
-        CK_RV refused = enc_data(&m.req, pData, ulDataLen);
-        if (refused == CKR_OK && enc_data(&m.req, pSignature, ulSignatureLen) != CKR_OK)
-            refused = CKR_SIGNATURE_LEN_RANGE;
-        if (refused != CKR_OK) {
-            kw_msg_free(&m); /* the Init never left: the operation ends here */
-            return op_refused(hSession, OP_VERIFY, 0, refused);
-        }
-        if (fused_ready(&m, init_end, hSession, OP_VERIFY)) {
-            CK_RV rv = kw_msg_run(&m, S);
-            kw_msg_free(&m);
-            fused_end(hSession, OP_VERIFY, verdict(rv) ? CKR_OK : rv);
-            if (verdict(rv))
-                kw_sess_ended(hSession, OP_VERIFY);
-            return rv;
-        }
-        flush_init(hSession, OP_VERIFY);
-    }
-    kw_msg_init(&m, KW_CALL_Verify);
-    /* Too large for a frame: the larger of the two inputs is the one out of range. */
-    m.too_big = ulSignatureLen > ulDataLen ? CKR_SIGNATURE_LEN_RANGE : CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_data(&m.req, pData, ulDataLen);
-    if (rv == CKR_OK && enc_data(&m.req, pSignature, ulSignatureLen) != CKR_OK)
-        rv = CKR_SIGNATURE_LEN_RANGE;
-    if (rv == CKR_OK)
-        rv = req_fits(&m);
-    if (rv != CKR_OK) {
-        kw_msg_free(&m);
-        return op_refused(hSession, OP_VERIFY, 1, rv);
-    }
-    rv = kw_msg_run(&m, S);
-    kw_msg_free(&m);
-    if (verdict(rv))
-        kw_sess_ended(hSession, OP_VERIFY);
-    return rv;
+        return kw_op_fail(hSession, OP_VERIFY, CKR_ARGUMENTS_BAD);
+    return kw_op_verify(hSession, pData, ulDataLen, pSignature, ulSignatureLen);
 }
 
 CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
@@ -1476,16 +1131,17 @@ CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG
 {
     CHECK_INIT();
     if (!pSignature && ulSignatureLen > 0)
-        return op_fail(hSession, OP_VERIFY, CKR_ARGUMENTS_BAD);
-    flush_init(hSession, OP_VERIFY);
+        return kw_op_fail(hSession, OP_VERIFY, CKR_ARGUMENTS_BAD);
+    kw_flush_init(hSession, OP_VERIFY);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_VerifyFinal);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_data(&m.req, pSignature, ulSignatureLen);
-    if (rv == CKR_OK)
+    CK_RV rv = kw_arg_data_ok(&m.req, pSignature, ulSignatureLen);
+    if (rv == CKR_OK) {
+        kw_req_VerifyFinal(&m.req, hSession, pSignature, ulSignatureLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
-    if (verdict(rv))
+    if (kw_verdict(rv))
         kw_sess_ended(hSession, OP_VERIFY);
     return rv;
 }
@@ -1541,9 +1197,9 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GenerateKey);
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism);
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism);
     if (rv == CKR_OK)
-        rv = enc_template(&m.req, pTemplate, ulCount);
+        rv = kw_arg_template(&m.req, pTemplate, ulCount);
     if (rv != CKR_OK) {
         kw_msg_free(&m);
         return rv;
@@ -1562,11 +1218,11 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GenerateKeyPair);
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism);
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism);
     if (rv == CKR_OK)
-        rv = enc_template(&m.req, pPublicKeyTemplate, ulPublicKeyAttributeCount);
+        rv = kw_arg_template(&m.req, pPublicKeyTemplate, ulPublicKeyAttributeCount);
     if (rv == CKR_OK)
-        rv = enc_template(&m.req, pPrivateKeyTemplate, ulPrivateKeyAttributeCount);
+        rv = kw_arg_template(&m.req, pPrivateKeyTemplate, ulPrivateKeyAttributeCount);
     if (rv == CKR_OK)
         rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
@@ -1588,11 +1244,11 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJE
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_WrapKey);
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism);
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism);
     kw_enc_u(&m.req, hWrappingKey);
     kw_enc_u(&m.req, hKey);
     if (rv == CKR_OK)
-        rv = run_out(&m, pWrappedKey, pulWrappedKeyLen, S);
+        rv = kw_run_out(&m, pWrappedKey, pulWrappedKeyLen, S);
     kw_msg_free(&m);
     return rv;
 }
@@ -1607,14 +1263,14 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OB
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_UnwrapKey);
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism);
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism);
     kw_enc_u(&m.req, hUnwrappingKey);
     if (rv == CKR_OK)
-        rv = enc_data(&m.req, pWrappedKey, ulWrappedKeyLen);
+        rv = kw_arg_data(&m.req, pWrappedKey, ulWrappedKeyLen);
     if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
     if (rv == CKR_OK)
-        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+        rv = kw_arg_template(&m.req, pTemplate, ulAttributeCount);
     if (rv != CKR_OK) {
         kw_msg_free(&m);
         return rv;
@@ -1631,10 +1287,10 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OB
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_DeriveKey);
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism);
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism);
     kw_enc_u(&m.req, hBaseKey);
     if (rv == CKR_OK)
-        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+        rv = kw_arg_template(&m.req, pTemplate, ulAttributeCount);
     if (rv != CKR_OK) {
         kw_msg_free(&m);
         return rv;
@@ -1647,12 +1303,13 @@ CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSee
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_SeedRandom);
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_data(&m.req, pSeed, ulSeedLen);
+    CK_RV rv = kw_arg_data_ok(&m.req, pSeed, ulSeedLen);
     if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_ARGUMENTS_BAD;
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
+        kw_req_SeedRandom(&m.req, hSession, pSeed, ulSeedLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -1664,8 +1321,7 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_U
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GenerateRandom);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, ulRandomLen);
+    kw_req_GenerateRandom(&m.req, hSession, ulRandomLen);
     CK_RV rv = kw_msg_run(&m, S);
     if (rv == CKR_OK) {
         uint32_t n;
@@ -1817,14 +1473,14 @@ CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_EncapsulateKey);
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism);
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism);
     kw_enc_u(&m.req, hPublicKey);
     if (rv == CKR_OK)
-        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+        rv = kw_arg_template(&m.req, pTemplate, ulAttributeCount);
     /* The length convention on the ciphertext: a NULL pCiphertext (or a short buffer) asks for the length
      * and creates no key, and *phKey is left alone. */
     if (rv == CKR_OK)
-        rv = run_out(&m, pCiphertext, pulCiphertextLen, S);
+        rv = kw_run_out(&m, pCiphertext, pulCiphertextLen, S);
     if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
         CK_OBJECT_HANDLE h = kw_dec_handle(&m.body);
         if (m.body.err)
@@ -1850,12 +1506,12 @@ CK_RV C_DecapsulateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, 
     kw_msg_init(&m, KW_CALL_DecapsulateKey);
     m.too_big = CKR_WRAPPED_KEY_LEN_RANGE; /* as the daemon answers for a ciphertext of the wrong length */
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism);
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism);
     kw_enc_u(&m.req, hPrivateKey);
     if (rv == CKR_OK)
-        rv = enc_template(&m.req, pTemplate, ulAttributeCount);
+        rv = kw_arg_template(&m.req, pTemplate, ulAttributeCount);
     if (rv == CKR_OK)
-        rv = enc_data(&m.req, pCiphertext, ulCiphertextLen);
+        rv = kw_arg_data(&m.req, pCiphertext, ulCiphertextLen);
     if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
     if (rv != CKR_OK) {
@@ -1873,10 +1529,10 @@ CK_RV C_VerifySignatureInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     kw_msg_init(&m, KW_CALL_VerifySignatureInit);
     m.too_big = CKR_SIGNATURE_LEN_RANGE;
     kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_mech(&m.req, pMechanism); /* a NULL mechanism cancels, as for the other *Init */
+    CK_RV rv = kw_arg_mech(&m.req, pMechanism); /* a NULL mechanism cancels, as for the other *Init */
     kw_enc_u(&m.req, pMechanism ? hKey : 0);
     if (rv == CKR_OK)
-        rv = enc_data(&m.req, pSignature, ulSignatureLen);
+        rv = kw_arg_data(&m.req, pSignature, ulSignatureLen);
     if (rv == CKR_DATA_LEN_RANGE)
         rv = CKR_SIGNATURE_LEN_RANGE;
     if (rv == CKR_OK)
@@ -1889,14 +1545,15 @@ CK_RV C_VerifySignature(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG 
 {
     CHECK_INIT();
     if (!pData && ulDataLen > 0)
-        return op_fail(hSession, OP_VERIFY_SIGNATURE, CKR_ARGUMENTS_BAD);
+        return kw_op_fail(hSession, OP_VERIFY_SIGNATURE, CKR_ARGUMENTS_BAD);
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_VerifySignature);
     m.too_big = CKR_DATA_LEN_RANGE;
-    kw_enc_u(&m.req, hSession);
-    CK_RV rv = enc_data(&m.req, pData, ulDataLen);
-    if (rv == CKR_OK)
+    CK_RV rv = kw_arg_data_ok(&m.req, pData, ulDataLen);
+    if (rv == CKR_OK) {
+        kw_req_VerifySignature(&m.req, hSession, pData, ulDataLen);
         rv = kw_msg_run(&m, S);
+    }
     kw_msg_free(&m);
     return rv;
 }
@@ -1911,9 +1568,7 @@ CK_RV C_VerifySignatureFinal(CK_SESSION_HANDLE hSession)
     CHECK_INIT();
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_OperationFinal);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, OP_VERIFY_SIGNATURE);
-    kw_enc_o(&m.req, 0, 0); /* no output: the result is the rv */
+    kw_req_OperationFinal(&m.req, hSession, OP_VERIFY_SIGNATURE, 0, 0); /* no output: the result is the rv */
     CK_RV rv = kw_msg_run(&m, S);
     kw_msg_free(&m);
     return rv;
@@ -1927,8 +1582,7 @@ CK_RV C_GetSessionValidationFlags(CK_SESSION_HANDLE hSession, CK_SESSION_VALIDAT
         return CKR_ARGUMENTS_BAD;
     struct kw_msg m;
     kw_msg_init(&m, KW_CALL_GetSessionValidationFlags);
-    kw_enc_u(&m.req, hSession);
-    kw_enc_u(&m.req, type);
+    kw_req_GetSessionValidationFlags(&m.req, hSession, type);
     return run_handle(&m, pFlags, S);
 }
 

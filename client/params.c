@@ -220,7 +220,7 @@ CK_RV kw_param_encode(const struct kw_param_layout *l, const void *param, struct
     return CKR_OK;
 }
 
-/* ---- the shape of an Init (client/entry.c, init_shape) ---- */
+/* ---- the shape of an Init (client/fuse.c, init_shape) ---- */
 
 static int raw_data_only(CK_MECHANISM_TYPE mech)
 {

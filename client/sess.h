@@ -37,7 +37,7 @@ void kw_sess_close(CK_SESSION_HANDLE h);
 /* C_CloseAllSessions(slot): forget the slot's sessions. */
 void kw_sess_close_slot(CK_SLOT_ID slot);
 
-/* An Init of operation op on h: its shape (what decides whether it succeeds: entry.c, init_shape) and its
+/* An Init of operation op on h: its shape (what decides whether it succeeds: fuse.c, init_shape) and its
  * request body (the items after the frame header). Returns 1 when an Init of the same shape succeeded before
  * on h, nothing else is deferred there and op is known to have ended since: the body is now deferred (the
  * caller returns CKR_OK without a round trip). */

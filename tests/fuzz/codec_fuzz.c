@@ -4,9 +4,9 @@
  *
  * One input is one response frame after its length field, as conn.c hands it to the codec: kw_resp_parse, then
  * the body against every call's response signature (kw_validate) and, where valid, decoded item by item as
- * entry.c does; then the same bytes decoded without validation under the signature the first byte picks (the
- * decoder bounds-checks on its own). A crash, an ASan or UBSan report, or a validated body that does not decode
- * to its end is a failure.
+ * entry.c and fuse.c do; then the same bytes decoded without validation under the signature the first byte
+ * picks (the decoder bounds-checks on its own). A crash, an ASan or UBSan report, or a validated body that does
+ * not decode to its end is a failure.
  */
 #include "codec.h"
 
