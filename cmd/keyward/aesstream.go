@@ -39,11 +39,7 @@ func gcmSegmentIV(prefix []byte, i uint32, last bool) []byte {
 
 // gcmOnce is one single-part AES-GCM operation.
 func (s *session) gcmOnce(op ck.Operation, key ck.ObjectHandle, iv, aad, in []byte) ([]byte, error) {
-	p, err := gcmParams(iv, aad)
-	if err != nil {
-		return nil, failf("%v", err)
-	}
-	if err := s.cl.OperationInit(s.h, op, &ck.Mechanism{Type: ck.CKM_AES_GCM, Parameter: p}, key); err != nil {
+	if err := s.cl.OperationInit(s.h, op, &ck.Mechanism{Type: ck.CKM_AES_GCM, Parameter: gcmParams(iv, aad)}, key); err != nil {
 		return nil, err
 	}
 	out, need, err := s.cl.OperationSingle(s.h, op, in, ck.Out{Present: true, Cap: uint64(len(in)) + 64})

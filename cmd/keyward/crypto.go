@@ -276,13 +276,13 @@ example:
 }
 
 // oaepParams encodes CK_RSA_PKCS_OAEP_PARAMS for a hash, with MGF1 of the same hash and no label.
-func oaepParams(h hashInfo) ([]byte, error) {
-	return wire.EncodeParams(ck.CKM_RSA_PKCS_OAEP, map[string]any{"hashAlg": uint64(h.digest), "mgf": h.mgf,
-		"source": uint64(ck.CKZ_DATA_SPECIFIED), "pSourceData": []byte(nil)})
+func oaepParams(h hashInfo) []byte {
+	return (&wire.RSAPKCSOAEPParams{HashAlg: uint64(h.digest), MGF: h.mgf, Source: uint64(ck.CKZ_DATA_SPECIFIED)}).Encode()
 }
 
-func gcmParams(iv, aad []byte) ([]byte, error) {
-	return wire.EncodeParams(ck.CKM_AES_GCM, map[string]any{"pIv": iv, "ulIvBits": uint64(8 * len(iv)), "pAAD": aad, "ulTagBits": uint64(128)})
+// gcmParams encodes CK_GCM_PARAMS for an IV and additional data, with a 128-bit tag.
+func gcmParams(iv, aad []byte) []byte {
+	return (&wire.GCMParams{IV: iv, IVBits: uint64(8 * len(iv)), AAD: aad, TagBits: 128}).Encode()
 }
 
 const gcmIVLen = 12
@@ -367,11 +367,7 @@ func (c *cli) crypt(f *flags, args []string, encrypt bool, in, out, hash, aad *s
 	case ck.CKK_RSA:
 		m = &ck.Mechanism{Type: ck.CKM_RSA_PKCS}
 		if !*pkcs1 {
-			p, err := oaepParams(h)
-			if err != nil {
-				return failf("%s: %v", verb, err)
-			}
-			m = &ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, Parameter: p}
+			m = &ck.Mechanism{Type: ck.CKM_RSA_PKCS_OAEP, Parameter: oaepParams(h)}
 		}
 	case ck.CKK_AES:
 		w, err := c.createOutput(*out, !encrypt)

@@ -110,10 +110,7 @@ example:
 	if err := s.clash(ck.CKO_SECRET_KEY, *kf.label, mustID(*kf.id), "secret key", false); err != nil {
 		return err
 	}
-	p, err := wire.EncodeParams(ck.CKM_ECDH1_DERIVE, map[string]any{"kdf": uint64(ck.CKD_NULL), "pSharedData": []byte(nil), "pPublicData": point})
-	if err != nil {
-		return failf("derive: %v", err)
-	}
+	p := (&wire.ECDH1DeriveParams{KDF: uint64(ck.CKD_NULL), PublicData: point}).Encode()
 	if _, err := s.cl.DeriveKey(s.h, &ck.Mechanism{Type: ck.CKM_ECDH1_DERIVE, Parameter: p}, o.h, secretTemplate(spec, kf, id, usages)); err != nil {
 		return ckErr(fmt.Sprintf("deriving with %s", o.uri()), err)
 	}

@@ -24,22 +24,12 @@ var commonAttrs = []ck.AttributeType{ck.CKA_CLASS, ck.CKA_LABEL, ck.CKA_ID, ck.C
 
 // keyType is the object's CKA_KEY_TYPE, and whether it has one.
 func (o *object) keyType() (ck.KeyType, bool) {
-	v, ok := ulongAttr(o.a, ck.CKA_KEY_TYPE)
+	v, ok := ck.MapULong(o.a, ck.CKA_KEY_TYPE)
 	return ck.KeyType(v), ok
 }
 
 // bool is the object's CK_BBOOL attribute t (false when absent).
-func (o *object) bool(t ck.AttributeType) bool { return boolAttr(o.a, t) }
-
-// ulongAttr is the CK_ULONG attribute t of a, and whether it is one.
-func ulongAttr(a map[ck.AttributeType][]byte, t ck.AttributeType) (uint64, bool) {
-	return ck.Attribute{Value: a[t]}.Uint()
-}
-
-// boolAttr is the CK_BBOOL attribute t of a (false when absent).
-func boolAttr(a map[ck.AttributeType][]byte, t ck.AttributeType) bool {
-	return ck.Attribute{Value: a[t]}.Bool()
-}
+func (o *object) bool(t ck.AttributeType) bool { return ck.MapBBool(o.a, t) }
 
 // uri is the object's pkcs11: URI: token, object label, type and id.
 func (o *object) uri() string {
@@ -110,7 +100,7 @@ func (s *session) object(h ck.ObjectHandle) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	class, _ := ulongAttr(a, ck.CKA_CLASS)
+	class, _ := ck.MapULong(a, ck.CKA_CLASS)
 	return &object{h: h, tok: s.tok, class: ck.ObjectClass(class), label: string(a[ck.CKA_LABEL]), id: a[ck.CKA_ID], a: a}, nil
 }
 

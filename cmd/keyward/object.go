@@ -184,12 +184,12 @@ func (s *session) summary(o *object, detail bool) objectJSON {
 	if err == nil {
 		j.StartDate, j.EndDate = ckDateText(a[ck.CKA_START_DATE]), ckDateText(a[ck.CKA_END_DATE])
 		for _, fa := range flagAttrs {
-			if boolAttr(a, fa.attr) {
+			if ck.MapBBool(a, fa.attr) {
 				j.Flags = append(j.Flags, fa.name)
 			}
 		}
 		for _, ua := range usageList {
-			if boolAttr(a, ua.attr) {
+			if ck.MapBBool(a, ua.attr) {
 				j.Usages = append(j.Usages, ua.name)
 			}
 		}

@@ -137,7 +137,7 @@ func spkiOf(kt ck.KeyType, a map[ck.AttributeType][]byte) ([]byte, error) {
 		}
 		return marshalSPKI(alg, algParams, unwrapPoint(point, rawLen))
 	case ck.CKK_ML_DSA, ck.CKK_ML_KEM:
-		set, ok := ulongAttr(a, ck.CKA_PARAMETER_SET)
+		set, ok := ck.MapULong(a, ck.CKA_PARAMETER_SET)
 		v := a[ck.CKA_VALUE]
 		if !ok || len(v) == 0 {
 			return nil, nil
@@ -220,7 +220,7 @@ func (s *session) describeKey(o *object) string {
 	}
 	switch kt {
 	case ck.CKK_RSA:
-		if bits, ok := ulongAttr(a, ck.CKA_MODULUS_BITS); ok {
+		if bits, ok := ck.MapULong(a, ck.CKA_MODULUS_BITS); ok {
 			return fmt.Sprintf("rsa:%d", bits)
 		}
 		if n := a[ck.CKA_MODULUS]; len(n) > 0 {
@@ -235,19 +235,19 @@ func (s *session) describeKey(o *object) string {
 			return map[string]string{"Ed25519": "ed25519", "Ed448": "ed448", "X25519": "x25519", "X448": "x448"}[name]
 		}
 	case ck.CKK_AES:
-		if n, ok := ulongAttr(a, ck.CKA_VALUE_LEN); ok {
+		if n, ok := ck.MapULong(a, ck.CKA_VALUE_LEN); ok {
 			return fmt.Sprintf("aes:%d", 8*n)
 		}
 	case ck.CKK_GENERIC_SECRET:
-		if n, ok := ulongAttr(a, ck.CKA_VALUE_LEN); ok {
+		if n, ok := ck.MapULong(a, ck.CKA_VALUE_LEN); ok {
 			return fmt.Sprintf("hmac:%d", 8*n)
 		}
 	case ck.CKK_ML_DSA:
-		if p, ok := ulongAttr(a, ck.CKA_PARAMETER_SET); ok && mldsaNames[p] != "" {
+		if p, ok := ck.MapULong(a, ck.CKA_PARAMETER_SET); ok && mldsaNames[p] != "" {
 			return mldsaNames[p]
 		}
 	case ck.CKK_ML_KEM:
-		if p, ok := ulongAttr(a, ck.CKA_PARAMETER_SET); ok && mlkemNames[p] != "" {
+		if p, ok := ck.MapULong(a, ck.CKA_PARAMETER_SET); ok && mlkemNames[p] != "" {
 			return mlkemNames[p]
 		}
 	}

@@ -25,10 +25,10 @@ type deriveCall struct {
 // checkDerive is C_DeriveKey's key and template checks, run at the check and again at the commit. It
 // returns the base key, the template completed by its CKA_DERIVE_TEMPLATE and the defaults, and the class
 // of the object made. Called with e.mu held.
-func checkDerive(s *session, spec *mech.Spec, m ck.MechanismType, base ck.ObjectHandle, template []ck.Attribute) (*object, []ck.Attribute, mech.Attrs, ck.ObjectClass, error) {
+func checkDerive(s *session, spec *mech.Spec, base ck.ObjectHandle, template []ck.Attribute) (*object, []ck.Attribute, mech.Attrs, ck.ObjectClass, error) {
 	var b *object
 	var err error
-	if o, oerr := s.object(base); oerr == nil && o.class == ck.CKO_DATA && dataDerivations[m] {
+	if o, oerr := s.object(base); oerr == nil && o.class == ck.CKO_DATA && spec.DeriveFromData {
 		b = o // HKDF also takes a data object as its input key material
 	} else if b, err = useKey(s, base, spec, ck.CKA_DERIVE, []ck.ObjectClass{ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY},
 		ck.CKR_KEY_HANDLE_INVALID, ck.CKR_KEY_TYPE_INCONSISTENT); err != nil {
@@ -38,17 +38,17 @@ func checkDerive(s *session, spec *mech.Spec, m ck.MechanismType, base ck.Object
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
-	// A derived key is a secret key, generic unless the template says otherwise; CKM_HKDF_DATA makes a data
-	// object.
+	// A derived key is a secret key, of the mechanism's SecretKeyType unless the template says otherwise; a
+	// mechanism that DerivesData (CKM_HKDF_DATA) makes a data object.
 	outClass := ck.CKO_SECRET_KEY
-	if m == ck.CKM_HKDF_DATA {
+	if spec.DerivesData {
 		outClass = ck.CKO_DATA
 	}
 	if !hasAttr(template, ck.CKA_CLASS) {
 		template = append(template, ck.NewAttribute(ck.CKA_CLASS, outClass))
 	}
 	if outClass == ck.CKO_SECRET_KEY && !hasAttr(template, ck.CKA_KEY_TYPE) {
-		template = append(template, ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET))
+		template = append(template, ck.NewAttribute(ck.CKA_KEY_TYPE, spec.SecretKeyType))
 	}
 	t, err := templateMap(template)
 	if err != nil {
@@ -75,7 +75,7 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 		if c.spec, c.p, err = keySpec(m, func(s *mech.Spec) bool { return s.Derive != nil }); err != nil {
 			return err
 		}
-		if c.b, c.template, c.t, c.outClass, err = checkDerive(s, c.spec, m.Type, base, template); err != nil {
+		if c.b, c.template, c.t, c.outClass, err = checkDerive(s, c.spec, base, template); err != nil {
 			return err
 		}
 		c.bk = keyView(c.b)
@@ -132,7 +132,7 @@ func (a *app) DeriveKey(h ck.SessionHandle, m *ck.Mechanism, base ck.ObjectHandl
 	}
 	setSensitivityHistory(attrs, c.alwaysSensitive, c.neverExtractable)
 	return a.insertMade(h, attrs, "derive key", m.Type, func(s *session) error {
-		_, _, _, _, err := checkDerive(s, c.spec, m.Type, base, template)
+		_, _, _, _, err := checkDerive(s, c.spec, base, template)
 		return err
 	})
 }

@@ -7,13 +7,14 @@ import (
 
 // Key management, encapsulation: C_EncapsulateKey and C_DecapsulateKey.
 
-// secretTemplate completes a template for a secret made by encapsulation.
-func secretTemplate(template []ck.Attribute) []ck.Attribute {
+// secretTemplate completes a template for a secret made by encapsulation: a secret key, of the mechanism's
+// SecretKeyType unless the template says otherwise.
+func secretTemplate(template []ck.Attribute, spec *mech.Spec) []ck.Attribute {
 	if !hasAttr(template, ck.CKA_CLASS) {
 		template = append(template, ck.NewAttribute(ck.CKA_CLASS, ck.CKO_SECRET_KEY))
 	}
 	if !hasAttr(template, ck.CKA_KEY_TYPE) {
-		template = append(template, ck.NewAttribute(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET))
+		template = append(template, ck.NewAttribute(ck.CKA_KEY_TYPE, spec.SecretKeyType))
 	}
 	return template
 }
@@ -40,7 +41,7 @@ func checkKEM(s *session, spec *mech.Spec, h ck.ObjectHandle, usage ck.Attribute
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	template = secretTemplate(template)
+	template = secretTemplate(template, spec)
 	t, err := templateMap(template)
 	if err != nil {
 		return nil, nil, nil, err

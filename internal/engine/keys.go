@@ -21,18 +21,6 @@ import (
 // "Tookan" attacks and the cross-mode ones): a sensitive key can be wrapped only by a wrap-only key, with a
 // key-wrap mechanism, and under the default policy only by one the SO marked CKA_TRUSTED.
 
-// dataDerivations are the derivation mechanisms that also take a data object as their base (HKDF:
-// mech.Spec.DeriveFromData), from the mechanism table.
-var dataDerivations = func() map[ck.MechanismType]bool {
-	out := map[ck.MechanismType]bool{}
-	for _, m := range mech.List() {
-		if mech.Lookup(m).DeriveFromData {
-			out[m] = true
-		}
-	}
-	return out
-}()
-
 // templateMap checks a template's values and returns it as a map (duplicates must agree).
 func templateMap(t []ck.Attribute) (mech.Attrs, error) {
 	m := make(mech.Attrs, len(t))

@@ -7,10 +7,6 @@ import (
 
 // Key management, wrapping: C_WrapKey and C_UnwrapKey.
 
-// zeroPadded are the wrapping mechanisms that pad a key with zeros to their block size (PKCS#11: AES-ECB,
-// AES-CBC and RFC 3394 key wrap).
-var zeroPadded = map[ck.MechanismType]bool{ck.CKM_AES_ECB: true, ck.CKM_AES_CBC: true, ck.CKM_AES_KEY_WRAP: true}
-
 // keyEncoding returns what wrapping a key encrypts: a secret key's value, a private key's PKCS#8.
 func keyEncoding(o *object) ([]byte, error) {
 	switch o.class {
@@ -205,26 +201,12 @@ func (a *app) UnwrapKey(h ck.SessionHandle, m *ck.Mechanism, unwrapping ck.Objec
 		return 0, mechError(err)
 	}
 	defer clear(plain)
-	if m.Type == ck.CKM_RSA_X_509 {
-		// Raw RSA unwraps a whole modulus-sized block: the key is its last CKA_VALUE_LEN bytes, whatever
-		// precedes them (PKCS#11 3.x, CKM_RSA_X_509: "the last CKA_VALUE_LEN bytes of the decrypted data").
-		if n, given := mech.GetULong(t, ck.CKA_VALUE_LEN); given && n < uint64(len(plain)) {
-			plain = plain[uint64(len(plain))-n:]
-		}
+	// The template's CKA_VALUE_LEN says how much of the unwrapped bytes is the key (mech.Spec.UnwrapLen).
+	value, err := c.spec.UnwrappedKey(plain, t)
+	if err != nil {
+		return 0, mechError(err)
 	}
-	if zeroPadded[m.Type] {
-		// These mechanisms wrap a key zero-padded to whole blocks: the template's CKA_VALUE_LEN says how much
-		// of the unwrapped value is the key.
-		if n, given := mech.GetULong(t, ck.CKA_VALUE_LEN); given && n < uint64(len(plain)) {
-			for _, b := range plain[n:] {
-				if b != 0 {
-					return 0, ck.CKR_WRAPPED_KEY_INVALID
-				}
-			}
-			plain = plain[:n]
-		}
-	}
-	values, err := newKeyFromValue(t, plain)
+	values, err := newKeyFromValue(t, value)
 	if err != nil {
 		return 0, err
 	}

@@ -587,15 +587,19 @@ func init() {
 		GenKeyType:  ck.CKK_AES,
 		GenerateKey: aesGenerateKey,
 	})
-	for _, m := range []ck.MechanismType{ck.CKM_AES_ECB, ck.CKM_AES_CBC, ck.CKM_AES_CBC_PAD} {
+	// ECB and CBC wrap a key zero-padded to whole blocks (aesBlockWrap); CBC_PAD pads it (PKCS #7).
+	blockUnwrapLen := map[ck.MechanismType]UnwrapLen{ck.CKM_AES_ECB: UnwrapZeroPadded, ck.CKM_AES_CBC: UnwrapZeroPadded,
+		ck.CKM_AES_CBC_PAD: UnwrapWhole}
+	for m, unwrapLen := range blockUnwrapLen {
 		Register(&Spec{
-			Type:     m,
-			Info:     aesInfo(ck.CKF_ENCRYPT | ck.CKF_DECRYPT | ck.CKF_WRAP | ck.CKF_UNWRAP),
-			KeyTypes: aesKeyTypes,
-			Encrypt:  aesBlockCrypt(m, true),
-			Decrypt:  aesBlockCrypt(m, false),
-			Wrap:     aesBlockWrap(m),
-			Unwrap:   aesBlockUnwrap(m),
+			Type:      m,
+			Info:      aesInfo(ck.CKF_ENCRYPT | ck.CKF_DECRYPT | ck.CKF_WRAP | ck.CKF_UNWRAP),
+			KeyTypes:  aesKeyTypes,
+			Encrypt:   aesBlockCrypt(m, true),
+			Decrypt:   aesBlockCrypt(m, false),
+			Wrap:      aesBlockWrap(m),
+			Unwrap:    aesBlockUnwrap(m),
+			UnwrapLen: unwrapLen,
 		})
 	}
 	Register(&Spec{

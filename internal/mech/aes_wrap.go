@@ -187,12 +187,15 @@ func aesKWIV(m ck.MechanismType, p Param) ([]byte, error) {
 
 type aesKWFuncs struct {
 	seal, open func(b cipher.Block, iv, in []byte) ([]byte, error)
+	// unwrapLen: RFC 3394 wraps a key zero-padded to whole semiblocks (Wrap below); KWP and the PKCS #7
+	// variant carry its length.
+	unwrapLen UnwrapLen
 }
 
 var aesKWModes = map[ck.MechanismType]aesKWFuncs{
-	ck.CKM_AES_KEY_WRAP:     {aesKWSeal, aesKWOpen},
-	ck.CKM_AES_KEY_WRAP_PAD: {aesKWPadSeal, aesKWPadOpen},
-	ck.CKM_AES_KEY_WRAP_KWP: {aesKWPSeal, aesKWPOpen},
+	ck.CKM_AES_KEY_WRAP:     {aesKWSeal, aesKWOpen, UnwrapZeroPadded},
+	ck.CKM_AES_KEY_WRAP_PAD: {aesKWPadSeal, aesKWPadOpen, UnwrapWhole},
+	ck.CKM_AES_KEY_WRAP_KWP: {aesKWPSeal, aesKWPOpen, UnwrapWhole},
 }
 
 // aesKWOp is a single-part key-wrap encryption or decryption.
@@ -291,6 +294,8 @@ func init() {
 			Info:     aesInfo(ck.CKF_DERIVE),
 			KeyTypes: aesKeyTypes,
 			Derive:   aesEncryptDataDerive(m),
+			// What these derive is a generic secret unless the template says otherwise.
+			SecretKeyType: ck.CKK_GENERIC_SECRET,
 		})
 	}
 	for m, f := range aesKWModes {
@@ -335,6 +340,7 @@ func init() {
 				out, err := f.open(b, iv, wrapped)
 				return out, aesWrapErr(err)
 			},
+			UnwrapLen: f.unwrapLen,
 		})
 	}
 }

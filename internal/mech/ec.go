@@ -739,11 +739,15 @@ func init() {
 		Info:     ck.MechanismInfo{MinKeySize: 255, MaxKeySize: 521, Flags: ck.CKF_DERIVE | ecFlags},
 		KeyTypes: []ck.KeyType{ck.CKK_EC, ck.CKK_EC_MONTGOMERY},
 		Derive:   ecdhDerive(false),
+		// The shared secret is a generic secret unless the template says otherwise.
+		SecretKeyType: ck.CKK_GENERIC_SECRET,
 	})
 	Register(&Spec{
 		Type:     ck.CKM_ECDH1_COFACTOR_DERIVE,
 		Info:     ck.MechanismInfo{MinKeySize: 256, MaxKeySize: 521, Flags: ck.CKF_DERIVE | ecFlags},
 		KeyTypes: []ck.KeyType{ck.CKK_EC},
 		Derive:   ecdhDerive(true),
+		// As CKM_ECDH1_DERIVE.
+		SecretKeyType: ck.CKK_GENERIC_SECRET,
 	})
 }

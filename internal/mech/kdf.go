@@ -394,9 +394,10 @@ func init() {
 	hkdfInfo := ck.MechanismInfo{MinKeySize: 1, MaxKeySize: hmacMaxKey, Flags: ck.CKF_DERIVE}
 	hkdfKeys := []ck.KeyType{ck.CKK_HKDF, ck.CKK_GENERIC_SECRET}
 	Register(&Spec{Type: ck.CKM_HKDF_DERIVE, Info: hkdfInfo, KeyTypes: hkdfKeys, Derive: hkdfDerive,
-		DeriveFromData: true})
+		DeriveFromData: true, SecretKeyType: ck.CKK_GENERIC_SECRET})
+	// CKM_HKDF_DATA is HKDF_DERIVE making a data object.
 	Register(&Spec{Type: ck.CKM_HKDF_DATA, Info: hkdfInfo, KeyTypes: hkdfKeys, Derive: hkdfDerive,
-		DeriveFromData: true})
+		DeriveFromData: true, DerivesData: true})
 	Register(&Spec{
 		Type:        ck.CKM_HKDF_KEY_GEN,
 		Info:        ck.MechanismInfo{MinKeySize: 1, MaxKeySize: secretKeyGenMax, Flags: ck.CKF_GENERATE},
@@ -421,5 +422,7 @@ func init() {
 		Info:     ck.MechanismInfo{MinKeySize: 8, MaxKeySize: 8 * hmacMaxKey, Flags: ck.CKF_DERIVE},
 		KeyTypes: kbkdfKeys,
 		Derive:   sp800CounterDerive,
+		// A generic secret unless the template says otherwise.
+		SecretKeyType: ck.CKK_GENERIC_SECRET,
 	})
 }

@@ -71,4 +71,26 @@ func TestRegisterKeyTypeRefuses(t *testing.T) {
 		}()
 		Register(&Spec{Type: ck.CKM_VENDOR_DEFINED | 0x4b57, KeyTypeFromTemplate: true})
 	}()
+	derive := func(Param, *Key, Attrs, Resolver) ([]byte, error) { return nil, nil }
+	for name, s := range map[string]*Spec{
+		"DerivesData without Derive":      {DerivesData: true},
+		"UnwrapLen without Unwrap":        {UnwrapLen: UnwrapZeroPadded},
+		"Derive without SecretKeyType":    {Info: ck.MechanismInfo{Flags: ck.CKF_DERIVE}, Derive: derive},
+		"SecretKeyType without an output": {SecretKeyType: ck.CKK_GENERIC_SECRET},
+		"DerivesData with SecretKeyType": {Info: ck.MechanismInfo{Flags: ck.CKF_DERIVE}, Derive: derive,
+			DerivesData: true, SecretKeyType: ck.CKK_GENERIC_SECRET},
+	} {
+		s.Type = ck.CKM_VENDOR_DEFINED | 0x4b57
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Register of %s did not panic", name)
+				}
+			}()
+			Register(s)
+		}()
+		if Lookup(s.Type) != nil {
+			t.Fatalf("%s: the mechanism was registered", name)
+		}
+	}
 }

@@ -156,10 +156,20 @@ type Spec struct {
 	// DeriveFromData says Derive also takes a data object (CKO_DATA) as its base key material, as HKDF does
 	// (PKCS#11 3.0): its CKA_VALUE is the input.
 	DeriveFromData bool
+	// DerivesData says Derive makes a data object (CKO_DATA, its CKA_VALUE the output) instead of a secret
+	// key: CKM_HKDF_DATA (PKCS#11 3.0).
+	DerivesData bool
+	// SecretKeyType is the key type of the secret key Derive, Encapsulate and Decapsulate make when the
+	// template names none. Every mechanism that makes a secret key sets it; the others leave it 0 (CKK_RSA,
+	// which is no secret key type).
+	SecretKeyType ck.KeyType
 	// Wrap encrypts a key's encoding (a secret key's value, a private key's PKCS#8) under wrapping.
 	Wrap func(p Param, wrapping *Key, plain []byte) ([]byte, error)
 	// Unwrap decrypts what Wrap made.
 	Unwrap func(p Param, unwrapping *Key, wrapped []byte) ([]byte, error)
+	// UnwrapLen is how what Unwrap returns holds the key when the template gives CKA_VALUE_LEN (unwrap.go):
+	// zero-padded (AES-ECB, AES-CBC, RFC 3394 key wrap), the trailing bytes (raw RSA), or all of it.
+	UnwrapLen UnwrapLen
 	// Encapsulate makes a shared secret and its ciphertext for a public key (C_EncapsulateKey).
 	Encapsulate func(p Param, public *Key) (ciphertext, secret []byte, err error)
 	// Decapsulate recovers the shared secret (C_DecapsulateKey).
@@ -199,8 +209,12 @@ func Register(s *Spec) {
 			panic(fmt.Sprintf("mech: %v: flag %#x does not match its functions", s.Type, flag))
 		}
 	}
-	if s.KeyTypeFromTemplate && s.GenerateKey == nil || s.DeriveFromData && s.Derive == nil {
-		panic(fmt.Sprintf("mech: %v: KeyTypeFromTemplate or DeriveFromData without the operation", s.Type))
+	if s.KeyTypeFromTemplate && s.GenerateKey == nil || (s.DeriveFromData || s.DerivesData) && s.Derive == nil ||
+		s.UnwrapLen != UnwrapWhole && s.Unwrap == nil {
+		panic(fmt.Sprintf("mech: %v: KeyTypeFromTemplate, DeriveFromData, DerivesData or UnwrapLen without the operation", s.Type))
+	}
+	if makesSecret := s.Derive != nil && !s.DerivesData || s.Encapsulate != nil || s.Decapsulate != nil; makesSecret != (s.SecretKeyType != 0) {
+		panic(fmt.Sprintf("mech: %v: SecretKeyType %v does not match the secrets it makes", s.Type, s.SecretKeyType))
 	}
 	mechs[s.Type] = s
 }

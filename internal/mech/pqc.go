@@ -859,5 +859,7 @@ func init() {
 		KeyTypes:    []ck.KeyType{ck.CKK_ML_KEM},
 		Encapsulate: mlkemEncapsulate,
 		Decapsulate: mlkemDecapsulate,
+		// The shared secret is a generic secret unless the template says otherwise.
+		SecretKeyType: ck.CKK_GENERIC_SECRET,
 	})
 }

@@ -207,6 +207,8 @@ func init() {
 		Type: ck.CKM_RSA_X_509, Info: rsaInfo(all), KeyTypes: keyTypes,
 		Encrypt: rsaX509Encrypt, Decrypt: rsaX509Decrypt, Sign: rsaX509Sign, Verify: rsaX509Verify,
 		SignRecover: rsaX509SignRecover, VerifyRecover: rsaX509VerifyRecover, Wrap: rsaX509Wrap, Unwrap: rsaX509Unwrap,
+		// Raw RSA unwraps a modulus-sized block, the key at its end.
+		UnwrapLen: UnwrapTrailing,
 	})
 	Register(&Spec{
 		Type: ck.CKM_RSA_PKCS_PSS, Info: rsaInfo(ck.CKF_SIGN | ck.CKF_VERIFY), KeyTypes: keyTypes,

@@ -61,6 +61,7 @@ func Run(t *testing.T, f Factory) {
 		{"LengthConvention", testLengthConvention},
 		{"OperationModes", testOperationModes},
 		{"RawRSAUnwrap", testRawRSAUnwrap},
+		{"MechanismOutputs", testMechanismOutputs},
 		{"SensitiveDefault", testSensitiveDefault},
 		{"KeyGeneration", testKeyGeneration},
 		{"HKDFKeyGen", testHKDFKeyGen},
