@@ -5,7 +5,7 @@
 # and DT_NEEDED; and the daemon's RSS idle, peak over 8 concurrent logins (real Argon2id) and with 10k objects,
 # measured natively on the amd64 build only: under qemu-user the RSS would be the emulator's, not the target's.
 # Exits non-zero when a figure passes its budget (sizes and RSS are stable from run to run; no timing):
-#   keywardd <= 10 MiB (arm64, armhf, riscv64; 11 MiB for x86-64, whose code is larger) as a device without a
+#   keywardd <= 10 MiB (arm64, riscv64; armhf 10.25 MiB; 11 MiB for x86-64, whose code is larger) as a device without a
 #   TPM builds it (-tags notpm2), and 1 MiB more with the TPM 2.0 backend (go-tpm, the default build);
 #   libkeyward.so <= 150 KiB needing only libc, idle RSS <= 15 MiB, peak during 8 concurrent logins <= 96 MiB,
 #   10k objects <= 64 MiB.
@@ -35,7 +35,9 @@ for arch in arm64 armhf riscv64 musl-amd64; do
     kc=$(stat -c %s "$d/keyward")
     so=$(stat -c %s "$d/libkeyward.so.1")
     needed=$(readelf -dW "$d/libkeyward.so.1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ' | sed 's/ $//')
-    case $arch in musl-amd64) lim=$((11 * MiB)) ;; *) lim=$((10 * MiB)) ;; esac
+    # armhf: 10.25 MiB since issue 15 (the shared-memory ring and the generated codecs crossed a 64 KiB segment
+    # step at 10 MiB + 162 bytes; docs/embedded.md, "Footprint").
+    case $arch in musl-amd64) lim=$((11 * MiB)) ;; armhf) lim=$((41 * MiB / 4)) ;; *) lim=$((10 * MiB)) ;; esac
     budget "$arch keywardd (-tags notpm2)" "$kn" "$lim"
     budget "$arch keywardd (with the TPM 2.0 backend)" "$kd" $((lim + MiB))
     budget "$arch libkeyward.so" "$so" $((150 * 1024))

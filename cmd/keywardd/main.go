@@ -28,9 +28,9 @@ import (
 	"github.com/keyward/keyward/internal/daemon"
 	"github.com/keyward/keyward/internal/engine"
 	"github.com/keyward/keyward/internal/mech"
+	"github.com/keyward/keyward/internal/socketdir"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/vault"
-	"github.com/keyward/keyward/pkg/client"
 )
 
 // exitAlreadyRunning is the exit status when another daemon owns the store.
@@ -103,7 +103,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.user {
 		if o.socket == "" {
-			o.socket = client.UserSocketPath()
+			o.socket = socketdir.UserSocketPath()
 		}
 		if o.storeDir == "" {
 			o.storeDir = filepath.Join(xdg("XDG_DATA_HOME", ".local/share"), "keyward")
@@ -119,7 +119,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		}
 	} else {
 		if o.socket == "" {
-			o.socket = client.SystemSocket
+			o.socket = socketdir.SystemSocket
 		}
 		if o.storeDir == "" {
 			o.storeDir = "/var/lib/keyward"
@@ -455,9 +455,9 @@ func listen(o *options, log *slog.Logger) (ln net.Listener, activated bool, err 
 	if o.user {
 		// The user-mode directory may be /tmp/keyward-UID, which another user could have made first: never
 		// serve (and receive PINs) in a directory that is not ours alone.
-		check := client.CheckOwnDir
-		if o.socket == client.UserSocketPath() {
-			check = client.CheckPrivateDir // what the clients require of the default path
+		check := socketdir.CheckOwnDir
+		if o.socket == socketdir.UserSocketPath() {
+			check = socketdir.CheckPrivateDir // what the clients require of the default path
 		}
 		if err := check(dir); err != nil {
 			return nil, false, err

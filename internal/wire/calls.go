@@ -5,14 +5,10 @@
 package wire
 
 import (
-	_ "embed"
 	"fmt"
 
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
-
-//go:embed calls.def
-var callsDef string
 
 // Call identifies a call of the protocol.
 type Call uint32

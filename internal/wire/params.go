@@ -1,7 +1,6 @@
 package wire
 
 import (
-	_ "embed"
 	"errors"
 	"fmt"
 	"sort"
@@ -13,9 +12,6 @@ import (
 // params.def is the source of params_gen.go: the typed parameter structures (GCMParams ...), their decoders
 // and encoders, and the layout table.
 //
-//go:embed params.def
-var paramsDef string
-
 // ParamField is one field of a parameter structure of params.def.
 type ParamField struct {
 	Name string // the C field (the pointer of a pointer-and-length pair)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/socketdir"
 	"github.com/keyward/keyward/internal/wire"
 	ck "github.com/keyward/keyward/pkg/cryptoki"
 )
@@ -20,7 +21,7 @@ import (
 const DefaultTimeout = 120 * time.Second
 
 // SystemSocket is the system-mode daemon's socket.
-const SystemSocket = "/run/keyward/keyward.sock"
+const SystemSocket = socketdir.SystemSocket
 
 // SocketPath returns the socket a client uses: $KEYWARD_SOCKET, else the system socket if it exists, else the
 // user-mode socket under $XDG_RUNTIME_DIR (or /tmp/keyward-UID).
@@ -35,12 +36,7 @@ func SocketPath() string {
 }
 
 // UserSocketPath returns the user-mode daemon's socket path.
-func UserSocketPath() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "keyward", "keyward.sock")
-	}
-	return filepath.Join("/tmp", fmt.Sprintf("keyward-%d", os.Getuid()), "keyward.sock") // as libkeyward.so: not $TMPDIR
-}
+func UserSocketPath() string { return socketdir.UserSocketPath() }
 
 // Client is one application of keywardd. It is safe for concurrent use: each call takes a connection from a
 // small pool (connections beyond the first join the same application).
