@@ -32,10 +32,8 @@ func handlerMap(list ...served) map[wire.Call]handler {
 	return m
 }
 
-// offeredFeatures are the Features bits this daemon answers (docs/protocol.md, "Features").
-const offeredFeatures = wire.FeatureFused | wire.FeatureKeep | wire.FeatureAttrPeek | wire.FeatureRing
-
-// handlers maps every call of calls.def but Hello (which the connection handles) to its handler.
+// handlers maps every call of calls.def but Hello, Features and RingSetup (which the connection serves: server.go)
+// to its handler.
 var handlers = handlerMap(
 	serveGetInfo(func(p ck.Provider, _ wire.GetInfoRequest) (wire.GetInfoResponse, error) {
 		info, err := p.GetInfo()
@@ -180,9 +178,6 @@ var handlers = handlerMap(
 		}
 		return wire.VerifyInitVerifyResponse{}, initThen(p, r.Session, r.Op, r.Mechanism, r.Key, wire.StageSingle,
 			func() error { return p.Verify(r.Session, r.Data, r.Signature) })
-	}),
-	serveFeatures(func(p ck.Provider, _ wire.FeaturesRequest) (wire.FeaturesResponse, error) {
-		return wire.FeaturesResponse{Bits: offeredFeatures}, nil // (the connection answers it first: server.go)
 	}),
 	// One-way (wire.OneWay): the client delivered an operation's kept output itself; the operation ends here
 	// as a cancel ends it. Nobody reads the result.

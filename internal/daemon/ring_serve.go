@@ -110,27 +110,17 @@ func (s *Server) serveRing(st *connState) {
 				st.log.Warn("dropping connection: a ring post is one-way frames, then one request")
 				return
 			}
-			if !s.serveRingFrame(st, req, one, rg) {
+			more := s.serve(st, req, rg)
+			// As on the socket (serveFrame), only the data calls' frames are known to be unaliased once
+			// served; any other frame is left to the collector, as an operation may keep parts of it.
+			if reusableFrame(req.Call) {
+				clear(one)
+			}
+			if !more {
 				return
 			}
 		}
 	}
-}
-
-// serveRingFrame serves one request frame read from the ring (its response, if the call has one, goes back
-// through the ring or, when too large, the socket). It returns whether the connection goes on.
-func (s *Server) serveRingFrame(st *connState, req wire.Request, frame []byte, rg *ring) bool {
-	enc := encoders.Get().(*wire.Encoder)
-	more := s.serveRequest(st, req, enc, rg)
-	// As on the socket (serveFrame), only the data calls' frames are known to be unaliased once served;
-	// any other frame is left to the collector, as an operation may keep parts of it.
-	if reusableFrame(req.Call) {
-		clear(frame)
-	}
-	clear(enc.Bytes())
-	enc.Reset()
-	encoders.Put(enc)
-	return more
 }
 
 // watchSocket waits (in the netpoller, costing nothing) until c is readable or its read deadline passes,

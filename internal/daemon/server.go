@@ -377,20 +377,28 @@ func (s *Server) serveFrame(st *connState) bool {
 		}
 		return false
 	}
-	enc := encoders.Get().(*wire.Encoder)
 	hadApp := st.app != nil
-	more := s.serveRequest(st, req, enc, nil)
-	// The response is out: the request's frame and the response's body go back to their pools, cleared
-	// (they may hold plaintext), while the peer reads.
+	more := s.serve(st, req, nil)
+	// The response is out: the request's frame goes back to its pool, cleared (it may hold plaintext), while
+	// the peer reads.
 	frames.Put(pooled)
 	s.budget.release(held)
 	st.uid.budget.release(held)
-	clear(enc.Bytes())
-	enc.Reset()
-	encoders.Put(enc)
 	if more && !hadApp {
 		c.SetReadDeadline(time.Time{}) // Hello done: the application may wait as long as it likes
 	}
+	return more
+}
+
+// serve serves one request (serveRequest) with a pooled response encoder, which goes back to the pool
+// cleared (the response may hold plaintext) once the response is out. rg is the ring the request came
+// through, nil for the socket. It returns whether the connection goes on.
+func (s *Server) serve(st *connState, req wire.Request, rg *ring) bool {
+	enc := encoders.Get().(*wire.Encoder)
+	more := s.serveRequest(st, req, enc, rg)
+	clear(enc.Bytes())
+	enc.Reset()
+	encoders.Put(enc)
 	return more
 }
 
@@ -405,6 +413,10 @@ var encoders = sync.Pool{New: func() any { return new(wire.Encoder) }}
 // its handler hands the frame's byte strings to the engine's data functions, which keep nothing that
 // aliases them (an operation copies the input it buffers, and output held for the length convention is a
 // copy when it would alias the input: engine.step).
+// offeredFeatures are the Features bits this daemon answers (docs/protocol.md, "Features"). The connection
+// answers Features itself, as it serves RingSetup: what it offers is the connection's, not the provider's.
+const offeredFeatures = wire.FeatureFused | wire.FeatureKeep | wire.FeatureAttrPeek | wire.FeatureRing
+
 func reusableFrame(call wire.Call) bool { return reusableCalls[call] }
 
 var reusableCalls = map[wire.Call]bool{
@@ -442,7 +454,7 @@ func (s *Server) serveRequest(st *connState, req wire.Request, enc *wire.Encoder
 			return false
 		}
 	case req.Call == wire.CallFeatures:
-		enc.U(offeredFeatures) // here, not in dispatch.go: RingSetup is the connection's, not the provider's
+		enc.U(offeredFeatures)
 	case req.Call == wire.CallRingSetup:
 		if rg != nil || st.ring != nil {
 			log.Warn("dropping connection: second RingSetup")
