@@ -132,10 +132,7 @@ func (a *app) GenerateKey(h ck.SessionHandle, m *ck.Mechanism, template []ck.Att
 	}
 	setSensitivityHistory(attrs, true, true)
 	return a.insertMade(h, attrs, "generate key", m.Type, func(s *session) error {
-		if a.isSO(s) != so {
-			return ck.CKR_USER_NOT_LOGGED_IN // the login the template was checked for ended meanwhile
-		}
-		return canCreate(s, t, ck.CKO_SECRET_KEY)
+		return a.stillMayCreate(s, so, t, ck.CKO_SECRET_KEY)
 	})
 }
 
@@ -182,13 +179,10 @@ func (a *app) GenerateKeyPair(h ck.SessionHandle, m *ck.Mechanism, pubT, privT [
 	setSensitivityHistory(privAttrs, true, true)
 	var hpub, hpriv ck.ObjectHandle
 	err = a.withSession(h, func(s *session) error {
-		if a.isSO(s) != so {
-			return ck.CKR_USER_NOT_LOGGED_IN // the login the templates were checked for ended meanwhile
-		}
-		if err := canCreate(s, pt, ck.CKO_PUBLIC_KEY); err != nil {
+		if err := a.stillMayCreate(s, so, pt, ck.CKO_PUBLIC_KEY); err != nil {
 			return err
 		}
-		if err := canCreate(s, vt, ck.CKO_PRIVATE_KEY); err != nil {
+		if err := a.stillMayCreate(s, so, vt, ck.CKO_PRIVATE_KEY); err != nil {
 			return err
 		}
 		e := a.e
@@ -244,6 +238,16 @@ func canCreate(s *session, t mech.Attrs, class ck.ObjectClass) error {
 		return ck.CKR_USER_NOT_LOGGED_IN
 	}
 	return nil
+}
+
+// stillMayCreate is canCreate again at a commit, for a key whose template was checked, and its attributes built,
+// for the session's state then (so: whether the SO was logged in): a login that ended or changed meanwhile
+// answers CKR_USER_NOT_LOGGED_IN. Called with e.mu held.
+func (a *app) stillMayCreate(s *session, so bool, t mech.Attrs, class ck.ObjectClass) error {
+	if a.isSO(s) != so {
+		return ck.CKR_USER_NOT_LOGGED_IN
+	}
+	return canCreate(s, t, class)
 }
 
 func (a *app) isSO(s *session) bool { return s.state() == ck.CKS_RW_SO_FUNCTIONS }
