@@ -94,7 +94,13 @@ func unquote(arg string) (string, error) {
 	if len(arg) < 2 || arg[0] != '"' || arg[len(arg)-1] != '"' {
 		return "", fmt.Errorf("%s is not a string", arg)
 	}
-	return arg[1 : len(arg)-1], nil
+	s := arg[1 : len(arg)-1]
+	// The strings go into Go and C comments and string literals as they are: nothing in them may open or end
+	// a comment or need an escape.
+	if strings.ContainsAny(s, `"\`) || strings.Contains(s, "/*") || strings.Contains(s, "*/") {
+		return "", fmt.Errorf("%s: a .def string may hold no quote, backslash, /* or */", arg)
+	}
+	return s, nil
 }
 
 // snake returns a CamelCase name in upper case with underscores between its words: DigestEncrypt is
